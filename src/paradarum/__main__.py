@@ -1,0 +1,3 @@
+from paradarum.cli import main
+
+main()

@@ -1,0 +1,165 @@
+"""The ``paradarum`` command: run the service and administer it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from paradarum.config import Settings, load_or_create_secret
+
+app = typer.Typer(
+    help="Paradarum: API keys, panel and cache purge.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="Account administration (works with sign-up off).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(accounts_app, name="accounts")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="PARADARUM_DATA_DIR", help="Where SQLite data lives."),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="PARADARUM_DATABASE_URL",
+        help="postgresql://... to use PostgreSQL instead of the SQLite file.",
+    ),
+]
+
+
+def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
+    overrides: dict[str, object] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if database_url:
+        overrides["database_url"] = database_url
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        typer.echo(f"Invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _migrate(settings: Settings) -> None:
+    from paradarum.db.migrate import upgrade
+    from paradarum.runtime import open_database
+
+    db = open_database(settings)
+    try:
+        upgrade(db)
+    finally:
+        db.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="PARADARUM_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PARADARUM_PORT", min=0, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(envvar="PARADARUM_WORKERS", min=1, max=64)] = 1,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Apply pending migrations, then serve the API and the panel."""
+    import uvicorn
+
+    from paradarum import logs
+
+    settings = _settings(data_dir, database_url)
+    logs.configure(settings.log_level)
+    if not settings.is_sqlite and settings.jwt_secret is None:
+        typer.echo(
+            "PostgreSQL mode needs a JWT signing secret shared by every instance: "
+            "set PARADARUM_JWT_SECRET to the same random value (at least 32 characters, "
+            "e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) "
+            "on each instance.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        load_or_create_secret(settings)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    _migrate(settings)
+    # Worker processes read their settings from the environment.
+    os.environ["PARADARUM_DATA_DIR"] = str(settings.data_dir.resolve())
+    if settings.database_url:
+        os.environ["PARADARUM_DATABASE_URL"] = settings.database_url
+    uvicorn.run(
+        "paradarum.web.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=logs.UVICORN_LOG_CONFIG,
+        access_log=False,
+        # Client addresses come from the socket unless PARADARUM_TRUSTED_PROXIES says so.
+        proxy_headers=False,
+        server_header=False,
+        date_header=True,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Apply pending migrations (safe to run from several instances at once)."""
+    settings = _settings(data_dir, database_url)
+    _migrate(settings)
+    typer.echo("Database is up to date.")
+
+
+@accounts_app.command("create")
+def accounts_create(
+    email: str,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            confirmation_prompt=True,
+            hide_input=True,
+            envvar="PARADARUM_NEW_PASSWORD",
+            help="Prompted for when not given.",
+        ),
+    ],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an account, even when sign-up is turned off."""
+    from paradarum.errors import DomainError, ValidationFailed
+    from paradarum.runtime import build_runtime
+    from paradarum.services.context import ClientInfo
+
+    settings = _settings(data_dir, database_url)
+    _migrate(settings)
+    runtime = build_runtime(settings)
+    try:
+        account = runtime.accounts.signup(
+            email=email, password=password, client=ClientInfo(address="cli"), force=True
+        )
+    except ValidationFailed as exc:
+        for field, problems in exc.errors.items():
+            typer.echo(f"{field}: {' '.join(problems)}", err=True)
+        raise typer.Exit(1) from exc
+    except DomainError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        runtime.close()
+    typer.echo(f"Created account {account.id} <{account.email}>.")
+
+
+def main() -> None:
+    app(prog_name="paradarum")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Settings, read from ``PARADARUM_*`` environment variables when asked for.
+
+Nothing here runs at import time: callers build a :class:`Settings` (the CLI from
+its flags and the environment, tests from keyword arguments) and hand it down.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FILE_NAME = "jwt-secret"
+DATABASE_FILE_NAME = "paradarum.db"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Environment names are ``PARADARUM_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="PARADARUM_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_lifetime_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
+    signup_enabled: bool = True
+    key_limit: int = Field(default=10, ge=1, le=1000)
+
+    # Connection pool (PostgreSQL); SQLite uses one connection per thread.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_timeout: float = Field(default=5.0, gt=0)
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=100)
+
+    # Argon2id verifications allowed at once per process: each takes ~19 MiB.
+    password_hash_concurrency: int = Field(default=4, ge=1, le=64)
+
+    # Abuse limits: N events per window (seconds).
+    login_failures_per_email: int = Field(default=10, ge=1)
+    login_failures_per_address: int = Field(default=50, ge=1)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    auth_failures_per_address: int = Field(default=100, ge=1)
+    auth_failure_window_seconds: int = Field(default=60, ge=1)
+    key_creations_per_account: int = Field(default=50, ge=1)
+    key_creation_window_seconds: int = Field(default=3600, ge=1)
+    purges_per_account: int = Field(default=60, ge=1)
+    purge_window_seconds: int = Field(default=60, ge=1)
+    redis_url: str | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    # Cache nodes that receive purges (base URLs such as http://127.0.0.1:6081).
+    cache_nodes: list[str] = Field(default_factory=list)
+    purge_delivery_enabled: bool = True
+
+    log_level: str = "INFO"
+    access_log: bool = True
+
+    @field_validator("trusted_proxies", "cache_nodes", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            stripped = value.strip()
+            if stripped.startswith("["):
+                return value  # JSON list, parsed by pydantic-settings
+            return [part.strip() for part in stripped.split(",") if part.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / DATABASE_FILE_NAME).resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs operators type (``postgresql://``) and pick our driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_or_create_secret(settings: Settings) -> str:
+    """Return the JWT signing secret.
+
+    ``PARADARUM_JWT_SECRET`` wins. Otherwise the secret lives in the data directory,
+    created once with mode 0600 (``O_EXCL`` so that workers starting together agree
+    on one secret).
+    """
+    if settings.jwt_secret is not None:
+        value = settings.jwt_secret.get_secret_value()
+        if len(value) < 32:
+            raise ValueError("PARADARUM_JWT_SECRET must be at least 32 characters long")
+        return value
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / SECRET_FILE_NAME
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        value = path.read_text().strip()
+        if len(value) >= 32:
+            return value
+        # A file left empty by a crash between create and write: replace it.
+        path.unlink(missing_ok=True)
+        return load_or_create_secret(settings)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+        handle.flush()
+        os.fsync(handle.fileno())
+    return path.read_text().strip()

@@ -1,0 +1,1 @@
+"""Storage: tables, the per-app database handle and migrations."""

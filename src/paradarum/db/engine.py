@@ -1,0 +1,173 @@
+"""The database handle each app builds for itself (no module-level engine).
+
+Two kinds of transaction:
+
+* ``read()``: a plain transaction (``BEGIN`` / PostgreSQL's READ COMMITTED).
+* ``write()``: on SQLite ``BEGIN IMMEDIATE`` — the write lock is taken up front,
+  so a count-then-insert inside it cannot race with another process, and a
+  writer waits (``busy_timeout``) instead of failing on lock upgrade. On
+  PostgreSQL a normal transaction; rules that need exclusion lock the account
+  row (``lock_account``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
+
+from paradarum.db.tables import accounts
+
+_WRITE_OPTION = "paradarum_write"
+
+
+class Database:
+    """One engine plus the conventions above."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pool_timeout: float = 5.0,
+        busy_timeout_ms: int = 10_000,
+    ) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        self._busy_timeout_ms = busy_timeout_ms
+        common: dict[str, Any] = {
+            # Never put bound parameters (hashes, emails) into exception text or logs.
+            "hide_parameters": True,
+            "pool_pre_ping": self.dialect != "sqlite",
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "pool_timeout": pool_timeout,
+        }
+        if self.dialect == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self.sqlite_path = database
+            self.engine: Engine = create_engine(
+                url,
+                connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+                **common,
+            )
+            event.listen(self.engine, "connect", self._sqlite_on_connect)
+            event.listen(self.engine, "begin", self._sqlite_on_begin)
+        else:
+            self.sqlite_path = None
+            connect_args: dict[str, Any] = {}
+            if self.dialect == "postgresql":
+                connect_args = {"connect_timeout": 5, "application_name": "paradarum"}
+            self.engine = create_engine(
+                url,
+                pool_recycle=1800,
+                connect_args=connect_args,
+                **common,
+            )
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+
+    # -- SQLite connection setup ------------------------------------------------
+
+    def _sqlite_pragmas(self, dbapi_connection: sqlite3.Connection) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit is on disk before it is acknowledged, WAL or not.
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    def _sqlite_on_connect(self, dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Let us emit BEGIN ourselves (pysqlite's own transaction handling would
+        # issue a deferred BEGIN lazily, which defeats BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        self._sqlite_pragmas(dbapi_connection)
+
+    @staticmethod
+    def _sqlite_on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    # -- transactions -----------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    def lock_account(self, conn: Connection, account_id: int) -> bool:
+        """Serialise writers of one account for the rest of the transaction.
+
+        SQLite: the ``BEGIN IMMEDIATE`` of ``write()`` already holds the database
+        write lock (``FOR UPDATE`` would be a no-op there). PostgreSQL: a row lock
+        on the account. Returns False when the account does not exist.
+        """
+        query = select(accounts.c.id).where(accounts.c.id == account_id)
+        if self.dialect != "sqlite":
+            query = query.with_for_update()
+        return conn.execute(query).first() is not None
+
+    # -- hot path ---------------------------------------------------------------
+
+    @property
+    def reads_inline(self) -> bool:
+        """Whether hot-path reads may run on the event loop thread.
+
+        A SQLite read in WAL mode is a few microseconds and never waits for a
+        writer, so a thread hop would cost more than the read. A network database
+        read goes to the thread pool.
+        """
+        return self.dialect == "sqlite"
+
+    def hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One row from a hand-written, parameterised SELECT on the hot path.
+
+        SQLite: a dedicated autocommit connection per process, reused, so no
+        pool checkout can ever block the event loop. Others: a pooled connection.
+        """
+        if self.dialect == "sqlite":
+            with self._reader_lock:
+                if self._reader is None:
+                    reader = sqlite3.connect(
+                        self.sqlite_path or ":memory:",
+                        check_same_thread=False,
+                        isolation_level=None,
+                        timeout=self._busy_timeout_ms / 1000,
+                        cached_statements=64,
+                    )
+                    reader.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+                    reader.execute("PRAGMA query_only = ON")
+                    self._reader = reader
+                row = self._reader.execute(sql, params).fetchone()
+                return tuple(row) if row is not None else None
+        with self.engine.connect() as conn:
+            row = conn.exec_driver_sql(sql.replace("?", "%s"), params).first()
+            conn.rollback()
+        return tuple(row) if row is not None else None
+
+    def dispose(self) -> None:
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+        self.engine.dispose()

@@ -1,0 +1,55 @@
+"""Apply Alembic migrations, safely when several instances start at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+
+from paradarum.db.engine import Database
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# An arbitrary, fixed 64-bit number: every Paradarum instance agrees on it.
+ADVISORY_LOCK_ID = 0x5044_4D5F_4D49_4752 & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the schema to ``revision``.
+
+    PostgreSQL: under a session-level advisory lock, so that of N instances
+    starting together one migrates and the others wait, then find nothing to do.
+    SQLite: Alembic's DDL runs inside ``BEGIN IMMEDIATE``, which serialises too.
+    """
+    config = alembic_config(db.url)
+    with db.engine.connect() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": ADVISORY_LOCK_ID})
+            conn.commit()
+        try:
+            conn = conn.execution_options(paradarum_write=True)
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            conn.commit()
+        finally:
+            if db.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": ADVISORY_LOCK_ID})
+                conn.commit()
+
+
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision(db: Database) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(db.url)).get_current_head()

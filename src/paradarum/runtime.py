@@ -1,0 +1,87 @@
+"""Everything one running service needs, built from :class:`Settings` on demand.
+
+The web app factory and the CLI both build a :class:`Runtime`; nothing is created
+at import time, and each test builds its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from paradarum.clock import Clock, utcnow
+from paradarum.config import Settings, load_or_create_secret
+from paradarum.db.engine import Database
+from paradarum.passwords import Passwords
+from paradarum.ratelimit import MemoryRateLimiter, RateLimiter
+from paradarum.services.accounts import AccountService
+from paradarum.services.apikeys import ApiKeyService
+from paradarum.services.auth import Authenticator, UsageRecorder
+from paradarum.tokens import TokenCodec
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    db: Database
+    passwords: Passwords
+    tokens: TokenCodec
+    limiter: RateLimiter
+    accounts: AccountService
+    apikeys: ApiKeyService
+    authenticator: Authenticator
+    usage: UsageRecorder
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def open_database(settings: Settings) -> Database:
+    return Database(
+        settings.resolved_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+    )
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock = utcnow,
+    passwords: Passwords | None = None,
+    limiter: RateLimiter | None = None,
+) -> Runtime:
+    db = open_database(settings)
+    passwords = passwords or Passwords(concurrency=settings.password_hash_concurrency)
+    tokens = TokenCodec(
+        secret=load_or_create_secret(settings), lifetime_seconds=settings.jwt_lifetime_seconds
+    )
+    limiter = limiter or MemoryRateLimiter(clock)
+    return Runtime(
+        settings=settings,
+        clock=clock,
+        db=db,
+        passwords=passwords,
+        tokens=tokens,
+        limiter=limiter,
+        accounts=AccountService(
+            db=db,
+            passwords=passwords,
+            tokens=tokens,
+            limiter=limiter,
+            clock=clock,
+            settings=settings,
+        ),
+        apikeys=ApiKeyService(
+            db=db,
+            clock=clock,
+            limiter=limiter,
+            key_limit=settings.key_limit,
+            creations_per_window=settings.key_creations_per_account,
+            creation_window_seconds=settings.key_creation_window_seconds,
+        ),
+        authenticator=Authenticator(db=db, tokens=tokens, clock=clock),
+        usage=UsageRecorder(db=db, clock=clock),
+    )

@@ -1,0 +1,146 @@
+"""Who is calling, and the runtime behind the app. Used by routes via ``Depends``."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+from urllib.parse import unquote_plus
+
+from fastapi import BackgroundTasks, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from paradarum import keys
+from paradarum.errors import NotAuthenticated, RateLimited
+from paradarum.runtime import Runtime
+from paradarum.services.auth import KeyUse
+from paradarum.services.context import ClientInfo, Principal
+
+_CREDENTIAL_PARAMS = frozenset(
+    {"api_key", "apikey", "api-key", "key", "token", "access_token", "jwt", "x-api-key"}
+)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def client_address(request: Request, trusted: list[str]) -> str | None:
+    """The socket peer, unless it is a trusted proxy: then the right-most
+    ``X-Forwarded-For`` hop that is not itself trusted. A forged header from an
+    untrusted peer changes nothing."""
+    peer = request.client.host if request.client else None
+    if not trusted or peer is None:
+        return peer
+    networks = request.app.state.trusted_networks
+    if not _in_networks(peer, networks):
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "")
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _in_networks(hop, networks):
+            return hop[:64]
+    return peer
+
+
+def _in_networks(
+    address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def get_client(request: Request, runtime: RuntimeDep) -> ClientInfo:
+    return ClientInfo(
+        address=client_address(request, runtime.settings.trusted_proxies),
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+ClientDep = Annotated[ClientInfo, Depends(get_client)]
+
+
+def credential_in_query(query_string: bytes) -> bool:
+    """Keys are never accepted in a URL: a query that carries one is refused."""
+    if not query_string:
+        return False
+    text = unquote_plus(query_string.decode("latin-1"))
+    if keys.PREFIX in text:
+        return True
+    names = {part.split("=", 1)[0].strip().lower() for part in text.split("&")}
+    return not names.isdisjoint(_CREDENTIAL_PARAMS)
+
+
+def extract_credential(request: Request) -> str | None:
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        value = value.strip()
+        if scheme.lower() != "bearer" or not value or " " in value:
+            return None
+        return value
+    api_key = request.headers.get("x-api-key")
+    if api_key is not None:
+        api_key = api_key.strip()
+        return api_key if keys.looks_like_key(api_key) else None
+    return None
+
+
+async def get_principal(
+    request: Request, runtime: RuntimeDep, client: ClientDep, background: BackgroundTasks
+) -> Principal:
+    """Authenticate the request by session JWT or API key, or raise 401/429."""
+    settings = runtime.settings
+    failures_bucket = f"auth-fail:{client.address or '-'}"
+    retry = runtime.limiter.peek(
+        failures_bucket,
+        limit=settings.auth_failures_per_address,
+        window=settings.auth_failure_window_seconds,
+    )
+    if retry:
+        raise RateLimited(retry, "Too many failed authentications. Try again later.")
+    credential = (
+        None
+        if credential_in_query(request.scope["query_string"])
+        else (extract_credential(request))
+    )
+    authenticator = runtime.authenticator
+    inline = runtime.db.reads_inline
+    try:
+        if credential is None:
+            raise NotAuthenticated
+        if keys.looks_like_key(credential):
+            use: KeyUse = (
+                authenticator.authenticate_key(credential)
+                if inline
+                else await run_in_threadpool(authenticator.authenticate_key, credential)
+            )
+        else:
+            principal = (
+                authenticator.authenticate_session(credential)
+                if inline
+                else await run_in_threadpool(authenticator.authenticate_session, credential)
+            )
+            return principal
+    except NotAuthenticated:
+        runtime.limiter.hit(failures_bucket, window=settings.auth_failure_window_seconds)
+        raise
+    if use.first_use:
+        # Written before the response so that the next list shows it.
+        await run_in_threadpool(runtime.usage.record, use, client)
+    elif (
+        use.refresh
+        and use.principal.key_id is not None
+        and runtime.usage.claim(use.principal.key_id)
+    ):
+        background.add_task(runtime.usage.record, use, client)
+    return use.principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

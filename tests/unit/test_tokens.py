@@ -1,0 +1,99 @@
+import base64
+import json
+from datetime import timedelta
+
+import jwt
+import pytest
+
+from paradarum.clock import utcnow
+from paradarum.tokens import InvalidToken, TokenCodec
+
+SECRET = "s" * 64
+
+
+def codec(secret: str = SECRET, lifetime: int = 3600) -> TokenCodec:
+    return TokenCodec(secret=secret, lifetime_seconds=lifetime)
+
+
+def b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def claims(**overrides):
+    now = utcnow()
+    payload = {
+        "sub": "1",
+        "jti": "abc",
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(hours=1)).timestamp()),
+        "iss": "paradarum",
+        "sep": 0,
+    }
+    payload.update(overrides)
+    return payload
+
+
+def test_issued_token_round_trips():
+    now = utcnow()
+    token, issued = codec().issue(account_id=7, epoch=3, now=now)
+    decoded = codec().decode(token, now=now)
+    assert decoded.account_id == 7
+    assert decoded.epoch == 3
+    assert decoded.token_id == issued.token_id
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
+def test_alg_none_in_any_case_is_refused(alg):
+    token = f"{b64({'alg': alg, 'typ': 'JWT'})}.{b64(claims())}."
+    with pytest.raises(InvalidToken):
+        codec().decode(token, now=utcnow())
+
+
+def test_another_algorithm_is_refused():
+    token = jwt.encode(claims(), SECRET, algorithm="HS512")
+    with pytest.raises(InvalidToken):
+        codec().decode(token, now=utcnow())
+
+
+def test_another_secret_is_refused():
+    token = jwt.encode(claims(), "x" * 64, algorithm="HS256")
+    with pytest.raises(InvalidToken):
+        codec().decode(token, now=utcnow())
+
+
+def test_tampered_payload_is_refused():
+    token, _ = codec().issue(account_id=1, epoch=0, now=utcnow())
+    header, _payload, signature = token.split(".")
+    forged = f"{header}.{b64(claims(sub='2'))}.{signature}"
+    with pytest.raises(InvalidToken):
+        codec().decode(forged, now=utcnow())
+
+
+def test_cut_signature_is_refused():
+    token, _ = codec().issue(account_id=1, epoch=0, now=utcnow())
+    for cut in (token[:-5], token.rsplit(".", 1)[0] + ".", token.rsplit(".", 1)[0]):
+        with pytest.raises(InvalidToken):
+            codec().decode(cut, now=utcnow())
+
+
+@pytest.mark.parametrize("missing", ["exp", "iat", "sub", "jti"])
+def test_token_without_a_required_claim_is_refused(missing):
+    payload = claims()
+    del payload[missing]
+    token = jwt.encode(payload, SECRET, algorithm="HS256")
+    with pytest.raises(InvalidToken):
+        codec().decode(token, now=utcnow())
+
+
+def test_expired_token_is_refused():
+    now = utcnow()
+    token, _ = codec(lifetime=60).issue(account_id=1, epoch=0, now=now)
+    codec().decode(token, now=now + timedelta(seconds=59))
+    with pytest.raises(InvalidToken):
+        codec().decode(token, now=now + timedelta(seconds=61))
+
+
+def test_garbage_is_refused():
+    for garbage in ["", "a.b.c", "not a token", "eyJ.eyJ.sig", "é.é.é"]:
+        with pytest.raises(InvalidToken):
+            codec().decode(garbage, now=utcnow())
