@@ -1,0 +1,64 @@
+"""The operator commands: db upgrade, accounts create, serve's refusals."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from typer.testing import CliRunner
+
+from paradarum.cli import app
+from paradarum.config import Settings
+from paradarum.runtime import build_runtime
+from paradarum.services.context import ClientInfo
+
+runner = CliRunner()
+
+
+def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path):
+    data = tmp_path / "data"
+    for _ in range(2):
+        result = runner.invoke(app, ["db", "upgrade", "--data-dir", str(data)])
+        assert result.exit_code == 0, result.output
+    with sqlite3.connect(data / "paradarum.db") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {"accounts", "api_keys", "alembic_version"} <= tables
+
+
+def test_accounts_create_prompts_for_the_password_and_works_with_signup_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARADARUM_SIGNUP_ENABLED", "false")
+    data = tmp_path / "data"
+    password = "an operator chosen password"
+    result = runner.invoke(
+        app,
+        ["accounts", "create", "Ops@Example.com", "--data-dir", str(data)],
+        input=f"{password}\n{password}\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "ops@example.com" in result.output
+    assert password not in result.output
+    runtime = build_runtime(Settings(data_dir=data))
+    try:
+        session = runtime.accounts.login(
+            email="ops@example.com", password=password, client=ClientInfo()
+        )
+        assert session.token
+    finally:
+        runtime.close()
+
+
+def test_accounts_create_reports_a_short_password(tmp_path):
+    result = runner.invoke(
+        app,
+        ["accounts", "create", "a@example.com", "--data-dir", str(tmp_path)],
+        input="short\nshort\n",
+    )
+    assert result.exit_code == 1
+    assert "password" in result.output.lower()
+
+
+def test_serve_on_postgresql_refuses_to_start_without_a_shared_secret(monkeypatch):
+    monkeypatch.delenv("PARADARUM_JWT_SECRET", raising=False)
+    result = runner.invoke(app, ["serve", "--database-url", "postgresql://nobody@127.0.0.1:1/x"])
+    assert result.exit_code == 2
+    assert "PARADARUM_JWT_SECRET" in result.output
