@@ -15,9 +15,18 @@ from paradarum.db.migrate import upgrade
 from paradarum.passwords import Passwords
 from paradarum.runtime import Runtime, build_runtime
 from paradarum.web.app import create_app
-from tests.support import IN_CI, postgres_available, random_secret, temporary_postgres_database
+from tests.support import (
+    IN_CI,
+    REDIS_URL,
+    postgres_available,
+    random_secret,
+    redis_available,
+    temporary_postgres_database,
+    temporary_redis_prefix,
+)
 
 _pg_state: dict[str, bool] = {}
+_redis_state: dict[str, bool] = {}
 
 
 def _require_postgres() -> None:
@@ -27,6 +36,20 @@ def _require_postgres() -> None:
         if IN_CI:
             pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (required in CI)")
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A private key prefix in the test Redis (``REDIS_URL``); skipped without Redis
+    locally, a failure in CI."""
+    if "ok" not in _redis_state:
+        _redis_state["ok"] = redis_available()
+    if not _redis_state["ok"]:
+        if IN_CI:
+            pytest.fail(f"Redis is not reachable at {REDIS_URL} (required in CI)")
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    with temporary_redis_prefix() as prefix:
+        yield prefix
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

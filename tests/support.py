@@ -21,6 +21,7 @@ import httpx
 PG_ADMIN_URL = os.environ.get(
     "PARADARUM_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+REDIS_URL = os.environ.get("PARADARUM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PASSWORD = "correct horse battery staple"
 
@@ -33,6 +34,37 @@ def postgres_available() -> bool:
             return True
     except Exception:
         return False
+
+
+def redis_available() -> bool:
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def temporary_redis_prefix() -> Iterator[str]:
+    """A key prefix of one's own in the shared Redis; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"paradarum-test:{uuid.uuid4().hex[:12]}:"
+    try:
+        yield prefix
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            stale = list(client.scan_iter(match=prefix + "*", count=1000))
+            if stale:
+                client.delete(*stale)
+        finally:
+            client.close()
 
 
 @contextlib.contextmanager

@@ -6,11 +6,13 @@ its flags and the environment, tests from keyword arguments) and hand it down.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE_NAME = "jwt-secret"
@@ -48,7 +50,13 @@ class Settings(BaseSettings):
     key_creation_window_seconds: int = Field(default=3600, ge=1)
     purges_per_account: int = Field(default=60, ge=1)
     purge_window_seconds: int = Field(default=60, ge=1)
-    redis_url: str | None = None
+    # Where the counts live: "auto" is Redis when redis_url is set, else the
+    # database on PostgreSQL (shared by every instance), else process memory.
+    rate_limit_backend: Literal["auto", "memory", "database", "redis"] = "auto"
+    redis_url: SecretStr | None = None
+    # Prefix of every Redis key, so that several deployments can share one Redis.
+    redis_key_prefix: str = Field(default="paradarum:rl:", min_length=1, max_length=100)
+    # Proxies whose X-Forwarded-For is believed (addresses or CIDR networks).
     trusted_proxies: list[str] = Field(default_factory=list)
 
     # Cache nodes that receive purges (base URLs such as http://127.0.0.1:6081).
@@ -67,6 +75,27 @@ class Settings(BaseSettings):
                 return value  # JSON list, parsed by pydantic-settings
             return [part.strip() for part in stripped.split(",") if part.strip()]
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
+
+    @model_validator(mode="after")
+    def _redis_needs_a_url(self) -> Settings:
+        if self.rate_limit_backend == "redis" and self.redis_url is None:
+            raise ValueError("PARADARUM_RATE_LIMIT_BACKEND=redis needs PARADARUM_REDIS_URL")
+        return self
+
+    @property
+    def resolved_rate_limit_backend(self) -> str:
+        if self.rate_limit_backend != "auto":
+            return self.rate_limit_backend
+        if self.redis_url is not None:
+            return "redis"
+        return "memory" if self.is_sqlite else "database"
 
     @property
     def resolved_database_url(self) -> str:

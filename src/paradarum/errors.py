@@ -55,6 +55,13 @@ class AlreadyRevoked(DomainError):
     message = "This API key is already revoked."
 
 
+class NotASession(DomainError):
+    message = (
+        "Only a session token can be signed out. An API key is ended by revoking it "
+        "(DELETE /api/account/apikeys/{id})."
+    )
+
+
 class NotFound(DomainError):
     message = "Not found."
 

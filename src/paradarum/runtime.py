@@ -12,9 +12,17 @@ from paradarum.clock import Clock, utcnow
 from paradarum.config import Settings, load_or_create_secret
 from paradarum.db.engine import Database
 from paradarum.passwords import Passwords
-from paradarum.ratelimit import MemoryRateLimiter, RateLimiter
+from paradarum.ratelimit import (
+    DatabaseRateLimiter,
+    FailureMirror,
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    SharedRateLimiter,
+)
 from paradarum.services.accounts import AccountService
 from paradarum.services.apikeys import ApiKeyService
+from paradarum.services.audit import AuditLog
 from paradarum.services.auth import Authenticator, UsageRecorder
 from paradarum.tokens import TokenCodec
 
@@ -26,13 +34,24 @@ class Runtime:
     db: Database
     passwords: Passwords
     tokens: TokenCodec
+    # Authoritative counts (sign-in, key creation, purges): shared across
+    # instances when the backend is.
     limiter: RateLimiter
+    # The hot path's view for failed authentications: never a round trip on
+    # success (see ratelimit.FailureMirror). The same object as ``limiter`` when
+    # that is per-process memory.
+    auth_failures: RateLimiter
     accounts: AccountService
     apikeys: ApiKeyService
+    audit: AuditLog
     authenticator: Authenticator
     usage: UsageRecorder
 
     def close(self) -> None:
+        for limiter in (self.auth_failures, self.limiter):
+            close = getattr(limiter, "close", None)
+            if close is not None:
+                close()
         self.db.dispose()
 
 
@@ -44,6 +63,18 @@ def open_database(settings: Settings) -> Database:
         pool_timeout=settings.db_pool_timeout,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
+
+
+def build_limiter(settings: Settings, db: Database, clock: Clock) -> RateLimiter:
+    backend = settings.resolved_rate_limit_backend
+    if backend == "redis":
+        assert settings.redis_url is not None
+        return RedisRateLimiter.from_url(
+            settings.redis_url.get_secret_value(), clock, namespace=settings.redis_key_prefix
+        )
+    if backend == "database":
+        return DatabaseRateLimiter(db, clock)
+    return MemoryRateLimiter(clock)
 
 
 def build_runtime(
@@ -58,7 +89,10 @@ def build_runtime(
     tokens = TokenCodec(
         secret=load_or_create_secret(settings), lifetime_seconds=settings.jwt_lifetime_seconds
     )
-    limiter = limiter or MemoryRateLimiter(clock)
+    limiter = limiter or build_limiter(settings, db, clock)
+    auth_failures: RateLimiter = (
+        FailureMirror(limiter, clock) if isinstance(limiter, SharedRateLimiter) else limiter
+    )
     return Runtime(
         settings=settings,
         clock=clock,
@@ -66,6 +100,7 @@ def build_runtime(
         passwords=passwords,
         tokens=tokens,
         limiter=limiter,
+        auth_failures=auth_failures,
         accounts=AccountService(
             db=db,
             passwords=passwords,
@@ -82,6 +117,7 @@ def build_runtime(
             creations_per_window=settings.key_creations_per_account,
             creation_window_seconds=settings.key_creation_window_seconds,
         ),
+        audit=AuditLog(db=db),
         authenticator=Authenticator(db=db, tokens=tokens, clock=clock),
         usage=UsageRecorder(db=db, clock=clock),
     )

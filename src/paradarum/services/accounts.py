@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from paradarum.clock import Clock
 from paradarum.config import Settings
@@ -15,18 +18,24 @@ from paradarum.db.tables import accounts, api_keys, revoked_sessions
 from paradarum.errors import (
     AccountNotFound,
     EmailTaken,
+    NotASession,
     NotAuthenticated,
     RateLimited,
     SignupDisabled,
     ValidationFailed,
 )
 from paradarum.passwords import Passwords
-from paradarum.ratelimit import RateLimiter
+from paradarum.ratelimit import RateLimiter, address_bucket
 from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.tokens import SessionClaims, TokenCodec
 
 WRONG_CREDENTIALS = "Wrong email or password."
+TOO_MANY_FAILURES = "Too many failed sign-ins. Try again later."
+# Signed-out token ids are kept until the token would have expired anyway; rows
+# past that are deleted by the next sign-out, at most this often per process.
+SESSION_CLEANUP_INTERVAL = timedelta(minutes=10)
+logger = logging.getLogger("paradarum.accounts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,19 @@ class AccountService:
         self._limiter = limiter
         self._clock = clock
         self._settings = settings
+        self._next_session_cleanup: datetime | None = None
+        self._cleanup_lock = threading.Lock()
+
+    def _email_bucket(self, normalised_email: str) -> str:
+        return f"login-email:{normalised_email}"
+
+    def _check_password_guessing(self, bucket: str) -> None:
+        s = self._settings
+        retry = self._limiter.peek(
+            bucket, limit=s.login_failures_per_email, window=s.login_failure_window_seconds
+        )
+        if retry:
+            raise RateLimited(retry, TOO_MANY_FAILURES)
 
     def signup(
         self, *, email: str, password: str, client: ClientInfo, force: bool = False
@@ -110,15 +132,15 @@ class AccountService:
     def login(self, *, email: str, password: str, client: ClientInfo) -> Session:
         normalised = email.strip().lower()[: validation.EMAIL_MAX]
         s = self._settings
-        email_bucket = f"login-email:{normalised}"
-        address_bucket = f"login-address:{client.address or '-'}"
+        email_bucket = self._email_bucket(normalised)
+        from_bucket = f"login-address:{address_bucket(client.address)}"
         window = s.login_failure_window_seconds
         retry = max(
             self._limiter.peek(email_bucket, limit=s.login_failures_per_email, window=window),
-            self._limiter.peek(address_bucket, limit=s.login_failures_per_address, window=window),
+            self._limiter.peek(from_bucket, limit=s.login_failures_per_address, window=window),
         )
         if retry:
-            raise RateLimited(retry, "Too many failed sign-ins. Try again later.")
+            raise RateLimited(retry, TOO_MANY_FAILURES)
         with self._db.read() as conn:
             row = conn.execute(
                 select(accounts.c.id, accounts.c.password_hash, accounts.c.session_epoch).where(
@@ -130,7 +152,7 @@ class AccountService:
         now = self._clock()
         if not ok or row is None:
             self._limiter.hit(email_bucket, window=window)
-            self._limiter.hit(address_bucket, window=window)
+            self._limiter.hit(from_bucket, window=window)
             if row is not None:
                 with self._db.write() as conn:
                     audit.record(
@@ -156,46 +178,83 @@ class AccountService:
         return Session(token=token, claims=claims)
 
     def logout(self, *, principal: Principal, client: ClientInfo) -> None:
-        """End the calling session (by token id, until it would have expired)."""
+        """End the calling session (by token id, until it would have expired).
+
+        Simultaneous sign-outs of one token are harmless: the insert ignores a
+        conflict, and only the one that inserted writes the audit event.
+        """
         if principal.kind != "session" or principal.token_id is None:
-            return
+            raise NotASession
         now = self._clock()
         expires = datetime.fromtimestamp(principal.token_expires_at_epoch or 0, tz=UTC)
+        upsert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
         with self._db.write() as conn:
-            exists = conn.execute(
-                select(revoked_sessions.c.token_id).where(
-                    revoked_sessions.c.token_id == principal.token_id
+            inserted = conn.execute(
+                upsert(revoked_sessions)
+                .values(
+                    token_id=principal.token_id,
+                    account_id=principal.account_id,
+                    expires_at=max(expires, now),
                 )
+                .on_conflict_do_nothing(index_elements=[revoked_sessions.c.token_id])
+                # RETURNING, not rowcount: psycopg reports -1 for this statement.
+                .returning(revoked_sessions.c.token_id)
             ).first()
-            if exists is None:
-                conn.execute(
-                    insert(revoked_sessions).values(
-                        token_id=principal.token_id,
-                        account_id=principal.account_id,
-                        expires_at=max(expires, now),
-                    )
+            if inserted is not None:
+                audit.record(
+                    conn,
+                    account_id=principal.account_id,
+                    event=audit.LOGOUT,
+                    at=now,
+                    client=client,
+                    actor=principal,
                 )
-            audit.record(
-                conn,
-                account_id=principal.account_id,
-                event=audit.LOGOUT,
-                at=now,
-                client=client,
-                actor=principal,
-            )
+        self._maybe_clean_up_sessions(now)
+
+    def _maybe_clean_up_sessions(self, now: datetime) -> None:
+        with self._cleanup_lock:
+            if self._next_session_cleanup is not None and now < self._next_session_cleanup:
+                return
+            self._next_session_cleanup = now + SESSION_CLEANUP_INTERVAL
+        self.clean_up_sessions(now)
+
+    def clean_up_sessions(self, now: datetime | None = None) -> int:
+        """Forget signed-out tokens that have expired anyway (their JWT is refused
+        by its ``exp`` now). Best effort: never fails the caller."""
+        now = now or self._clock()
+        try:
+            with self._db.write() as conn:
+                return int(
+                    conn.execute(
+                        delete(revoked_sessions).where(revoked_sessions.c.expires_at < now)
+                    ).rowcount
+                )
+        except SQLAlchemyError as exc:
+            logger.warning("revoked-session cleanup skipped: %s", type(exc).__name__)
+            return 0
 
     def change_password(
         self, *, principal: Principal, current: str, new: str, client: ClientInfo
     ) -> None:
-        """Change the password and end every session of the account."""
+        """Change the password and end every session of the account.
+
+        Wrong current passwords count against the account's sign-in limit (the
+        same bucket as failed sign-ins for its email): a stolen session token or
+        key must not become an unlimited password-guessing oracle.
+        """
         validation.password(new, field="newPassword")
         with self._db.read() as conn:
-            stored = conn.execute(
-                select(accounts.c.password_hash).where(accounts.c.id == principal.account_id)
-            ).scalar_one_or_none()
-        if stored is None:
+            row = conn.execute(
+                select(accounts.c.email, accounts.c.password_hash).where(
+                    accounts.c.id == principal.account_id
+                )
+            ).first()
+        if row is None:
             raise NotAuthenticated
-        if not self._passwords.verify(stored, current):
+        bucket = self._email_bucket(row.email)
+        self._check_password_guessing(bucket)
+        if not self._passwords.verify(row.password_hash, current):
+            self._limiter.hit(bucket, window=self._settings.login_failure_window_seconds)
             raise ValidationFailed(
                 {"currentPassword": ["The current password is wrong."]},
                 "The current password is wrong.",
@@ -203,11 +262,17 @@ class AccountService:
         new_hash = self._passwords.hash(new)
         now = self._clock()
         with self._db.write() as conn:
-            conn.execute(
+            changed = conn.execute(
                 update(accounts)
-                .where(accounts.c.id == principal.account_id)
+                .where(
+                    accounts.c.id == principal.account_id,
+                    # Unchanged since verified: of two simultaneous changes, one wins.
+                    accounts.c.password_hash == row.password_hash,
+                )
                 .values(password_hash=new_hash, session_epoch=accounts.c.session_epoch + 1)
-            )
+            ).rowcount
+            if changed != 1:
+                raise NotAuthenticated
             audit.record(
                 conn,
                 account_id=principal.account_id,

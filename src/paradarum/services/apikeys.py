@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from paradarum import keys
 from paradarum.clock import Clock
@@ -24,6 +22,14 @@ from paradarum.errors import (
 from paradarum.ratelimit import RateLimiter
 from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, Principal
+from paradarum.services.pagination import (
+    MAX_LIMIT,
+    decode_cursor,
+    encode_cursor,
+    newest_first_page,
+)
+
+__all__ = ["ApiKeyService", "CreatedKey", "KeyInfo", "KeyPage", "decode_cursor", "encode_cursor"]
 
 STATUSES = ("all", "active", "revoked")
 
@@ -83,24 +89,6 @@ def _info(row: object) -> KeyInfo:
         last_used_user_agent=row.last_used_user_agent,  # type: ignore[attr-defined]
         revoked_at=row.revoked_at,  # type: ignore[attr-defined]
     )
-
-
-def encode_cursor(created_at: datetime, key_id: int) -> str:
-    stamp = created_at.astimezone(UTC).isoformat()
-    return base64.urlsafe_b64encode(f"{stamp}|{key_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, _, id_text = base64.urlsafe_b64decode(padded).decode().partition("|")
-        key_id = int(id_text)
-        created_at = datetime.fromisoformat(stamp)
-        if key_id <= 0 or key_id > 2**63 - 1 or created_at.tzinfo is None:
-            raise ValueError
-        return created_at.astimezone(UTC), key_id
-    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError) as exc:
-        raise ValidationFailed({"cursor": ["Invalid cursor."]}, "The cursor is invalid.") from exc
 
 
 class ApiKeyService:
@@ -199,20 +187,16 @@ class ApiKeyService:
         """Newest first (``created_at``, then ``id``), revoked keys included by default."""
         if status not in STATUSES:
             raise ValidationFailed({"status": ["Use active, revoked or all."]})
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
         query = select(*_PUBLIC_COLUMNS).where(api_keys.c.account_id == account_id)
         if status == "active":
             query = query.where(api_keys.c.revoked_at.is_(None))
         elif status == "revoked":
             query = query.where(api_keys.c.revoked_at.is_not(None))
-        if cursor:
-            after_at, after_id = decode_cursor(cursor)
-            query = query.where(
-                or_(
-                    api_keys.c.created_at < after_at,
-                    and_(api_keys.c.created_at == after_at, api_keys.c.id < after_id),
-                )
-            )
-        query = query.order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc()).limit(limit + 1)
+        query = newest_first_page(
+            query, moment=api_keys.c.created_at, row_id=api_keys.c.id, limit=limit, cursor=cursor
+        )
         with self._db.read() as conn:
             rows = conn.execute(query).all()
         items = [_info(row) for row in rows[:limit]]

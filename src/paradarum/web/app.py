@@ -18,7 +18,7 @@ from paradarum import __version__
 from paradarum.config import Settings
 from paradarum.runtime import Runtime, build_runtime
 from paradarum.web import errors
-from paradarum.web.api import account, apikeys, auth, health
+from paradarum.web.api import account, apikeys, audit, auth, health
 from paradarum.web.middleware import EdgeMiddleware
 from paradarum.web.schemas import ErrorEnvelope
 
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         ipaddress.ip_network(net, strict=False) for net in runtime.settings.trusted_proxies
     ]
     errors.install(app)
-    for module in (health, auth, account, apikeys):
+    for module in (health, auth, account, apikeys, audit):
         app.include_router(module.router, prefix="/api")
     app.add_middleware(EdgeMiddleware, access_log=runtime.settings.access_log)
     _document_errors(app)

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from paradarum import keys
 from paradarum.errors import NotAuthenticated, RateLimited
+from paradarum.ratelimit import address_bucket
 from paradarum.runtime import Runtime
 from paradarum.services.auth import KeyUse
 from paradarum.services.context import ClientInfo, Principal
@@ -31,18 +32,23 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 def client_address(request: Request, trusted: list[str]) -> str | None:
     """The socket peer, unless it is a trusted proxy: then the right-most
     ``X-Forwarded-For`` hop that is not itself trusted. A forged header from an
-    untrusted peer changes nothing."""
+    untrusted peer changes nothing. A hop that is not an IP address means the
+    chain cannot be read (a proxy that passes garbage on): the peer is used."""
     peer = request.client.host if request.client else None
     if not trusted or peer is None:
         return peer
     networks = request.app.state.trusted_networks
     if not _in_networks(peer, networks):
         return peer
-    forwarded = request.headers.get("x-forwarded-for", "")
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
     for hop in reversed(hops):
-        if not _in_networks(hop, networks):
-            return hop[:64]
+        try:
+            ip = ipaddress.ip_address(hop)
+        except ValueError:
+            return peer
+        if not any(ip in network for network in networks):
+            return str(ip)
     return peer
 
 
@@ -97,8 +103,9 @@ async def get_principal(
 ) -> Principal:
     """Authenticate the request by session JWT or API key, or raise 401/429."""
     settings = runtime.settings
-    failures_bucket = f"auth-fail:{client.address or '-'}"
-    retry = runtime.limiter.peek(
+    failures_bucket = f"auth-fail:{address_bucket(client.address)}"
+    # auth_failures answers from process memory: no round trip on this path.
+    retry = runtime.auth_failures.peek(
         failures_bucket,
         limit=settings.auth_failures_per_address,
         window=settings.auth_failure_window_seconds,
@@ -129,7 +136,7 @@ async def get_principal(
             )
             return principal
     except NotAuthenticated:
-        runtime.limiter.hit(failures_bucket, window=settings.auth_failure_window_seconds)
+        runtime.auth_failures.hit(failures_bucket, window=settings.auth_failure_window_seconds)
         raise
     if use.first_use:
         # Written before the response so that the next list shows it.

@@ -24,6 +24,7 @@ _STATUS: dict[type[errors.DomainError], int] = {
     errors.ValidationFailed: 400,
     errors.KeyLimitReached: 400,
     errors.AlreadyRevoked: 400,
+    errors.NotASession: 400,
     errors.NotAuthenticated: 401,
     errors.SignupDisabled: 403,
     errors.KeyNotFound: 404,

@@ -5,12 +5,13 @@ way into a response."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from paradarum.clock import rfc3339
 from paradarum.services.apikeys import CreatedKey, KeyInfo
+from paradarum.services.audit import AuditEvent
 
 T = TypeVar("T")
 
@@ -88,6 +89,25 @@ class CreatedKeyOut(BaseModel):
     createdAt: str
 
 
+class AuditEventOut(BaseModel):
+    id: int
+    event: str = Field(
+        description=(
+            "account.signup, session.login_succeeded, session.login_failed, "
+            "session.logout, account.password_changed, key.created, key.revoked, "
+            "key.first_used (more may be added)"
+        ),
+        examples=["key.created"],
+    )
+    occurredAt: str
+    actorType: Literal["session", "key", "anonymous"]
+    actorId: str | None = Field(description="The session's token id (jti) or the key's prefix")
+    keyId: int | None
+    keyPrefix: str | None
+    clientAddress: str | None
+    userAgent: str | None
+
+
 class HealthOut(BaseModel):
     status: str
 
@@ -107,6 +127,20 @@ def key_out(info: KeyInfo) -> dict[str, object]:
         "lastUsedUserAgent": info.last_used_user_agent,
         "isRevoked": info.is_revoked,
         "revokedAt": rfc3339(info.revoked_at),
+    }
+
+
+def audit_event_out(event: AuditEvent) -> dict[str, object]:
+    return {
+        "id": event.id,
+        "event": event.event,
+        "occurredAt": rfc3339(event.occurred_at),
+        "actorType": event.actor_type,
+        "actorId": event.actor_id,
+        "keyId": event.key_id,
+        "keyPrefix": event.key_prefix,
+        "clientAddress": event.client_address,
+        "userAgent": event.user_agent,
     }
 
 

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
+from paradarum.services.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT
 from paradarum.web.deps import ClientDep, PrincipalDep, RuntimeDep
-from paradarum.web.responses import NO_STORE, ok
+from paradarum.web.responses import NO_STORE, next_page_link, ok
 from paradarum.web.schemas import (
     CreatedKeyOut,
     Envelope,
@@ -20,8 +21,6 @@ from paradarum.web.schemas import (
 
 router = APIRouter(prefix="/account/apikeys", tags=["api keys"])
 
-MAX_ID = 2**63 - 1
-
 
 @router.get(
     "",
@@ -33,7 +32,7 @@ async def list_keys(
     request: Request,
     principal: PrincipalDep,
     runtime: RuntimeDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     status: Annotated[Literal["all", "active", "revoked"], Query()] = "all",
 ) -> JSONResponse:
@@ -42,11 +41,11 @@ async def list_keys(
             account_id=principal.account_id, limit=limit, cursor=cursor, status=status
         )
     )
-    headers = None
-    if page.next_cursor:
-        next_url = request.url.include_query_params(cursor=page.next_cursor)
-        headers = {"Link": f'<{next_url.path}?{next_url.query}>; rel="next"'}
-    return ok([key_out(info) for info in page.items], "API keys", headers=headers)
+    return ok(
+        [key_out(info) for info in page.items],
+        "API keys",
+        headers=next_page_link(request, page.next_cursor),
+    )
 
 
 @router.post(

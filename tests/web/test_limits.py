@@ -1,0 +1,282 @@
+"""Abuse limits over HTTP: each is reached, answers 429 with a positive Retry-After,
+and lifts by itself when its window ends (a frozen clock moves; nothing sleeps).
+
+Every test runs on SQLite (per-process counts), on PostgreSQL (counts in the
+database) and on SQLite with Redis (counts in Redis).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from paradarum import keys
+from paradarum.ratelimit import DatabaseRateLimiter, FailureMirror, RedisRateLimiter
+from paradarum.web.app import create_app
+from tests.support import PASSWORD, REDIS_URL, bearer, create_key, new_account, signup
+
+LIMITS = {
+    "login_failures_per_email": 3,
+    "login_failures_per_address": 5,
+    "login_failure_window_seconds": 900,
+    "auth_failures_per_address": 4,
+    "auth_failure_window_seconds": 60,
+    "key_creations_per_account": 3,
+    "key_creation_window_seconds": 3600,
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "sqlite+redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend, tmp_path) -> Iterator[str | None]:
+    if backend.startswith("sqlite"):
+        yield None
+        return
+    from tests.conftest import _require_postgres
+    from tests.support import temporary_postgres_database
+
+    _require_postgres()
+    with temporary_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def settings_overrides(backend, request) -> dict[str, object]:
+    overrides: dict[str, object] = dict(LIMITS)
+    if backend.endswith("redis"):
+        overrides["redis_url"] = REDIS_URL
+        overrides["redis_key_prefix"] = request.getfixturevalue("redis_prefix")
+    return overrides
+
+
+def blocked(response, *, window: int) -> int:
+    assert response.status_code == 429, response.text
+    body = response.json()
+    assert body["succeeded"] is False and body["data"] is None and body["message"]
+    retry = int(response.headers["retry-after"])
+    assert 0 < retry <= window
+    return retry
+
+
+def settle(runtime) -> None:
+    """Let failures counted on the hot path reach the shared store."""
+    if isinstance(runtime.auth_failures, FailureMirror):
+        assert runtime.auth_failures.flush()
+
+
+def test_the_backend_is_chosen_from_the_settings(frozen_runtime, backend):
+    expected = {
+        "sqlite": "MemoryRateLimiter",
+        "postgresql": DatabaseRateLimiter.__name__,
+        "sqlite+redis": RedisRateLimiter.__name__,
+    }[backend]
+    assert type(frozen_runtime.limiter).__name__ == expected
+    if backend == "sqlite":
+        assert frozen_runtime.auth_failures is frozen_runtime.limiter
+    else:
+        assert isinstance(frozen_runtime.auth_failures, FailureMirror)
+
+
+def login(client, email, password, **kwargs):
+    return client.post("/api/auth/login", json={"email": email, "password": password}, **kwargs)
+
+
+def test_sign_in_failures_per_email_block_even_the_right_password_then_lift(frozen_client, clock):
+    signup(frozen_client, "ada@example.com")
+    for _ in range(LIMITS["login_failures_per_email"]):
+        assert login(frozen_client, "ada@example.com", "wrong password").status_code == 401
+    retry = blocked(login(frozen_client, "ada@example.com", PASSWORD), window=900)
+    # The email is blocked whatever its case or spacing.
+    blocked(login(frozen_client, "  ADA@example.com", PASSWORD), window=900)
+    clock.advance(retry)
+    assert login(frozen_client, "ada@example.com", PASSWORD).status_code == 200
+
+
+def test_sign_in_failures_per_address_block_every_email_then_lift(frozen_client, clock):
+    signup(frozen_client, "ada@example.com")
+    for i in range(LIMITS["login_failures_per_address"]):
+        assert login(frozen_client, f"nobody{i}@example.com", "wrong password").status_code == 401
+    retry = blocked(login(frozen_client, "ada@example.com", PASSWORD), window=900)
+    clock.advance(retry)
+    assert login(frozen_client, "ada@example.com", PASSWORD).status_code == 200
+
+
+def test_failed_authentications_per_address_block_even_a_good_key_then_lift(
+    frozen_client, frozen_runtime, clock
+):
+    token = new_account(frozen_client)
+    key = create_key(frozen_client, token)["key"]
+    for _ in range(LIMITS["auth_failures_per_address"]):
+        bad = frozen_client.get("/api/account", headers=bearer(keys.generate()))
+        assert bad.status_code == 401
+    settle(frozen_runtime)
+    retry = blocked(frozen_client.get("/api/account", headers=bearer(key)), window=60)
+    blocked(frozen_client.get("/api/account", headers=bearer(token)), window=60)
+    clock.advance(retry)
+    assert frozen_client.get("/api/account", headers=bearer(key)).status_code == 200
+
+
+def test_key_creation_per_account_is_limited_then_lifts(frozen_client, clock):
+    token = new_account(frozen_client)
+    created = [create_key(frozen_client, token, f"k{i}") for i in range(3)]
+    for entry in created:  # revoking does not give creations back
+        frozen_client.delete(f"/api/account/apikeys/{entry['id']}", headers=bearer(token))
+    response = frozen_client.post(
+        "/api/account/apikeys", json={"name": "one too many"}, headers=bearer(token)
+    )
+    retry = blocked(response, window=3600)
+    other = new_account(frozen_client)  # another account is not affected
+    create_key(frozen_client, other)
+    clock.advance(retry)
+    create_key(frozen_client, token, "after the window")
+
+
+def test_wrong_current_passwords_count_as_failed_sign_ins(frozen_client, clock):
+    token = new_account(frozen_client, "ada@example.com")
+    for _ in range(LIMITS["login_failures_per_email"]):
+        response = frozen_client.post(
+            "/api/account/password",
+            json={"currentPassword": "not the password", "newPassword": "a new password!"},
+            headers=bearer(token),
+        )
+        assert response.status_code == 400
+        assert "currentPassword" in response.json()["errors"]
+    right = {"currentPassword": PASSWORD, "newPassword": "a new password!"}
+    retry = blocked(
+        frozen_client.post("/api/account/password", json=right, headers=bearer(token)),
+        window=900,
+    )
+    blocked(login(frozen_client, "ada@example.com", PASSWORD), window=900)
+    clock.advance(retry)
+    assert (
+        frozen_client.post("/api/account/password", json=right, headers=bearer(token)).status_code
+        == 200
+    )
+
+
+def _client_from(app, host: str, headers: dict[str, str] | None = None) -> TestClient:
+    return TestClient(app, raise_server_exceptions=False, client=(host, 40000), headers=headers)
+
+
+def test_a_forged_x_forwarded_for_does_not_dodge_the_limits(frozen_runtime):
+    app = create_app(runtime=frozen_runtime)
+    with _client_from(app, "198.51.100.7") as client:
+        token = new_account(client)
+        for i in range(LIMITS["auth_failures_per_address"]):
+            forged = {"X-Forwarded-For": f"203.0.113.{i}", **bearer(keys.generate())}
+            assert client.get("/api/account", headers=forged).status_code == 401
+        settle(frozen_runtime)
+        response = client.get(
+            "/api/account", headers={"X-Forwarded-For": "192.0.2.200", **bearer(token)}
+        )
+        blocked(response, window=60)
+
+        for i in range(LIMITS["login_failures_per_address"]):
+            forged = {"X-Forwarded-For": f"203.0.113.{i}"}
+            email = f"{uuid.uuid4().hex[:8]}@example.com"  # a new email each time
+            assert login(client, email, "wrong password", headers=forged).status_code == 401
+        email = f"{uuid.uuid4().hex[:8]}@example.com"
+        again = login(client, email, "wrong password", headers={"X-Forwarded-For": "192.0.2.1"})
+        blocked(again, window=900)
+
+
+@pytest.fixture
+def proxied_settings(settings):
+    settings.trusted_proxies = ["10.0.0.0/8"]
+    return settings
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(
+    proxied_settings, frozen_runtime
+):
+    app = create_app(runtime=frozen_runtime)
+    with _client_from(app, "10.1.2.3", {"X-Forwarded-For": "203.0.113.67"}) as proxy:
+        token = new_account(proxy)
+        attacker = {"X-Forwarded-For": "203.0.113.66"}
+        for _ in range(LIMITS["auth_failures_per_address"]):
+            bad = proxy.get("/api/account", headers={**attacker, **bearer(keys.generate())})
+            assert bad.status_code == 401
+        settle(frozen_runtime)
+        blocked(proxy.get("/api/account", headers={**attacker, **bearer(token)}), window=60)
+        # Another client behind the same proxy is not blocked...
+        other = {"X-Forwarded-For": "203.0.113.67"}
+        assert proxy.get("/api/account", headers={**other, **bearer(token)}).status_code == 200
+        # ...and a hop the client wrote itself, left of the real one, is ignored.
+        spoofed = {"X-Forwarded-For": "203.0.113.67, 203.0.113.66"}
+        blocked(proxy.get("/api/account", headers={**spoofed, **bearer(token)}), window=60)
+        # The security log records the client, not the proxy.
+        events = proxy.get("/api/account/audit", headers=bearer(token)).json()["data"]
+        assert {e["event"] for e in events} == {"account.signup", "session.login_succeeded"}
+        assert {e["clientAddress"] for e in events} == {"203.0.113.67"}
+    # The same header from a peer that is not a trusted proxy is ignored.
+    with _client_from(app, "192.0.2.50") as direct:
+        response = direct.get("/api/account", headers={**attacker, **bearer(token)})
+        assert response.status_code == 200
+
+
+def test_a_successful_request_never_asks_the_shared_store(frozen_client, frozen_runtime, backend):
+    if backend == "sqlite":
+        pytest.skip("per-process counts: there is no shared store")
+    token = new_account(frozen_client)
+    key = create_key(frozen_client, token)["key"]
+    store = frozen_runtime.limiter
+    calls: list[str] = []
+    for name in ("count", "add", "add_below"):
+        original = getattr(store, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        setattr(store, name, counted)
+    for _ in range(20):
+        assert frozen_client.get("/api/account", headers=bearer(key)).status_code == 200
+        assert frozen_client.get("/api/account/apikeys", headers=bearer(token)).status_code == 200
+    assert calls == []
+    assert frozen_client.get("/api/account", headers=bearer(keys.generate())).status_code == 401
+    settle(frozen_runtime)
+    assert calls == ["add"]  # a failure is counted in the shared store, off the request
+
+
+def test_instances_share_sign_in_and_authentication_failures(
+    backend, settings, clock, frozen_runtime
+):
+    if backend == "sqlite":
+        pytest.skip("per-process counts: nothing is shared on purpose")
+    from paradarum.passwords import Passwords
+    from paradarum.runtime import build_runtime
+
+    other_runtime = build_runtime(
+        settings, clock=clock, passwords=Passwords(concurrency=2, memory_kib=1024)
+    )
+    try:
+        with (
+            TestClient(create_app(runtime=frozen_runtime), raise_server_exceptions=False) as one,
+            TestClient(create_app(runtime=other_runtime), raise_server_exceptions=False) as two,
+        ):
+            signup(one, "ada@example.com")
+            token = login(two, "ada@example.com", PASSWORD).json()["data"]["token"]
+            for _ in range(LIMITS["login_failures_per_email"]):
+                assert login(one, "ada@example.com", "wrong password").status_code == 401
+            # Sign-in limits are asked of the shared store: blocked everywhere at once.
+            blocked(login(two, "ada@example.com", PASSWORD), window=900)
+
+            for _ in range(LIMITS["auth_failures_per_address"]):
+                assert one.get("/api/account", headers=bearer(keys.generate())).status_code == 401
+            settle(frozen_runtime)
+            blocked(one.get("/api/account", headers=bearer(token)), window=60)
+            # The other instance still serves good credentials without asking the
+            # store, and learns of the block at its first failure from the address.
+            assert two.get("/api/account", headers=bearer(token)).status_code == 200
+            assert two.get("/api/account", headers=bearer(keys.generate())).status_code == 401
+            settle(other_runtime)
+            blocked(two.get("/api/account", headers=bearer(token)), window=60)
+    finally:
+        other_runtime.close()
