@@ -204,8 +204,9 @@ class SharedRateLimiter:
 
 def storage_bucket(bucket: str) -> str:
     """Bucket names fit the 255-character column; long ones (an email can be 320
-    characters) become a digest, which still names exactly one bucket."""
-    if len(bucket) <= 200:
+    characters) and ones PostgreSQL text cannot hold (NUL) become a digest, which
+    still names exactly one bucket."""
+    if len(bucket) <= 200 and "\x00" not in bucket:
         return bucket
     digest = hashlib.sha256(bucket.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{bucket.partition(':')[0][:40]}:sha256:{digest}"

@@ -141,12 +141,16 @@ class AccountService:
         )
         if retry:
             raise RateLimited(retry, TOO_MANY_FAILURES)
-        with self._db.read() as conn:
-            row = conn.execute(
-                select(accounts.c.id, accounts.c.password_hash, accounts.c.session_epoch).where(
-                    accounts.c.email == normalised
-                )
-            ).first()
+        row = None
+        # Sign-up refuses control characters, so such an email names no account
+        # (and PostgreSQL cannot even compare a string holding NUL).
+        if not validation.has_control_characters(normalised):
+            with self._db.read() as conn:
+                row = conn.execute(
+                    select(accounts.c.id, accounts.c.password_hash, accounts.c.session_epoch).where(
+                        accounts.c.email == normalised
+                    )
+                ).first()
         # Exactly one Argon2 verification whether or not the email exists.
         ok = self._passwords.verify(row.password_hash if row else None, password)
         now = self._clock()

@@ -11,9 +11,11 @@ class ClientInfo:
     user_agent: str | None = None
 
     def clipped(self) -> ClientInfo:
+        """Fit for storage: within the column sizes, and without NUL (which
+        PostgreSQL text cannot hold; a real HTTP server never passes one on)."""
         return ClientInfo(
-            address=(self.address or None) and self.address[:64],
-            user_agent=(self.user_agent or None) and self.user_agent[:512],
+            address=(self.address or None) and self.address[:64].replace("\x00", ""),
+            user_agent=(self.user_agent or None) and self.user_agent[:512].replace("\x00", ""),
         )
 
 

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from paradarum import __version__
 from paradarum.config import Settings
@@ -20,7 +19,7 @@ from paradarum.runtime import Runtime, build_runtime
 from paradarum.web import errors
 from paradarum.web.api import account, apikeys, audit, auth, health
 from paradarum.web.middleware import EdgeMiddleware
-from paradarum.web.schemas import ErrorEnvelope
+from paradarum.web.openapi import build as document
 
 logger = logging.getLogger("paradarum")
 
@@ -77,23 +76,11 @@ def create_app_from_env() -> FastAPI:
 
 
 def _document_errors(app: FastAPI) -> None:
-    """Make /openapi.json say what the service really does: 400 envelopes (not 422)."""
+    """Make /openapi.json say what the service really does (see ``web.openapi``)."""
 
     def openapi() -> dict[str, object]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.pop("HTTPValidationError", None)
-        components.pop("ValidationError", None)
-        components["ErrorEnvelope"] = ErrorEnvelope.model_json_schema()
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():
-                responses = operation.get("responses", {})
-                responses.pop("422", None)
-        app.openapi_schema = schema
-        return schema
+        if not app.openapi_schema:
+            app.openapi_schema = document(app)
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

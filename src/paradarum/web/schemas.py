@@ -26,30 +26,58 @@ class CredentialsIn(_Request):
     password: str = Field(max_length=1024)
 
 
+class SignupIn(CredentialsIn):
+    # The rules themselves are the service's (with its own messages); these
+    # annotations only say them in the document, so that clients and fuzzers
+    # know what a valid sign-up looks like.
+    email: str = Field(
+        max_length=320,
+        examples=["ada@example.com"],
+        description="Trimmed and lowercased; must be unique.",
+        json_schema_extra={"format": "email"},
+    )
+    password: str = Field(
+        max_length=1024,
+        description="10 to 1024 characters, no NUL.",
+        json_schema_extra={"minLength": 10},
+    )
+
+
 class NewKeyIn(_Request):
     name: str = Field(
         max_length=1000,
         description="1–100 characters after trimming, no control characters.",
         examples=["WordPress purge plugin"],
+        json_schema_extra={"minLength": 1},
     )
 
 
 class PasswordChangeIn(_Request):
     currentPassword: str = Field(max_length=1024)
-    newPassword: str = Field(max_length=1024)
+    newPassword: str = Field(
+        max_length=1024,
+        description="10 to 1024 characters, no NUL.",
+        json_schema_extra={"minLength": 10},
+    )
 
 
 class Envelope(BaseModel, Generic[T]):
-    succeeded: bool
+    succeeded: Literal[True]
     message: str
     data: T
 
 
 class ErrorEnvelope(BaseModel):
-    succeeded: bool = False
+    """Every error response. ``errors`` (field → problems) only on invalid fields."""
+
+    model_config = ConfigDict(json_schema_mode_override="serialization")
+
+    succeeded: Literal[False]
     message: str
-    data: None = None
-    errors: dict[str, list[str]] | None = None
+    data: None
+    errors: dict[str, list[str]] = Field(
+        default_factory=dict, json_schema_extra={"minProperties": 1}
+    )
 
 
 class AccountOut(BaseModel):
@@ -154,12 +182,12 @@ def created_key_out(created: CreatedKey) -> dict[str, object]:
     }
 
 
-_ERROR_TEXT = {
+ERROR_TEXT = {
     400: "Invalid fields, malformed JSON or a rule such as the key limit",
     401: "Missing, malformed, unknown, revoked or expired credentials",
     403: "Forbidden by configuration",
     404: "No such thing for this account",
-    409: "Conflict",
+    409: "Conflict: the email is already taken",
     413: "Body over 64 KiB",
     415: "Body that is not JSON",
     429: "Rate limited; see Retry-After (seconds)",
@@ -169,4 +197,4 @@ _ERROR_TEXT = {
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI entries for the error envelopes a route can return."""
-    return {code: {"model": ErrorEnvelope, "description": _ERROR_TEXT[code]} for code in codes}
+    return {code: {"model": ErrorEnvelope, "description": ERROR_TEXT[code]} for code in codes}

@@ -12,6 +12,7 @@ from paradarum.web.schemas import (
     CredentialsIn,
     Envelope,
     SessionOut,
+    SignupIn,
     error_responses,
 )
 
@@ -22,10 +23,10 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     "/signup",
     status_code=201,
     response_model=Envelope[AccountOut],
-    responses=error_responses(400, 403, 409, 413, 415, 429),
+    responses=error_responses(400, 403, 409, 413, 415),
     summary="Create an account",
 )
-async def signup(body: CredentialsIn, runtime: RuntimeDep, client: ClientDep) -> JSONResponse:
+async def signup(body: SignupIn, runtime: RuntimeDep, client: ClientDep) -> JSONResponse:
     account = await run_in_threadpool(
         lambda: runtime.accounts.signup(email=body.email, password=body.password, client=client)
     )
@@ -54,8 +55,8 @@ async def login(body: CredentialsIn, runtime: RuntimeDep, client: ClientDep) -> 
 @router.post(
     "/logout",
     response_model=Envelope[None],
-    responses=error_responses(401, 429),
-    summary="Sign out: end this session token",
+    responses=error_responses(400, 401, 429),
+    summary="Sign out: end this session token (an API key gets 400: revoke it instead)",
 )
 async def logout(principal: PrincipalDep, runtime: RuntimeDep, client: ClientDep) -> JSONResponse:
     await run_in_threadpool(lambda: runtime.accounts.logout(principal=principal, client=client))
