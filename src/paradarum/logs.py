@@ -2,8 +2,9 @@
 
 Secrets never reach a log line: the access log records the path without the
 query string and no headers; SQLAlchemy hides bound parameters; and as a last
-line of defence :class:`RedactingFilter` masks anything shaped like an API key,
-a JWT or an ``Authorization`` header value before a record is written.
+line of defence :func:`redact` masks anything shaped like an API key, a JWT, an
+``Authorization`` header value, a SHA-256 key hash or an Argon2 password hash
+before a line is written.
 """
 
 from __future__ import annotations
@@ -18,12 +19,18 @@ from typing import Any
 _KEY = re.compile(r"pdm_[A-Za-z0-9]{4}[A-Za-z0-9]*")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+# A key's SHA-256 (PostgreSQL names the duplicate value in a unique violation:
+# "Key (key_hash)=(…) already exists") and a password's Argon2 hash.
+_SHA256 = re.compile(r"(?<![0-9A-Fa-f])[0-9a-f]{64}(?![0-9A-Fa-f])")
+_ARGON2 = re.compile(r"\$argon2(?:id|i|d)\$[A-Za-z0-9+/=,$]+")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def redact(text: str) -> str:
     text = _KEY.sub(lambda m: m.group(0)[:8] + "…", text)
     text = _JWT.sub("[jwt]", text)
+    text = _ARGON2.sub("[password hash]", text)
+    text = _SHA256.sub("[hash]", text)
     return _BEARER.sub(r"\1[redacted]", text)
 
 

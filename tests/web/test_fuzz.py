@@ -194,7 +194,5 @@ def test_linked_calls_answer_as_documented(schema, fuzz_runtime):
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
 
     Machine.run(
-        settings=hypothesis.settings(
-            SETTINGS, max_examples=MAX_EXAMPLES, stateful_step_count=8
-        )
+        settings=hypothesis.settings(SETTINGS, max_examples=MAX_EXAMPLES, stateful_step_count=8)
     )

@@ -221,9 +221,11 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(
         assert response.status_code == 200
 
 
-def test_a_successful_request_never_asks_the_shared_store(frozen_client, frozen_runtime, backend):
-    if backend == "sqlite":
-        pytest.skip("per-process counts: there is no shared store")
+SHARED = pytest.mark.parametrize("backend", ["postgresql", "sqlite+redis"], indirect=True)
+
+
+@SHARED
+def test_a_successful_request_never_asks_the_shared_store(frozen_client, frozen_runtime):
     token = new_account(frozen_client)
     key = create_key(frozen_client, token)["key"]
     store = frozen_runtime.limiter
@@ -245,11 +247,8 @@ def test_a_successful_request_never_asks_the_shared_store(frozen_client, frozen_
     assert calls == ["add"]  # a failure is counted in the shared store, off the request
 
 
-def test_instances_share_sign_in_and_authentication_failures(
-    backend, settings, clock, frozen_runtime
-):
-    if backend == "sqlite":
-        pytest.skip("per-process counts: nothing is shared on purpose")
+@SHARED
+def test_instances_share_sign_in_and_authentication_failures(settings, clock, frozen_runtime):
     from paradarum.passwords import Passwords
     from paradarum.runtime import build_runtime
 
