@@ -7,13 +7,14 @@ its flags and the environment, tests from keyword arguments) and hand it down.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SECRET_FILE_NAME = "jwt-secret"
 DATABASE_FILE_NAME = "paradarum.db"
@@ -57,10 +58,10 @@ class Settings(BaseSettings):
     # Prefix of every Redis key, so that several deployments can share one Redis.
     redis_key_prefix: str = Field(default="paradarum:rl:", min_length=1, max_length=100)
     # Proxies whose X-Forwarded-For is believed (addresses or CIDR networks).
-    trusted_proxies: list[str] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Cache nodes that receive purges (base URLs such as http://127.0.0.1:6081).
-    cache_nodes: list[str] = Field(default_factory=list)
+    cache_nodes: Annotated[list[str], NoDecode] = Field(default_factory=list)
     purge_delivery_enabled: bool = True
 
     log_level: str = "INFO"
@@ -69,10 +70,12 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies", "cache_nodes", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
+        # NoDecode: the environment's text arrives here as it is (pydantic-settings
+        # would otherwise insist on JSON), as a JSON list or comma-separated.
         if isinstance(value, str):
             stripped = value.strip()
             if stripped.startswith("["):
-                return value  # JSON list, parsed by pydantic-settings
+                return json.loads(stripped)
             return [part.strip() for part in stripped.split(",") if part.strip()]
         return value
 
