@@ -6,12 +6,15 @@ its flags and the environment, tests from keyword arguments) and hand it down.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import secrets
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SECRET_FILE_NAME = "jwt-secret"
 DATABASE_FILE_NAME = "paradarum.db"
@@ -49,10 +52,11 @@ class Settings(BaseSettings):
     purges_per_account: int = Field(default=60, ge=1)
     purge_window_seconds: int = Field(default=60, ge=1)
     redis_url: str | None = None
-    trusted_proxies: list[str] = Field(default_factory=list)
+    # Comma-separated in the environment (a JSON list works too).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Cache nodes that receive purges (base URLs such as http://127.0.0.1:6081).
-    cache_nodes: list[str] = Field(default_factory=list)
+    cache_nodes: Annotated[list[str], NoDecode] = Field(default_factory=list)
     purge_delivery_enabled: bool = True
 
     log_level: str = "INFO"
@@ -64,8 +68,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             stripped = value.strip()
             if stripped.startswith("["):
-                return value  # JSON list, parsed by pydantic-settings
+                return json.loads(stripped)
             return [part.strip() for part in stripped.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
         return value
 
     @property
