@@ -110,7 +110,7 @@ def load_or_create_secret(settings: Settings) -> str:
         if len(value) < 32:
             raise ValueError("PARADARUM_JWT_SECRET must be at least 32 characters long")
         return value
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = settings.data_dir / SECRET_FILE_NAME
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

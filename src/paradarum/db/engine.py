@@ -54,7 +54,8 @@ class Database:
         if self.dialect == "sqlite":
             database = parsed.database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                # 0700: the database holds password hashes and key hashes.
+                Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.sqlite_path = database
             self.engine: Engine = create_engine(
                 url,
