@@ -115,25 +115,25 @@ def start_server(
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")}
     env.update(env_overrides)
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "paradarum",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "paradarum",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

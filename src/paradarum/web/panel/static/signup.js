@@ -1,0 +1,42 @@
+import { api, readSession, safeNext, saveSession, sessionHasExpired, signInUrl } from "./api.js";
+import { clearErrors, setBusy, showErrors } from "./ui.js";
+
+const params = new URLSearchParams(location.search);
+const next = safeNext(params.get("next"));
+const existing = readSession();
+
+if (existing && !sessionHasExpired(existing)) {
+  location.replace(next);
+} else {
+  const form = document.getElementById("signup-form");
+  const signinLink = document.getElementById("signin-link");
+
+  if (params.has("next")) signinLink.search = new URLSearchParams({ next }).toString();
+  form.elements.email.focus();
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    const credentials = {
+      email: form.elements.email.value,
+      password: form.elements.password.value,
+    };
+    clearErrors(form);
+    setBusy(button, true, "Creating your account…");
+    try {
+      await api("POST", "/api/auth/signup", { auth: false, body: credentials });
+    } catch (error) {
+      setBusy(button, false);
+      showErrors(form, error);
+      return;
+    }
+    // A new account goes straight in, through the same sign-in as the sign-in page.
+    try {
+      const { data } = await api("POST", "/api/auth/login", { auth: false, body: credentials });
+      saveSession(data);
+      location.replace(next);
+    } catch {
+      location.replace(signInUrl({ reason: "created", next }));
+    }
+  });
+}
