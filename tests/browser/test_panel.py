@@ -177,6 +177,8 @@ def test_signed_out_visit_to_account_goes_to_sign_in_and_back(page, api):
     sign_in(page, email)
     page.wait_for_url("**/account")
     expect(page.locator("#account-email")).to_have_text(email)
+    page.goto("/signin")  # signed in already: straight on
+    page.wait_for_url("**/account")
 
 
 def test_an_expired_session_goes_back_to_sign_in_then_back(page, api):

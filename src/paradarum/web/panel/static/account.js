@@ -42,6 +42,46 @@ const WARNING_EVENTS = new Set(["session.login_failed"]);
 
 const $ = (id) => document.getElementById(id);
 
+/**
+ * A table filled from a paginated list endpoint, its parts found by id:
+ * `${name}-body`, `-table`, `-empty`, `-loading`, `-error` and the `-more` button,
+ * which appends the page that the last response's Link header points to.
+ * Returns load(): the first page again, replacing the rows.
+ */
+function pagedTable(name, firstUrl, row, errorText, onNotFound = null) {
+  const body = $(`${name}-body`);
+  const more = $(`${name}-more`);
+  let next = null;
+
+  async function load(url = firstUrl) {
+    const append = url !== firstUrl;
+    more.disabled = true;
+    try {
+      const { data, headers } = await api("GET", url);
+      if (!append) body.replaceChildren();
+      body.append(...data.map(row));
+      next = nextLink(headers);
+      const none = body.children.length === 0;
+      show($(`${name}-empty`), none);
+      show($(`${name}-table`), !none);
+      show(more, Boolean(next));
+      setText($(`${name}-error`), "");
+    } catch (error) {
+      if (error.redirecting) return;
+      if (error.status === 404 && !append && onNotFound) onNotFound();
+      else setText($(`${name}-error`), `${errorText} ${error.message}`);
+    } finally {
+      more.disabled = false;
+      show($(`${name}-loading`), false);
+    }
+  }
+
+  more.addEventListener("click", () => {
+    if (next) load(next);
+  });
+  return () => load();
+}
+
 const session = readSession();
 if (!session) {
   goToSignIn();
@@ -54,7 +94,6 @@ if (!session) {
 function start() {
   const keysTitle = $("keys-title");
   const keysStatus = $("keys-status");
-  const keysBody = $("keys-body");
   const form = $("new-key-form");
   const nameInput = $("key-name");
   const generate = $("generate");
@@ -67,8 +106,6 @@ function start() {
   const revokeError = $("revoke-error");
   let revoking = null;
   let copyTimer = 0;
-  let keysNext = null;
-  let logNext = null;
 
   // --- Account and counter ------------------------------------------------
 
@@ -103,27 +140,7 @@ function start() {
 
   // --- Key list -------------------------------------------------------------
 
-  async function loadKeys(url = KEYS_URL) {
-    const append = url !== KEYS_URL;
-    const more = $("keys-more");
-    more.disabled = true;
-    try {
-      const { data, headers } = await api("GET", url);
-      if (!append) keysBody.replaceChildren();
-      keysBody.append(...data.map(keyRow));
-      keysNext = nextLink(headers);
-      const empty = keysBody.children.length === 0;
-      show($("keys-empty"), empty);
-      show($("keys-table"), !empty);
-      show(more, Boolean(keysNext));
-      setText($("keys-error"), "");
-    } catch (error) {
-      if (!error.redirecting) setText($("keys-error"), `Could not load your keys. ${error.message}`);
-    } finally {
-      more.disabled = false;
-      show($("keys-loading"), false);
-    }
-  }
+  const loadKeys = pagedTable("keys", KEYS_URL, keyRow, "Could not load your keys.");
 
   function refreshKeys() {
     return Promise.all([refreshAccount(), loadKeys()]);
@@ -188,10 +205,6 @@ function start() {
     button.addEventListener("click", () => openRevoke(key, button));
     return button;
   }
-
-  $("keys-more").addEventListener("click", () => {
-    if (keysNext) loadKeys(keysNext);
-  });
 
   // --- New key ---------------------------------------------------------------
 
@@ -322,34 +335,10 @@ function start() {
 
   // --- Security log -----------------------------------------------------------
 
-  async function loadLog(url = LOG_URL) {
-    const append = url !== LOG_URL;
-    const more = $("log-more");
-    more.disabled = true;
-    try {
-      const { data, headers } = await api("GET", url);
-      const body = $("log-body");
-      if (!append) body.replaceChildren();
-      body.append(...data.map(logRow));
-      logNext = nextLink(headers);
-      show($("log-empty"), body.children.length === 0);
-      show($("log-table"), body.children.length > 0);
-      show(more, Boolean(logNext));
-      setText($("log-error"), "");
-    } catch (error) {
-      if (error.redirecting) return;
-      if (error.status === 404 && !append) {
-        // This server has no security log (yet): say so and show nothing else.
-        show($("log-unavailable"));
-        show($("log-table"), false);
-      } else {
-        setText($("log-error"), `Could not load the security log. ${error.message}`);
-      }
-    } finally {
-      more.disabled = false;
-      show($("log-loading"), false);
-    }
-  }
+  const loadLog = pagedTable("log", LOG_URL, logRow, "Could not load the security log.", () => {
+    // This server has no security log (yet): say so and show nothing else.
+    show($("log-unavailable"));
+  });
 
   function logRow(entry) {
     const details = [];
@@ -375,10 +364,6 @@ function start() {
       ),
     );
   }
-
-  $("log-more").addEventListener("click", () => {
-    if (logNext) loadLog(logNext);
-  });
 
   // --- Sign out -----------------------------------------------------------------
 

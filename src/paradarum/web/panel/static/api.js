@@ -58,6 +58,23 @@ export function signInUrl({ reason = null, next = null } = {}) {
   return query ? `/signin?${query}` : "/signin";
 }
 
+/**
+ * For the sign-in and sign-up pages: where to go afterwards, and the reason this page
+ * was shown. Null when already signed in: then the page has moved on already.
+ * `otherLink` (sign-in <-> sign-up) keeps the same destination.
+ */
+export function enterAuthPage(otherLink) {
+  const params = new URLSearchParams(location.search);
+  const next = safeNext(params.get("next"));
+  const existing = readSession();
+  if (existing && !sessionHasExpired(existing)) {
+    location.replace(next);
+    return null;
+  }
+  if (params.has("next")) otherLink.search = new URLSearchParams({ next }).toString();
+  return { next, reason: params.get("reason") };
+}
+
 // Send a signed-out or expired visitor to sign in; they come back here afterwards.
 export function goToSignIn(reason = null) {
   clearSession();

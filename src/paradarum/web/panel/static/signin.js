@@ -1,4 +1,4 @@
-import { api, readSession, safeNext, saveSession, sessionHasExpired } from "./api.js";
+import { api, enterAuthPage, saveSession } from "./api.js";
 import { clearErrors, setBusy, setText, showErrors } from "./ui.js";
 
 const NOTICES = {
@@ -7,19 +7,11 @@ const NOTICES = {
   created: "Your account is ready. Sign in to continue.",
 };
 
-const params = new URLSearchParams(location.search);
-const next = safeNext(params.get("next"));
-const existing = readSession();
+const page = enterAuthPage(document.getElementById("signup-link"));
 
-if (existing && !sessionHasExpired(existing)) {
-  location.replace(next);
-} else {
+if (page) {
   const form = document.getElementById("signin-form");
-  const notice = document.getElementById("notice");
-  const signupLink = document.getElementById("signup-link");
-
-  setText(notice, NOTICES[params.get("reason")] || "");
-  if (params.has("next")) signupLink.search = new URLSearchParams({ next }).toString();
+  setText(document.getElementById("notice"), NOTICES[page.reason] || "");
   form.elements.email.focus();
 
   form.addEventListener("submit", async (event) => {
@@ -33,7 +25,7 @@ if (existing && !sessionHasExpired(existing)) {
         body: { email: form.elements.email.value, password: form.elements.password.value },
       });
       saveSession(data);
-      location.replace(next);
+      location.replace(page.next);
     } catch (error) {
       setBusy(button, false);
       form.elements.password.value = "";

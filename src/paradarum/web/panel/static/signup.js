@@ -1,17 +1,10 @@
-import { api, readSession, safeNext, saveSession, sessionHasExpired, signInUrl } from "./api.js";
+import { api, enterAuthPage, saveSession, signInUrl } from "./api.js";
 import { clearErrors, setBusy, showErrors } from "./ui.js";
 
-const params = new URLSearchParams(location.search);
-const next = safeNext(params.get("next"));
-const existing = readSession();
+const page = enterAuthPage(document.getElementById("signin-link"));
 
-if (existing && !sessionHasExpired(existing)) {
-  location.replace(next);
-} else {
+if (page) {
   const form = document.getElementById("signup-form");
-  const signinLink = document.getElementById("signin-link");
-
-  if (params.has("next")) signinLink.search = new URLSearchParams({ next }).toString();
   form.elements.email.focus();
 
   form.addEventListener("submit", async (event) => {
@@ -34,9 +27,9 @@ if (existing && !sessionHasExpired(existing)) {
     try {
       const { data } = await api("POST", "/api/auth/login", { auth: false, body: credentials });
       saveSession(data);
-      location.replace(next);
+      location.replace(page.next);
     } catch {
-      location.replace(signInUrl({ reason: "created", next }));
+      location.replace(signInUrl({ reason: "created", next: page.next }));
     }
   });
 }
