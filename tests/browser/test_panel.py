@@ -370,3 +370,23 @@ def test_pages_fit_a_360px_phone(browser, server, api, path):
         assert width <= PHONE["width"], f"{path} scrolls sideways: {width}px"
     finally:
         context.close()
+
+
+def test_a_key_refused_at_the_limit_explains_itself_inline(page, api):
+    email = fresh_email()
+    token = new_account(api, email)
+    for number in range(9):
+        create_key(api, token, f"site {number}")
+    page.goto("/account")
+    sign_in(page, email)
+    expect(counter(page)).to_have_text("9 of 10 active keys")
+    create_key(api, token, "made elsewhere meanwhile")  # the page does not know yet
+
+    page.get_by_label("Name", exact=True).fill("one too many")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#new-key-form [role=alert]")).to_contain_text(
+        "already has 10 active API keys"
+    )
+    expect(counter(page)).to_have_text("10 of 10 active keys")
+    expect(page.get_by_role("button", name="Generate")).to_be_disabled()
+    expect(page.get_by_role("dialog")).to_have_count(0)

@@ -89,6 +89,9 @@ class _Markup(HTMLParser):
                 self.problems.append(f"<{tag} {name}=...>")
         if tag == "style":
             self.problems.append("<style>")
+        if tag == "form" and values.get("method") != "post":
+            # Should the script not run, a native submit must not put a password in a URL.
+            self.problems.append("a <form> that is not method=post")
         if tag == "script":
             if not values.get("src") or values.get("type") != "module":
                 self.problems.append("a <script> that is not an external module")

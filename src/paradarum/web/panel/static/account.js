@@ -4,7 +4,6 @@ import {
   goToSignIn,
   nextLink,
   readSession,
-  sessionHasExpired,
   signInUrl,
 } from "./api.js";
 import {
@@ -82,13 +81,10 @@ function pagedTable(name, firstUrl, row, errorText, onNotFound = null) {
   return () => load();
 }
 
-const session = readSession();
-if (!session) {
-  goToSignIn();
-} else if (sessionHasExpired(session)) {
-  goToSignIn("expired");
-} else {
+if (readSession()) {
   start();
+} else {
+  goToSignIn();
 }
 
 function start() {

@@ -18,27 +18,19 @@ export class ApiError extends Error {
   }
 }
 
+// The session's expiry is the server's to judge (a 401), not this browser's clock.
 export function readSession() {
   try {
     const value = JSON.parse(sessionStorage.getItem(SESSION_KEY));
-    if (value && typeof value.token === "string" && value.token) {
-      return { token: value.token, expiresAt: value.expiresAt || null };
-    }
+    if (value && typeof value.token === "string" && value.token) return { token: value.token };
   } catch {
     // Unreadable storage counts as signed out.
   }
   return null;
 }
 
-export function sessionHasExpired(session) {
-  return Boolean(session.expiresAt) && Date.parse(session.expiresAt) <= Date.now();
-}
-
 export function saveSession(data) {
-  sessionStorage.setItem(
-    SESSION_KEY,
-    JSON.stringify({ token: data.token, expiresAt: data.expiresAt }),
-  );
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ token: data.token }));
 }
 
 export function clearSession() {
@@ -66,8 +58,7 @@ export function signInUrl({ reason = null, next = null } = {}) {
 export function enterAuthPage(otherLink) {
   const params = new URLSearchParams(location.search);
   const next = safeNext(params.get("next"));
-  const existing = readSession();
-  if (existing && !sessionHasExpired(existing)) {
+  if (readSession()) {
     location.replace(next);
     return null;
   }
@@ -107,9 +98,9 @@ export async function api(method, path, { body, auth = true } = {}) {
   const headers = { Accept: "application/json" };
   if (auth) {
     const session = readSession();
-    if (!session || sessionHasExpired(session)) {
-      goToSignIn(session ? "expired" : null);
-      throw new ApiError(401, "Your session has expired.", { redirecting: true });
+    if (!session) {
+      goToSignIn();
+      throw new ApiError(401, "You are signed out.", { redirecting: true });
     }
     headers.Authorization = `Bearer ${session.token}`;
   }
