@@ -33,6 +33,20 @@ def counter(page):
     return page.locator("#key-counter")
 
 
+def signed_in_with_keys(page, api, names):
+    """A fresh account given keys through the API, then signed in to the panel from
+    /account (so through sign-in and back). Returns the account's session token."""
+    email = fresh_email()
+    token = new_account(api, email)
+    for name in names:
+        create_key(api, token, name)
+    page.goto("/account")
+    page.wait_for_url("**/signin?next=%2Faccount")
+    sign_in(page, email)
+    page.wait_for_url("**/account")
+    return token
+
+
 def test_whole_journey_sign_up_sign_in_create_copy_use_revoke(page, api):
     email = fresh_email()
     sign_up(page, email)
@@ -122,15 +136,7 @@ def test_the_key_is_gone_after_done_after_reload_and_after_leaving_with_the_dial
 
 
 def test_at_ten_active_keys_the_new_key_control_is_disabled_and_says_why(page, api):
-    email = fresh_email()
-    token = new_account(api, email)
-    for number in range(10):
-        create_key(api, token, f"site {number}")
-
-    page.goto("/account")
-    page.wait_for_url("**/signin?next=%2Faccount")
-    sign_in(page, email)
-    page.wait_for_url("**/account")
+    signed_in_with_keys(page, api, [f"site {number}" for number in range(10)])
     expect(counter(page)).to_have_text("10 of 10 active keys")
     expect(page.get_by_role("button", name="Generate")).to_be_disabled()
     expect(page.get_by_label("Name", exact=True)).to_be_disabled()
@@ -357,12 +363,9 @@ def test_pages_fit_a_360px_phone(browser, server, api, path):
     try:
         page = context.new_page()
         if path == "/account":
-            email = fresh_email()
-            token = new_account(api, email)
-            create_key(api, token, "A rather long key name for the staging WordPress site")
-            page.goto("/account")
-            sign_in(page, email)
-            page.wait_for_url("**/account")
+            signed_in_with_keys(
+                page, api, ["A rather long key name for the staging WordPress site"]
+            )
             expect(page.locator("#keys-body tr")).to_have_count(1)
         else:
             page.goto(path)
@@ -373,12 +376,7 @@ def test_pages_fit_a_360px_phone(browser, server, api, path):
 
 
 def test_a_key_refused_at_the_limit_explains_itself_inline(page, api):
-    email = fresh_email()
-    token = new_account(api, email)
-    for number in range(9):
-        create_key(api, token, f"site {number}")
-    page.goto("/account")
-    sign_in(page, email)
+    token = signed_in_with_keys(page, api, [f"site {number}" for number in range(9)])
     expect(counter(page)).to_have_text("9 of 10 active keys")
     create_key(api, token, "made elsewhere meanwhile")  # the page does not know yet
 
