@@ -20,6 +20,7 @@ from paradarum.runtime import Runtime, build_runtime
 from paradarum.web import errors
 from paradarum.web.api import account, apikeys, auth, health
 from paradarum.web.middleware import EdgeMiddleware
+from paradarum.web.panel import routes as panel
 from paradarum.web.schemas import ErrorEnvelope
 
 logger = logging.getLogger("paradarum")
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     errors.install(app)
     for module in (health, auth, account, apikeys):
         app.include_router(module.router, prefix="/api")
+    app.include_router(panel.router)
     app.add_middleware(EdgeMiddleware, access_log=runtime.settings.access_log)
     _document_errors(app)
     return app
