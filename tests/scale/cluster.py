@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import shutil
 import subprocess
 import threading
 import time
@@ -336,3 +338,47 @@ def assert_nothing_half_written(url: str) -> None:
         "GROUP BY account_id HAVING count(*) > 10",
     )
     assert over_limit == []
+
+
+def _cluster_command(action: str) -> list[str]:
+    versions = sorted(os.listdir("/etc/postgresql"))
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", action]
+
+
+def postgres_running() -> bool:
+    return (
+        subprocess.run(
+            ["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"], check=False, timeout=30
+        ).returncode
+        == 0
+    )
+
+
+def start_postgres() -> None:
+    """Start the shared PostgreSQL server again, trying hard: other tests need it."""
+    for _ in range(10):
+        if postgres_running():
+            return
+        subprocess.run(_cluster_command("start"), check=False, timeout=120)
+        wait_until_ready = time.monotonic() + 30
+        while time.monotonic() < wait_until_ready:
+            if postgres_running():
+                return
+            time.sleep(0.2)
+    raise RuntimeError("PostgreSQL did not come back")
+
+
+@contextlib.contextmanager
+def postgres_stopped() -> Iterator[None]:
+    """Stop the real PostgreSQL server (fast shutdown: sessions are cut) and start it
+    again on exit, whatever happened. The server is shared with other tests: keep
+    the body short."""
+    try:
+        subprocess.run(_cluster_command("stop"), check=True, timeout=120, capture_output=True)
+        yield
+    finally:
+        start_postgres()
+
+
+def can_stop_postgres() -> bool:
+    return os.path.isdir("/etc/postgresql") and shutil.which("pg_ctlcluster") is not None

@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from paradarum.config import Settings
 from paradarum.db.migrate import head_revision
 from paradarum.db.tables import metadata
 from paradarum.runtime import open_database
-from tests.scale.cluster import envelope, query, sha256_hex
+from tests.scale.cluster import envelope, pg_dump, query, sha256_hex
 from tests.support import PASSWORD, bearer
 
 pytestmark = pytest.mark.slow
@@ -49,7 +50,7 @@ def test_instances_started_together_migrate_once_without_errors(two_instances, p
         assert "Traceback" not in log
         ready = httpx.get(server.base_url + "/api/health/ready", timeout=10)
         assert ready.status_code == 200, ready.text
-    db = open_database_for(pg_url)
+    db = open_database(Settings(database_url=pg_url))
     try:
         head = head_revision(db)
     finally:
@@ -60,12 +61,6 @@ def test_instances_started_together_migrate_once_without_errors(two_instances, p
         for row in query(pg_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     }
     assert tables >= set(metadata.tables)
-
-
-def open_database_for(url: str):
-    from paradarum.config import Settings
-
-    return open_database(Settings(database_url=url))
 
 
 def test_thirty_creates_over_two_instances_give_exactly_ten_keys(two_instances, pg_url):
@@ -152,7 +147,9 @@ def test_session_from_one_instance_works_on_the_other_until_signed_out(two_insta
         assert http.get(a + "/api/account", headers=bearer(token)).status_code == 401
 
 
-def test_keys_are_stored_as_sha256_on_every_instance(two_instances, pg_url):
+def test_a_dump_has_every_key_as_sha256_and_no_raw_key_whichever_instance_made_it(
+    two_instances, pg_url
+):
     a, b = (server.base_url for server in two_instances)
     token = _signup_and_login(a, "dump@example.com")
     raw_keys = []
@@ -166,3 +163,9 @@ def test_keys_are_stored_as_sha256_on_every_instance(two_instances, pg_url):
         assert http.get(b + "/api/account", headers=bearer(raw_keys[0])).status_code == 200
     stored = {row[0] for row in query(pg_url, "SELECT key_hash FROM api_keys")}
     assert stored == {sha256_hex(raw) for raw in raw_keys}
+    dump = pg_dump(pg_url)
+    for raw in raw_keys:
+        assert sha256_hex(raw) in dump
+        assert raw not in dump and raw[4:] not in dump
+    for server in two_instances:  # nor in any instance's log
+        assert not any(raw in server.output() for raw in raw_keys)
