@@ -18,6 +18,7 @@ from paradarum.db.migrate import ADVISORY_LOCK_ID, head_revision, upgrade
 from paradarum.db.tables import metadata
 from paradarum.runtime import open_database
 from tests.scale.cluster import query
+from tests.support import free_port
 
 # Advisory locks on this test's database only (other databases share the server).
 _ADVISORY_LOCKS = (
@@ -129,3 +130,21 @@ def test_a_failed_migration_reports_its_error_and_releases_the_lock(pg_url):
         assert "alembic_version" not in _tables(pg_url)  # transactional DDL: all or nothing
     finally:
         db.dispose()
+
+
+def test_unreachable_database_is_one_clear_line_and_a_nonzero_exit(tmp_path):
+    url = f"postgresql://paradarum:not-a-real-password@127.0.0.1:{free_port()}/paradarum"
+    for args in (("db", "upgrade"), ("serve", "--port", str(free_port()))):
+        process = _cli(
+            *args,
+            env_overrides={
+                "PARADARUM_DATABASE_URL": url,
+                "PARADARUM_DATA_DIR": str(tmp_path),
+                "PARADARUM_JWT_SECRET": "x" * 48,
+            },
+        )
+        output, _ = process.communicate(timeout=60)
+        assert process.returncode == 1, output
+        assert "Cannot reach the database" in output
+        assert "Traceback" not in output
+        assert "not-a-real-password" not in output

@@ -234,3 +234,13 @@ def test_connection_lost_during_key_lookup_is_a_503_then_recovers(outage_client)
     finally:
         undo()
     assert client.get("/api/account", headers=bearer(key["key"])).status_code == 200
+
+
+def test_connections_give_up_on_a_silent_network_instead_of_holding_a_thread(runtime):
+    # A partition cannot be staged on a shared loopback; check that every pooled
+    # connection carries the timeouts that turn one into an error (then a 503).
+    with runtime.db.engine.connect() as conn:
+        parameters = conn.connection.dbapi_connection.info.get_parameters()
+    assert parameters["tcp_user_timeout"] == "10000"
+    assert parameters["keepalives"] == "1"
+    assert int(parameters["connect_timeout"]) > 0

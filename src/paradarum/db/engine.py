@@ -67,7 +67,20 @@ class Database:
             self.sqlite_path = None
             connect_args: dict[str, Any] = {}
             if self.dialect == "postgresql":
-                connect_args = {"connect_timeout": 5, "application_name": "paradarum"}
+                connect_args = {
+                    "connect_timeout": 5,
+                    "application_name": "paradarum",
+                    # A database host that vanishes without closing its sockets
+                    # (network partition, dead VM) would otherwise hold a worker
+                    # thread for the kernel's ~15-minute retransmission limit:
+                    # give up on unacknowledged writes after 10 s, and probe
+                    # quiet connections so that they fail and are replaced.
+                    "tcp_user_timeout": 10_000,
+                    "keepalives": 1,
+                    "keepalives_idle": 30,
+                    "keepalives_interval": 10,
+                    "keepalives_count": 3,
+                }
             self.engine = create_engine(
                 url,
                 pool_recycle=1800,
