@@ -169,3 +169,17 @@ def test_a_dump_has_every_key_as_sha256_and_no_raw_key_whichever_instance_made_i
         assert raw not in dump and raw[4:] not in dump
     for server in two_instances:  # nor in any instance's log
         assert not any(raw in server.output() for raw in raw_keys)
+
+
+def test_simultaneous_sign_outs_of_one_session_over_two_instances_never_fail(two_instances):
+    a, b = (server.base_url for server in two_instances)
+    for round_ in range(3):
+        token = _signup_and_login(a, f"logout{round_}@example.com")
+        calls = [
+            ("POST", (a, b)[i % 2], "/api/auth/logout", bearer(token), None) for i in range(10)
+        ]
+        statuses = [response.status_code for response in _all_at_once(calls)]
+        # Each sign-out either ended the session or found it already ended.
+        assert set(statuses) <= {200, 401}, statuses
+        assert 200 in statuses
+        assert httpx.get(b + "/api/account", headers=bearer(token), timeout=30).status_code == 401
