@@ -148,3 +148,31 @@ def test_unreachable_database_is_one_clear_line_and_a_nonzero_exit(tmp_path):
         assert "Cannot reach the database" in output
         assert "Traceback" not in output
         assert "not-a-real-password" not in output
+
+
+def test_waiting_for_a_long_migration_is_not_cut_by_the_statement_timeout(pg_url):
+    db = open_database(Settings(database_url=pg_url, db_statement_timeout=0.2))
+    release = threading.Event()
+
+    def other_instance_migrating() -> None:
+        with psycopg.connect(pg_url, autocommit=True) as holder:
+            holder.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_ID,))
+            release.wait(30)
+
+    holder = threading.Thread(target=other_instance_migrating)
+    holder.start()
+    try:
+        wait_for_lock_holder = time.monotonic() + 30
+        while not query(pg_url, _ADVISORY_LOCKS) and time.monotonic() < wait_for_lock_holder:
+            time.sleep(0.02)
+        # Release only after several statement timeouts' worth of waiting.
+        threading.Timer(1.0, release.set).start()
+        upgrade(db)
+        assert query(pg_url, "SELECT version_num FROM alembic_version") == [(head_revision(db),)]
+        # The connection goes back to the pool with the ordinary timeout.
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "200ms"
+    finally:
+        release.set()
+        holder.join()
+        db.dispose()

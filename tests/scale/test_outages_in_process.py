@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 from sqlalchemy import event
 
@@ -244,3 +245,29 @@ def test_connections_give_up_on_a_silent_network_instead_of_holding_a_thread(run
     assert parameters["tcp_user_timeout"] == "10000"
     assert parameters["keepalives"] == "1"
     assert int(parameters["connect_timeout"]) > 0
+    assert "statement_timeout=15000" in parameters["options"]
+
+
+class TestStuckLockHolder:
+    """A peer that holds an account's row lock and then hangs (a partitioned
+    instance, say) costs a create at most ``db_statement_timeout``, then a 503."""
+
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"db_statement_timeout": 0.5}
+
+    def test_a_create_waiting_on_a_stuck_lock_gives_up_with_a_503(self, client, runtime):
+        token = new_account(client, "stuck@example.com")
+        key = create_key(client, token)["key"]
+        url = runtime.settings.database_url
+        with psycopg.connect(url) as stuck:  # a transaction that never ends by itself
+            stuck.execute("SELECT id FROM accounts WHERE email = 'stuck@example.com' FOR UPDATE")
+            assert_unavailable(
+                client.post("/api/account/apikeys", json={"name": "x"}, headers=bearer(token))
+            )
+            # Reads take no lock: the account keeps working meanwhile.
+            assert client.get("/api/account", headers=bearer(key)).status_code == 200
+            stuck.rollback()
+        created = client.post("/api/account/apikeys", json={"name": "x"}, headers=bearer(token))
+        assert created.status_code == 201
+        assert query(url, "SELECT count(*) FROM api_keys WHERE name = 'x'") == [(1,)]

@@ -38,6 +38,7 @@ class Database:
         max_overflow: int = 10,
         pool_timeout: float = 5.0,
         busy_timeout_ms: int = 10_000,
+        statement_timeout: float = 0,
     ) -> None:
         self.url = url
         parsed = make_url(url)
@@ -81,6 +82,13 @@ class Database:
                     "keepalives_interval": 10,
                     "keepalives_count": 3,
                 }
+                if statement_timeout > 0:
+                    # A lock held by a stuck or partitioned peer must not hold our
+                    # threads forever: the statement fails (a 503) instead.
+                    milliseconds = max(1, int(statement_timeout * 1000))
+                    given = parsed.query.get("options")
+                    options = f"-c statement_timeout={milliseconds}"
+                    connect_args["options"] = f"{given} {options}" if given else options
             self.engine = create_engine(
                 url,
                 pool_recycle=1800,
