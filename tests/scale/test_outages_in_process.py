@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg
 import pytest
 from sqlalchemy import event
 
@@ -258,16 +257,24 @@ class TestStuckLockHolder:
 
     def test_a_create_waiting_on_a_stuck_lock_gives_up_with_a_503(self, client, runtime):
         token = new_account(client, "stuck@example.com")
-        key = create_key(client, token)["key"]
+        key = create_key(client, token)
+        other = create_key(client, token)
         url = runtime.settings.database_url
-        with psycopg.connect(url) as stuck:  # a transaction that never ends by itself
-            stuck.execute("SELECT id FROM accounts WHERE email = 'stuck@example.com' FOR UPDATE")
+        account_id = client.get("/api/account", headers=bearer(token)).json()["data"]["id"]
+        with runtime.db.write() as stuck:
+            # A create's transaction that never ends: it holds the account lock.
+            assert runtime.db.lock_account(stuck, account_id)
             assert_unavailable(
                 client.post("/api/account/apikeys", json={"name": "x"}, headers=bearer(token))
             )
-            # Reads take no lock: the account keeps working meanwhile.
-            assert client.get("/api/account", headers=bearer(key)).status_code == 200
-            stuck.rollback()
+            # Only creates wait for that lock: reads, revokes and sign-ins go on.
+            assert client.get("/api/account", headers=bearer(key["key"])).status_code == 200
+            revoked = client.delete(f"/api/account/apikeys/{other['id']}", headers=bearer(token))
+            assert revoked.status_code == 200
+            signed_in = client.post(
+                "/api/auth/login", json={"email": "stuck@example.com", "password": PASSWORD}
+            )
+            assert signed_in.status_code == 200
         created = client.post("/api/account/apikeys", json={"name": "x"}, headers=bearer(token))
         assert created.status_code == 201
         assert query(url, "SELECT count(*) FROM api_keys WHERE name = 'x'") == [(1,)]

@@ -141,11 +141,14 @@ class Database:
 
         SQLite: the ``BEGIN IMMEDIATE`` of ``write()`` already holds the database
         write lock (``FOR UPDATE`` would be a no-op there). PostgreSQL: a row lock
-        on the account. Returns False when the account does not exist.
+        on the account, ``FOR NO KEY UPDATE``: it excludes other holders of this
+        lock but not the key-share locks that inserts referencing the account
+        (audit rows of a revoke or a sign-in) take. Returns False when the account
+        does not exist.
         """
         query = select(accounts.c.id).where(accounts.c.id == account_id)
         if self.dialect != "sqlite":
-            query = query.with_for_update()
+            query = query.with_for_update(key_share=True)
         return conn.execute(query).first() is not None
 
     # -- hot path ---------------------------------------------------------------
