@@ -38,7 +38,7 @@ def instance_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, s
     """
     env = {
         "PARADARUM_DATABASE_URL": database_url,
-        "PARADARUM_JWT_SECRET": _shared_secret(database_url),
+        "PARADARUM_JWT_SECRET": random_secret(),
         "PARADARUM_DATA_DIR": str(data_dir),
         "PARADARUM_AUTH_FAILURES_PER_ADDRESS": "1000000",
         "PARADARUM_KEY_CREATIONS_PER_ACCOUNT": "1000000",
@@ -47,13 +47,6 @@ def instance_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, s
     }
     env.update(extra)
     return env
-
-
-_secrets: dict[str, str] = {}
-
-
-def _shared_secret(database_url: str) -> str:
-    return _secrets.setdefault(database_url, random_secret())
 
 
 def start_together(env: dict[str, str], count: int, log_dir: Path) -> list[ServerProcess]:

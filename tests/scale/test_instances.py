@@ -77,12 +77,6 @@ def test_thirty_creates_over_two_instances_give_exactly_ten_keys(two_instances, 
         body = envelope(response)
         if response.status_code == 400:
             assert "10 active API keys" in body["message"]
-    created_on = {
-        call[1]
-        for call, response in zip(calls, responses, strict=True)
-        if response.status_code == 201
-    }
-    assert created_on  # at least one instance created keys; the limit held for both
     rows = query(pg_url, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL")
     assert rows == [(10,)]
 
