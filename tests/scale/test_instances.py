@@ -79,31 +79,49 @@ def test_thirty_creates_over_two_instances_give_exactly_ten_keys(two_instances, 
             assert "10 active API keys" in body["message"]
     rows = query(pg_url, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL")
     assert rows == [(10,)]
+    # Three revoked (one through each instance, one more): exactly three free slots.
+    created = [r.json()["data"]["id"] for r in responses if r.status_code == 201]
+    for base, key_id in zip((a, b, a), created[:3], strict=True):
+        revoked = httpx.delete(
+            f"{base}/api/account/apikeys/{key_id}", headers=bearer(token), timeout=30
+        )
+        assert revoked.status_code == 200
+    statuses = sorted(response.status_code for response in _all_at_once(calls))
+    assert statuses == [201] * 3 + [400] * 27, statuses
+    rows = query(pg_url, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL")
+    assert rows == [(10,)]
 
 
 def test_ten_revokes_over_two_instances_have_exactly_one_winner(two_instances, pg_url):
     a, b = (server.base_url for server in two_instances)
     token = _signup_and_login(b, "revoke@example.com")
-    created = httpx.post(
-        a + "/api/account/apikeys", json={"name": "contested"}, headers=bearer(token), timeout=30
-    )
-    assert created.status_code == 201
-    key_id = created.json()["data"]["id"]
-    calls = [
-        ("DELETE", (a, b)[i % 2], f"/api/account/apikeys/{key_id}", bearer(token), None)
-        for i in range(10)
-    ]
-    responses = _all_at_once(calls)
-    statuses = sorted(response.status_code for response in responses)
-    assert statuses == [200] + [400] * 9, statuses
-    winner = next(response for response in responses if response.status_code == 200)
-    assert envelope(winner)["data"]["isRevoked"] is True
-    events = query(
-        pg_url,
-        "SELECT count(*) FROM audit_events WHERE event = 'key.revoked' AND key_id = %s",
-        (key_id,),
-    )
-    assert events == [(1,)]
+    for round_ in range(3):
+        created = httpx.post(
+            (a, b)[round_ % 2] + "/api/account/apikeys",
+            json={"name": "contested"},
+            headers=bearer(token),
+            timeout=30,
+        )
+        assert created.status_code == 201
+        key_id = created.json()["data"]["id"]
+        calls = [
+            ("DELETE", (a, b)[i % 2], f"/api/account/apikeys/{key_id}", bearer(token), None)
+            for i in range(10)
+        ]
+        responses = _all_at_once(calls)
+        statuses = sorted(response.status_code for response in responses)
+        assert statuses == [200] + [400] * 9, statuses
+        winner = next(response for response in responses if response.status_code == 200)
+        assert envelope(winner)["data"]["isRevoked"] is True
+        for loser in responses:
+            if loser.status_code == 400:
+                assert envelope(loser)["message"] == "This API key is already revoked."
+        events = query(
+            pg_url,
+            "SELECT count(*) FROM audit_events WHERE event = 'key.revoked' AND key_id = %s",
+            (key_id,),
+        )
+        assert events == [(1,)]
 
 
 def test_key_revoked_on_one_instance_is_refused_by_the_other_on_the_next_request(two_instances):
