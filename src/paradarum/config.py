@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     db_pool_timeout: float = Field(default=5.0, gt=0)
+    # PostgreSQL: longest a statement (or its wait for a row lock) may run; 0 = no limit.
+    db_statement_timeout: float = Field(default=15.0, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=100)
 
     # Argon2id verifications allowed at once per process: each takes ~19 MiB.

@@ -161,28 +161,33 @@ class AccountService:
             return
         now = self._clock()
         expires = datetime.fromtimestamp(principal.token_expires_at_epoch or 0, tz=UTC)
-        with self._db.write() as conn:
-            exists = conn.execute(
-                select(revoked_sessions.c.token_id).where(
-                    revoked_sessions.c.token_id == principal.token_id
-                )
-            ).first()
-            if exists is None:
-                conn.execute(
-                    insert(revoked_sessions).values(
-                        token_id=principal.token_id,
-                        account_id=principal.account_id,
-                        expires_at=max(expires, now),
+        try:
+            with self._db.write() as conn:
+                exists = conn.execute(
+                    select(revoked_sessions.c.token_id).where(
+                        revoked_sessions.c.token_id == principal.token_id
                     )
+                ).first()
+                if exists is None:
+                    conn.execute(
+                        insert(revoked_sessions).values(
+                            token_id=principal.token_id,
+                            account_id=principal.account_id,
+                            expires_at=max(expires, now),
+                        )
+                    )
+                audit.record(
+                    conn,
+                    account_id=principal.account_id,
+                    event=audit.LOGOUT,
+                    at=now,
+                    client=client,
+                    actor=principal,
                 )
-            audit.record(
-                conn,
-                account_id=principal.account_id,
-                event=audit.LOGOUT,
-                at=now,
-                client=client,
-                actor=principal,
-            )
+        except IntegrityError:
+            # A simultaneous sign-out of the same session (another request, maybe on
+            # another instance) committed first: the session is ended, as asked.
+            return
 
     def change_password(
         self, *, principal: Principal, current: str, new: str, client: ClientInfo
