@@ -147,7 +147,7 @@ def start_server(
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")}
     env.update(env_overrides)
-    with log_path.open("ab") as log:
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
             [
                 sys.executable,

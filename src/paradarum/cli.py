@@ -50,12 +50,20 @@ def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
 
 
 def _migrate(settings: Settings) -> None:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     from paradarum.db.migrate import upgrade
     from paradarum.runtime import open_database
 
     db = open_database(settings)
     try:
         upgrade(db)
+    except (OperationalError, InterfaceError) as exc:
+        # One line an operator can act on (the driver's reason names host and
+        # port, never the password), and a non-zero exit for the supervisor.
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        typer.echo(f"Cannot reach the database: {reason}", err=True)
+        raise typer.Exit(1) from None
     finally:
         db.dispose()
 

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     db_pool_timeout: float = Field(default=5.0, gt=0)
+    # PostgreSQL: longest a statement (or its wait for a row lock) may run; 0 = no limit.
+    db_statement_timeout: float = Field(default=15.0, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=100)
 
     # Argon2id verifications allowed at once per process: each takes ~19 MiB.
@@ -57,7 +59,8 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     # Prefix of every Redis key, so that several deployments can share one Redis.
     redis_key_prefix: str = Field(default="paradarum:rl:", min_length=1, max_length=100)
-    # Proxies whose X-Forwarded-For is believed (addresses or CIDR networks).
+    # Proxies whose X-Forwarded-For is believed (addresses or CIDR networks);
+    # comma-separated in the environment (a JSON list works too).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Cache nodes that receive purges (base URLs such as http://127.0.0.1:6081).
@@ -131,7 +134,7 @@ def load_or_create_secret(settings: Settings) -> str:
         if len(value) < 32:
             raise ValueError("PARADARUM_JWT_SECRET must be at least 32 characters long")
         return value
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = settings.data_dir / SECRET_FILE_NAME
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

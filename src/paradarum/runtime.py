@@ -61,6 +61,7 @@ def open_database(settings: Settings) -> Database:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
+        statement_timeout=settings.db_statement_timeout,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
 

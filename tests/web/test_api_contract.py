@@ -361,3 +361,30 @@ def test_login_is_rate_limited_per_email_even_for_the_right_password(client, run
     assert blocked.status_code == 429
     assert int(blocked.headers["retry-after"]) > 0
     assert_envelope(blocked, False)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/api/auth/signup",
+            b'{"email": "a@b.co", "password": "\\ud800\\ud800\\ud800\\ud800\\ud800x"}',
+        ),
+        ("/api/auth/login", b'{"email": "\\udfff@b.co", "password": "0123456789"}'),
+        ("/api/auth/login", b'{"email": "a@b.co", "password": "\\ud800 0123456789"}'),
+    ],
+)
+def test_lone_surrogates_are_a_400_not_a_500(client, path, body):
+    response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert_envelope(response, False)
+
+
+def test_lone_surrogate_in_a_key_name_is_a_400(client):
+    token = new_account(client)
+    response = client.post(
+        "/api/account/apikeys",
+        content=b'{"name": "bad \\ud83d name"}',
+        headers={**bearer(token), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400

@@ -38,6 +38,7 @@ class Database:
         max_overflow: int = 10,
         pool_timeout: float = 5.0,
         busy_timeout_ms: int = 10_000,
+        statement_timeout: float = 0,
     ) -> None:
         self.url = url
         parsed = make_url(url)
@@ -54,7 +55,8 @@ class Database:
         if self.dialect == "sqlite":
             database = parsed.database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                # 0700: the database holds password hashes and key hashes.
+                Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.sqlite_path = database
             self.engine: Engine = create_engine(
                 url,
@@ -67,7 +69,27 @@ class Database:
             self.sqlite_path = None
             connect_args: dict[str, Any] = {}
             if self.dialect == "postgresql":
-                connect_args = {"connect_timeout": 5, "application_name": "paradarum"}
+                connect_args = {
+                    "connect_timeout": 5,
+                    "application_name": "paradarum",
+                    # A database host that vanishes without closing its sockets
+                    # (network partition, dead VM) would otherwise hold a worker
+                    # thread for the kernel's ~15-minute retransmission limit:
+                    # give up on unacknowledged writes after 10 s, and probe
+                    # quiet connections so that they fail and are replaced.
+                    "tcp_user_timeout": 10_000,
+                    "keepalives": 1,
+                    "keepalives_idle": 30,
+                    "keepalives_interval": 10,
+                    "keepalives_count": 3,
+                }
+                if statement_timeout > 0:
+                    # A lock held by a stuck or partitioned peer must not hold our
+                    # threads forever: the statement fails (a 503) instead.
+                    milliseconds = max(1, int(statement_timeout * 1000))
+                    given = parsed.query.get("options")
+                    options = f"-c statement_timeout={milliseconds}"
+                    connect_args["options"] = f"{given} {options}" if given else options
             self.engine = create_engine(
                 url,
                 pool_recycle=1800,
@@ -120,11 +142,14 @@ class Database:
 
         SQLite: the ``BEGIN IMMEDIATE`` of ``write()`` already holds the database
         write lock (``FOR UPDATE`` would be a no-op there). PostgreSQL: a row lock
-        on the account. Returns False when the account does not exist.
+        on the account, ``FOR NO KEY UPDATE``: it excludes other holders of this
+        lock but not the key-share locks that inserts referencing the account
+        (audit rows of a revoke or a sign-in) take. Returns False when the account
+        does not exist.
         """
         query = select(accounts.c.id).where(accounts.c.id == account_id)
         if self.dialect != "sqlite":
-            query = query.with_for_update()
+            query = query.with_for_update(key_share=True)
         return conn.execute(query).first() is not None
 
     # -- hot path ---------------------------------------------------------------

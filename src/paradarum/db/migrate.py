@@ -34,6 +34,9 @@ def upgrade(db: Database, revision: str = "head") -> None:
     config = alembic_config(db.url)
     with db.engine.connect() as conn:
         if db.dialect == "postgresql":
+            # Waiting for another instance's migration, or a long migration, is
+            # not a stuck statement: no statement timeout on this connection.
+            conn.execute(text("SET statement_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": ADVISORY_LOCK_ID})
             conn.commit()
         try:
@@ -44,6 +47,7 @@ def upgrade(db: Database, revision: str = "head") -> None:
         finally:
             if db.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": ADVISORY_LOCK_ID})
+                conn.execute(text("RESET statement_timeout"))
                 conn.commit()
 
 

@@ -20,6 +20,7 @@ from paradarum.web import errors
 from paradarum.web.api import account, apikeys, audit, auth, health
 from paradarum.web.middleware import EdgeMiddleware
 from paradarum.web.openapi import build as document
+from paradarum.web.panel import routes as panel
 
 logger = logging.getLogger("paradarum")
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     errors.install(app)
     for module in (health, auth, account, apikeys, audit):
         app.include_router(module.router, prefix="/api")
+    app.include_router(panel.router)
     app.add_middleware(EdgeMiddleware, access_log=runtime.settings.access_log)
     _document_errors(app)
     return app

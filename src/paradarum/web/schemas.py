@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from paradarum.clock import rfc3339
 from paradarum.services.apikeys import CreatedKey, KeyInfo
@@ -19,6 +19,14 @@ T = TypeVar("T")
 class _Request(BaseModel):
     # strict: "wrong types" are refused, never coerced (123 is not a name).
     model_config = ConfigDict(strict=True, extra="ignore")
+
+    @field_validator("*")
+    @classmethod
+    def _no_lone_surrogates(cls, value: object) -> object:
+        # JSON can spell "\ud800", which no database or hasher can encode.
+        if isinstance(value, str) and any("\ud800" <= ch <= "\udfff" for ch in value):
+            raise ValueError("must be valid Unicode text (no lone surrogates)")
+        return value
 
 
 class CredentialsIn(_Request):

@@ -1,0 +1,143 @@
+// Small DOM helpers. Every string that came from a user or the server is set with
+// textContent or setAttribute, never parsed as HTML.
+
+/** Build an element: h("td", {className: "x", title: "y"}, "text", childNode). */
+export function h(tag, props = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "className") element.className = value;
+    else if (name === "dataset") Object.assign(element.dataset, value);
+    else element.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return element;
+}
+
+export function show(element, visible = true) {
+  element.hidden = !visible;
+}
+
+export function setText(element, text) {
+  element.textContent = text;
+  element.hidden = !text;
+}
+
+// --- Time -----------------------------------------------------------------
+
+const UNITS = [
+  ["year", 365 * 24 * 3600],
+  ["month", 30 * 24 * 3600],
+  ["week", 7 * 24 * 3600],
+  ["day", 24 * 3600],
+  ["hour", 3600],
+  ["minute", 60],
+];
+const relativeFormat = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+const dateFormat = new Intl.DateTimeFormat("en", { dateStyle: "medium" });
+
+/** "just now", "3 minutes ago", "yesterday", "2 months ago". */
+export function relativeTime(iso, now = Date.now()) {
+  const seconds = Math.round((Date.parse(iso) - now) / 1000);
+  if (Math.abs(seconds) < 45) return "just now";
+  for (const [unit, size] of UNITS) {
+    if (Math.abs(seconds) >= size || unit === "minute") {
+      return relativeFormat.format(Math.round(seconds / size), unit);
+    }
+  }
+  return "just now";
+}
+
+/** "2026-11-27 09:14:03 UTC": the exact moment, shown on hover. */
+export function utcText(iso) {
+  return `${new Date(iso).toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+/** A <time> showing a relative time, kept fresh by refreshTimes(). */
+export function relativeTimeElement(iso) {
+  return h(
+    "time",
+    { datetime: iso, title: utcText(iso), dataset: { relative: "" } },
+    relativeTime(iso),
+  );
+}
+
+/** A <time> showing the date in the reader's calendar. */
+export function dateElement(iso) {
+  return h("time", { datetime: iso, title: utcText(iso) }, dateFormat.format(new Date(iso)));
+}
+
+export function refreshTimes(root = document) {
+  const now = Date.now();
+  for (const element of root.querySelectorAll("time[data-relative]")) {
+    element.textContent = relativeTime(element.dateTime, now);
+  }
+}
+
+/** The key's public part as the table shows it: "pdm_AbCd…". */
+export function prefixText(prefix) {
+  return `${prefix}…`;
+}
+
+// --- Forms ----------------------------------------------------------------
+
+export function clearErrors(form) {
+  for (const element of form.querySelectorAll("[data-error-for]")) setText(element, "");
+  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+  setText(form.querySelector("[data-form-error]"), "");
+}
+
+/**
+ * Show an ApiError in a form: each field's problems under that field, anything
+ * else (or the message when no field matched) in the form's alert.
+ */
+export function showErrors(form, error) {
+  clearErrors(form);
+  let placed = false;
+  for (const [field, problems] of Object.entries(error.fieldErrors || {})) {
+    const slot = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
+    const input = form.elements.namedItem(field);
+    if (!slot || !input) continue;
+    setText(slot, problems.join(" "));
+    input.setAttribute("aria-invalid", "true");
+    if (!placed) input.focus();
+    placed = true;
+  }
+  if (!placed) setText(form.querySelector("[data-form-error]"), error.message);
+}
+
+/** Disable a submit button while its request runs, with a label saying so. */
+export function setBusy(button, busy, busyLabel) {
+  if (busy) {
+    button.dataset.label = button.textContent;
+    button.textContent = busyLabel;
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+  } else {
+    if (button.dataset.label) button.textContent = button.dataset.label;
+    delete button.dataset.label;
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+  }
+}
+
+// --- Dialogs --------------------------------------------------------------
+
+/**
+ * Open a modal <dialog> (it takes focus; Escape closes it) and give focus back
+ * to the opener when it closes, or to `fallback` if the opener is gone.
+ */
+export function openDialog(dialog, { opener = document.activeElement, fallback = null } = {}) {
+  dialog.addEventListener(
+    "close",
+    () => {
+      const target = opener && opener.isConnected && !opener.disabled ? opener : fallback;
+      if (target) target.focus();
+    },
+    { once: true },
+  );
+  dialog.showModal();
+}

@@ -1,0 +1,157 @@
+"""The panel's pages and assets as HTTP sees them (the browser tests drive them)."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from paradarum.services import audit, validation
+from paradarum.web.app import create_app
+from paradarum.web.panel import routes
+from tests.conftest import make_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PANEL_FILES = sorted(
+    path for folder in (routes.STATIC_DIR, routes.TEMPLATES_DIR) for path in folder.iterdir()
+)
+SCRIPTS = sorted(routes.STATIC_DIR.glob("*.js"))
+HTML_OR_CODE_SINKS = (
+    "innerHTML",
+    "outerHTML",
+    "insertAdjacentHTML",
+    "document.write",
+    "eval(",
+    "Function(",
+)
+
+
+@pytest.fixture
+def panel(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(make_settings(tmp_path / "data", None))) as client:
+        yield client
+
+
+@pytest.mark.parametrize("path", sorted(routes.PAGES))
+def test_pages_are_html_with_a_strict_csp_no_framing_and_no_caching(panel, path):
+    response = panel.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+    assert "set-cookie" not in response.headers
+
+
+def test_home_leads_to_account_settings(panel):
+    response = panel.get("/", follow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["location"] == "/account"
+
+
+def test_assets_are_served_and_revalidated(panel):
+    response = panel.get("/static/panel.css")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/css")
+    assert response.headers["cache-control"] == "no-cache"
+    again = panel.get("/static/panel.css", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304
+    script = panel.get("/static/account.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/../routes.py", "/static/%2e%2e/routes.py", "/static/missing.js"]
+)
+def test_only_files_of_the_static_folder_are_served(panel, path):
+    assert panel.get(path).status_code == 404
+
+
+class _Markup(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+        self.assets: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        for name, _ in attrs:
+            if name.startswith("on") or name == "style":
+                self.problems.append(f"<{tag} {name}=...>")
+        if tag == "style":
+            self.problems.append("<style>")
+        if tag == "form" and values.get("method") != "post":
+            # Should the script not run, a native submit must not put a password in a URL.
+            self.problems.append("a <form> that is not method=post")
+        if tag == "script":
+            if not values.get("src") or values.get("type") != "module":
+                self.problems.append("a <script> that is not an external module")
+            self._in_script = True
+        for name in ("src", "href"):
+            value = values.get(name) or ""
+            if value.startswith("/static/"):
+                self.assets.append(value.removeprefix("/static/"))
+            elif value.startswith(("http:", "https:", "//")):
+                self.problems.append(f"an asset from elsewhere: {value}")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = self._in_script and tag != "script"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script and data.strip():
+            self.problems.append("inline script")
+
+
+@pytest.mark.parametrize("template", sorted(routes.PAGES.values()))
+def test_pages_have_no_inline_script_or_style_and_only_local_assets(template):
+    markup = _Markup()
+    markup.feed(routes.render(template).decode())
+    assert markup.problems == []
+    assert markup.assets
+    for asset in markup.assets:
+        assert (routes.STATIC_DIR / asset).is_file(), asset
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
+def test_scripts_never_turn_strings_into_html_or_code(script):
+    source = script.read_text()
+    for sink in HTML_OR_CODE_SINKS:
+        assert sink not in source, f"{script.name} uses {sink}"
+
+
+def test_security_log_names_every_audit_event():
+    events = {
+        value
+        for name, value in vars(audit).items()
+        if name.isupper() and isinstance(value, str) and "." in value
+    }
+    source = (routes.STATIC_DIR / "account.js").read_text()
+    block = re.search(r"const EVENT_LABELS = \{(.*?)\};", source, re.S)
+    assert block is not None
+    labelled = set(re.findall(r'"([a-z_]+\.[a-z_]+)":', block.group(1)))
+    assert labelled == events
+
+
+def test_signup_page_states_the_password_rule_where_it_lives():
+    page = routes.render("signup.html").decode()
+    assert f"At least {validation.PASSWORD_MIN} characters" in page
+    assert "{{" not in page
+
+
+def test_package_data_ships_every_panel_file():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["paradarum"]
+    package = ROOT / "src" / "paradarum"
+    for path in PANEL_FILES:
+        relative = path.relative_to(package).as_posix()
+        assert path.is_file(), f"{relative}: the package-data globs do not descend into folders"
+        assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
