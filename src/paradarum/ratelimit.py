@@ -29,7 +29,6 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from paradarum.clock import Clock
@@ -225,7 +224,6 @@ class DatabaseRateLimiter(SharedRateLimiter):
     def __init__(self, db: Database, clock: Clock, *, cleanup_interval: int = 300) -> None:
         super().__init__(clock)
         self._db = db
-        self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._cleanup_interval = cleanup_interval
         self._next_cleanup = 0
         self._cleanup_lock = threading.Lock()
@@ -242,7 +240,7 @@ class DatabaseRateLimiter(SharedRateLimiter):
 
     def _upsert(self, bucket: str, start: int, window: int, amount: int, limit: int | None) -> Any:
         table = rate_limit_counters
-        insert = self._insert(table).values(
+        insert = self._db.insert(table).values(
             bucket=storage_bucket(bucket),
             window_start=start,
             hits=amount,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from paradarum.db.tables import accounts
@@ -151,6 +152,12 @@ class Database:
         if self.dialect != "sqlite":
             query = query.with_for_update(key_share=True)
         return conn.execute(query).first() is not None
+
+    @property
+    def insert(self) -> Any:
+        """This dialect's ``insert``, which has ``on_conflict_do_update`` /
+        ``on_conflict_do_nothing`` (PostgreSQL and SQLite spell them alike)."""
+        return postgresql.insert if self.dialect == "postgresql" else sqlite.insert
 
     # -- hot path ---------------------------------------------------------------
 

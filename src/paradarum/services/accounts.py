@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from paradarum.clock import Clock
@@ -191,10 +190,9 @@ class AccountService:
             raise NotASession
         now = self._clock()
         expires = datetime.fromtimestamp(principal.token_expires_at_epoch or 0, tz=UTC)
-        upsert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
         with self._db.write() as conn:
             inserted = conn.execute(
-                upsert(revoked_sessions)
+                self._db.insert(revoked_sessions)
                 .values(
                     token_id=principal.token_id,
                     account_id=principal.account_id,
