@@ -152,11 +152,12 @@ def running_varnish(
         "none",
         "-p",
         "vsl_space=1M",
+        # No privilege separation: as root the default jail would switch to the varnish
+        # users, who cannot read the test's private temporary directory; as anyone else
+        # there is nothing to switch to. Either way everything runs as the test's user.
+        "-j",
+        "none",
     ]
-    if os.geteuid() == 0:
-        # As root, the default jail switches to the varnish users, who cannot read a
-        # private temporary directory; no jail keeps everything as the test's user.
-        command += ["-j", "none"]
     log = log_path.open("ab")
     process = subprocess.Popen(
         command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
