@@ -108,3 +108,15 @@ def test_tags_are_banned_in_header_sized_batches():
 def test_everything_is_one_ban_all():
     (request,) = node_requests("http://cache:6081", "everything", [])
     assert (request.method, request.headers) == ("BAN", {"X-Purge-All": "1"})
+
+
+def test_cache_nodes_are_read_from_a_comma_separated_environment_variable(monkeypatch):
+    from paradarum.config import Settings
+
+    monkeypatch.setenv("PARADARUM_CACHE_NODES", " http://10.0.0.1:6081, http://10.0.0.2:6081 ,")
+    assert Settings().cache_nodes == ["http://10.0.0.1:6081", "http://10.0.0.2:6081"]
+    monkeypatch.setenv("PARADARUM_CACHE_NODES", '["http://10.0.0.3"]')
+    assert Settings().cache_nodes == ["http://10.0.0.3"]
+    monkeypatch.setenv("PARADARUM_CACHE_NODES", "10.0.0.4:6081")
+    with pytest.raises(ValueError, match="not an http"):
+        Settings()
