@@ -193,6 +193,8 @@ class PurgeDelivery:
     def _loop(self) -> None:
         failures = 0
         while not self._stopping.is_set():
+            # Cleared before the pass, so a purge queued during the pass is not missed.
+            self._wake.clear()
             try:
                 handled = self.run_once()
                 failures = 0
@@ -204,7 +206,6 @@ class PurgeDelivery:
                 self._stopping.wait(min(30.0, self._poll * 2**failures))
             if handled == 0:
                 self._wake.wait(self._poll)
-                self._wake.clear()
 
     def _clients(self) -> tuple[httpx.Client, ThreadPoolExecutor]:
         if self._http is None:
