@@ -274,6 +274,27 @@ def login(
     typer.echo(f"Session kept in {path} until {_when(session.expires_at)}.")
 
 
+@app.command()
+def logout() -> None:
+    """End the kept session, on the server and in your config directory."""
+    from paradarum.client import AuthenticationError, Client, ParadarumError
+
+    session = _load_session()
+    path = _session_path()
+    if not session.get("token"):
+        typer.echo("Not signed in.")
+        return
+    try:
+        with Client(token=session["token"], base_url=session.get("url")) as client:
+            client.logout()
+    except AuthenticationError:
+        pass  # expired or already ended: nothing left to end on the server
+    except ParadarumError as exc:
+        raise _fail(f"{exc.message} The session is still kept in {path}.") from exc
+    path.unlink(missing_ok=True)
+    typer.echo("Signed out.")
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="What the key is for, e.g. 'WordPress'.")],

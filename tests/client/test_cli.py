@@ -67,6 +67,16 @@ def test_login_keeps_the_session_token_in_a_private_file(cli, api_server, tmp_pa
     assert "Wrong email or password" in wrong.output
     assert json.loads(session_file.read_text())["token"] == stored["token"]
 
+    signed_out = cli("logout")
+    assert signed_out.exit_code == 0 and "Signed out" in signed_out.output
+    assert not session_file.exists()
+    ended = httpx.get(
+        api_server.url + "/api/account", headers={"Authorization": f"Bearer {stored['token']}"}
+    )
+    assert ended.status_code == 401
+    assert cli("keys", "list").exit_code == 1
+    assert stored["token"] not in "".join(cli.outputs)
+
 
 def test_key_commands_show_the_key_only_when_it_is_created(cli, api_server):
     signed_in(cli, api_server.url)
@@ -156,5 +166,5 @@ def test_a_stored_session_is_not_sent_to_another_server(cli, api_server):
 def test_the_existing_commands_are_still_there():
     runner = CliRunner()
     result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
-    for command in ("serve", "db", "accounts", "login", "keys", "purge"):
+    for command in ("serve", "db", "accounts", "login", "logout", "keys", "purge"):
         assert command in result.output
