@@ -40,8 +40,10 @@ sub vcl_recv {
         }
         if (req.http.X-Purge-All == "1") {
             # Lurker-friendly (only obj.* fields): old objects are removed in the background.
-            ban("obj.status != 0");
-            return (synth(200, "Banned everything"));
+            if (std.ban("obj.status != 0")) {
+                return (synth(200, "Banned everything"));
+            }
+            return (synth(500, "Ban failed: " + std.ban_error()));
         }
         if (req.http.X-Purge-Tags ~ "[^ ,]") {
             # Build one anchored alternation from the tag list. The ban expression is
@@ -70,7 +72,8 @@ sub vcl_recv {
 sub vcl_backend_response {
     # Bans are tested against the stored object, so keep the tags on it (lurker-friendly).
     if (beresp.http.X-Cache-Tags) {
-        set beresp.http.X-Cache-Tags = regsuball(beresp.http.X-Cache-Tags, "[ ,]+", " ");
+        # One space between tags, whatever the origin used (commas, tabs, runs of spaces).
+        set beresp.http.X-Cache-Tags = regsuball(beresp.http.X-Cache-Tags, "[\s,]+", " ");
     }
 }
 

@@ -28,7 +28,7 @@ from tests.support import (
 
 TAGS = {
     "/products/1": "product-1 catalogue",
-    "/products/2": "product-2, catalogue",
+    "/products/2": "product-2,\tcatalogue",
     "/about": "static",
     "/odd": 'odd.(tag)"[x]',
 }
