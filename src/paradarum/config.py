@@ -54,12 +54,16 @@ class Settings(BaseSettings):
     purges_per_account: int = Field(default=60, ge=1)
     purge_window_seconds: int = Field(default=60, ge=1)
     redis_url: str | None = None
-    # Comma-separated in the environment (a JSON list works too).
+    # NoDecode: the environment gives "a,b" (or a JSON list); _split_commas reads both.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Cache nodes that receive purges (base URLs such as http://127.0.0.1:6081).
     cache_nodes: Annotated[list[str], NoDecode] = Field(default_factory=list)
     purge_delivery_enabled: bool = True
+    # Per node and purge: tries before "failed", first retry delay (doubling), timeout.
+    purge_max_attempts: int = Field(default=5, ge=1, le=100)
+    purge_retry_seconds: float = Field(default=2.0, gt=0, le=3600)
+    purge_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     log_level: str = "INFO"
     access_log: bool = True
@@ -79,6 +83,14 @@ class Settings(BaseSettings):
     def _valid_networks(cls, value: list[str]) -> list[str]:
         for entry in value:
             ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
+
+    @field_validator("cache_nodes")
+    @classmethod
+    def _check_cache_nodes(cls, value: list[str]) -> list[str]:
+        for node in value:
+            if not node.startswith(("http://", "https://")) or len(node) > 255:
+                raise ValueError(f"cache node {node!r} is not an http(s) base URL")
         return value
 
     @property

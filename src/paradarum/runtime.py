@@ -16,6 +16,8 @@ from paradarum.ratelimit import MemoryRateLimiter, RateLimiter
 from paradarum.services.accounts import AccountService
 from paradarum.services.apikeys import ApiKeyService
 from paradarum.services.auth import Authenticator, UsageRecorder
+from paradarum.services.delivery import PurgeDelivery
+from paradarum.services.purges import PurgeService
 from paradarum.tokens import TokenCodec
 
 
@@ -31,8 +33,11 @@ class Runtime:
     apikeys: ApiKeyService
     authenticator: Authenticator
     usage: UsageRecorder
+    purges: PurgeService
+    purge_delivery: PurgeDelivery
 
     def close(self) -> None:
+        self.purge_delivery.stop()
         self.db.dispose()
 
 
@@ -60,6 +65,13 @@ def build_runtime(
         secret=load_or_create_secret(settings), lifetime_seconds=settings.jwt_lifetime_seconds
     )
     limiter = limiter or MemoryRateLimiter(clock)
+    purge_delivery = PurgeDelivery(
+        db=db,
+        clock=clock,
+        max_attempts=settings.purge_max_attempts,
+        retry_seconds=settings.purge_retry_seconds,
+        timeout_seconds=settings.purge_timeout_seconds,
+    )
     return Runtime(
         settings=settings,
         clock=clock,
@@ -85,4 +97,14 @@ def build_runtime(
         ),
         authenticator=Authenticator(db=db, tokens=tokens, clock=clock),
         usage=UsageRecorder(db=db, clock=clock),
+        purges=PurgeService(
+            db=db,
+            clock=clock,
+            limiter=limiter,
+            nodes=settings.cache_nodes,
+            purges_per_window=settings.purges_per_account,
+            window_seconds=settings.purge_window_seconds,
+            on_queued=purge_delivery.wake,
+        ),
+        purge_delivery=purge_delivery,
     )
