@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # Cache nodes that receive purges (base URLs such as http://127.0.0.1:6081).
     cache_nodes: Annotated[list[str], NoDecode] = Field(default_factory=list)
     purge_delivery_enabled: bool = True
+    # Per node and purge: tries before "failed", first retry delay (doubling), timeout.
+    purge_max_attempts: int = Field(default=5, ge=1, le=100)
+    purge_retry_seconds: float = Field(default=2.0, gt=0, le=3600)
+    purge_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     log_level: str = "INFO"
     access_log: bool = True
@@ -102,6 +106,14 @@ class Settings(BaseSettings):
         if self.redis_url is not None:
             return "redis"
         return "memory" if self.is_sqlite else "database"
+
+    @field_validator("cache_nodes")
+    @classmethod
+    def _check_cache_nodes(cls, value: list[str]) -> list[str]:
+        for node in value:
+            if not node.startswith(("http://", "https://")) or len(node) > 255:
+                raise ValueError(f"cache node {node!r} is not an http(s) base URL")
+        return value
 
     @property
     def resolved_database_url(self) -> str:

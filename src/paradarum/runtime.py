@@ -24,6 +24,8 @@ from paradarum.services.accounts import AccountService
 from paradarum.services.apikeys import ApiKeyService
 from paradarum.services.audit import AuditLog
 from paradarum.services.auth import Authenticator, UsageRecorder
+from paradarum.services.delivery import PurgeDelivery
+from paradarum.services.purges import PurgeService
 from paradarum.tokens import TokenCodec
 
 
@@ -46,8 +48,11 @@ class Runtime:
     audit: AuditLog
     authenticator: Authenticator
     usage: UsageRecorder
+    purges: PurgeService
+    purge_delivery: PurgeDelivery
 
     def close(self) -> None:
+        self.purge_delivery.stop()
         for limiter in (self.auth_failures, self.limiter):
             close = getattr(limiter, "close", None)
             if close is not None:
@@ -94,6 +99,13 @@ def build_runtime(
     auth_failures: RateLimiter = (
         FailureMirror(limiter, clock) if isinstance(limiter, SharedRateLimiter) else limiter
     )
+    purge_delivery = PurgeDelivery(
+        db=db,
+        clock=clock,
+        max_attempts=settings.purge_max_attempts,
+        retry_seconds=settings.purge_retry_seconds,
+        timeout_seconds=settings.purge_timeout_seconds,
+    )
     return Runtime(
         settings=settings,
         clock=clock,
@@ -121,4 +133,14 @@ def build_runtime(
         audit=AuditLog(db=db),
         authenticator=Authenticator(db=db, tokens=tokens, clock=clock),
         usage=UsageRecorder(db=db, clock=clock),
+        purges=PurgeService(
+            db=db,
+            clock=clock,
+            limiter=limiter,
+            nodes=settings.cache_nodes,
+            purges_per_window=settings.purges_per_account,
+            window_seconds=settings.purge_window_seconds,
+            on_queued=purge_delivery.wake,
+        ),
+        purge_delivery=purge_delivery,
     )

@@ -1,4 +1,5 @@
-"""Browser fixtures: one real ``paradarum serve`` per module, one Chromium per session,
+"""Browser fixtures: one real ``paradarum serve`` and one Chromium per module (Playwright's
+sync API runs an event loop while it is open, which must not outlive the module),
 and a fresh browser context (and account, made by each test) per test."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from tests.browser.harness import CLIPBOARD, DESKTOP, chromium_problem, launch
 from tests.support import IN_CI, ServerProcess, start_server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     problem = chromium_problem()
     if problem:

@@ -6,6 +6,7 @@ so tests can build as many apps as they like with their own settings.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from paradarum import __version__
 from paradarum.config import Settings
 from paradarum.runtime import Runtime, build_runtime
 from paradarum.web import errors
-from paradarum.web.api import account, apikeys, audit, auth, health
+from paradarum.web.api import account, apikeys, audit, auth, health, purges
 from paradarum.web.middleware import EdgeMiddleware
 from paradarum.web.openapi import build as document
 from paradarum.web.panel import routes as panel
@@ -42,7 +43,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         logger.info("paradarum started", extra={"database": runtime.db.dialect})
+        if runtime.settings.purge_delivery_enabled:
+            runtime.purge_delivery.start()
         yield
+        # Joins the delivery thread (it finishes the deliveries in hand): off the loop.
+        await asyncio.to_thread(runtime.purge_delivery.stop)
         if owned:
             runtime.close()
 
@@ -60,7 +65,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         ipaddress.ip_network(net, strict=False) for net in runtime.settings.trusted_proxies
     ]
     errors.install(app)
-    for module in (health, auth, account, apikeys, audit):
+    for module in (health, auth, account, apikeys, audit, purges):
         app.include_router(module.router, prefix="/api")
     app.include_router(panel.router)
     app.add_middleware(EdgeMiddleware, access_log=runtime.settings.access_log)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from paradarum.clock import rfc3339
 from paradarum.services.apikeys import CreatedKey, KeyInfo
 from paradarum.services.audit import AuditEvent
+from paradarum.services.purges import PurgeDetail, PurgeInfo
 
 T = TypeVar("T")
 
@@ -206,3 +207,73 @@ ERROR_TEXT = {
 def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI entries for the error envelopes a route can return."""
     return {code: {"model": ErrorEnvelope, "description": ERROR_TEXT[code]} for code in codes}
+
+
+# -- cache purge --------------------------------------------------------------
+
+
+class PurgeIn(_Request):
+    """Exactly one of the three; the service names the problem otherwise."""
+
+    urls: list[str] | None = Field(
+        default=None,
+        description="1–100 absolute http(s) URLs.",
+        examples=[["https://www.example.com/blog/hello-world"]],
+    )
+    tags: list[str] | None = Field(
+        default=None,
+        description="1–100 cache tags, 1–128 visible ASCII characters, no commas.",
+        examples=[["product-42"]],
+    )
+    everything: bool | None = Field(default=None, description="true to purge everything.")
+
+
+class PurgeOut(BaseModel):
+    id: int
+    kind: str
+    targets: list[str]
+    status: str
+    createdAt: str
+    completedAt: str | None = None
+
+
+class PurgeNodeOut(BaseModel):
+    node: str
+    status: str
+    attempts: int
+    lastError: str | None
+    updatedAt: str
+    nextAttemptAt: str | None
+
+
+class PurgeDetailOut(PurgeOut):
+    nodes: list[PurgeNodeOut]
+
+
+def purge_out(info: PurgeInfo, *, with_completed: bool = True) -> dict[str, object]:
+    data: dict[str, object] = {
+        "id": info.id,
+        "kind": info.kind,
+        "targets": info.targets,
+        "status": info.status,
+        "createdAt": rfc3339(info.created_at),
+    }
+    if with_completed:
+        data["completedAt"] = rfc3339(info.completed_at)
+    return data
+
+
+def purge_detail_out(detail: PurgeDetail) -> dict[str, object]:
+    data = purge_out(detail.purge)
+    data["nodes"] = [
+        {
+            "node": node.node,
+            "status": node.status,
+            "attempts": node.attempts,
+            "lastError": node.last_error,
+            "updatedAt": rfc3339(node.updated_at),
+            "nextAttemptAt": rfc3339(node.next_attempt_at),
+        }
+        for node in detail.nodes
+    ]
+    return data

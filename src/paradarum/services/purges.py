@@ -1,0 +1,315 @@
+"""Purge requests: validate, rate-limit, queue one delivery per cache node, report.
+
+A purge is accepted in one write transaction that inserts the purge, one
+``purge_deliveries`` row per configured cache node and the audit event. Nothing
+is sent to a cache here: :mod:`paradarum.services.delivery` does that in the
+background, so the caller's ``202`` never waits for a cache node, and a queued
+purge survives a restart because it lives in the database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import insert, select
+
+from paradarum.clock import Clock
+from paradarum.db.engine import Database
+from paradarum.db.tables import purge_deliveries, purges
+from paradarum.errors import NotAuthenticated, NotFound, RateLimited, ValidationFailed
+from paradarum.ratelimit import RateLimiter
+from paradarum.services import audit
+from paradarum.services.context import ClientInfo, Principal
+from paradarum.services.pagination import encode_cursor, newest_first_page
+
+KINDS = ("urls", "tags", "everything")
+MAX_TARGETS = 100
+URL_MAX = 2048
+TAG_MAX = 128
+# Queued: no node tried yet. Running: some node still to answer. Done: every node
+# purged. Failed: every node answered and at least one could not be purged.
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+
+class PurgeNotFound(NotFound):
+    message = "No purge with that ID in this account."
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeInfo:
+    id: int
+    kind: str
+    targets: list[str]
+    status: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeResult:
+    """One cache node's part of a purge."""
+
+    node: str
+    status: str  # queued | done | failed
+    attempts: int
+    last_error: str | None
+    updated_at: datetime
+    next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeDetail:
+    purge: PurgeInfo
+    nodes: list[NodeResult]
+
+
+@dataclass(frozen=True, slots=True)
+class PurgePage:
+    items: list[PurgeInfo]
+    next_cursor: str | None
+
+
+# -- rules (pure) ---------------------------------------------------------------
+
+
+def _printable_ascii(value: str) -> bool:
+    return all("!" <= ch <= "~" for ch in value)
+
+
+def purge_url(raw: str) -> str | None:
+    """The problem with ``raw`` as a purge URL, or None when it is fine."""
+    if not raw or len(raw) > URL_MAX:
+        return f"must be 1 to {URL_MAX} characters long"
+    if not _printable_ascii(raw):
+        return "must be ASCII without spaces or control characters (percent-encode the rest)"
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "must be an absolute http:// or https:// URL"
+    if not parts.hostname:
+        return "must include a host name"
+    if parts.username is not None or parts.password is not None:
+        return "must not contain a user name or password"
+    if port == 0:
+        return "has an invalid port"
+    return None
+
+
+def purge_tag(raw: str) -> str | None:
+    """The problem with ``raw`` as a cache tag, or None when it is fine.
+
+    Tags travel in HTTP headers as space- or comma-separated lists
+    (``X-Cache-Tags`` from the origin, ``X-Purge-Tags`` to the cache), so a tag is
+    visible ASCII without spaces or commas.
+    """
+    if not raw or len(raw) > TAG_MAX:
+        return f"must be 1 to {TAG_MAX} characters long"
+    if not _printable_ascii(raw) or "," in raw:
+        return "must be printable ASCII without spaces or commas"
+    return None
+
+
+def _targets(field: str, values: Sequence[str], check: Callable[[str], str | None]) -> list[str]:
+    if not 1 <= len(values) <= MAX_TARGETS:
+        raise ValidationFailed(
+            {field: [f"Give 1 to {MAX_TARGETS} {field}."]}, f"The {field} list is invalid."
+        )
+    problems = []
+    for index, value in enumerate(values):
+        problem = check(value)
+        if problem:
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            problems.append(f"Item {index + 1} ({shown!r}) {problem}.")
+    if problems:
+        raise ValidationFailed({field: problems}, f"The {field} list is invalid.")
+    # The same target twice is one purge; keep the caller's order.
+    return list(dict.fromkeys(values))
+
+
+def purge_request(
+    *, urls: Sequence[str] | None, tags: Sequence[str] | None, everything: bool | None
+) -> tuple[str, list[str]]:
+    """``(kind, targets)`` from a request that must name exactly one kind."""
+    given = [
+        name
+        for name, value in (("urls", urls), ("tags", tags), ("everything", everything))
+        if value is not None
+    ]
+    if len(given) != 1:
+        message = (
+            "Give exactly one of urls, tags or everything."
+            if not given
+            else f"Give only one of urls, tags or everything, not {' and '.join(given)}."
+        )
+        fields = given or ["body"]
+        raise ValidationFailed({field: [message] for field in fields}, message)
+    if urls is not None:
+        return "urls", _targets("urls", urls, purge_url)
+    if tags is not None:
+        return "tags", _targets("tags", tags, purge_tag)
+    if everything is not True:
+        raise ValidationFailed(
+            {"everything": ["Must be true to purge everything."]}, "The request is invalid."
+        )
+    return "everything", []
+
+
+# -- service --------------------------------------------------------------------
+
+
+def _info(row: object) -> PurgeInfo:
+    return PurgeInfo(
+        id=row.id,  # type: ignore[attr-defined]
+        kind=row.kind,  # type: ignore[attr-defined]
+        targets=list(json.loads(row.targets)),  # type: ignore[attr-defined]
+        status=row.status,  # type: ignore[attr-defined]
+        created_at=row.created_at,  # type: ignore[attr-defined]
+        completed_at=row.completed_at,  # type: ignore[attr-defined]
+    )
+
+
+class PurgeService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        limiter: RateLimiter,
+        nodes: Sequence[str],
+        purges_per_window: int,
+        window_seconds: int,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._limiter = limiter
+        self._nodes = list(dict.fromkeys(node.rstrip("/") for node in nodes))
+        self._per_window = purges_per_window
+        self._window = window_seconds
+        # Called after a purge is committed: wakes this process's delivery loop.
+        self._on_queued = on_queued
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(self._nodes)
+
+    def request(
+        self,
+        *,
+        principal: Principal,
+        client: ClientInfo,
+        urls: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        everything: bool | None = None,
+    ) -> PurgeInfo:
+        """Queue a purge for every cache node; returns at once (delivery is separate)."""
+        kind, targets = purge_request(urls=urls, tags=tags, everything=everything)
+        retry = self._limiter.consume(
+            f"purge:{principal.account_id}", limit=self._per_window, window=self._window
+        )
+        if retry:
+            raise RateLimited(retry, "Too many purges for this account. Try again later.")
+        now = self._clock()
+        # No cache node configured: nothing to deliver, so the purge is done at once.
+        status = QUEUED if self._nodes else DONE
+        with self._db.write() as conn:
+            if not self._db.lock_account(conn, principal.account_id):
+                raise NotAuthenticated
+            purge_id = conn.execute(
+                insert(purges)
+                .values(
+                    account_id=principal.account_id,
+                    kind=kind,
+                    targets=json.dumps(targets),
+                    status=status,
+                    created_at=now,
+                    completed_at=None if self._nodes else now,
+                )
+                .returning(purges.c.id)
+            ).scalar_one()
+            if self._nodes:
+                conn.execute(
+                    insert(purge_deliveries),
+                    [
+                        {
+                            "purge_id": purge_id,
+                            "node": node,
+                            "status": QUEUED,
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "updated_at": now,
+                            "is_final": False,
+                        }
+                        for node in self._nodes
+                    ],
+                )
+            audit.record(
+                conn,
+                account_id=principal.account_id,
+                event=audit.PURGE_REQUESTED,
+                at=now,
+                client=client,
+                actor=principal,
+                key_id=principal.key_id,
+                key_prefix=principal.key_prefix,
+            )
+        if self._nodes and self._on_queued is not None:
+            self._on_queued()
+        return PurgeInfo(
+            id=purge_id,
+            kind=kind,
+            targets=targets,
+            status=status,
+            created_at=now,
+            completed_at=None if self._nodes else now,
+        )
+
+    def list(self, *, account_id: int, limit: int = 50, cursor: str | None = None) -> PurgePage:
+        """Newest first (``created_at``, then ``id``)."""
+        query = newest_first_page(
+            select(purges).where(purges.c.account_id == account_id),
+            moment=purges.c.created_at,
+            row_id=purges.c.id,
+            limit=limit,
+            cursor=cursor,
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(query).all()
+        items = [_info(row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit and items:
+            next_cursor = encode_cursor(items[-1].created_at, items[-1].id)
+        return PurgePage(items=items, next_cursor=next_cursor)
+
+    def get(self, *, account_id: int, purge_id: int) -> PurgeDetail:
+        """One purge with each node's result; another account's purge is not found."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(purges).where(purges.c.id == purge_id, purges.c.account_id == account_id)
+            ).first()
+            if row is None:
+                raise PurgeNotFound
+            deliveries = conn.execute(
+                select(purge_deliveries)
+                .where(purge_deliveries.c.purge_id == purge_id)
+                .order_by(purge_deliveries.c.id)
+            ).all()
+        nodes = [
+            NodeResult(
+                node=d.node,
+                status=d.status,
+                attempts=d.attempts,
+                last_error=d.last_error,
+                updated_at=d.updated_at,
+                next_attempt_at=d.next_attempt_at if d.status == QUEUED else None,
+            )
+            for d in deliveries
+        ]
+        return PurgeDetail(purge=_info(row), nodes=nodes)

@@ -1,0 +1,61 @@
+"""A real ``paradarum serve`` process (SQLite) with a recording cache node, per module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.cache import RecordingNode, recording_node
+from tests.support import ServerProcess, start_server
+
+
+@dataclass
+class ApiServer:
+    server: ServerProcess
+    node: RecordingNode
+
+    @property
+    def url(self) -> str:
+        return self.server.base_url
+
+
+def serve(tmp: object, node: RecordingNode, **env: str) -> ServerProcess:
+    directory = tmp.mktemp("server")  # type: ignore[attr-defined]
+    return start_server(
+        {
+            "PARADARUM_DATA_DIR": str(directory / "data"),
+            "PARADARUM_CACHE_NODES": node.base_url,
+            "PARADARUM_ACCESS_LOG": "false",
+            "PARADARUM_KEY_LIMIT": "3",
+            **env,
+        },
+        log_path=directory / "server.log",
+    )
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    with recording_node() as node:
+        server = serve(tmp_path_factory, node)
+        try:
+            yield ApiServer(server, node)
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """One purge per account every 2 seconds."""
+    with recording_node() as node:
+        server = serve(
+            tmp_path_factory,
+            node,
+            PARADARUM_PURGES_PER_ACCOUNT="1",
+            PARADARUM_PURGE_WINDOW_SECONDS="2",
+        )
+        try:
+            yield ApiServer(server, node)
+        finally:
+            server.stop()
