@@ -22,14 +22,7 @@ from paradarum.errors import (
 from paradarum.ratelimit import RateLimiter
 from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.pagination import (
-    MAX_LIMIT,
-    decode_cursor,
-    encode_cursor,
-    newest_first_page,
-)
-
-__all__ = ["ApiKeyService", "CreatedKey", "KeyInfo", "KeyPage", "decode_cursor", "encode_cursor"]
+from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
 
 STATUSES = ("all", "active", "revoked")
 
@@ -200,10 +193,7 @@ class ApiKeyService:
         with self._db.read() as conn:
             rows = conn.execute(query).all()
         items = [_info(row) for row in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit and items:
-            next_cursor = encode_cursor(items[-1].created_at, items[-1].id)
-        return KeyPage(items=items, next_cursor=next_cursor)
+        return KeyPage(items=items, next_cursor=next_cursor(rows, limit=limit, moment="created_at"))
 
     def revoke(self, *, principal: Principal, key_id: int, client: ClientInfo) -> KeyInfo:
         """Revoke for good. Of simultaneous revokes, exactly one changes the row."""

@@ -17,7 +17,7 @@ from paradarum.db.engine import Database
 from paradarum.db.tables import audit_events
 from paradarum.errors import ValidationFailed
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.pagination import MAX_LIMIT, encode_cursor, newest_first_page
+from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
 
 SIGNUP = "account.signup"
 LOGIN_SUCCEEDED = "session.login_succeeded"
@@ -134,7 +134,6 @@ class AuditLog:
             )
             for row in rows[:limit]
         ]
-        next_cursor = None
-        if len(rows) > limit and items:
-            next_cursor = encode_cursor(items[-1].occurred_at, items[-1].id)
-        return AuditPage(items=items, next_cursor=next_cursor)
+        return AuditPage(
+            items=items, next_cursor=next_cursor(rows, limit=limit, moment="occurred_at")
+        )

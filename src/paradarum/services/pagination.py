@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,3 +60,12 @@ def newest_first_page(
         after_moment, after_id = decode_cursor(cursor)
         query = query.where(tuple_(moment, row_id) < tuple_(after_moment, after_id))
     return query.order_by(moment.desc(), row_id.desc()).limit(limit + 1)
+
+
+def next_cursor(rows: Sequence[Any], *, limit: int, moment: str) -> str | None:
+    """The cursor after a page, from the rows of a :func:`newest_first_page` query:
+    ``None`` unless it found the extra row (so there is a next page)."""
+    if limit < 1 or len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode_cursor(getattr(last, moment), last.id)

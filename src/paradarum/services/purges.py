@@ -24,7 +24,7 @@ from paradarum.errors import NotAuthenticated, NotFound, RateLimited, Validation
 from paradarum.ratelimit import RateLimiter
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.pagination import encode_cursor, newest_first_page
+from paradarum.services.pagination import newest_first_page, next_cursor
 
 KINDS = ("urls", "tags", "everything")
 MAX_TARGETS = 100
@@ -283,10 +283,9 @@ class PurgeService:
         with self._db.read() as conn:
             rows = conn.execute(query).all()
         items = [_info(row) for row in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit and items:
-            next_cursor = encode_cursor(items[-1].created_at, items[-1].id)
-        return PurgePage(items=items, next_cursor=next_cursor)
+        return PurgePage(
+            items=items, next_cursor=next_cursor(rows, limit=limit, moment="created_at")
+        )
 
     def get(self, *, account_id: int, purge_id: int) -> PurgeDetail:
         """One purge with each node's result; another account's purge is not found."""
