@@ -2,8 +2,9 @@
 
 Runs a throwaway ``paradarum serve`` on a temporary SQLite file, fills one account with
 example keys, and photographs the key list and the one-time key dialog at desktop and
-phone widths. The raw key in the picture belongs to that throwaway server: it is
-useless anywhere else.
+phone widths. The key shown in the dialog is replaced, before the picture is taken, by
+an illustration whose checksum is wrong on purpose, so that no picture in the repository
+holds a key that any Paradarum server (or a secret scanner) would accept.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from typing import Any
 
 import httpx
 
+from paradarum import keys
 from tests.browser.harness import DESKTOP, PHONE, chromium_problem, generate_key, launch, sign_in
 from tests.support import bearer, create_key, new_account, start_server
 
 EMAIL = "ada@example.com"
+# 22 characters and a checksum that does not match them: not a key, only its shape.
+ILLUSTRATION = "pdm_ExampleOnlyNotARealKey000000"
 USES = {
     "WordPress purge plugin": "WordPress/6.6.2; https://shop.example.com",
     "Deploy script (GitHub Actions)": "curl/8.5.0",
@@ -55,11 +59,16 @@ def shoot(browser: Any, base_url: str, out: Path, viewport: dict[str, int], suff
     generate_key(page, "Image optimizer")
     page.get_by_role("button", name="Copy").click()
     page.get_by_role("button", name="Copied").wait_for()
+    field = page.get_by_role("dialog", name="Your new API key").get_by_role(
+        "textbox", name="API key"
+    )
+    field.evaluate("(element, value) => { element.value = value; }", ILLUSTRATION)
     page.screenshot(path=str(out / f"panel-new-key{suffix}.png"))
     context.close()
 
 
 def main() -> None:
+    assert not keys.is_well_formed(ILLUSTRATION)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args()
