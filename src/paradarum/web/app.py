@@ -56,7 +56,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/api/docs",
+        # FastAPI's Swagger UI pulls its scripts from a CDN; the service serves nothing
+        # from elsewhere, so the description is offered as /openapi.json only.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
