@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from sqlalchemy import ColumnElement, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,6 +26,7 @@ from paradarum import keys
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.tables import api_keys
+from paradarum.db.types import as_utc
 from paradarum.errors import NotAuthenticated
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, Principal
@@ -42,16 +42,6 @@ SESSION_LOOKUP_SQL = (
 )
 USAGE_INTERVAL = timedelta(minutes=1)
 logger = logging.getLogger("paradarum.usage")
-
-
-def _as_utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +68,7 @@ class Authenticator:
         if row is None or row[3] is not None:
             raise NotAuthenticated
         key_id, account_id, prefix, _revoked, last_used = row
-        last_used_at = _as_utc(last_used)
+        last_used_at = as_utc(last_used)
         now = self._clock()
         principal = Principal(
             account_id=int(account_id), kind="key", key_id=int(key_id), key_prefix=str(prefix)

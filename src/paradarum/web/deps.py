@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, ParamSpec, TypeVar
 from urllib.parse import unquote_plus
 
 from fastapi import BackgroundTasks, Depends, Request
@@ -14,6 +15,9 @@ from paradarum.errors import NotAuthenticated, RateLimited
 from paradarum.runtime import Runtime
 from paradarum.services.auth import KeyUse
 from paradarum.services.context import ClientInfo, Principal
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _CREDENTIAL_PARAMS = frozenset(
     {"api_key", "apikey", "api-key", "key", "token", "access_token", "jwt", "x-api-key"}
@@ -92,12 +96,17 @@ def extract_credential(request: Request) -> str | None:
     return None
 
 
-async def get_principal(
-    request: Request, runtime: RuntimeDep, client: ClientDep, background: BackgroundTasks
-) -> Principal:
-    """Authenticate the request by session JWT or API key, or raise 401/429."""
+async def get_principal(request: Request, background: BackgroundTasks) -> Principal:
+    """Authenticate the request by session JWT or API key, or raise 401/429.
+
+    This runs on every authenticated request, so it is kept flat: it takes the
+    runtime from the app state itself rather than through nested dependencies,
+    and on SQLite the lookups run inline (see ``Database.reads_inline``).
+    """
+    runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
-    failures_bucket = f"auth-fail:{client.address or '-'}"
+    address = client_address(request, settings.trusted_proxies)
+    failures_bucket = f"auth-fail:{address or '-'}"
     retry = runtime.limiter.peek(
         failures_bucket,
         limit=settings.auth_failures_per_address,
@@ -131,16 +140,22 @@ async def get_principal(
     except NotAuthenticated:
         runtime.limiter.hit(failures_bucket, window=settings.auth_failure_window_seconds)
         raise
-    if use.first_use:
-        # Written before the response so that the next list shows it.
-        await run_in_threadpool(runtime.usage.record, use, client)
-    elif (
-        use.refresh
-        and use.principal.key_id is not None
-        and runtime.usage.claim(use.principal.key_id)
-    ):
-        background.add_task(runtime.usage.record, use, client)
+    if use.first_use or use.refresh:
+        client = ClientInfo(address=address, user_agent=request.headers.get("user-agent"))
+        if use.first_use:
+            # Written before the response so that the next list shows it.
+            await run_in_threadpool(runtime.usage.record, use, client)
+        elif use.principal.key_id is not None and runtime.usage.claim(use.principal.key_id):
+            background.add_task(runtime.usage.record, use, client)
     return use.principal
+
+
+async def hot_call(runtime: Runtime, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a hot-path read (``Database.hot_read`` underneath): inline where that
+    is a few microseconds (SQLite), in the thread pool where it waits on a network."""
+    if runtime.db.reads_inline:
+        return fn(*args, **kwargs)
+    return await run_in_threadpool(fn, *args, **kwargs)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
