@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from paradarum.db.tables import accounts
 
@@ -56,6 +57,7 @@ class Database:
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             self.sqlite_path = database
+            self._hot_engine: Engine | None = None
             self.engine: Engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
@@ -73,6 +75,18 @@ class Database:
                 pool_recycle=1800,
                 connect_args=connect_args,
                 **common,
+            )
+            # For hot_read: autocommit, so a lookup is one round trip with no
+            # BEGIN/ROLLBACK around it, and no ping on checkout (a dead
+            # connection is retried instead). Engines connect lazily: no I/O here.
+            self._hot_engine = create_engine(
+                url,
+                pool_recycle=1800,
+                connect_args={**connect_args, "application_name": "paradarum-hot"}
+                if connect_args
+                else {},
+                isolation_level="AUTOCOMMIT",
+                **{**common, "pool_pre_ping": False},
             )
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
@@ -143,7 +157,8 @@ class Database:
         """One row from a hand-written, parameterised SELECT on the hot path.
 
         SQLite: a dedicated autocommit connection per process, reused, so no
-        pool checkout can ever block the event loop. Others: a pooled connection.
+        pool checkout can ever block the event loop. Others: a pooled autocommit
+        connection, one round trip per read (no ping, no BEGIN/ROLLBACK).
         """
         if self.dialect == "sqlite":
             with self._reader_lock:
@@ -160,10 +175,22 @@ class Database:
                     self._reader = reader
                 row = self._reader.execute(sql, params).fetchone()
                 return tuple(row) if row is not None else None
-        with self.engine.connect() as conn:
-            row = conn.exec_driver_sql(sql.replace("?", "%s"), params).first()
-            conn.rollback()
-        return tuple(row) if row is not None else None
+        return self._network_hot_read(sql.replace("?", "%s"), params)
+
+    def _network_hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One round trip; a connection found dead is discarded by the pool and
+        the read retried once on a fresh one."""
+        engine = self._hot_engine
+        assert engine is not None
+        for attempt in (1, 2):
+            try:
+                with engine.connect() as conn:
+                    row = conn.exec_driver_sql(sql, params).first()
+                return tuple(row) if row is not None else None
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     def dispose(self) -> None:
         with self._reader_lock:
@@ -171,3 +198,5 @@ class Database:
                 self._reader.close()
                 self._reader = None
         self.engine.dispose()
+        if self._hot_engine is not None:
+            self._hot_engine.dispose()

@@ -24,7 +24,9 @@ _CREDENTIAL_PARAMS = frozenset(
 )
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are ``async def`` although they never await: FastAPI runs a plain
+# ``def`` dependency in the thread pool, a hop that costs far more than the work.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -60,7 +62,7 @@ def _in_networks(
     return any(ip in network for network in networks)
 
 
-def get_client(request: Request, runtime: RuntimeDep) -> ClientInfo:
+async def get_client(request: Request, runtime: RuntimeDep) -> ClientInfo:
     return ClientInfo(
         address=client_address(request, runtime.settings.trusted_proxies),
         user_agent=request.headers.get("user-agent"),
