@@ -244,7 +244,17 @@ def run_wrk(
     threads = "2"
 
     def call(duration: float, latency: bool) -> str:
-        argv = [wrk, "-t", threads, "-c", str(connections), "-d", f"{max(1, round(duration))}s", "--timeout", "5s"]
+        argv = [
+            wrk,
+            "-t",
+            threads,
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(duration))}s",
+            "--timeout",
+            "5s",
+        ]
         if latency:
             argv.append("--latency")
         argv += [*header_args, url]
@@ -489,28 +499,25 @@ class Store:
 # -- PostgreSQL throwaway databases --------------------------------------------------
 
 
-def pg_admin_and_base(url: str) -> tuple[str, str]:
-    """Connection URL for admin work (the URL as given) and one per new database."""
-    plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    plain = plain.replace("postgres://", "postgresql://", 1)
-    return plain, plain
-
-
 @contextlib.contextmanager
 def throwaway_pg_database(url: str) -> Iterator[str]:
+    """A uniquely named database on the server ``url`` points at, dropped after."""
     import psycopg
 
-    admin, _ = pg_admin_and_base(url)
+    admin = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    admin = admin.replace("postgres://", "postgresql://", 1)
     name = f"paradarum_bench_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     parts = urlsplit(admin)
-    db_url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
     try:
-        yield db_url
+        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.Error as exc:
+            print(f"warning: could not drop the database {name}: {exc}", file=sys.stderr)
 
 
 # -- the peer ----------------------------------------------------------------------
@@ -522,9 +529,7 @@ def ensure_peer_venv() -> Path:
     if not marker.exists():
         print("Installing the peer (Django + DRF + djangorestframework-api-key + gunicorn)")
         subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", *PEER_PACKAGES], check=True
-        )
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PEER_PACKAGES], check=True)
         marker.write_text("ok\n")
     return python
 
@@ -710,16 +715,16 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"\nkey/open {r['key/open']:.2f}   JWT/open {r['jwt/open']:.2f}   ", end="")
     print(f"key list/open {r['key list/open']:.2f}")
     hot = result["hot_key"]
+    first, stale = hot["first_use"], hot["stale"]
     print(
-        f"hot key lastUsedAt writes: first use {hot['first_use']['last_used_writes']} "
-        f"({hot['first_use']['requests']} requests), after 2 min {hot['stale']['last_used_writes']} "
-        f"({hot['stale']['requests']} requests)"
+        f"hot key lastUsedAt writes: first use {first['last_used_writes']} "
+        f"({first['requests']} requests), after 2 min {stale['last_used_writes']} "
+        f"({stale['requests']} requests)"
     )
     if "scale" in result:
         s = result["scale"]
-        print(
-            f"{s['keys']:,} keys vs 1 key: {s['ratio_vs_1_key']:.2f} (seeded in {s['seed_seconds']} s)"
-        )
+        print(f"{s['keys']:,} keys vs 1 key: {s['ratio_vs_1_key']:.2f}", end="")
+        print(f" (seeded in {s['seed_seconds']} s)")
     if "peer_ratio_key" in result:
         print(
             f"key-authed vs peer key-authed: {result['peer_ratio_key']:.1f}x   "
@@ -785,9 +790,10 @@ def main() -> None:
                     )
                 )
             if args.backend in ("all", "postgresql") and pg_url:
-                with throwaway_pg_database(pg_url) as main_url, throwaway_pg_database(
-                    pg_url
-                ) as scale_url:
+                with (
+                    throwaway_pg_database(pg_url) as main_url,
+                    throwaway_pg_database(pg_url) as scale_url,
+                ):
                     report["results"].append(
                         bench_backend(
                             "postgresql",

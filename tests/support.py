@@ -134,6 +134,7 @@ def start_server(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    log.close()  # the child has its own copy of the descriptor
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

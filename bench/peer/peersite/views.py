@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 
 class Health(APIView):
-    permission_classes = [AllowAny]
+    permission_classes = (AllowAny,)
 
     def get(self, request):
         return Response({"succeeded": True, "message": "ok", "data": {"status": "ok"}})
