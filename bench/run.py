@@ -794,21 +794,25 @@ def main() -> None:
                     )
                 )
             if args.backend in ("all", "postgresql") and pg_url:
-                with (
-                    throwaway_pg_database(pg_url) as main_url,
-                    throwaway_pg_database(pg_url) as scale_url,
-                ):
-                    report["results"].append(
-                        bench_backend(
-                            "postgresql",
-                            wrk=wrk,
-                            args=args,
-                            work=work,
-                            database_urls=(main_url, scale_url),
-                            store_for=lambda _d, u: Store(pg_url=u),
-                            peer=peer,
+                try:
+                    with (
+                        throwaway_pg_database(pg_url) as main_url,
+                        throwaway_pg_database(pg_url) as scale_url,
+                    ):
+                        report["results"].append(
+                            bench_backend(
+                                "postgresql",
+                                wrk=wrk,
+                                args=args,
+                                work=work,
+                                database_urls=(main_url, scale_url),
+                                store_for=lambda _d, u: Store(pg_url=u),
+                                peer=peer,
+                            )
                         )
-                    )
+                except Exception as exc:  # e.g. the shared server restarted mid-run
+                    print(f"PostgreSQL run failed: {exc!r}", file=sys.stderr)
+                    report["postgresql_error"] = repr(exc)
             elif args.backend == "postgresql":
                 raise SystemExit("set PARADARUM_DATABASE_URL=postgresql://... for PostgreSQL")
         finally:
