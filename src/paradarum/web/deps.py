@@ -122,23 +122,13 @@ async def get_principal(request: Request, background: BackgroundTasks) -> Princi
         else (extract_credential(request))
     )
     authenticator = runtime.authenticator
-    inline = runtime.db.reads_inline
     try:
         if credential is None:
             raise NotAuthenticated
         if keys.looks_like_key(credential):
-            use: KeyUse = (
-                authenticator.authenticate_key(credential)
-                if inline
-                else await run_in_threadpool(authenticator.authenticate_key, credential)
-            )
+            use: KeyUse = await runtime.db.run_hot(authenticator.authenticate_key, credential)
         else:
-            principal = (
-                authenticator.authenticate_session(credential)
-                if inline
-                else await run_in_threadpool(authenticator.authenticate_session, credential)
-            )
-            return principal
+            return await runtime.db.run_hot(authenticator.authenticate_session, credential)
     except NotAuthenticated:
         runtime.limiter.hit(failures_bucket, window=settings.auth_failure_window_seconds)
         raise
@@ -153,11 +143,9 @@ async def get_principal(request: Request, background: BackgroundTasks) -> Princi
 
 
 async def hot_call(runtime: Runtime, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run a hot-path read (``Database.hot_read`` underneath): inline where that
-    is a few microseconds (SQLite), in the thread pool where it waits on a network."""
-    if runtime.db.reads_inline:
-        return fn(*args, **kwargs)
-    return await run_in_threadpool(fn, *args, **kwargs)
+    """Run a hot-path read (``Database.hot_read`` underneath) without a general
+    thread-pool hop: inline on SQLite, on the database's hot pool otherwise."""
+    return await runtime.db.run_hot(fn, *args, **kwargs)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
