@@ -105,6 +105,9 @@ class Database:
         self._reader_lock = threading.Lock()
         self._hot_threads = pool_size + max_overflow
         self._hot_executor: ThreadPoolExecutor | None = None
+        self._pool_timeout = pool_timeout
+        # PostgreSQL: an asyncio pool per event loop that opened one (see open_async).
+        self._async_pools: dict[asyncio.AbstractEventLoop, Any] = {}
 
     # -- SQLite connection setup ------------------------------------------------
 
@@ -187,6 +190,66 @@ class Database:
         return await loop.run_in_executor(
             self._hot_executor, functools.partial(fn, *args, **kwargs)
         )
+
+    async def open_async(self) -> None:
+        """Open an asyncio connection pool for hot reads on the running loop.
+
+        Called from the app's lifespan, which also closes it (``close_async``).
+        With it, a PostgreSQL hot read is awaited on the event loop itself: no
+        thread, so no hop and no contention for the GIL with worker threads.
+        Without it (an app driven without its lifespan), hot reads still work,
+        through :meth:`run_hot`'s threads.
+        """
+        if self.dialect != "postgresql":
+            return
+        from psycopg_pool import AsyncConnectionPool
+
+        url = make_url(self.url).set(drivername="postgresql")
+        pool = AsyncConnectionPool(
+            url.render_as_string(hide_password=False),
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": 5,
+                "application_name": "paradarum-hot",
+            },
+            # Starts small (a test app should not hold 20 connections) and grows
+            # to the pool size under load; idle connections close after 10 min.
+            min_size=min(2, self._hot_threads),
+            max_size=self._hot_threads,
+            timeout=self._pool_timeout,
+            open=False,
+            name="paradarum-hot",
+        )
+        await pool.open(wait=False)
+        self._async_pools[asyncio.get_running_loop()] = pool
+
+    async def close_async(self) -> None:
+        pool = self._async_pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.close()
+
+    async def hot_read_async(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """:meth:`hot_read` for the event loop: inline on SQLite, awaited on the
+        loop's pool on PostgreSQL (one round trip; a dropped connection is
+        discarded and the read retried once), else through :meth:`run_hot`."""
+        if self.reads_inline:
+            return self.hot_read(sql, params)
+        pool = self._async_pools.get(asyncio.get_running_loop()) if self._async_pools else None
+        if pool is None:
+            return await self.run_hot(self.hot_read, sql, params)
+        import psycopg
+
+        query = sql.replace("?", "%s")
+        for attempt in (1, 2):
+            try:
+                async with pool.connection() as conn:
+                    cursor = await conn.execute(query, params)
+                    row = await cursor.fetchone()
+                return tuple(row) if row is not None else None
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """One row from a hand-written, parameterised SELECT on the hot path.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -231,7 +232,14 @@ class AccountService:
         runs inline on the caller's thread in microseconds, where the SQLAlchemy
         statement path costs an order of magnitude more than the read itself.
         """
-        row = self._db.hot_read(SUMMARY_SQL, (account_id,))
+        return self._summary(self._db.hot_read(SUMMARY_SQL, (account_id,)))
+
+    async def summary_async(self, account_id: int) -> AccountSummary:
+        """The same, awaited on the event loop (see ``Database.hot_read_async``)."""
+        row = await self._db.hot_read_async(SUMMARY_SQL, (account_id,))
+        return self._summary(row)
+
+    def _summary(self, row: tuple[Any, ...] | None) -> AccountSummary:
         if row is None:
             raise AccountNotFound
         account_row_id, email, created_at, active_keys = row

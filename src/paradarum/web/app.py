@@ -42,7 +42,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         logger.info("paradarum started", extra={"database": runtime.db.dialect})
-        yield
+        await runtime.db.open_async()
+        try:
+            yield
+        finally:
+            await runtime.db.close_async()
         if owned:
             runtime.close()
 

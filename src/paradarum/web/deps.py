@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 from urllib.parse import unquote_plus
 
 from fastapi import BackgroundTasks, Depends, Request
@@ -15,9 +14,6 @@ from paradarum.errors import NotAuthenticated, RateLimited
 from paradarum.runtime import Runtime
 from paradarum.services.auth import KeyUse
 from paradarum.services.context import ClientInfo, Principal
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 _CREDENTIAL_PARAMS = frozenset(
     {"api_key", "apikey", "api-key", "key", "token", "access_token", "jwt", "x-api-key"}
@@ -126,9 +122,9 @@ async def get_principal(request: Request, background: BackgroundTasks) -> Princi
         if credential is None:
             raise NotAuthenticated
         if keys.looks_like_key(credential):
-            use: KeyUse = await runtime.db.run_hot(authenticator.authenticate_key, credential)
+            use: KeyUse = await authenticator.authenticate_key_async(credential)
         else:
-            return await runtime.db.run_hot(authenticator.authenticate_session, credential)
+            return await authenticator.authenticate_session_async(credential)
     except NotAuthenticated:
         runtime.limiter.hit(failures_bucket, window=settings.auth_failure_window_seconds)
         raise
@@ -140,12 +136,6 @@ async def get_principal(request: Request, background: BackgroundTasks) -> Princi
         elif use.principal.key_id is not None and runtime.usage.claim(use.principal.key_id):
             background.add_task(runtime.usage.record, use, client)
     return use.principal
-
-
-async def hot_call(runtime: Runtime, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run a hot-path read (``Database.hot_read`` underneath) without a general
-    thread-pool hop: inline on SQLite, on the database's hot pool otherwise."""
-    return await runtime.db.run_hot(fn, *args, **kwargs)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

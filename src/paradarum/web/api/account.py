@@ -6,7 +6,7 @@ from starlette.responses import JSONResponse
 
 from paradarum.clock import rfc3339
 from paradarum.errors import AccountNotFound, NotAuthenticated
-from paradarum.web.deps import ClientDep, PrincipalDep, RuntimeDep, hot_call
+from paradarum.web.deps import ClientDep, PrincipalDep, RuntimeDep
 from paradarum.web.responses import ok
 from paradarum.web.schemas import AccountSummaryOut, Envelope, PasswordChangeIn, error_responses
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/account", tags=["account"])
 )
 async def who_am_i(principal: PrincipalDep, runtime: RuntimeDep) -> JSONResponse:
     try:
-        summary = await hot_call(runtime, runtime.accounts.summary, principal.account_id)
+        summary = await runtime.accounts.summary_async(principal.account_id)
     except AccountNotFound as exc:  # deleted between authentication and now
         raise NotAuthenticated from exc
     account = summary.account
