@@ -230,8 +230,9 @@ class Database:
 
     async def hot_read_async(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """:meth:`hot_read` for the event loop: inline on SQLite, awaited on the
-        loop's pool on PostgreSQL (one round trip; a dropped connection is
-        discarded and the read retried once), else through :meth:`run_hot`."""
+        loop's pool on PostgreSQL (one round trip; after a dropped connection the
+        pool's idle connections are checked and the read retried once), else
+        through :meth:`run_hot`."""
         if self.reads_inline:
             return self.hot_read(sql, params)
         pool = self._async_pools.get(asyncio.get_running_loop()) if self._async_pools else None
@@ -249,6 +250,9 @@ class Database:
             except psycopg.OperationalError:
                 if attempt == 2:
                     raise
+                # The server may have dropped every idle connection (a restart):
+                # weed them out before the retry, so that it gets a live one.
+                await pool.check()
         raise AssertionError("unreachable")
 
     def hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
