@@ -93,3 +93,18 @@ def test_key_lookup_survives_its_database_connection_being_cut(client, runtime, 
         ).fetchall()
     assert cut, "the hot-read pool held no connection to cut"
     assert client.get("/api/account", headers=bearer(key)).status_code == 200
+
+
+def test_keys_and_sessions_work_without_the_lifespan_pool(runtime):
+    """Driven without its lifespan (no asyncio pool opened), the app still
+    authenticates, through the database's own hot-read threads."""
+    from starlette.testclient import TestClient
+
+    from paradarum.web.app import create_app
+
+    plain = TestClient(create_app(runtime=runtime), raise_server_exceptions=False)
+    token = new_account(plain)
+    key = create_key(plain, token)["key"]
+    assert plain.get("/api/account", headers=bearer(key)).status_code == 200
+    assert plain.get("/api/account", headers=bearer(token)).status_code == 200
+    plain.close()
