@@ -200,7 +200,7 @@ class Database:
         Without it (an app driven without its lifespan), hot reads still work,
         through :meth:`run_hot`'s threads.
         """
-        if self.dialect != "postgresql":
+        if self.dialect != "postgresql" or asyncio.get_running_loop() in self._async_pools:
             return
         from psycopg_pool import AsyncConnectionPool
 

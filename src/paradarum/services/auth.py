@@ -5,7 +5,9 @@ The key path is built to cost almost nothing per request:
 * format and checksum are checked first, so mistyped or invented keys never
   reach the database;
 * a valid-looking key costs one SHA-256 and one lookup through the unique index
-  on ``key_hash`` — no password hasher (see ``paradarum.keys`` for why);
+  on ``key_hash`` — no password hasher (see ``paradarum.keys`` for why) — in one
+  round trip, inline on SQLite and awaited on the event loop on PostgreSQL
+  (the ``*_async`` methods; the plain ones serve callers off the loop);
 * nothing about keys is cached in the process, so a revoke committed by any
   process or instance is seen by the very next request everywhere;
 * ``lastUsedAt`` is written on the first use, then at most once a minute per key

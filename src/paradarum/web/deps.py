@@ -99,7 +99,8 @@ async def get_principal(request: Request, background: BackgroundTasks) -> Princi
 
     This runs on every authenticated request, so it is kept flat: it takes the
     runtime from the app state itself rather than through nested dependencies,
-    and on SQLite the lookups run inline (see ``Database.reads_inline``).
+    and the lookup never goes through the general thread pool: inline on SQLite,
+    awaited on the event loop on PostgreSQL (``Database.hot_read_async``).
     """
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
