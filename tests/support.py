@@ -183,3 +183,12 @@ def start_server(
 
 def random_secret() -> str:
     return secrets.token_urlsafe(48)
+
+
+def wait_until(condition: Any, *, timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Wait for work the service does after answering (e.g. a coalesced write)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)

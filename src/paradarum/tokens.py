@@ -8,6 +8,7 @@ expiry are all refused by PyJWT before any claim is trusted.
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,9 +34,24 @@ class InvalidToken(Exception):
 
 
 class TokenCodec:
-    def __init__(self, *, secret: str, lifetime_seconds: int) -> None:
+    """Issues and checks session tokens with one secret, loaded once per process.
+
+    Checking a signature and parsing the claims costs tens of microseconds on
+    every panel request, so the outcome is remembered per token string (at most
+    ``verified_cache_size`` tokens, oldest dropped first). That is safe because it
+    depends on nothing but the string and this codec's secret: expiry is still
+    checked on every call against the clock, and whether the session was ended
+    is the database's answer, asked on every request by the authenticator.
+    """
+
+    def __init__(
+        self, *, secret: str, lifetime_seconds: int, verified_cache_size: int = 4096
+    ) -> None:
         self._secret = secret
         self._lifetime = timedelta(seconds=lifetime_seconds)
+        self._verified: dict[str, SessionClaims] = {}
+        self._verified_max = verified_cache_size
+        self._lock = threading.Lock()
 
     def issue(self, *, account_id: int, epoch: int, now: datetime) -> tuple[str, SessionClaims]:
         claims = SessionClaims(
@@ -56,6 +72,20 @@ class TokenCodec:
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM), claims
 
     def decode(self, token: str, *, now: datetime) -> SessionClaims:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token, now=now)
+            if claims.expires_at > now:
+                with self._lock:
+                    if len(self._verified) >= self._verified_max:
+                        del self._verified[next(iter(self._verified))]  # the oldest
+                    self._verified[token] = claims
+        if claims.expires_at <= now:
+            raise InvalidToken
+        return claims
+
+    def _verify(self, token: str, *, now: datetime) -> SessionClaims:
+        """Signature, algorithm and claims; not expiry (checked on every use)."""
         try:
             payload = jwt.decode(
                 token,
@@ -78,6 +108,6 @@ class TokenCodec:
                 raise ValueError("bad session epoch")
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError) as exc:
             raise InvalidToken from exc
-        if account_id <= 0 or expires_at <= now:
+        if account_id <= 0:
             raise InvalidToken
         return SessionClaims(account_id, token_id, issued_at, expires_at, epoch)

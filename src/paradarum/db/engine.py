@@ -12,20 +12,26 @@ Two kinds of transaction:
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from paradarum.db.tables import accounts
 
 _WRITE_OPTION = "paradarum_write"
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Database:
@@ -59,6 +65,7 @@ class Database:
                 # 0700: the database holds password hashes and key hashes.
                 Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.sqlite_path = database
+            self._hot_engine: Engine | None = None
             self.engine: Engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
@@ -97,8 +104,33 @@ class Database:
                 connect_args=connect_args,
                 **common,
             )
+            # For hot_read: autocommit, so a lookup is one round trip with no
+            # BEGIN/ROLLBACK around it, and no ping on checkout (a dead
+            # connection is retried instead). Engines connect lazily: no I/O here.
+            self._hot_engine = create_engine(
+                url,
+                pool_recycle=1800,
+                connect_args={**connect_args, "application_name": "paradarum-hot"}
+                if connect_args
+                else {},
+                isolation_level="AUTOCOMMIT",
+                **{
+                    **common,
+                    "pool_pre_ping": False,
+                    # Every connection is kept: an overflow connection would be
+                    # closed on return and reopened under the next burst, and
+                    # opening one (a new server process) costs milliseconds.
+                    "pool_size": pool_size + max_overflow,
+                    "max_overflow": 0,
+                },
+            )
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
+        self._hot_threads = pool_size + max_overflow
+        self._hot_executor: ThreadPoolExecutor | None = None
+        self._pool_timeout = pool_timeout
+        # PostgreSQL: an asyncio pool per event loop that opened one (see open_async).
+        self._async_pools: dict[asyncio.AbstractEventLoop, Any] = {}
 
     # -- SQLite connection setup ------------------------------------------------
 
@@ -171,11 +203,96 @@ class Database:
         """
         return self.dialect == "sqlite"
 
+    async def run_hot(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn`` (hot-path work built on :meth:`hot_read`) from the event loop.
+
+        Inline where a read is a few microseconds (SQLite). Otherwise on a thread
+        pool of its own, sized like the hot connection pool: handing work to a
+        ``concurrent.futures`` pool straight from asyncio costs a fraction of a
+        general-purpose ``run_in_threadpool`` (no cancel scopes or capacity
+        limiter bookkeeping), and this runs once or twice per request.
+        """
+        if self.reads_inline:
+            return fn(*args, **kwargs)
+        if self._hot_executor is None:
+            self._hot_executor = ThreadPoolExecutor(
+                max_workers=self._hot_threads, thread_name_prefix="paradarum-hot"
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._hot_executor, functools.partial(fn, *args, **kwargs)
+        )
+
+    async def open_async(self) -> None:
+        """Open an asyncio connection pool for hot reads on the running loop.
+
+        Called from the app's lifespan, which also closes it (``close_async``).
+        With it, a PostgreSQL hot read is awaited on the event loop itself: no
+        thread, so no hop and no contention for the GIL with worker threads.
+        Without it (an app driven without its lifespan), hot reads still work,
+        through :meth:`run_hot`'s threads.
+        """
+        if self.dialect != "postgresql" or asyncio.get_running_loop() in self._async_pools:
+            return
+        from psycopg_pool import AsyncConnectionPool
+
+        url = make_url(self.url).set(drivername="postgresql")
+        pool = AsyncConnectionPool(
+            url.render_as_string(hide_password=False),
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": 5,
+                "application_name": "paradarum-hot",
+            },
+            # Starts small (a test app should not hold 20 connections) and grows
+            # to the pool size under load; idle connections close after 10 min.
+            min_size=min(2, self._hot_threads),
+            max_size=self._hot_threads,
+            timeout=self._pool_timeout,
+            open=False,
+            name="paradarum-hot",
+        )
+        await pool.open(wait=False)
+        self._async_pools[asyncio.get_running_loop()] = pool
+
+    async def close_async(self) -> None:
+        pool = self._async_pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.close()
+
+    async def hot_read_async(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """:meth:`hot_read` for the event loop: inline on SQLite, awaited on the
+        loop's pool on PostgreSQL (one round trip; after a dropped connection the
+        pool's idle connections are checked and the read retried once), else
+        through :meth:`run_hot`."""
+        if self.reads_inline:
+            return self.hot_read(sql, params)
+        pool = self._async_pools.get(asyncio.get_running_loop()) if self._async_pools else None
+        if pool is None:
+            return await self.run_hot(self.hot_read, sql, params)
+        import psycopg
+
+        query = sql.replace("?", "%s")
+        for attempt in (1, 2):
+            try:
+                async with pool.connection() as conn:
+                    cursor = await conn.execute(query, params)
+                    row = await cursor.fetchone()
+                return tuple(row) if row is not None else None
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise
+                # The server may have dropped every idle connection (a restart):
+                # weed them out before the retry, so that it gets a live one.
+                await pool.check()
+        raise AssertionError("unreachable")
+
     def hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """One row from a hand-written, parameterised SELECT on the hot path.
 
         SQLite: a dedicated autocommit connection per process, reused, so no
-        pool checkout can ever block the event loop. Others: a pooled connection.
+        pool checkout can ever block the event loop. Others: a pooled autocommit
+        connection, one round trip per read (no ping, no BEGIN/ROLLBACK).
         """
         if self.dialect == "sqlite":
             with self._reader_lock:
@@ -192,14 +309,31 @@ class Database:
                     self._reader = reader
                 row = self._reader.execute(sql, params).fetchone()
                 return tuple(row) if row is not None else None
-        with self.engine.connect() as conn:
-            row = conn.exec_driver_sql(sql.replace("?", "%s"), params).first()
-            conn.rollback()
-        return tuple(row) if row is not None else None
+        return self._network_hot_read(sql.replace("?", "%s"), params)
+
+    def _network_hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One round trip; a connection found dead is discarded by the pool and
+        the read retried once on a fresh one."""
+        engine = self._hot_engine
+        assert engine is not None
+        for attempt in (1, 2):
+            try:
+                with engine.connect() as conn:
+                    row = conn.exec_driver_sql(sql, params).first()
+                return tuple(row) if row is not None else None
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     def dispose(self) -> None:
+        if self._hot_executor is not None:
+            self._hot_executor.shutdown(wait=False)
+            self._hot_executor = None
         with self._reader_lock:
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
         self.engine.dispose()
+        if self._hot_engine is not None:
+            self._hot_engine.dispose()

@@ -6,14 +6,16 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from paradarum.clock import Clock
 from paradarum.config import Settings
 from paradarum.db.engine import Database
-from paradarum.db.tables import accounts, api_keys, revoked_sessions
+from paradarum.db.tables import accounts, revoked_sessions
+from paradarum.db.types import as_utc
 from paradarum.errors import (
     AccountNotFound,
     EmailTaken,
@@ -35,6 +37,12 @@ TOO_MANY_FAILURES = "Too many failed sign-ins. Try again later."
 # past that are deleted by the next sign-out, at most this often per process.
 SESSION_CLEANUP_INTERVAL = timedelta(minutes=10)
 logger = logging.getLogger("paradarum.accounts")
+# The active-key count uses the (account_id, created_at, id) index of api_keys.
+SUMMARY_SQL = (
+    "SELECT a.id, a.email, a.created_at, "
+    "(SELECT count(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL) "
+    "FROM accounts a WHERE a.id = ?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,24 +293,28 @@ class AccountService:
             )
 
     def summary(self, account_id: int) -> AccountSummary:
-        with self._db.read() as conn:
-            row = conn.execute(
-                select(
-                    accounts.c.id,
-                    accounts.c.email,
-                    accounts.c.created_at,
-                    select(func.count())
-                    .select_from(api_keys)
-                    .where(api_keys.c.account_id == accounts.c.id, api_keys.c.revoked_at.is_(None))
-                    .scalar_subquery()
-                    .label("active_keys"),
-                ).where(accounts.c.id == account_id)
-            ).first()
+        """Who the caller is, for ``GET /api/account`` (a hot path, like authentication).
+
+        One hand-written indexed read through ``Database.hot_read``: on SQLite it
+        runs inline on the caller's thread in microseconds, where the SQLAlchemy
+        statement path costs an order of magnitude more than the read itself.
+        """
+        return self._summary(self._db.hot_read(SUMMARY_SQL, (account_id,)))
+
+    async def summary_async(self, account_id: int) -> AccountSummary:
+        """The same, awaited on the event loop (see ``Database.hot_read_async``)."""
+        row = await self._db.hot_read_async(SUMMARY_SQL, (account_id,))
+        return self._summary(row)
+
+    def _summary(self, row: tuple[Any, ...] | None) -> AccountSummary:
         if row is None:
             raise AccountNotFound
+        account_row_id, email, created_at, active_keys = row
+        created = as_utc(created_at)
+        assert created is not None
         return AccountSummary(
-            account=Account(id=row.id, email=row.email, created_at=row.created_at),
-            active_keys=int(row.active_keys),
+            account=Account(id=int(account_row_id), email=str(email), created_at=created),
+            active_keys=int(active_keys),
             key_limit=self._settings.key_limit,
         )
 

@@ -43,11 +43,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         logger.info("paradarum started", extra={"database": runtime.db.dialect})
+        await runtime.db.open_async()
         if runtime.settings.purge_delivery_enabled:
             runtime.purge_delivery.start()
-        yield
-        # Joins the delivery thread (it finishes the deliveries in hand): off the loop.
-        await asyncio.to_thread(runtime.purge_delivery.stop)
+        try:
+            yield
+        finally:
+            # Joins the delivery thread (it finishes the deliveries in hand): off the loop.
+            await asyncio.to_thread(runtime.purge_delivery.stop)
+            await runtime.db.close_async()
         if owned:
             runtime.close()
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from typing import Annotated
 from urllib.parse import unquote_plus
 
-from fastapi import BackgroundTasks, Depends, Request
+from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from paradarum import keys
@@ -21,7 +22,9 @@ _CREDENTIAL_PARAMS = frozenset(
 )
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are ``async def`` although they never await: FastAPI runs a plain
+# ``def`` dependency in the thread pool, a hop that costs far more than the work.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -62,7 +65,7 @@ def _in_networks(
     return any(ip in network for network in networks)
 
 
-def get_client(request: Request, runtime: RuntimeDep) -> ClientInfo:
+async def get_client(request: Request, runtime: RuntimeDep) -> ClientInfo:
     return ClientInfo(
         address=client_address(request, runtime.settings.trusted_proxies),
         user_agent=request.headers.get("user-agent"),
@@ -98,12 +101,18 @@ def extract_credential(request: Request) -> str | None:
     return None
 
 
-async def get_principal(
-    request: Request, runtime: RuntimeDep, client: ClientDep, background: BackgroundTasks
-) -> Principal:
-    """Authenticate the request by session JWT or API key, or raise 401/429."""
+async def get_principal(request: Request) -> Principal:
+    """Authenticate the request by session JWT or API key, or raise 401/429.
+
+    This runs on every authenticated request, so it is kept flat: it takes the
+    runtime from the app state itself rather than through nested dependencies,
+    and the lookup never goes through the general thread pool: inline on SQLite,
+    awaited on the event loop on PostgreSQL (``Database.hot_read_async``).
+    """
+    runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
-    failures_bucket = f"auth-fail:{address_bucket(client.address)}"
+    address = client_address(request, settings.trusted_proxies)
+    failures_bucket = f"auth-fail:{address_bucket(address)}"
     # auth_failures answers from process memory: no round trip on this path.
     retry = runtime.auth_failures.peek(
         failures_bucket,
@@ -118,35 +127,25 @@ async def get_principal(
         else (extract_credential(request))
     )
     authenticator = runtime.authenticator
-    inline = runtime.db.reads_inline
     try:
         if credential is None:
             raise NotAuthenticated
         if keys.looks_like_key(credential):
-            use: KeyUse = (
-                authenticator.authenticate_key(credential)
-                if inline
-                else await run_in_threadpool(authenticator.authenticate_key, credential)
-            )
+            use: KeyUse = await authenticator.authenticate_key_async(credential)
         else:
-            principal = (
-                authenticator.authenticate_session(credential)
-                if inline
-                else await run_in_threadpool(authenticator.authenticate_session, credential)
-            )
-            return principal
+            return await authenticator.authenticate_session_async(credential)
     except NotAuthenticated:
         runtime.auth_failures.hit(failures_bucket, window=settings.auth_failure_window_seconds)
         raise
-    if use.first_use:
-        # Written before the response so that the next list shows it.
-        await run_in_threadpool(runtime.usage.record, use, client)
-    elif (
-        use.refresh
-        and use.principal.key_id is not None
-        and runtime.usage.claim(use.principal.key_id)
-    ):
-        background.add_task(runtime.usage.record, use, client)
+    if use.first_use or use.refresh:
+        client = ClientInfo(address=address, user_agent=request.headers.get("user-agent"))
+        if use.first_use:
+            # Written before the response so that the next list shows it.
+            await run_in_threadpool(runtime.usage.record, use, client)
+        elif use.principal.key_id is not None and runtime.usage.claim(use.principal.key_id):
+            # Not a BackgroundTask: those run only when the route answers normally, and
+            # the claim must be released whatever the route does next (404, 400, ...).
+            asyncio.get_running_loop().run_in_executor(None, runtime.usage.record, use, client)
     return use.principal
 
 
