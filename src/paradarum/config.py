@@ -6,6 +6,7 @@ its flags and the environment, tests from keyword arguments) and hand it down.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -137,9 +138,11 @@ def normalise_database_url(url: str) -> str:
 def load_or_create_secret(settings: Settings) -> str:
     """Return the JWT signing secret.
 
-    ``PARADARUM_JWT_SECRET`` wins. Otherwise the secret lives in the data directory,
-    created once with mode 0600 (``O_EXCL`` so that workers starting together agree
-    on one secret).
+    ``PARADARUM_JWT_SECRET`` wins. Otherwise the secret lives in the data directory
+    (mode 0600). It is written whole to a temporary file, synced, then hard-linked
+    into place: the link either appears with the complete secret or fails because
+    another process got there first, so processes starting together always agree
+    on one secret and nobody ever reads a half-written (or empty) one.
     """
     if settings.jwt_secret is not None:
         value = settings.jwt_secret.get_secret_value()
@@ -148,17 +151,20 @@ def load_or_create_secret(settings: Settings) -> str:
         return value
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = settings.data_dir / SECRET_FILE_NAME
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        value = path.read_text().strip()
-        if len(value) >= 32:
-            return value
-        # A file left empty by a crash between create and write: replace it.
-        path.unlink(missing_ok=True)
-        return load_or_create_secret(settings)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(48))
-        handle.flush()
-        os.fsync(handle.fileno())
-    return path.read_text().strip()
+    if not path.exists():
+        candidate = secrets.token_urlsafe(48)
+        temporary = path.with_name(f".{SECRET_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(candidate)
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    value = path.read_text().strip()
+    if len(value) < 32:
+        raise ValueError(f"{path} holds no usable secret: remove the file to have a new one made")
+    return value

@@ -6,6 +6,7 @@ at import time, and each test builds its own.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from paradarum.clock import Clock, utcnow
@@ -50,9 +51,12 @@ class Runtime:
     usage: UsageRecorder
     purges: PurgeService
     purge_delivery: PurgeDelivery
+    # Work done after a request is answered (e.g. recording a failed sign-in).
+    deferred: ThreadPoolExecutor
 
     def close(self) -> None:
         self.purge_delivery.stop()
+        self.deferred.shutdown(wait=True)  # finish what was promised before closing the pool
         for limiter in (self.auth_failures, self.limiter):
             close = getattr(limiter, "close", None)
             if close is not None:
@@ -91,6 +95,7 @@ def build_runtime(
     limiter: RateLimiter | None = None,
 ) -> Runtime:
     db = open_database(settings)
+    deferred = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paradarum-deferred")
     passwords = passwords or Passwords(concurrency=settings.password_hash_concurrency)
     tokens = TokenCodec(
         secret=load_or_create_secret(settings), lifetime_seconds=settings.jwt_lifetime_seconds
@@ -107,6 +112,7 @@ def build_runtime(
         timeout_seconds=settings.purge_timeout_seconds,
     )
     return Runtime(
+        deferred=deferred,
         settings=settings,
         clock=clock,
         db=db,
@@ -121,6 +127,7 @@ def build_runtime(
             limiter=limiter,
             clock=clock,
             settings=settings,
+            deferred=deferred,
         ),
         apikeys=ApiKeyService(
             db=db,

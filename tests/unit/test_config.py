@@ -41,3 +41,29 @@ def test_configured_secret_wins_and_must_be_long(tmp_path):
     with pytest.raises(ValueError):
         load_or_create_secret(Settings(data_dir=tmp_path, jwt_secret="short"))
     assert not (tmp_path / "jwt-secret").exists()
+
+
+def test_processes_starting_together_agree_on_one_secret(tmp_path):
+    import threading
+
+    settings = Settings(data_dir=tmp_path / "d")
+    barrier = threading.Barrier(16)
+    results: list[str] = []
+
+    def start() -> None:
+        barrier.wait()
+        results.append(load_or_create_secret(settings))
+
+    threads = [threading.Thread(target=start) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(results)) == 1 and len(results[0]) >= 32
+    assert [p.name for p in (tmp_path / "d").iterdir()] == ["jwt-secret"]
+
+
+def test_an_empty_secret_file_is_refused_not_used(tmp_path):
+    (tmp_path / "jwt-secret").write_text("")
+    with pytest.raises(ValueError, match="no usable secret"):
+        load_or_create_secret(Settings(data_dir=tmp_path))

@@ -388,3 +388,26 @@ def test_lone_surrogate_in_a_key_name_is_a_400(client):
         headers={**bearer(token), "Content-Type": "application/json"},
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/health"),
+        ("POST", "/api/auth/login"),
+        ("POST", "/api/auth/signup"),
+        ("GET", "/api/nope"),
+    ],
+)
+def test_a_key_in_the_query_string_is_401_on_open_routes_too(client, method, path):
+    key = keys.generate()
+    response = client.request(
+        method, f"{path}?api_key={key}", json={"email": "a@b.co", "password": PASSWORD}
+    )
+    assert_unauthorized(response)
+
+
+def test_pdm_inside_an_opaque_value_is_not_mistaken_for_a_key(client):
+    token = new_account(client)
+    response = client.get("/api/account/apikeys?cursor=xpdm_abc", headers=bearer(token))
+    assert response.status_code == 400  # an invalid cursor, not a leaked key

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,8 +77,10 @@ class AccountService:
         limiter: RateLimiter,
         clock: Clock,
         settings: Settings,
+        deferred: Executor | None = None,
     ) -> None:
         self._db = db
+        self._deferred = deferred
         self._passwords = passwords
         self._tokens = tokens
         self._limiter = limiter
@@ -165,15 +169,10 @@ class AccountService:
             self._limiter.hit(email_bucket, window=window)
             self._limiter.hit(from_bucket, window=window)
             if row is not None:
-                with self._db.write() as conn:
-                    audit.record(
-                        conn,
-                        account_id=row.id,
-                        event=audit.LOGIN_FAILED,
-                        at=now,
-                        client=client,
-                        actor_type="anonymous",
-                    )
+                # Recorded after the answer: a write (and its fsync) before the 401
+                # would make a wrong password slower than an unknown email, and so
+                # tell which emails have accounts.
+                self._after_answer(self._record_failed_login, row.id, now, client)
             raise NotAuthenticated(WRONG_CREDENTIALS)
         token, claims = self._tokens.issue(account_id=row.id, epoch=row.session_epoch, now=now)
         with self._db.write() as conn:
@@ -187,6 +186,26 @@ class AccountService:
                 actor_id=claims.token_id,
             )
         return Session(token=token, claims=claims)
+
+    def _after_answer(self, work: Callable[..., None], *args: Any) -> None:
+        if self._deferred is None:
+            work(*args)
+        else:
+            self._deferred.submit(work, *args)
+
+    def _record_failed_login(self, account_id: int, at: datetime, client: ClientInfo) -> None:
+        try:
+            with self._db.write() as conn:
+                audit.record(
+                    conn,
+                    account_id=account_id,
+                    event=audit.LOGIN_FAILED,
+                    at=at,
+                    client=client,
+                    actor_type="anonymous",
+                )
+        except Exception:  # detached from the request: log, never raise
+            logger.warning("failed sign-in not recorded", exc_info=True)
 
     def logout(self, *, principal: Principal, client: ClientInfo) -> None:
         """End the calling session (by token id, until it would have expired).

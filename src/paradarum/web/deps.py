@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 from typing import Annotated
 from urllib.parse import unquote_plus
 
@@ -17,6 +18,7 @@ from paradarum.runtime import Runtime
 from paradarum.services.auth import KeyUse
 from paradarum.services.context import ClientInfo, Principal
 
+_KEY_IN_QUERY = re.compile(r"(?:^|[^A-Za-z0-9])" + re.escape(keys.PREFIX))
 _CREDENTIAL_PARAMS = frozenset(
     {"api_key", "apikey", "api-key", "key", "token", "access_token", "jwt", "x-api-key"}
 )
@@ -76,11 +78,15 @@ ClientDep = Annotated[ClientInfo, Depends(get_client)]
 
 
 def credential_in_query(query_string: bytes) -> bool:
-    """Keys are never accepted in a URL: a query that carries one is refused."""
+    """Keys are never accepted in a URL: a query that carries one is refused.
+
+    Looks for a ``pdm_`` that starts a value (not one inside, say, an opaque cursor)
+    and for parameter names that only a credential would use.
+    """
     if not query_string:
         return False
     text = unquote_plus(query_string.decode("latin-1"))
-    if keys.PREFIX in text:
+    if _KEY_IN_QUERY.search(text):
         return True
     names = {part.split("=", 1)[0].strip().lower() for part in text.split("&")}
     return not names.isdisjoint(_CREDENTIAL_PARAMS)
@@ -121,11 +127,8 @@ async def get_principal(request: Request) -> Principal:
     )
     if retry:
         raise RateLimited(retry, "Too many failed authentications. Try again later.")
-    credential = (
-        None
-        if credential_in_query(request.scope["query_string"])
-        else (extract_credential(request))
-    )
+    # (A credential in the query string was already refused by EdgeMiddleware.)
+    credential = extract_credential(request)
     authenticator = runtime.authenticator
     try:
         if credential is None:

@@ -11,7 +11,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paradarum.web.errors import unexpected_response
+from paradarum.web.deps import credential_in_query
+from paradarum.web.errors import unauthorized, unexpected_response
 
 MAX_BODY = 64 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -70,6 +71,11 @@ class EdgeMiddleware:
             await send(message)
 
         try:
+            if is_api and credential_in_query(scope["query_string"]):
+                # Refused on every /api path, open ones included: a key that has been
+                # in a URL is in somebody's logs, and must not be seen to work.
+                await unauthorized()(scope, receive, send_with_headers)
+                return
             if is_api and scope["method"] in _BODY_METHODS:
                 guarded = await self._guard_body(scope, receive, send_with_headers)
                 if guarded is None:
