@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     signup_enabled: bool = True
     key_limit: int = Field(default=10, ge=1, le=1000)
 
-    # Connection pool (PostgreSQL); SQLite uses one connection per thread.
+    # Connection pool sizes (both engines; SQLite's writers queue on its file lock).
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     db_pool_timeout: float = Field(default=5.0, gt=0)
@@ -144,6 +144,12 @@ def load_or_create_secret(settings: Settings) -> str:
     another process got there first, so processes starting together always agree
     on one secret and nobody ever reads a half-written (or empty) one.
     """
+    if settings.jwt_secret is None and not settings.is_sqlite:
+        # A per-host secret file would make every other instance refuse its sessions.
+        raise ValueError(
+            "PostgreSQL mode needs the JWT signing secret that every instance shares: "
+            "set PARADARUM_JWT_SECRET (at least 32 characters) on each instance"
+        )
     if settings.jwt_secret is not None:
         value = settings.jwt_secret.get_secret_value()
         if len(value) < 32:

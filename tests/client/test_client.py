@@ -90,7 +90,8 @@ def test_every_sync_method_works_against_a_real_server(api_server, caplog):
         done = client.purges.wait(by_tag.id, timeout=60, interval=0.05, on_update=seen.append)
         assert done.status == "done" and seen[-1] == done
         assert [(n.node, n.status) for n in done.nodes] == [(api_server.node.base_url, "done")]
-        assert client.purges.get(by_url.id).nodes[0].attempts >= 0
+        delivered = client.purges.wait(by_url.id, timeout=60, interval=0.05)
+        assert [(n.status, n.attempts) for n in delivered.nodes] == [("done", 1)]
 
         other = client.keys.create("second")
         revoked = client.keys.revoke(other.id)

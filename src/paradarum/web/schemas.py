@@ -4,7 +4,6 @@ way into a response."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -147,10 +146,6 @@ class AuditEventOut(BaseModel):
 
 class HealthOut(BaseModel):
     status: str
-
-
-def timestamp(moment: datetime | None) -> str | None:
-    return rfc3339(moment)
 
 
 def key_out(info: KeyInfo) -> dict[str, object]:
