@@ -56,8 +56,10 @@ class TestSmallPool:
         key = create_key(client, token)["key"]
         hog = runtime.db.engine.connect()  # the only connection the pool may hand out
         try:
-            assert_unavailable(client.get("/api/account", headers=bearer(key)))
-            assert_unavailable(client.get("/api/account", headers=bearer(token)))
+            # (Key and session checks read through a pool of their own, see
+            # tests/web/test_hot_path.py; everything else queues here.)
+            assert_unavailable(client.get("/api/account/apikeys", headers=bearer(key)))
+            assert_unavailable(client.get("/api/account/audit", headers=bearer(token)))
             assert_unavailable(
                 client.post("/api/account/apikeys", json={"name": "x"}, headers=bearer(token))
             )
@@ -224,16 +226,6 @@ def test_connection_lost_mid_revoke_leaves_the_key_active_and_revocable(outage_c
     revoked = client.delete(f"/api/account/apikeys/{key['id']}", headers=bearer(token))
     assert revoked.status_code == 200  # not "already revoked": nothing was half-applied
     assert client.get("/api/account", headers=bearer(key["key"])).status_code == 401
-
-
-def test_connection_lost_during_key_lookup_is_a_503_then_recovers(outage_client):
-    client, runtime, _token, key = outage_client
-    undo = _drop_connection_before(runtime, "SELECT ID, ACCOUNT_ID, KEY_PREFIX")
-    try:
-        assert_unavailable(client.get("/api/account", headers=bearer(key["key"])))
-    finally:
-        undo()
-    assert client.get("/api/account", headers=bearer(key["key"])).status_code == 200
 
 
 def test_connections_give_up_on_a_silent_network_instead_of_holding_a_thread(runtime):

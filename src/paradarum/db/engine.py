@@ -29,6 +29,8 @@ from sqlalchemy.exc import DBAPIError
 
 from paradarum.db.tables import accounts
 
+# Seconds a hot read waits for a pooled PostgreSQL connection before a 503.
+HOT_CHECKOUT_TIMEOUT = 1.0
 _WRITE_OPTION = "paradarum_write"
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -248,7 +250,9 @@ class Database:
             # to the pool size under load; idle connections close after 10 min.
             min_size=min(2, self._hot_threads),
             max_size=self._hot_threads,
-            timeout=self._pool_timeout,
+            # While the database is unreachable a checkout only waits for the pool's
+            # background reconnects: give up soon, so callers get a prompt 503.
+            timeout=min(self._pool_timeout, HOT_CHECKOUT_TIMEOUT),
             open=False,
             name="paradarum-hot",
         )
@@ -271,6 +275,7 @@ class Database:
         if pool is None:
             return await self.run_hot(self.hot_read, sql, params)
         import psycopg
+        from psycopg_pool import PoolTimeout
 
         query = sql.replace("?", "%s")
         for attempt in (1, 2):
@@ -279,6 +284,8 @@ class Database:
                     cursor = await conn.execute(query, params)
                     row = await cursor.fetchone()
                 return tuple(row) if row is not None else None
+            except PoolTimeout:
+                raise  # no connection to be had: the database is down (a 503)
             except psycopg.OperationalError:
                 if attempt == 2:
                     raise
