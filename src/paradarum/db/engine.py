@@ -29,8 +29,14 @@ from sqlalchemy.exc import DBAPIError
 
 from paradarum.db.tables import accounts
 
-# Seconds a hot read waits for a pooled PostgreSQL connection before a 503.
-HOT_CHECKOUT_TIMEOUT = 1.0
+# Seconds a hot read waits for a pooled PostgreSQL connection before it tries a
+# connection of its own.
+HOT_CHECKOUT_TIMEOUT = 0.5
+HOT_CONNECTION_KWARGS: dict[str, Any] = {
+    "autocommit": True,
+    "connect_timeout": 5,
+    "application_name": "paradarum-hot",
+}
 _WRITE_OPTION = "paradarum_write"
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -133,6 +139,7 @@ class Database:
         self._pool_timeout = pool_timeout
         # PostgreSQL: an asyncio pool per event loop that opened one (see open_async).
         self._async_pools: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._hot_conninfo = ""
 
     # -- SQLite connection setup ------------------------------------------------
 
@@ -239,19 +246,16 @@ class Database:
         from psycopg_pool import AsyncConnectionPool
 
         url = make_url(self.url).set(drivername="postgresql")
+        self._hot_conninfo = url.render_as_string(hide_password=False)
         pool = AsyncConnectionPool(
-            url.render_as_string(hide_password=False),
-            kwargs={
-                "autocommit": True,
-                "connect_timeout": 5,
-                "application_name": "paradarum-hot",
-            },
+            self._hot_conninfo,
+            kwargs=HOT_CONNECTION_KWARGS,
             # Starts small (a test app should not hold 20 connections) and grows
             # to the pool size under load; idle connections close after 10 min.
             min_size=min(2, self._hot_threads),
             max_size=self._hot_threads,
-            # While the database is unreachable a checkout only waits for the pool's
-            # background reconnects: give up soon, so callers get a prompt 503.
+            # After an outage the pool's own reconnects back off; a checkout that
+            # finds nothing soon makes one direct attempt instead (hot_read_async).
             timeout=min(self._pool_timeout, HOT_CHECKOUT_TIMEOUT),
             open=False,
             name="paradarum-hot",
@@ -285,7 +289,7 @@ class Database:
                     row = await cursor.fetchone()
                 return tuple(row) if row is not None else None
             except PoolTimeout:
-                raise  # no connection to be had: the database is down (a 503)
+                return await self._hot_read_direct(query, params)
             except psycopg.OperationalError:
                 if attempt == 2:
                     raise
@@ -293,6 +297,22 @@ class Database:
                 # weed them out before the retry, so that it gets a live one.
                 await pool.check()
         raise AssertionError("unreachable")
+
+    async def _hot_read_direct(self, query: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One read on a connection of its own, when the pool has none to give.
+
+        Tells the two reasons apart at once: a database that is down refuses the
+        connection (an error, so a 503), one that is back answers — without waiting
+        for the pool's backed-off reconnects to notice.
+        """
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(
+            self._hot_conninfo, **HOT_CONNECTION_KWARGS
+        ) as conn:
+            cursor = await conn.execute(query, params)
+            row = await cursor.fetchone()
+        return tuple(row) if row is not None else None
 
     def hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """One row from a hand-written, parameterised SELECT on the hot path.
