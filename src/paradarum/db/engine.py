@@ -32,6 +32,8 @@ from paradarum.db.tables import accounts
 # Seconds a hot read waits for a pooled PostgreSQL connection before it tries a
 # connection of its own.
 HOT_CHECKOUT_TIMEOUT = 0.5
+# Milliseconds the SQLite hot-path reader may wait for a lock (see hot_read).
+HOT_SQLITE_BUSY_MS = 1000
 HOT_CONNECTION_KWARGS: dict[str, Any] = {
     "autocommit": True,
     "connect_timeout": 5,
@@ -324,14 +326,19 @@ class Database:
         if self.dialect == "sqlite":
             with self._reader_lock:
                 if self._reader is None:
+                    # This connection reads on the event loop. A WAL reader waits
+                    # only in rare cases (recovery after a crash, a forced
+                    # checkpoint): bound that wait, and answer 503 past it,
+                    # rather than stall every request of the process.
+                    wait_ms = min(self._busy_timeout_ms, HOT_SQLITE_BUSY_MS)
                     reader = sqlite3.connect(
                         self.sqlite_path or ":memory:",
                         check_same_thread=False,
                         isolation_level=None,
-                        timeout=self._busy_timeout_ms / 1000,
+                        timeout=wait_ms / 1000,
                         cached_statements=64,
                     )
-                    reader.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+                    reader.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
                     reader.execute("PRAGMA query_only = ON")
                     self._reader = reader
                 row = self._reader.execute(sql, params).fetchone()
