@@ -311,21 +311,14 @@ class AccountService:
                 actor=principal,
             )
 
-    def summary(self, account_id: int) -> AccountSummary:
+    async def summary(self, account_id: int) -> AccountSummary:
         """Who the caller is, for ``GET /api/account`` (a hot path, like authentication).
 
-        One hand-written indexed read through ``Database.hot_read``: on SQLite it
-        runs inline on the caller's thread in microseconds, where the SQLAlchemy
-        statement path costs an order of magnitude more than the read itself.
+        One hand-written indexed read awaited through ``Database.hot_read_async``:
+        on SQLite it runs inline in microseconds, where the SQLAlchemy statement
+        path costs an order of magnitude more than the read itself.
         """
-        return self._summary(self._db.hot_read(SUMMARY_SQL, (account_id,)))
-
-    async def summary_async(self, account_id: int) -> AccountSummary:
-        """The same, awaited on the event loop (see ``Database.hot_read_async``)."""
         row = await self._db.hot_read_async(SUMMARY_SQL, (account_id,))
-        return self._summary(row)
-
-    def _summary(self, row: tuple[Any, ...] | None) -> AccountSummary:
         if row is None:
             raise AccountNotFound
         account_row_id, email, created_at, active_keys = row

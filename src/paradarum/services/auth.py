@@ -20,7 +20,6 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import ColumnElement, update
 
@@ -32,7 +31,7 @@ from paradarum.db.types import as_utc
 from paradarum.errors import NotAuthenticated
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.tokens import InvalidToken, SessionClaims, TokenCodec
+from paradarum.tokens import InvalidToken, TokenCodec
 
 KEY_LOOKUP_SQL = (
     "SELECT id, account_id, key_prefix, revoked_at, last_used_at FROM api_keys WHERE key_hash = ?"
@@ -63,22 +62,11 @@ class Authenticator:
         self._tokens = tokens
         self._clock = clock
 
-    def authenticate_key(self, raw_key: str) -> KeyUse:
-        row = self._db.hot_read(KEY_LOOKUP_SQL, self._key_lookup(raw_key))
-        return self._key_use(row)
-
-    async def authenticate_key_async(self, raw_key: str) -> KeyUse:
-        """The same, awaited on the event loop (see ``Database.hot_read_async``)."""
-        row = await self._db.hot_read_async(KEY_LOOKUP_SQL, self._key_lookup(raw_key))
-        return self._key_use(row)
-
-    @staticmethod
-    def _key_lookup(raw_key: str) -> tuple[str]:
+    async def authenticate_key(self, raw_key: str) -> KeyUse:
+        """Awaited on the event loop (see ``Database.hot_read_async``)."""
         if not keys.is_well_formed(raw_key):
             raise NotAuthenticated
-        return (keys.hash_key(raw_key),)
-
-    def _key_use(self, row: tuple[Any, ...] | None) -> KeyUse:
+        row = await self._db.hot_read_async(KEY_LOOKUP_SQL, (keys.hash_key(raw_key),))
         if row is None or row[3] is not None:
             raise NotAuthenticated
         key_id, account_id, prefix, _revoked, last_used = row
@@ -93,26 +81,15 @@ class Authenticator:
             refresh=last_used_at is not None and now - last_used_at >= USAGE_INTERVAL,
         )
 
-    def authenticate_session(self, token: str) -> Principal:
-        claims = self._session_claims(token)
-        row = self._db.hot_read(SESSION_LOOKUP_SQL, (claims.token_id, claims.account_id))
-        return self._session_principal(claims, row)
-
-    async def authenticate_session_async(self, token: str) -> Principal:
-        claims = self._session_claims(token)
+    async def authenticate_session(self, token: str) -> Principal:
+        """Awaited on the event loop (see ``Database.hot_read_async``)."""
+        try:
+            claims = self._tokens.decode(token, now=self._clock())
+        except InvalidToken as exc:
+            raise NotAuthenticated from exc
         row = await self._db.hot_read_async(
             SESSION_LOOKUP_SQL, (claims.token_id, claims.account_id)
         )
-        return self._session_principal(claims, row)
-
-    def _session_claims(self, token: str) -> SessionClaims:
-        try:
-            return self._tokens.decode(token, now=self._clock())
-        except InvalidToken as exc:
-            raise NotAuthenticated from exc
-
-    @staticmethod
-    def _session_principal(claims: SessionClaims, row: tuple[Any, ...] | None) -> Principal:
         # Refused when the account is gone, the session was signed out, or the
         # password changed since the token was issued.
         if row is None or row[1] is not None or int(row[0]) != claims.epoch:

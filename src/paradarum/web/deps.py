@@ -134,9 +134,9 @@ async def get_principal(request: Request) -> Principal:
         if credential is None:
             raise NotAuthenticated
         if keys.looks_like_key(credential):
-            use: KeyUse = await authenticator.authenticate_key_async(credential)
+            use: KeyUse = await authenticator.authenticate_key(credential)
         else:
-            return await authenticator.authenticate_session_async(credential)
+            return await authenticator.authenticate_session(credential)
     except NotAuthenticated:
         runtime.auth_failures.hit(failures_bucket, window=settings.auth_failure_window_seconds)
         raise

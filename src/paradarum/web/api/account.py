@@ -21,7 +21,7 @@ router = APIRouter(prefix="/account", tags=["account"])
 )
 async def who_am_i(principal: PrincipalDep, runtime: RuntimeDep) -> JSONResponse:
     try:
-        summary = await runtime.accounts.summary_async(principal.account_id)
+        summary = await runtime.accounts.summary(principal.account_id)
     except AccountNotFound as exc:  # deleted between authentication and now
         raise NotAuthenticated from exc
     account = summary.account
