@@ -319,8 +319,8 @@ class AccountService:
         path costs an order of magnitude more than the read itself.
         """
         row = await self._db.hot_read_async(SUMMARY_SQL, (account_id,))
-        if row is None:
-            raise AccountNotFound
+        if row is None:  # deleted since the caller authenticated: its credential is void
+            raise NotAuthenticated
         account_row_id, email, created_at, active_keys = row
         created = as_utc(created_at)
         assert created is not None

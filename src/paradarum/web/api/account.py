@@ -5,7 +5,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from paradarum.clock import rfc3339
-from paradarum.errors import AccountNotFound, NotAuthenticated
 from paradarum.web.deps import ClientDep, PrincipalDep, RuntimeDep
 from paradarum.web.responses import ok
 from paradarum.web.schemas import AccountSummaryOut, Envelope, PasswordChangeIn, error_responses
@@ -20,10 +19,7 @@ router = APIRouter(prefix="/account", tags=["account"])
     summary="Who am I",
 )
 async def who_am_i(principal: PrincipalDep, runtime: RuntimeDep) -> JSONResponse:
-    try:
-        summary = await runtime.accounts.summary(principal.account_id)
-    except AccountNotFound as exc:  # deleted between authentication and now
-        raise NotAuthenticated from exc
+    summary = await runtime.accounts.summary(principal.account_id)
     account = summary.account
     return ok(
         {
