@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 from typing import Annotated
-from urllib.parse import unquote_plus
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -17,11 +15,6 @@ from paradarum.ratelimit import address_bucket
 from paradarum.runtime import Runtime
 from paradarum.services.auth import KeyUse
 from paradarum.services.context import ClientInfo, Principal
-
-_KEY_IN_QUERY = re.compile(r"(?:^|[^A-Za-z0-9])" + re.escape(keys.PREFIX))
-_CREDENTIAL_PARAMS = frozenset(
-    {"api_key", "apikey", "api-key", "key", "token", "access_token", "jwt", "x-api-key"}
-)
 
 
 # Dependencies are ``async def`` although they never await: FastAPI runs a plain
@@ -75,21 +68,6 @@ async def get_client(request: Request, runtime: RuntimeDep) -> ClientInfo:
 
 
 ClientDep = Annotated[ClientInfo, Depends(get_client)]
-
-
-def credential_in_query(query_string: bytes) -> bool:
-    """Keys are never accepted in a URL: a query that carries one is refused.
-
-    Looks for a ``pdm_`` that starts a value (not one inside, say, an opaque cursor)
-    and for parameter names that only a credential would use.
-    """
-    if not query_string:
-        return False
-    text = unquote_plus(query_string.decode("latin-1"))
-    if _KEY_IN_QUERY.search(text):
-        return True
-    names = {part.split("=", 1)[0].strip().lower() for part in text.split("&")}
-    return not names.isdisjoint(_CREDENTIAL_PARAMS)
 
 
 def extract_credential(request: Request) -> str | None:

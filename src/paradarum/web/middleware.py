@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paradarum.web.deps import credential_in_query
+from paradarum import keys
 from paradarum.web.errors import unauthorized, unexpected_response
 
 MAX_BODY = 64 * 1024
@@ -33,6 +35,26 @@ _CSP = (
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 
 access_logger = logging.getLogger("paradarum.access")
+
+_KEY_IN_QUERY = re.compile(r"(?:^|[^A-Za-z0-9])" + re.escape(keys.PREFIX))
+_CREDENTIAL_PARAMS = frozenset(
+    {"api_key", "apikey", "api-key", "key", "token", "access_token", "jwt", "x-api-key"}
+)
+
+
+def credential_in_query(query_string: bytes) -> bool:
+    """Keys are never accepted in a URL: a query that carries one is refused.
+
+    Looks for a ``pdm_`` that starts a value (not one inside, say, an opaque cursor)
+    and for parameter names that only a credential would use.
+    """
+    if not query_string:
+        return False
+    text = unquote_plus(query_string.decode("latin-1"))
+    if _KEY_IN_QUERY.search(text):
+        return True
+    names = {part.split("=", 1)[0].strip().lower() for part in text.split("&")}
+    return not names.isdisjoint(_CREDENTIAL_PARAMS)
 
 
 def _error(message: str) -> bytes:
