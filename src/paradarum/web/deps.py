@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from typing import Annotated
 
@@ -124,9 +123,10 @@ async def get_principal(request: Request) -> Principal:
             # Written before the response so that the next list shows it.
             await run_in_threadpool(runtime.usage.record, use, client)
         elif use.principal.key_id is not None and runtime.usage.claim(use.principal.key_id):
-            # Not a BackgroundTask: those run only when the route answers normally, and
-            # the claim must be released whatever the route does next (404, 400, ...).
-            asyncio.get_running_loop().run_in_executor(None, runtime.usage.record, use, client)
+            # Work after the answer (not a BackgroundTask: those run only when the
+            # route answers normally, and the claim must be released whatever the
+            # route does next, 404 or 400 included).
+            runtime.deferred.submit(runtime.usage.record, use, client)
     return use.principal
 
 
