@@ -21,8 +21,17 @@ from tests.browser.harness import DESKTOP, PHONE, chromium_problem, generate_key
 from tests.support import bearer, create_key, new_account, start_server
 
 EMAIL = "ada@example.com"
-# 22 characters and a checksum that does not match them: not a key, only its shape.
-ILLUSTRATION = "pdm_ExampleOnlyNotARealKey000000"
+
+
+def illustration() -> str:
+    """A key's shape with a checksum that does not match its body: no server accepts it."""
+    while True:
+        body = keys.generate()[len(keys.PREFIX) : len(keys.PREFIX) + keys.BODY_LENGTH]
+        candidate = keys.PREFIX + body + keys.checksum(body[::-1])
+        if not keys.is_well_formed(candidate):
+            return candidate
+
+
 USES = {
     "WordPress purge plugin": "WordPress/6.6.2; https://shop.example.com",
     "Deploy script (GitHub Actions)": "curl/8.5.0",
@@ -62,13 +71,12 @@ def shoot(browser: Any, base_url: str, out: Path, viewport: dict[str, int], suff
     field = page.get_by_role("dialog", name="Your new API key").get_by_role(
         "textbox", name="API key"
     )
-    field.evaluate("(element, value) => { element.value = value; }", ILLUSTRATION)
+    field.evaluate("(element, value) => { element.value = value; }", illustration())
     page.screenshot(path=str(out / f"panel-new-key{suffix}.png"))
     context.close()
 
 
 def main() -> None:
-    assert not keys.is_well_formed(ILLUSTRATION)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args()
