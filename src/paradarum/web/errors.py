@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -89,19 +90,22 @@ def validation_response(exc: RequestValidationError) -> Response:
     return fail(400, message, errors=problems)
 
 
-def _is_database_outage(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, sqlite3.OperationalError):
-        return True
-    try:
-        import psycopg
+# SQLAlchemy's wrappers, and the drivers' own errors from the hot-path reads that
+# bypass SQLAlchemy (the SQLite reader connection, the PostgreSQL asyncio pool).
+_OUTAGES = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
 
-        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        return False
+
+def _is_database_outage(exc: BaseException) -> bool:
+    if isinstance(exc, _OUTAGES):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def unexpected_response(exc: BaseException) -> Response:
@@ -137,5 +141,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    for outage in (OperationalError, InterfaceError, PoolTimeout, sqlite3.OperationalError):
+    for outage in _OUTAGES:
         app.add_exception_handler(outage, on_unexpected)
