@@ -1,3 +1,5 @@
 """Paradarum: the API-key service behind the Paradarum CDN platform."""
 
-__version__ = "0.1.0"
+from paradarum_client import __version__
+
+__all__ = ["__version__"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from paradarum.errors import ValidationFailed
-from paradarum.services.delivery import MAX_TAG_HEADER, node_requests
+from paradarum.purge_requests import MAX_TAG_HEADER, node_requests
 from paradarum.services.purges import purge_request
 
 

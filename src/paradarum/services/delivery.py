@@ -28,11 +28,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import func, or_, select, update
@@ -40,13 +38,12 @@ from sqlalchemy import func, or_, select, update
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.tables import purge_deliveries, purges
+from paradarum.purge_requests import node_requests
 from paradarum.services.purges import DONE, FAILED, QUEUED, RUNNING
 
 logger = logging.getLogger("paradarum.purge")
 
 D = purge_deliveries
-# Varnish refuses request header lines over 8 KiB by default: keep BAN headers short.
-MAX_TAG_HEADER = 4000
 ERROR_MAX = 500
 
 
@@ -60,63 +57,6 @@ class Claim:
     kind: str
     targets: list[str]
     attempt: int
-
-
-@dataclass(frozen=True, slots=True)
-class NodeRequest:
-    method: str
-    url: httpx.URL
-    headers: dict[str, str]
-
-
-def _host_header(target: str) -> tuple[str, str]:
-    """``(Host header, path with query)`` the way a browser asks for ``target``."""
-    parts = urlsplit(target)
-    host = (parts.hostname or "").lower()
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    port = parts.port
-    default = 443 if parts.scheme.lower() == "https" else 80
-    if port is not None and port != default:
-        host = f"{host}:{port}"
-    path = parts.path or "/"
-    if parts.query:
-        path = f"{path}?{parts.query}"
-    return host, path
-
-
-def _tag_batches(tags: list[str]) -> Iterator[str]:
-    batch: list[str] = []
-    size = 0
-    for tag in tags:
-        if batch and size + 1 + len(tag) > MAX_TAG_HEADER:
-            yield " ".join(batch)
-            batch, size = [], 0
-        batch.append(tag)
-        size += len(tag) + 1
-    if batch:
-        yield " ".join(batch)
-
-
-def node_requests(node: str, kind: str, targets: list[str]) -> list[NodeRequest]:
-    """The HTTP requests that make ``node`` drop what a purge names."""
-    base = httpx.URL(node)
-    if kind == "urls":
-        requests = []
-        for target in targets:
-            host, path = _host_header(target)
-            requests.append(
-                NodeRequest("PURGE", base.copy_with(raw_path=path.encode("ascii")), {"Host": host})
-            )
-        return requests
-    root = base.copy_with(raw_path=b"/")
-    if kind == "tags":
-        return [
-            NodeRequest("BAN", root, {"X-Purge-Tags": batch}) for batch in _tag_batches(targets)
-        ]
-    if kind == "everything":
-        return [NodeRequest("BAN", root, {"X-Purge-All": "1"})]
-    raise ValueError(f"unknown purge kind {kind!r}")
 
 
 def _clip(text: str) -> str:

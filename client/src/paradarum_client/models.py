@@ -1,0 +1,230 @@
+"""The shapes of the Paradarum API, one dataclass per shape.
+
+These are the contract: the server builds its answers from them, ``/openapi.json``
+describes them, and the client parses answers into them. Attributes are
+snake_case; on the wire each one is camelCase (``key_prefix`` ↔ ``keyPrefix``).
+Timestamps are aware UTC datetimes here and RFC 3339 with milliseconds and a
+``Z`` on the wire (``2026-11-27T09:14:03.512Z``).
+
+A shape may gain fields in later versions; :func:`from_wire` ignores fields it
+does not know, so an older client keeps working against a newer server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+
+shape = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+# -- the shapes ---------------------------------------------------------------------
+
+
+@shape
+class Health:
+    status: str
+
+
+@shape
+class NewAccount:
+    """An account just signed up."""
+
+    id: int
+    email: str
+    created_at: datetime
+
+
+@shape
+class Account:
+    """Who the credential belongs to (``GET /api/account``)."""
+
+    id: int
+    email: str
+    created_at: datetime
+    active_keys: int
+    key_limit: int
+
+
+@shape
+class Session:
+    """A panel session: the token is a JWT, sent as ``Authorization: Bearer``."""
+
+    token: str = field(repr=False)
+    token_type: str
+    expires_at: datetime
+
+
+@shape
+class ApiKey:
+    """A key as listed: never the key itself, never its hash."""
+
+    id: int
+    name: str
+    key_prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    last_used_from: str | None
+    last_used_user_agent: str | None
+    is_revoked: bool
+    revoked_at: datetime | None
+
+
+@shape
+class NewKey(ApiKey):
+    """A key just created: ``key`` is in this answer only, and left out of ``repr()``."""
+
+    key: str = field(repr=False)
+
+
+@shape
+class AuditEvent:
+    """One entry of the security log."""
+
+    id: int
+    event: str
+    occurred_at: datetime
+    actor_type: Literal["session", "key", "anonymous", "system"]
+    actor_id: str | None
+    key_id: int | None
+    key_prefix: str | None
+    client_address: str | None
+    user_agent: str | None
+
+
+@shape
+class PurgeNode:
+    """One cache node's part of a purge."""
+
+    node: str
+    status: Literal["queued", "done", "failed"]
+    attempts: int
+    last_error: str | None
+    updated_at: datetime
+    next_attempt_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed")
+
+
+@shape
+class Purge:
+    """A purge request and, from ``GET /api/account/purges/{id}``, each node's result."""
+
+    id: int
+    kind: Literal["urls", "tags", "everything"]
+    targets: list[str]
+    status: Literal["queued", "running", "done", "failed"]
+    created_at: datetime
+    completed_at: datetime | None
+    nodes: list[PurgeNode] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed")
+
+
+# -- the wire -----------------------------------------------------------------------
+
+
+def wire_name(attribute: str) -> str:
+    """``key_prefix`` → ``keyPrefix``."""
+    first, *rest = attribute.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    """``2026-11-27T09:14:03.512Z``: UTC, milliseconds, a ``Z`` suffix."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    # isoformat is several times cheaper than strftime, and this runs per response.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat("T", "milliseconds") + "Z"
+
+
+def parse_time(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class WireField:
+    attribute: str
+    name: str
+    annotation: Any
+    required: bool
+    encode: Callable[[Any], Any] | None
+    decode: Callable[[Any], Any] | None
+
+
+def _codecs(annotation: Any) -> tuple[Callable[[Any], Any] | None, Callable[[Any], Any] | None]:
+    """How a value of ``annotation`` goes on the wire and comes back (None: as is)."""
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        inner = [arg for arg in args if arg is not type(None)]
+        encode, decode = _codecs(inner[0]) if len(inner) == 1 else (None, None)
+        return (
+            (lambda value: None if value is None else encode(value)) if encode else None,
+            (lambda value: None if value is None else decode(value)) if decode else None,
+        )
+    if annotation is datetime:
+        return rfc3339, parse_time
+    if dataclasses.is_dataclass(annotation):
+        cls = annotation
+        return to_wire, lambda value: from_wire(cls, value)  # type: ignore[arg-type]
+    if origin is list and args:
+        encode, decode = _codecs(args[0])
+        return (
+            (lambda values: [encode(value) for value in values]) if encode else None,
+            (lambda values: [decode(value) for value in values]) if decode else None,
+        )
+    return None, None
+
+
+@functools.cache
+def wire_fields(cls: type) -> tuple[WireField, ...]:
+    """The fields of a shape as they travel, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    fields = []
+    for item in dataclasses.fields(cls):
+        encode, decode = _codecs(hints[item.name])
+        required = item.default is dataclasses.MISSING and (
+            item.default_factory is dataclasses.MISSING
+        )
+        fields.append(
+            WireField(item.name, wire_name(item.name), hints[item.name], required, encode, decode)
+        )
+    return tuple(fields)
+
+
+def to_wire(obj: Any) -> dict[str, Any]:
+    """A shape as the JSON object the API sends."""
+    data: dict[str, Any] = {}
+    for item in wire_fields(type(obj)):
+        value = getattr(obj, item.attribute)
+        data[item.name] = item.encode(value) if item.encode is not None else value
+    return data
+
+
+def from_wire(cls: type[T], data: dict[str, Any]) -> T:
+    """Parse the API's JSON object into ``cls``; fields it does not know are ignored."""
+    values: dict[str, Any] = {}
+    for item in wire_fields(cls):
+        if item.name not in data:
+            if item.required:
+                raise ValueError(f"the server's answer has no {item.name!r}")
+            continue
+        value = data[item.name]
+        values[item.attribute] = item.decode(value) if item.decode is not None else value
+    return cls(**values)
