@@ -18,6 +18,7 @@ from paradarum.web.app import create_app
 from tests.support import (
     IN_CI,
     REDIS_URL,
+    PeerFromHeader,
     postgres_available,
     random_secret,
     redis_available,
@@ -114,11 +115,13 @@ def frozen_runtime(settings: Settings, clock: FrozenClock) -> Iterator[Runtime]:
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as test_client:
+    app = PeerFromHeader(create_app(runtime=runtime))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
 @pytest.fixture
 def frozen_client(frozen_runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime=frozen_runtime), raise_server_exceptions=False) as c:
+    app = PeerFromHeader(create_app(runtime=frozen_runtime))
+    with TestClient(app, raise_server_exceptions=False) as c:
         yield c

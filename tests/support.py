@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -83,29 +84,70 @@ def temporary_postgres_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class PeerFromHeader:
+    """Test harness around the app: the socket peer is taken from an ``X-Test-Peer``
+    header when one is sent, so that one test client (one event loop, one runtime)
+    can speak for several client addresses."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"x-test-peer":
+                    scope = {**scope, "client": (value.decode(), 40000)}
+                    break
+        await self.app(scope, receive, send)
+
+
+def peer(address: str, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """Headers that make a request come from ``address`` (see :class:`PeerFromHeader`)."""
+    return {"X-Test-Peer": address, **(headers or {})}
+
+
+def run(work: Any) -> Any:
+    """Run a service coroutine from a synchronous test (its own event loop: only
+    for services that touch the database, not the background)."""
+    return asyncio.run(work)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def signup(client: Any, email: str, password: str = PASSWORD) -> dict[str, Any]:
-    response = client.post("/api/auth/signup", json={"email": email, "password": password})
+def signup(
+    client: Any, email: str, password: str = PASSWORD, *, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    response = client.post(
+        "/api/auth/signup", json={"email": email, "password": password}, headers=headers
+    )
     assert response.status_code == 201, response.text
     return response.json()["data"]
 
 
-def login(client: Any, email: str, password: str = PASSWORD) -> str:
-    response = client.post("/api/auth/login", json={"email": email, "password": password})
+def login(
+    client: Any, email: str, password: str = PASSWORD, *, headers: dict[str, str] | None = None
+) -> str:
+    response = client.post(
+        "/api/auth/login", json={"email": email, "password": password}, headers=headers
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["data"]["token"])
 
 
-def new_account(client: Any, email: str | None = None) -> str:
+def new_account(
+    client: Any, email: str | None = None, *, headers: dict[str, str] | None = None
+) -> str:
     """Sign up a fresh account and return a session token for it."""
     email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
-    signup(client, email)
-    return login(client, email)
+    signup(client, email, headers=headers)
+    return login(client, email, headers=headers)
 
 
 def bearer(credential: str) -> dict[str, str]:

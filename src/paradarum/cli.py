@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,55 +71,39 @@ def _migrate(settings: Settings) -> None:
         typer.echo(f"Cannot reach the database: {reason}", err=True)
         raise typer.Exit(1) from None
     finally:
-        db.dispose()
+        db.close()
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(envvar="PARADARUM_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="PARADARUM_PORT", min=0, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(envvar="PARADARUM_WORKERS", min=1, max=64)] = 1,
+    host: Annotated[
+        str | None, typer.Option(envvar="PARADARUM_HOST", show_default="127.0.0.1")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(envvar="PARADARUM_PORT", min=0, max=65535, show_default="8000")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(envvar="PARADARUM_WORKERS", min=1, max=64, show_default="1")
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Apply pending migrations, then serve the API and the panel."""
-    import uvicorn
-
-    from paradarum import logs
+    from paradarum import logs, server
 
     settings = _settings(data_dir, database_url)
     logs.configure(settings.log_level)
-    if not settings.is_sqlite and settings.jwt_secret is None:
-        typer.echo(
-            "PostgreSQL mode needs a JWT signing secret shared by every instance: "
-            "set PARADARUM_JWT_SECRET to the same random value (at least 32 characters, "
-            "e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) "
-            "on each instance.",
-            err=True,
-        )
-        raise typer.Exit(2)
     try:
         load_or_create_secret(settings)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     _migrate(settings)
-    # Worker processes read their settings from the environment.
-    os.environ["PARADARUM_DATA_DIR"] = str(settings.data_dir.resolve())
-    if settings.database_url:
-        os.environ["PARADARUM_DATABASE_URL"] = settings.database_url
-    uvicorn.run(
-        "paradarum.web.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=logs.UVICORN_LOG_CONFIG,
-        access_log=False,
-        # Client addresses come from the socket unless PARADARUM_TRUSTED_PROXIES says so.
-        proxy_headers=False,
-        server_header=False,
-        date_header=True,
+    server.serve(
+        settings,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        workers=workers or settings.workers,
     )
 
 
@@ -155,8 +140,10 @@ def accounts_create(
     _migrate(settings)
     runtime = build_runtime(settings)
     try:
-        account = runtime.accounts.signup(
-            email=email, password=password, client=ClientInfo(address="cli"), force=True
+        account = asyncio.run(
+            runtime.accounts.signup(
+                email=email, password=password, client=ClientInfo(address="cli"), force=True
+            )
         )
     except ValidationFailed as exc:
         for field, problems in exc.errors.items():

@@ -41,13 +41,22 @@ class Settings(BaseSettings):
     db_statement_timeout: float = Field(default=15.0, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=100)
 
-    # Argon2id verifications allowed at once per process: each takes ~19 MiB.
+    # Argon2id hashes allowed at once per process (each takes ~19 MiB), and how many
+    # more may wait for one; beyond that a sign-in is refused at once (503).
     password_hash_concurrency: int = Field(default=4, ge=1, le=64)
+    password_hash_queue: int = Field(default=32, ge=0, le=10_000)
 
-    # Abuse limits: N events per window (seconds).
-    login_failures_per_email: int = Field(default=10, ge=1)
+    # Abuse limits: N events per window (seconds). Sign-in failures count per email
+    # and address (with backoff: twice as many per 4 windows, four times as many
+    # per 96), per address, and per email from anywhere, which only slows
+    # addresses that never signed in to the account (one try per throttle seconds).
+    login_failures_per_email_and_address: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=50, ge=1)
+    login_failures_per_email: int = Field(default=10, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    login_throttle_seconds: int = Field(default=10, ge=1, le=3600)
+    signups_per_address: int = Field(default=10, ge=1)
+    signup_window_seconds: int = Field(default=3600, ge=1)
     auth_failures_per_address: int = Field(default=100, ge=1)
     auth_failure_window_seconds: int = Field(default=60, ge=1)
     key_creations_per_account: int = Field(default=50, ge=1)
@@ -72,8 +81,23 @@ class Settings(BaseSettings):
     purge_retry_seconds: float = Field(default=2.0, gt=0, le=3600)
     purge_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     access_log: bool = True
+
+    # The embedded server (paradarum serve; see paradarum/server.py).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    # From accepting a connection (or the end of the last answer on it) to the end of
+    # the next request's headers, however slowly they arrive; also the idle keep-alive.
+    header_timeout_seconds: float = Field(default=15.0, ge=1, le=60)
+    max_connections: int = Field(default=1024, ge=1, le=100_000)
+    max_requests_in_flight: int = Field(default=512, ge=1, le=100_000)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("trusted_proxies", "cache_nodes", mode="before")
     @classmethod

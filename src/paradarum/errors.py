@@ -1,4 +1,7 @@
-"""Domain errors. Services raise these; the web layer maps them to HTTP in one place."""
+"""Domain errors. Services raise these; the web layer maps them to HTTP in one place
+(``paradarum.web.errors``) by the family each belongs to: a refusal of the input
+(400), of the credential (401), of the action (403), something missing (404), a
+conflict (409), a limit (429), or the service itself (503)."""
 
 from __future__ import annotations
 
@@ -14,28 +17,15 @@ class DomainError(Exception):
             self.message = message
 
 
+# -- 400: the request cannot be done as asked ----------------------------------------
+
+
 class ValidationFailed(DomainError):
     message = "The request has invalid fields."
 
     def __init__(self, errors: dict[str, list[str]], message: str | None = None) -> None:
         super().__init__(message)
         self.errors = errors
-
-
-class NotAuthenticated(DomainError):
-    message = "Missing or invalid credentials."
-
-
-class SignupDisabled(DomainError):
-    message = "Sign-up is turned off on this server."
-
-
-class EmailTaken(DomainError):
-    message = "An account with this email already exists."
-
-
-class AccountNotFound(DomainError):
-    message = "No such account."
 
 
 class KeyLimitReached(DomainError):
@@ -45,10 +35,6 @@ class KeyLimitReached(DomainError):
             "Revoke a key to create a new one."
         )
         self.limit = limit
-
-
-class KeyNotFound(DomainError):
-    message = "No API key with that ID in this account."
 
 
 class AlreadyRevoked(DomainError):
@@ -62,8 +48,55 @@ class NotASession(DomainError):
     )
 
 
+class OneCredential(DomainError):
+    message = "Send one credential."
+
+
+# -- 401 ---------------------------------------------------------------------------
+
+
+class NotAuthenticated(DomainError):
+    message = "Missing or invalid credentials."
+
+
+# -- 403: understood, and not allowed ----------------------------------------------
+
+
+class Forbidden(DomainError):
+    message = "This credential may not do that."
+
+
+class SignupDisabled(Forbidden):
+    message = "Sign-up is turned off on this server."
+
+
+# -- 404 ---------------------------------------------------------------------------
+
+
 class NotFound(DomainError):
     message = "Not found."
+
+
+class AccountNotFound(NotFound):
+    message = "No such account."
+
+
+class KeyNotFound(NotFound):
+    message = "No API key with that ID in this account."
+
+
+# -- 409 ---------------------------------------------------------------------------
+
+
+class Conflict(DomainError):
+    message = "That conflicts with what exists."
+
+
+class EmailTaken(Conflict):
+    message = "An account with this email already exists."
+
+
+# -- 429 / 503 -----------------------------------------------------------------------
 
 
 class RateLimited(DomainError):
@@ -73,4 +106,14 @@ class RateLimited(DomainError):
 
 
 class Unavailable(DomainError):
+    """The service cannot answer now (the database, a full queue); ``reason`` is
+    for the operator's log only, never for the caller."""
+
     message = "The service is temporarily unavailable. Try again shortly."
+
+    def __init__(
+        self, message: str | None = None, *, reason: str | None = None, retry_after: int = 5
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = max(1, int(retry_after))

@@ -5,6 +5,10 @@ query string and no headers; SQLAlchemy hides bound parameters; and as a last
 line of defence :func:`redact` masks anything shaped like an API key, a JWT, an
 ``Authorization`` header value, a SHA-256 key hash or an Argon2 password hash
 before a line is written.
+
+One entry is one line, whatever it holds: every non-ASCII character is escaped
+(``\u2028``, ``\u0085`` and bidirectional controls included), so a crafted path
+or name cannot split an entry or make it read differently on a terminal.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ import json
 import logging
 import re
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
+
+from paradarum_client.keyformat import PREFIX
 
 _KEY = re.compile(r"pdm_[A-Za-z0-9]{4}[A-Za-z0-9]*")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
@@ -23,6 +30,8 @@ _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
 # "Key (key_hash)=(…) already exists") and a password's Argon2 hash.
 _SHA256 = re.compile(r"(?<![0-9A-Fa-f])[0-9a-f]{64}(?![0-9A-Fa-f])")
 _ARGON2 = re.compile(r"\$argon2(?:id|i|d)\$[A-Za-z0-9+/=,$]+")
+# Printable ASCII that needs no JSON escaping.
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
@@ -53,7 +62,7 @@ class JsonFormatter(logging.Formatter):
                 entry[name] = value if isinstance(value, int | float | bool | None) else str(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, ensure_ascii=False))
+        return redact(json.dumps(entry, ensure_ascii=True, separators=(",", ":")))
 
 
 def configure(level: str = "INFO") -> None:
@@ -68,24 +77,67 @@ def configure(level: str = "INFO") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    # uvicorn's access log would print the query string: we log requests ourselves.
-    logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request it sends at INFO, query string included (a purge's
+    # URLs are the customer's): only its warnings.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The server's own access log would print the query string: we log requests ourselves.
+    logging.getLogger("granian.access").disabled = True
 
 
-UVICORN_LOG_CONFIG: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "paradarum.logs.JsonFormatter"}},
-    "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "formatter": "json",
-            "stream": "ext://sys.stdout",
-        }
-    },
-    "loggers": {
-        "uvicorn": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
-        "uvicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
-        "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
-    },
-}
+class AccessLogWriter:
+    """Writes the access log's lines straight to the root handler's stream.
+
+    The access log is on by default (it is a security record) and is written for
+    every request, so it skips the logging framework's per-record work (a
+    ``LogRecord``, filters, a generic formatter and five redaction passes over
+    the whole line): the line has a fixed shape, and only its path comes from the
+    caller. The result is the same JSON line :class:`JsonFormatter` would write.
+    """
+
+    def __init__(self) -> None:
+        self._logger = logging.getLogger("paradarum.access")
+        self._second = -1
+        self._stamp = ""
+
+    def _time(self, now: float) -> str:
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._stamp}.{int(now * 1000) % 1000:03d}Z"
+
+    def write(self, *, method: str, path: str, status: int, duration: float, client: str) -> None:
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        handlers = logging.root.handlers
+        stream = getattr(handlers[0], "stream", None) if len(handlers) == 1 else None
+        if PREFIX in path or "eyJ" in path:
+            path = redact(path)
+        # The path is the caller's: quoted and escaped unless it is plain text.
+        path_json = f'"{path}"' if _PLAIN.fullmatch(path) else json.dumps(path)
+        client_json = f'"{client}"' if _PLAIN.fullmatch(client) else json.dumps(client)
+        if stream is None:  # some other logging setup: go through it
+            self._logger.info(
+                "request",
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 2),
+                    "client": client,
+                },
+            )
+            return
+        line = (
+            f'{{"time":"{self._time(time.time())}","level":"info","logger":"paradarum.access",'
+            f'"message":"request","method":"{method}","path":{path_json},'
+            f'"status":{status},"duration_ms":{round(duration * 1000, 2)},'
+            f'"client":{client_json}}}\n'
+        )
+        handler = handlers[0]
+        with handler.lock:  # type: ignore[union-attr]
+            try:
+                stream.write(line)
+                stream.flush()
+            except (OSError, ValueError):  # a closed or full stream: as logging does, go on
+                pass

@@ -1,19 +1,29 @@
-"""Password hashing with Argon2id, bounded so that a burst of sign-ins cannot
-exhaust memory.
+"""Password hashing with Argon2id, on threads of its own and behind a bounded queue.
 
 Parameters follow OWASP's Password Storage Cheat Sheet (m=19 MiB, t=2, p=1).
-Each hash or verification holds ~19 MiB for a few tens of milliseconds, so a
-semaphore caps how many run at once per process; the rest wait their turn.
+Each hash or verification holds ~19 MiB of memory and a core for a few tens of
+milliseconds, so:
+
+* it runs on ``concurrency`` threads of its own, never on the database's threads:
+  a burst of sign-ins cannot slow key checks, revokes or readiness;
+* at most ``queue`` more wait for a thread; beyond that the request is refused at
+  once (:class:`~paradarum.errors.Unavailable`, a 503 with ``Retry-After``)
+  rather than queued for seconds behind work that will answer too late anyway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from paradarum.errors import Unavailable
 
 OWASP_MEMORY_KIB = 19 * 1024
 OWASP_TIME_COST = 2
@@ -44,35 +54,65 @@ def return_large_blocks_to_the_os() -> None:
     mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
 
 
-class Passwords:
-    """Argon2id hash/verify with a cap on concurrent work."""
+BUSY_MESSAGE = "Too many sign-ins are being processed right now. Try again in a moment."
 
-    def __init__(self, *, concurrency: int = 4, memory_kib: int = OWASP_MEMORY_KIB) -> None:
+
+class Passwords:
+    """Argon2id hash/verify on bounded threads, with a bounded queue in front."""
+
+    def __init__(
+        self, *, concurrency: int = 4, queue: int = 32, memory_kib: int = OWASP_MEMORY_KIB
+    ) -> None:
         return_large_blocks_to_the_os()
         self._hasher = PasswordHasher(
             time_cost=OWASP_TIME_COST,
             memory_cost=memory_kib,
             parallelism=OWASP_PARALLELISM,
         )
-        self._slots = threading.BoundedSemaphore(concurrency)
+        self._threads = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="paradarum-argon2"
+        )
+        self._capacity = concurrency + queue
+        self._in_flight = 0
+        self._lock = threading.Lock()
         # Verified against when the email is unknown, so that a wrong email and a
         # wrong password both cost exactly one Argon2 verification.
         self._dummy_hash = self._hasher.hash("paradarum-timing-equaliser")
 
-    def hash(self, password: str) -> str:
-        with self._slots:
-            return self._hasher.hash(password)
+    async def _run(self, work: Any, *args: Any) -> Any:
+        with self._lock:
+            if self._in_flight >= self._capacity:
+                raise Unavailable(BUSY_MESSAGE, reason="password hashing queue full", retry_after=1)
+            self._in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
-    def verify(self, stored_hash: str | None, password: str) -> bool:
+    async def hash(self, password: str) -> str:
+        result: str = await self._run(self._hasher.hash, password)
+        return result
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
         """True when ``password`` matches; always runs one verification."""
+        result: bool = await self._run(self._verify, stored_hash, password)
+        return result
+
+    def _verify(self, stored_hash: str | None, password: str) -> bool:
         target = stored_hash if stored_hash is not None else self._dummy_hash
-        with self._slots:
-            ok: bool
-            try:
-                ok = self._hasher.verify(target, password)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                ok = False
+        try:
+            ok: bool = self._hasher.verify(target, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
         return ok and stored_hash is not None
 
     def needs_rehash(self, stored_hash: str) -> bool:
-        return self._hasher.check_needs_rehash(stored_hash)
+        """Whether ``stored_hash`` was made with weaker parameters than today's."""
+        try:
+            return self._hasher.check_needs_rehash(stored_hash)
+        except InvalidHashError:
+            return True
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)

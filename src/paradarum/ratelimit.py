@@ -1,57 +1,92 @@
-"""Fixed-window rate limits behind one small interface.
+"""Fixed-window abuse limits behind one small interface.
 
-Three backends count events per ``(bucket, window)``:
+A :class:`Limit` is "at most ``limit`` events per ``window`` seconds in
+``bucket``". Three backends count events per ``(bucket, window)``:
 
 * :class:`MemoryRateLimiter` counts per process: the embedded SQLite default.
 * :class:`DatabaseRateLimiter` counts in the ``rate_limit_counters`` table, so every
   instance on one PostgreSQL database shares the counts (the default there).
-* :class:`RedisRateLimiter` counts in Redis (``PARADARUM_REDIS_URL``); if Redis stops
-  answering it falls back to per-process counting and says so in the log, rather
-  than failing requests.
+* :class:`RedisRateLimiter` counts in Redis (``PARADARUM_REDIS_URL``). Each call is
+  one round trip with a short timeout; when Redis fails, a circuit breaker
+  counts per process for a while instead of waiting on it again (fail open to
+  per-process limits, never closed: see docs/security.md).
 
 Windows are aligned to the epoch (``now - now % window``) on the injectable clock,
 so every instance agrees on which window an event belongs to, and a limit lifts by
 itself when its window ends.
 
-The hot path (``web.deps.get_principal``) asks "is this address blocked?" on every
-request. A shared backend must not turn that into a network round trip, so it is
-asked through :class:`FailureMirror`: see there for the reasoning.
+The hot path asks "is this address blocked?" on every authenticated request. A
+shared backend must not turn that into a network round trip, so it is asked
+through :class:`FailureMirror`: see there for the reasoning.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import ipaddress
 import logging
 import threading
 import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, delete, select, tuple_
 
 from paradarum.clock import Clock
 from paradarum.db.tables import rate_limit_counters
+from paradarum.errors import Unavailable
 
 if TYPE_CHECKING:
     from paradarum.db.engine import Database
 
 logger = logging.getLogger("paradarum.ratelimit")
 
+# Seconds a Redis call may take, and how long Redis is left alone after it failed.
+REDIS_TIMEOUT = 0.25
+REDIS_BREAK_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most ``limit`` events per ``window`` seconds in ``bucket``.
+
+    One bucket may have limits over several windows (5 per 15 minutes and 20 per
+    day, say): each window is counted on its own, under :attr:`key`.
+    """
+
+    bucket: str
+    limit: int
+    window: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.bucket}/{self.window}"
+
 
 class RateLimiter(Protocol):
-    def peek(self, bucket: str, *, limit: int, window: int) -> int:
-        """Seconds until ``bucket`` may act again; 0 when it may act now."""
+    shared: bool
+
+    async def waits(self, limits: Sequence[Limit]) -> list[int]:
+        """For each limit, seconds until it allows an event (0: it does now); one
+        round trip for all of them."""
         ...
 
-    def consume(self, bucket: str, *, limit: int, window: int) -> int:
-        """Count one event unless over the limit; returns ``peek``'s answer before it."""
+    async def retry_after(self, limits: Sequence[Limit]) -> int:
+        """Seconds until every limit in ``limits`` allows an event; 0 when all do now."""
         ...
 
-    def hit(self, bucket: str, *, window: int) -> None:
-        """Count one event unconditionally (a failure, say)."""
+    async def consume(self, limit: Limit) -> int:
+        """Count one event unless at the limit; 0 when counted, else seconds to wait."""
         ...
+
+    async def hit(self, limits: Sequence[Limit]) -> None:
+        """Count one event in each bucket, unconditionally (a failure, say)."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 def window_start(now: int, window: int) -> int:
@@ -89,118 +124,6 @@ def address_bucket(address: str | None) -> str:
     return _ipv6_network(address)
 
 
-class MemoryRateLimiter:
-    shared = False
-
-    def __init__(self, clock: Clock, *, max_buckets: int = 100_000) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._counts: dict[str, tuple[int, int]] = {}
-        self._max_buckets = max_buckets
-
-    def _now(self) -> int:
-        return int(self._clock().timestamp())
-
-    def _current(self, bucket: str, window: int, now: int) -> tuple[int, int]:
-        start = window_start(now, window)
-        stored = self._counts.get(bucket)
-        if stored is None or stored[0] != start:
-            return start, 0
-        return stored
-
-    def peek(self, bucket: str, *, limit: int, window: int) -> int:
-        now = self._now()
-        with self._lock:
-            start, count = self._current(bucket, window, now)
-        return retry_after(start, window, now) if count >= limit else 0
-
-    def consume(self, bucket: str, *, limit: int, window: int) -> int:
-        now = self._now()
-        with self._lock:
-            start, count = self._current(bucket, window, now)
-            if count >= limit:
-                return retry_after(start, window, now)
-            self._store(bucket, start, count + 1, now)
-        return 0
-
-    def hit(self, bucket: str, *, window: int) -> None:
-        now = self._now()
-        with self._lock:
-            start, count = self._current(bucket, window, now)
-            self._store(bucket, start, count + 1, now)
-
-    def current(self, bucket: str, *, window: int) -> int:
-        """The count of ``bucket`` in the current window."""
-        now = self._now()
-        with self._lock:
-            return self._current(bucket, window, now)[1]
-
-    def raise_to(self, bucket: str, *, start: int, count: int) -> None:
-        """Merge a count learnt elsewhere: the window's count becomes at least ``count``."""
-        with self._lock:
-            stored = self._counts.get(bucket)
-            if stored is not None and stored[0] > start:
-                return  # a later window already started here
-            local = stored[1] if stored is not None and stored[0] == start else 0
-            self._store(bucket, start, max(local, count), self._now())
-
-    def _store(self, bucket: str, start: int, count: int, now: int) -> None:
-        if bucket not in self._counts and len(self._counts) >= self._max_buckets:
-            # Bound memory under a flood of distinct buckets: drop stale windows.
-            self._counts = {k: v for k, v in self._counts.items() if v[0] >= now - 3600}
-            if len(self._counts) >= self._max_buckets:
-                # Still full of live windows: forget the oldest half. Losing a count
-                # only lets a bucket act a little early; memory stays bounded.
-                keep = sorted(self._counts.items(), key=lambda item: item[1][0])
-                self._counts = dict(keep[len(keep) // 2 :])
-        self._counts[bucket] = (start, count)
-
-
-class SharedRateLimiter:
-    """What the shared backends have in common: counts that come back from ``add``."""
-
-    shared = True
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-
-    def _now(self) -> int:
-        return int(self._clock().timestamp())
-
-    # -- the backend's part -------------------------------------------------------
-
-    def count(self, bucket: str, start: int, window: int) -> int:
-        raise NotImplementedError
-
-    def add(self, bucket: str, start: int, window: int, amount: int = 1) -> int:
-        """Add ``amount`` to the window's count and return the new total."""
-        raise NotImplementedError
-
-    def add_below(self, bucket: str, start: int, window: int, limit: int) -> bool:
-        """Add one unless the count is already ``limit``; whether it was added."""
-        raise NotImplementedError
-
-    # -- the protocol -------------------------------------------------------------
-
-    def peek(self, bucket: str, *, limit: int, window: int) -> int:
-        now = self._now()
-        start = window_start(now, window)
-        if self.count(bucket, start, window) >= limit:
-            return retry_after(start, window, now)
-        return 0
-
-    def consume(self, bucket: str, *, limit: int, window: int) -> int:
-        now = self._now()
-        start = window_start(now, window)
-        if self.add_below(bucket, start, window, limit):
-            return 0
-        return retry_after(start, window, now)
-
-    def hit(self, bucket: str, *, window: int) -> None:
-        now = self._now()
-        self.add(bucket, window_start(now, window), window)
-
-
 def storage_bucket(bucket: str) -> str:
     """Bucket names fit the 255-character column; long ones (an email can be 320
     characters) and ones PostgreSQL text cannot hold (NUL) become a digest, which
@@ -211,14 +134,192 @@ def storage_bucket(bucket: str) -> str:
     return f"{bucket.partition(':')[0][:40]}:sha256:{digest}"
 
 
+# -- per process ----------------------------------------------------------------------
+
+
+class MemoryRateLimiter:
+    """Counts in this process's memory, within ``max_buckets`` buckets.
+
+    When full, windows that have ended are dropped first, then the oldest half of
+    the buckets that are not blocking. A bucket at its limit is never dropped: a
+    flood of fresh buckets (say, 100,000 IPv6 networks) must not free an
+    attacker who is being held back.
+    """
+
+    shared = False
+
+    def __init__(self, clock: Clock, *, max_buckets: int = 100_000) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        # bucket -> [window start, count, blocking]
+        self._counts: dict[str, list[Any]] = {}
+        self._max_buckets = max_buckets
+        self._full_warned = 0.0
+
+    def _now(self) -> int:
+        return int(self._clock().timestamp())
+
+    def _entry(self, limit: Limit, now: int) -> tuple[int, int]:
+        start = window_start(now, limit.window)
+        stored = self._counts.get(limit.key)
+        if stored is None or stored[0] != start:
+            return start, 0
+        return start, stored[1]
+
+    def blocked(self, limit: Limit) -> int:
+        """Synchronous :meth:`retry_after` for one limit (the hot path's question)."""
+        if limit.key not in self._counts:
+            return 0  # the common case: never failed, so no clock reading either
+        now = self._now()
+        start, count = self._entry(limit, now)
+        return retry_after(start, limit.window, now) if count >= limit.limit else 0
+
+    def take(self, limit: Limit) -> int:
+        now = self._now()
+        with self._lock:
+            start, count = self._entry(limit, now)
+            if count >= limit.limit:
+                return retry_after(start, limit.window, now)
+            self._store(limit, start, count + 1, now)
+        return 0
+
+    def count(self, limit: Limit) -> int:
+        """Count one event now; returns the window's new count."""
+        now = self._now()
+        with self._lock:
+            start, count = self._entry(limit, now)
+            self._store(limit, start, count + 1, now)
+        return count + 1
+
+    def current(self, limit: Limit) -> int:
+        with self._lock:
+            return self._entry(limit, self._now())[1]
+
+    def raise_to(self, limit: Limit, *, start: int, count: int) -> None:
+        """Merge a count learnt elsewhere: the window's count becomes at least ``count``."""
+        now = self._now()
+        with self._lock:
+            stored = self._counts.get(limit.key)
+            if stored is not None and stored[0] > start:
+                return  # a later window already started here
+            local = stored[1] if stored is not None and stored[0] == start else 0
+            self._store(limit, start, max(local, count), now)
+
+    def _store(self, limit: Limit, start: int, count: int, now: int) -> None:
+        bucket = limit.key
+        if bucket not in self._counts and len(self._counts) >= self._max_buckets:
+            self._make_room(now)
+            if len(self._counts) >= self._max_buckets:
+                if time.monotonic() - self._full_warned > 60:
+                    self._full_warned = time.monotonic()
+                    logger.warning("rate limiter full of blocking buckets; new ones not counted")
+                return
+        self._counts[bucket] = [start, count, count >= limit.limit]
+
+    def _make_room(self, now: int) -> None:
+        # Windows are at most a day; anything that started before that has ended.
+        live = {k: v for k, v in self._counts.items() if v[0] >= now - 86_400}
+        if len(live) >= self._max_buckets:
+            open_buckets = sorted(
+                (item for item in live.items() if not item[1][2]), key=lambda item: item[1][0]
+            )
+            for bucket, _ in open_buckets[: max(1, len(open_buckets) // 2)]:
+                del live[bucket]
+        self._counts = live
+
+    async def waits(self, limits: Sequence[Limit]) -> list[int]:
+        return [self.blocked(limit) for limit in limits]
+
+    async def retry_after(self, limits: Sequence[Limit]) -> int:
+        return max((self.blocked(limit) for limit in limits), default=0)
+
+    async def consume(self, limit: Limit) -> int:
+        return self.take(limit)
+
+    async def hit(self, limits: Sequence[Limit]) -> None:
+        for limit in limits:
+            self.count(limit)
+
+    async def close(self) -> None:
+        return None
+
+
+# -- shared ------------------------------------------------------------------------------
+
+
+class SharedRateLimiter:
+    """What the shared backends have in common: counts kept elsewhere, asked for
+    several buckets in one round trip."""
+
+    shared = True
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def _now(self) -> int:
+        return int(self._clock().timestamp())
+
+    # -- the backend's part: keys are (storage bucket, window start, window) -------------
+
+    async def counts(self, keys: Sequence[tuple[str, int, int]]) -> list[int]:
+        raise NotImplementedError
+
+    async def add(self, items: Sequence[tuple[str, int, int, int]]) -> list[int]:
+        """Add each amount to its window's count; the new totals, in order."""
+        raise NotImplementedError
+
+    async def add_below(self, key: tuple[str, int, int], limit: int) -> bool:
+        """Add one unless the count is already ``limit``; whether it was added."""
+        raise NotImplementedError
+
+    # -- the protocol -------------------------------------------------------------------
+
+    async def waits(self, limits: Sequence[Limit]) -> list[int]:
+        if not limits:
+            return []
+        now = self._now()
+        starts = [window_start(now, limit.window) for limit in limits]
+        counts = await self.counts(
+            [(limit.key, start, limit.window) for limit, start in zip(limits, starts, strict=True)]
+        )
+        return [
+            retry_after(start, limit.window, now) if count >= limit.limit else 0
+            for limit, start, count in zip(limits, starts, counts, strict=True)
+        ]
+
+    async def retry_after(self, limits: Sequence[Limit]) -> int:
+        return max(await self.waits(limits), default=0)
+
+    async def consume(self, limit: Limit) -> int:
+        now = self._now()
+        start = window_start(now, limit.window)
+        if await self.add_below((limit.key, start, limit.window), limit.limit):
+            return 0
+        return retry_after(start, limit.window, now)
+
+    async def hit(self, limits: Sequence[Limit]) -> None:
+        await self.hit_totals(limits)
+
+    async def hit_totals(self, limits: Sequence[Limit], amounts: Sequence[int] = ()) -> list[int]:
+        now = self._now()
+        items = [
+            (limit.key, window_start(now, limit.window), limit.window, amount)
+            for limit, amount in zip(limits, amounts or [1] * len(limits), strict=True)
+        ]
+        return await self.add(items) if items else []
+
+    async def close(self) -> None:
+        return None
+
+
 class DatabaseRateLimiter(SharedRateLimiter):
     """Counters in ``rate_limit_counters``: one row per ``(bucket, window_start)``.
 
-    Each operation is one statement in one short transaction: an upsert
-    (``INSERT … ON CONFLICT DO UPDATE … RETURNING``) that is atomic on PostgreSQL
-    and SQLite alike, so simultaneous requests on many instances never lose a
-    count, and ``consume`` can never go past the limit. Rows whose window has
-    ended are deleted at most once per ``cleanup_interval`` seconds per process.
+    Each change is an upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``),
+    atomic on PostgreSQL and SQLite alike, so simultaneous requests on many
+    instances never lose a count and ``consume`` can never pass the limit. Rows
+    whose window has ended are deleted at most once per ``cleanup_interval``
+    seconds per process.
     """
 
     def __init__(self, db: Database, clock: Clock, *, cleanup_interval: int = 300) -> None:
@@ -226,19 +327,24 @@ class DatabaseRateLimiter(SharedRateLimiter):
         self._db = db
         self._cleanup_interval = cleanup_interval
         self._next_cleanup = 0
-        self._cleanup_lock = threading.Lock()
 
-    def count(self, bucket: str, start: int, window: int) -> int:
+    async def counts(self, keys: Sequence[tuple[str, int, int]]) -> list[int]:
         table = rate_limit_counters
-        with self._db.read() as conn:
-            hits = conn.execute(
-                select(table.c.hits).where(
-                    table.c.bucket == storage_bucket(bucket), table.c.window_start == start
-                )
-            ).scalar_one_or_none()
-        return int(hits or 0)
+        wanted = [(storage_bucket(bucket), start) for bucket, start, _ in keys]
 
-    def _upsert(self, bucket: str, start: int, window: int, amount: int, limit: int | None) -> Any:
+        def read(conn: Connection) -> dict[tuple[str, int], int]:
+            rows = conn.execute(
+                select(table.c.bucket, table.c.window_start, table.c.hits).where(
+                    tuple_(table.c.bucket, table.c.window_start).in_(wanted)
+                )
+            ).all()
+            return {(row.bucket, row.window_start): int(row.hits) for row in rows}
+
+        found = await self._db.read(read)
+        return [found.get(key, 0) for key in wanted]
+
+    def _upsert(self, conn: Connection, item: tuple[str, int, int, int], below: int | None) -> Any:
+        bucket, start, window, amount = item
         table = rate_limit_counters
         insert = self._db.insert(table).values(
             bucket=storage_bucket(bucket),
@@ -249,47 +355,55 @@ class DatabaseRateLimiter(SharedRateLimiter):
         statement = insert.on_conflict_do_update(
             index_elements=[table.c.bucket, table.c.window_start],
             set_={"hits": table.c.hits + insert.excluded.hits},
-            where=(table.c.hits < limit) if limit is not None else None,
+            where=(table.c.hits < below) if below is not None else None,
         ).returning(table.c.hits)
-        with self._db.write() as conn:
-            hits = conn.execute(statement).scalar_one_or_none()
-        self._maybe_clean_up()
-        return hits
+        return conn.execute(statement).scalar_one_or_none()
 
-    def add(self, bucket: str, start: int, window: int, amount: int = 1) -> int:
-        return int(self._upsert(bucket, start, window, amount, None))
+    async def add(self, items: Sequence[tuple[str, int, int, int]]) -> list[int]:
+        totals = await self._db.write(
+            lambda conn: [int(self._upsert(conn, item, None)) for item in items]
+        )
+        await self._maybe_clean_up()
+        return totals
 
-    def add_below(self, bucket: str, start: int, window: int, limit: int) -> bool:
+    async def add_below(self, key: tuple[str, int, int], limit: int) -> bool:
         # No row comes back when the conflicting row is already at the limit.
-        return self._upsert(bucket, start, window, 1, limit) is not None
+        added = await self._db.write(self._upsert, (*key, 1), limit)
+        await self._maybe_clean_up()
+        return added is not None
 
-    def _maybe_clean_up(self) -> None:
+    async def _maybe_clean_up(self) -> None:
         now = self._now()
-        with self._cleanup_lock:
-            if now < self._next_cleanup:
-                return
-            self._next_cleanup = now + self._cleanup_interval
-        self.clean_up(now)
+        if now < self._next_cleanup:
+            return
+        self._next_cleanup = now + self._cleanup_interval
+        await self.clean_up(now)
 
-    def clean_up(self, now: int | None = None) -> int:
+    async def clean_up(self, now: int | None = None) -> int:
         """Delete counters whose window has ended; best effort, never raises."""
-        now = self._now() if now is None else now
+        moment = self._now() if now is None else now
+
+        def work(conn: Connection) -> int:
+            table = rate_limit_counters
+            return int(conn.execute(delete(table).where(table.c.expires_at <= moment)).rowcount)
+
         try:
-            with self._db.write() as conn:
-                return int(
-                    conn.execute(
-                        delete(rate_limit_counters).where(rate_limit_counters.c.expires_at <= now)
-                    ).rowcount
-                )
-        except SQLAlchemyError as exc:
-            logger.warning("rate-limit counter cleanup skipped: %s", type(exc).__name__)
+            return await self._db.write(work)
+        except Unavailable as exc:
+            logger.warning("rate-limit counter cleanup skipped: %s", exc.reason)
             return 0
 
 
+# KEYS: the counters; ARGV: an amount and a time to live per key, in turn.
 _REDIS_ADD = """
-local total = redis.call('INCRBY', KEYS[1], ARGV[1])
-if total == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return total
+local totals = {}
+for i, key in ipairs(KEYS) do
+  local amount = tonumber(ARGV[2 * i - 1])
+  local total = redis.call('INCRBY', key, amount)
+  if total == amount then redis.call('EXPIRE', key, ARGV[2 * i]) end
+  totals[i] = total
+end
+return totals
 """
 
 _REDIS_ADD_BELOW = """
@@ -303,29 +417,33 @@ return 1
 
 class RedisRateLimiter(SharedRateLimiter):
     """Counters in Redis: one key per ``(bucket, window_start)``, expiring a little
-    after its window ends. Increments run as Lua scripts, so each is atomic.
+    after its window ends; increments are Lua scripts, so each is atomic.
 
-    When Redis does not answer (down, or slower than ``socket_timeout``), each
-    call falls back to a per-process :class:`MemoryRateLimiter` and logs a warning
-    (at most once a minute): limits keep working per instance and requests do not
-    fail because of the limiter.
+    Every operation is one round trip, bounded by :data:`REDIS_TIMEOUT`. When one
+    fails (Redis down, slow or refusing), the breaker opens: for
+    :data:`REDIS_BREAK_SECONDS` every call counts in a per-process
+    :class:`MemoryRateLimiter` without trying Redis, then one call tries again.
+    Limits keep working per instance and no request waits on a dead Redis.
     """
 
     def __init__(self, client: Any, clock: Clock, *, namespace: str = "paradarum:rl:") -> None:
         super().__init__(clock)
         self._client = client
         self._namespace = namespace
-        self._add = client.register_script(_REDIS_ADD)
-        self._add_below = client.register_script(_REDIS_ADD_BELOW)
+        self._add_script = client.register_script(_REDIS_ADD)
+        self._add_below_script = client.register_script(_REDIS_ADD_BELOW)
         self._fallback = MemoryRateLimiter(clock)
-        self._last_warning = 0.0
+        self._open_until = 0.0
 
     @classmethod
     def from_url(cls, url: str, clock: Clock, **kwargs: Any) -> RedisRateLimiter:
-        import redis
+        import redis.asyncio
 
-        client = redis.Redis.from_url(
-            url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30
+        client = redis.asyncio.Redis.from_url(
+            url,
+            socket_timeout=REDIS_TIMEOUT,
+            socket_connect_timeout=REDIS_TIMEOUT,
+            health_check_interval=30,
         )
         return cls(client, clock, **kwargs)
 
@@ -335,68 +453,96 @@ class RedisRateLimiter(SharedRateLimiter):
     def _ttl(self, start: int, window: int) -> int:
         return retry_after(start, window, self._now()) + 60
 
-    def _unavailable(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._last_warning >= 60:
-            self._last_warning = now
-            logger.warning(
-                "Redis rate limiter unavailable, counting per process: %s", type(exc).__name__
-            )
+    @property
+    def _broken(self) -> bool:
+        return time.monotonic() < self._open_until
 
-    def count(self, bucket: str, start: int, window: int) -> int:
+    def _trip(self, exc: BaseException) -> None:
+        self._open_until = time.monotonic() + REDIS_BREAK_SECONDS
+        logger.warning(
+            "Redis rate limiter unavailable, counting per process for %gs: %s",
+            REDIS_BREAK_SECONDS,
+            type(exc).__name__,
+        )
+
+    async def _call(self, work: Coroutine[Any, Any, Any]) -> Any:
         import redis
 
         try:
-            value = self._client.get(self._key(bucket, start))
-        except redis.RedisError as exc:
-            self._unavailable(exc)
-            return self._fallback.current(bucket, window=window)
-        return int(value or 0)
+            return await asyncio.wait_for(work, timeout=REDIS_TIMEOUT * 2)
+        except (redis.RedisError, OSError, TimeoutError) as exc:
+            self._trip(exc)
+            raise _Broken from exc
 
-    def add(self, bucket: str, start: int, window: int, amount: int = 1) -> int:
-        import redis
+    async def counts(self, keys: Sequence[tuple[str, int, int]]) -> list[int]:
+        if not self._broken:
+            coroutine = self._client.mget([self._key(bucket, start) for bucket, start, _ in keys])
+            try:
+                return [int(value or 0) for value in await self._call(coroutine)]
+            except _Broken:
+                pass
+        return [
+            self._fallback.current(Limit(bucket, 1 << 30, window)) for bucket, _, window in keys
+        ]
 
-        try:
-            return int(
-                self._add(keys=[self._key(bucket, start)], args=[amount, self._ttl(start, window)])
+    async def add(self, items: Sequence[tuple[str, int, int, int]]) -> list[int]:
+        if not self._broken:
+            arguments: list[int] = []
+            for _, start, window, amount in items:
+                arguments += [amount, self._ttl(start, window)]
+            coroutine = self._add_script(
+                keys=[self._key(bucket, start) for bucket, start, _, _ in items], args=arguments
             )
-        except redis.RedisError as exc:
-            self._unavailable(exc)
+            try:
+                return [int(total) for total in await self._call(coroutine)]
+            except _Broken:
+                pass
+        totals = []
+        for bucket, _, window, amount in items:
+            limit = Limit(bucket, 1 << 30, window)
             for _ in range(amount):
-                self._fallback.hit(bucket, window=window)
-            return self._fallback.current(bucket, window=window)
+                total = self._fallback.count(limit)
+            totals.append(total)
+        return totals
 
-    def add_below(self, bucket: str, start: int, window: int, limit: int) -> bool:
-        import redis
-
-        try:
-            return bool(
-                self._add_below(
-                    keys=[self._key(bucket, start)], args=[limit, self._ttl(start, window)]
-                )
+    async def add_below(self, key: tuple[str, int, int], limit: int) -> bool:
+        bucket, start, window = key
+        if not self._broken:
+            coroutine = self._add_below_script(
+                keys=[self._key(bucket, start)], args=[limit, self._ttl(start, window)]
             )
-        except redis.RedisError as exc:
-            self._unavailable(exc)
-            return self._fallback.consume(bucket, limit=limit, window=window) == 0
+            try:
+                return bool(await self._call(coroutine))
+            except _Broken:
+                pass
+        return self._fallback.take(Limit(bucket, limit, window)) == 0
 
-    def close(self) -> None:
-        self._client.close()
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class _Broken(Exception):
+    """Redis failed; the breaker is open."""
+
+
+# -- the hot path -------------------------------------------------------------------
 
 
 class FailureMirror:
-    """The hot-path view of a shared limiter, for failed authentications.
+    """The hot path's view of failed authentications.
 
-    ``get_principal`` peeks the caller's failure bucket on *every* request. Asking
+    Every authenticated request asks whether its address is blocked. Asking
     PostgreSQL or Redis each time would add a round trip to every successful
     request, for the sake of the rare caller that is failing. So:
 
-    * ``peek`` answers from this process's memory only: a mirror of the bucket's
-      count in the current window. A caller that never failed costs a dict lookup.
-    * ``hit`` (a failure) adds one to the mirror at once, then sends the increment
-      to the shared store from a background thread, and sets the mirror to the
+    * :meth:`blocked` answers from this process's memory only: a mirror of the
+      bucket's count in the current window. A caller that never failed costs a
+      dict lookup.
+    * :meth:`record` (a failure) counts in the mirror at once, then sends the
+      increment to the shared store in the background and sets the mirror to the
       cluster-wide total that comes back. Increments for one bucket that arrive
       while one is in flight are coalesced into the next, so a flood of failures
-      makes a bounded number of writes and never blocks the event loop.
+      makes a bounded number of writes and never waits on the store.
 
     What this gives up, on purpose: an instance learns of failures made on other
     instances at its own next failure from that address, not before. So across N
@@ -404,76 +550,73 @@ class FailureMirror:
     window (instead of ``limit``), and a caller blocked elsewhere whose
     credentials are good is still served here. The limit exists to stop guessing
     and flooding with bad credentials; both stay bounded, and a request with good
-    credentials never waits for the shared store.
+    credentials never waits for the shared store. With a per-process limiter
+    (``store`` is a :class:`MemoryRateLimiter`) the mirror is the count itself.
     """
 
-    shared = True
-
-    def __init__(self, store: SharedRateLimiter, clock: Clock, *, max_buckets: int = 100_000):
-        self._store = store
+    def __init__(
+        self,
+        store: RateLimiter,
+        clock: Clock,
+        *,
+        spawn: Callable[[Coroutine[Any, Any, None]], None] | None = None,
+        max_buckets: int = 100_000,
+    ) -> None:
+        self._shared = store if isinstance(store, SharedRateLimiter) else None
+        self._mirror = (
+            store
+            if isinstance(store, MemoryRateLimiter)
+            else MemoryRateLimiter(clock, max_buckets=max_buckets)
+        )
         self._clock = clock
-        self._mirror = MemoryRateLimiter(clock, max_buckets=max_buckets)
-        self._pending: dict[tuple[str, int, int], int] = {}
-        self._cond = threading.Condition()
-        self._busy = False
-        self._thread: threading.Thread | None = None
-        self._closed = False
+        self._spawn = spawn
+        self._pending: dict[Limit, int] = {}
+        self._pushing = False
+        # Set whenever nothing is waiting to reach the store (a thread event: tests
+        # wait on it from outside the serving loop).
+        self._idle = threading.Event()
+        self._idle.set()
 
-    def peek(self, bucket: str, *, limit: int, window: int) -> int:
-        return self._mirror.peek(bucket, limit=limit, window=window)
+    @property
+    def shared(self) -> bool:
+        return self._shared is not None
 
-    def consume(self, bucket: str, *, limit: int, window: int) -> int:
-        return self._store.consume(bucket, limit=limit, window=window)
+    def blocked(self, limit: Limit) -> int:
+        return self._mirror.blocked(limit)
 
-    def hit(self, bucket: str, *, window: int) -> None:
-        self._mirror.hit(bucket, window=window)
-        start = window_start(int(self._clock().timestamp()), window)
-        with self._cond:
-            if self._closed:
-                return
-            key = (bucket, start, window)
-            self._pending[key] = self._pending.get(key, 0) + 1
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="paradarum-failure-mirror", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
+    def record(self, limit: Limit) -> None:
+        self._mirror.count(limit)
+        if self._shared is None:
+            return
+        self._pending[limit] = self._pending.get(limit, 0) + 1
+        if not self._pushing:
+            self._pushing = True
+            self._idle.clear()
+            work = self._push()
+            if self._spawn is not None:
+                self._spawn(work)
+            else:
+                asyncio.get_running_loop().create_task(work)
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                if not self._pending:
-                    return
+    async def _push(self) -> None:
+        assert self._shared is not None
+        try:
+            while self._pending:
                 batch, self._pending = self._pending, {}
-                self._busy = True
-            for (bucket, start, window), amount in batch.items():
+                limits = list(batch)
+                start_now = int(self._clock().timestamp())
                 try:
-                    total = self._store.add(bucket, start, window, amount)
+                    totals = await self._shared.hit_totals(limits, [batch[x] for x in limits])
                 except Exception as exc:  # the local count stands; the store catches up
                     logger.warning("shared failure count skipped: %s", type(exc).__name__)
                     continue
-                self._mirror.raise_to(bucket, start=start, count=total)
-            with self._cond:
-                self._busy = False
-                self._cond.notify_all()
+                for limit, total in zip(limits, totals, strict=True):
+                    start = window_start(start_now, limit.window)
+                    self._mirror.raise_to(limit, start=start, count=total)
+        finally:
+            self._pushing = False
+            self._idle.set()
 
-    def flush(self, timeout: float = 10.0) -> bool:
+    def settled(self, timeout: float = 10.0) -> bool:
         """Wait until every failure so far has reached the shared store (tests)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._pending or self._busy:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        return self._idle.wait(timeout)

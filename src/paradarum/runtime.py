@@ -1,14 +1,19 @@
 """Everything one running service needs, built from :class:`Settings` on demand.
 
 The web app factory and the CLI both build a :class:`Runtime`; nothing is created
-at import time, and each test builds its own.
+at import time, and each test builds its own. Its life has three steps:
+
+* :func:`build_runtime` — objects only, no I/O besides opening the database lazily;
+* :meth:`Runtime.start` / :meth:`Runtime.stop` — on the event loop that serves
+  (the app's lifespan): the PostgreSQL hot-read pool and the background jobs;
+* :meth:`Runtime.close` — threads and connections, after the loop is done.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from paradarum.background import Background
 from paradarum.clock import Clock, utcnow
 from paradarum.config import Settings, load_or_create_secret
 from paradarum.db.engine import Database
@@ -19,15 +24,17 @@ from paradarum.ratelimit import (
     MemoryRateLimiter,
     RateLimiter,
     RedisRateLimiter,
-    SharedRateLimiter,
 )
 from paradarum.services.accounts import AccountService
 from paradarum.services.apikeys import ApiKeyService
 from paradarum.services.audit import AuditLog
-from paradarum.services.auth import Authenticator, UsageRecorder
+from paradarum.services.auth import Authenticator
 from paradarum.services.delivery import PurgeDelivery
 from paradarum.services.purges import PurgeService
+from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
 from paradarum.tokens import TokenCodec
+
+SESSION_CLEANUP_SECONDS = 600.0
 
 
 @dataclass
@@ -35,33 +42,36 @@ class Runtime:
     settings: Settings
     clock: Clock
     db: Database
+    background: Background
     passwords: Passwords
     tokens: TokenCodec
     # Authoritative counts (sign-in, key creation, purges): shared across
     # instances when the backend is.
     limiter: RateLimiter
-    # The hot path's view for failed authentications: never a round trip on
-    # success (see ratelimit.FailureMirror). The same object as ``limiter`` when
-    # that is per-process memory.
-    auth_failures: RateLimiter
+    # The hot path's view of failed authentications: never a round trip on success.
+    auth_failures: FailureMirror
+    usage: KeyUsage
     accounts: AccountService
     apikeys: ApiKeyService
     audit: AuditLog
     authenticator: Authenticator
-    usage: UsageRecorder
     purges: PurgeService
     purge_delivery: PurgeDelivery
-    # Work done after a request is answered (e.g. recording a failed sign-in).
-    deferred: ThreadPoolExecutor
+
+    async def start(self) -> None:
+        await self.db.start()
+        await self.background.start()
+
+    async def stop(self) -> None:
+        """Finish background work (what requests promised, the last usage flush),
+        then close what lives on the loop."""
+        await self.background.stop()
+        await self.limiter.close()
+        await self.db.stop()
 
     def close(self) -> None:
-        self.purge_delivery.stop()
-        self.deferred.shutdown(wait=True)  # finish what was promised before closing the pool
-        for limiter in (self.auth_failures, self.limiter):
-            close = getattr(limiter, "close", None)
-            if close is not None:
-                close()
-        self.db.dispose()
+        self.passwords.close()
+        self.db.close()
 
 
 def open_database(settings: Settings) -> Database:
@@ -95,15 +105,18 @@ def build_runtime(
     limiter: RateLimiter | None = None,
 ) -> Runtime:
     db = open_database(settings)
-    deferred = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paradarum-deferred")
-    passwords = passwords or Passwords(concurrency=settings.password_hash_concurrency)
+    background = Background()
+    passwords = passwords or Passwords(
+        concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue
+    )
     tokens = TokenCodec(
         secret=load_or_create_secret(settings), lifetime_seconds=settings.jwt_lifetime_seconds
     )
     limiter = limiter or build_limiter(settings, db, clock)
-    auth_failures: RateLimiter = (
-        FailureMirror(limiter, clock) if isinstance(limiter, SharedRateLimiter) else limiter
+    auth_failures = FailureMirror(
+        limiter, clock, spawn=lambda work: background.spawn(work, name="failure-count")
     )
+    usage = KeyUsage(db=db, clock=clock)
     purge_delivery = PurgeDelivery(
         db=db,
         clock=clock,
@@ -111,24 +124,26 @@ def build_runtime(
         retry_seconds=settings.purge_retry_seconds,
         timeout_seconds=settings.purge_timeout_seconds,
     )
-    return Runtime(
-        deferred=deferred,
-        settings=settings,
-        clock=clock,
+    accounts = AccountService(
         db=db,
         passwords=passwords,
         tokens=tokens,
         limiter=limiter,
+        clock=clock,
+        settings=settings,
+        background=background,
+    )
+    runtime = Runtime(
+        settings=settings,
+        clock=clock,
+        db=db,
+        background=background,
+        passwords=passwords,
+        tokens=tokens,
+        limiter=limiter,
         auth_failures=auth_failures,
-        accounts=AccountService(
-            db=db,
-            passwords=passwords,
-            tokens=tokens,
-            limiter=limiter,
-            clock=clock,
-            settings=settings,
-            deferred=deferred,
-        ),
+        usage=usage,
+        accounts=accounts,
         apikeys=ApiKeyService(
             db=db,
             clock=clock,
@@ -138,8 +153,15 @@ def build_runtime(
             creation_window_seconds=settings.key_creation_window_seconds,
         ),
         audit=AuditLog(db=db),
-        authenticator=Authenticator(db=db, tokens=tokens, clock=clock),
-        usage=UsageRecorder(db=db, clock=clock),
+        authenticator=Authenticator(
+            db=db,
+            tokens=tokens,
+            clock=clock,
+            settings=settings,
+            failures=auth_failures,
+            usage=usage,
+            background=background,
+        ),
         purges=PurgeService(
             db=db,
             clock=clock,
@@ -151,3 +173,8 @@ def build_runtime(
         ),
         purge_delivery=purge_delivery,
     )
+    if settings.purge_delivery_enabled:
+        background.add_loop("purge-delivery", purge_delivery.run)
+    background.every("usage-flush", FLUSH_SECONDS, usage.flush)
+    background.every("session-cleanup", SESSION_CLEANUP_SECONDS, accounts.clean_up_sessions)
+    return runtime

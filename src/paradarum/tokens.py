@@ -1,8 +1,14 @@
 """Panel session tokens: HS256 JWTs.
 
-Exactly one algorithm is accepted on decode, and ``exp``, ``iat``, ``sub`` and
-``jti`` are required, so ``alg: none``, algorithm confusion and tokens without an
+Exactly one algorithm is accepted on decode, and ``exp``, ``iat``, ``sub``, ``jti``
+and ``sk`` are required, so ``alg: none``, algorithm confusion and tokens without an
 expiry are all refused by PyJWT before any claim is trusted.
+
+``sk`` is the account's session key: a random value stored with the account and
+compared on every request (``services/auth.py``). A password change gives the
+account a new one, which ends every session at once; and since a new account
+gets a fresh random value, a token can never be taken for a session of another
+account that happens to get the same id.
 """
 
 from __future__ import annotations
@@ -24,9 +30,7 @@ class SessionClaims:
     token_id: str
     issued_at: datetime
     expires_at: datetime
-    # The account's session epoch when issued; a password change bumps the
-    # account's epoch and so ends every older session at once.
-    epoch: int = 0
+    session_key: str
 
 
 class InvalidToken(Exception):
@@ -53,13 +57,15 @@ class TokenCodec:
         self._verified_max = verified_cache_size
         self._lock = threading.Lock()
 
-    def issue(self, *, account_id: int, epoch: int, now: datetime) -> tuple[str, SessionClaims]:
+    def issue(
+        self, *, account_id: int, session_key: str, now: datetime
+    ) -> tuple[str, SessionClaims]:
         claims = SessionClaims(
             account_id=account_id,
             token_id=secrets.token_urlsafe(16),
             issued_at=now,
             expires_at=now + self._lifetime,
-            epoch=epoch,
+            session_key=session_key,
         )
         payload = {
             "sub": str(account_id),
@@ -67,7 +73,7 @@ class TokenCodec:
             "iat": int(now.timestamp()),
             "exp": int(claims.expires_at.timestamp()),
             "iss": ISSUER,
-            "sep": epoch,
+            "sk": session_key,
         }
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM), claims
 
@@ -94,7 +100,7 @@ class TokenCodec:
                 issuer=ISSUER,
                 # Expiry is checked below against the service's (injectable) clock.
                 options={
-                    "require": ["exp", "iat", "sub", "jti", "iss", "sep"],
+                    "require": ["exp", "iat", "sub", "jti", "iss", "sk"],
                     "verify_exp": False,
                     "verify_iat": False,
                 },
@@ -103,11 +109,11 @@ class TokenCodec:
             token_id = str(payload["jti"])
             issued_at = datetime.fromtimestamp(int(payload["iat"]), tz=now.tzinfo)
             expires_at = datetime.fromtimestamp(int(payload["exp"]), tz=now.tzinfo)
-            epoch = payload["sep"]
-            if not isinstance(epoch, int) or isinstance(epoch, bool):
-                raise ValueError("bad session epoch")
+            session_key = payload["sk"]
+            if not isinstance(session_key, str) or not session_key:
+                raise ValueError("bad session key")
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError) as exc:
             raise InvalidToken from exc
         if account_id <= 0:
             raise InvalidToken
-        return SessionClaims(account_id, token_id, issued_at, expires_at, epoch)
+        return SessionClaims(account_id, token_id, issued_at, expires_at, session_key)

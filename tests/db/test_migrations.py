@@ -24,7 +24,7 @@ def test_migrations_match_the_tables_and_run_twice_harmlessly(settings):
             names = set(inspect(conn).get_table_names())
         assert {"accounts", "api_keys", "audit_events", "revoked_sessions"} <= names
     finally:
-        db.dispose()
+        db.close()
 
 
 def test_migrations_downgrade_to_nothing_and_back(settings):
@@ -42,7 +42,7 @@ def test_migrations_downgrade_to_nothing_and_back(settings):
         with db.engine.connect() as conn:
             assert "api_keys" in inspect(conn).get_table_names()
     finally:
-        db.dispose()
+        db.close()
 
 
 def test_key_hash_is_unique_in_the_schema(settings):
@@ -58,4 +58,4 @@ def test_key_hash_is_unique_in_the_schema(settings):
         ]
         assert ["key_hash"] in unique_columns
     finally:
-        db.dispose()
+        db.close()

@@ -44,7 +44,7 @@ def principal(runtime: Runtime, email: str = "ada@example.com") -> Principal:
 
 
 def deliveries(runtime: Runtime, purge_id: int) -> list:
-    with runtime.db.read() as conn:
+    with runtime.db.reading() as conn:
         return conn.execute(
             select(purge_deliveries)
             .where(purge_deliveries.c.purge_id == purge_id)
@@ -64,7 +64,7 @@ def test_a_purge_queues_one_delivery_per_node_and_is_audited(frozen_runtime, nod
         (node.base_url, "queued", 0) for node in nodes
     ]
     assert all(node.requests == [] for node in nodes)  # nothing is sent inline
-    with frozen_runtime.db.read() as conn:
+    with frozen_runtime.db.reading() as conn:
         event = conn.execute(
             select(audit_events).where(audit_events.c.event == "purge.requested")
         ).one()
@@ -202,7 +202,7 @@ def test_a_claim_excludes_other_workers_until_it_expires_and_then_is_fenced(
         for claim in taken:
             assert other.record(claim, None) is True
     finally:
-        other_db.dispose()
+        other_db.close()
     detail = frozen_runtime.purges.get(account_id=who.account_id, purge_id=info.id)
     assert detail.purge.status == "done"
     assert [n.attempts for n in detail.nodes] == [2, 2]
@@ -236,7 +236,7 @@ def test_several_workers_deliver_every_purge_exactly_once(runtime, settings, nod
     for worker in workers:
         worker.stop()
     for db in databases:
-        db.dispose()
+        db.close()
     assert errors == []
     for node in nodes:
         assert sorted(r.path for r in node.requests) == sorted(f"/page/{n}" for n in range(25))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
+from paradarum.background import Background
 from paradarum.clock import FrozenClock
 from paradarum.db.engine import Database
 from paradarum.db.migrate import upgrade
@@ -16,6 +18,7 @@ from paradarum.db.tables import rate_limit_counters
 from paradarum.ratelimit import (
     DatabaseRateLimiter,
     FailureMirror,
+    Limit,
     MemoryRateLimiter,
     RedisRateLimiter,
     SharedRateLimiter,
@@ -23,7 +26,7 @@ from paradarum.ratelimit import (
     storage_bucket,
 )
 from tests.conftest import _require_postgres
-from tests.support import REDIS_URL, temporary_postgres_database
+from tests.support import REDIS_URL, run, temporary_postgres_database
 
 # 09:00:00 UTC: a whole number of minutes, quarter-hours and hours since the epoch.
 START = datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC)
@@ -46,78 +49,125 @@ def limiter(request, clock, tmp_path):
                 db = Database(url.replace("postgresql://", "postgresql+psycopg://"))
                 upgrade(db)
                 yield DatabaseRateLimiter(db, clock)
-                db.dispose()
+                db.close()
         else:
             db = Database(f"sqlite:///{tmp_path / 'limits.db'}")
             upgrade(db)
             yield DatabaseRateLimiter(db, clock)
-            db.dispose()
+            db.close()
     else:
         prefix = request.getfixturevalue("redis_prefix")
-        redis_limiter = RedisRateLimiter.from_url(REDIS_URL, clock, namespace=prefix)
-        yield redis_limiter
-        redis_limiter.close()
+        # A client per event loop: each test step below runs on a loop of its own.
+        yield RedisPerLoop(clock, prefix)
+
+
+class RedisPerLoop:
+    """A Redis limiter whose client is made for the calling event loop (an asyncio
+    Redis client belongs to the loop that first used it)."""
+
+    shared = True
+
+    def __init__(self, clock: FrozenClock, prefix: str) -> None:
+        self.clock = clock
+        self.prefix = prefix
+
+    def __getattr__(self, name: str):
+        async def call(*args, **kwargs):
+            limiter = RedisRateLimiter.from_url(REDIS_URL, self.clock, namespace=self.prefix)
+            try:
+                return await getattr(limiter, name)(*args, **kwargs)
+            finally:
+                await limiter.close()
+
+        return call
+
+
+def consume(limiter, bucket: str, limit: int, window: int) -> int:
+    return run(limiter.consume(Limit(bucket, limit, window)))
+
+
+def hit(limiter, bucket: str, limit: int, window: int) -> None:
+    run(limiter.hit([Limit(bucket, limit, window)]))
+
+
+def wait(limiter, bucket: str, limit: int, window: int) -> int:
+    return run(limiter.retry_after([Limit(bucket, limit, window)]))
 
 
 def test_consume_allows_the_limit_then_refuses_with_seconds_until_the_window_ends(limiter, clock):
     clock.advance(15)
     for _ in range(3):
-        assert limiter.consume("k", limit=3, window=60) == 0
-    assert limiter.consume("k", limit=3, window=60) == 45
-    assert limiter.peek("k", limit=3, window=60) == 45
+        assert consume(limiter, "k", 3, 60) == 0
+    assert consume(limiter, "k", 3, 60) == 45
+    assert wait(limiter, "k", 3, 60) == 45
     clock.advance(44.9)
-    assert limiter.consume("k", limit=3, window=60) == 1  # never 0 while refused
+    assert consume(limiter, "k", 3, 60) == 1  # never 0 while refused
     clock.advance(0.1)  # the next window
-    assert limiter.peek("k", limit=3, window=60) == 0
-    assert limiter.consume("k", limit=3, window=60) == 0
+    assert wait(limiter, "k", 3, 60) == 0
+    assert consume(limiter, "k", 3, 60) == 0
 
 
-def test_hit_counts_unconditionally_and_peek_sees_it(limiter, clock):
+def test_hit_counts_unconditionally_and_the_wait_sees_it(limiter, clock):
     for _ in range(5):
-        limiter.hit("fails", window=900)
-    assert limiter.peek("fails", limit=6, window=900) == 0
-    assert limiter.peek("fails", limit=5, window=900) == 900
+        hit(limiter, "fails", 5, 900)
+    assert wait(limiter, "fails", 6, 900) == 0
+    assert wait(limiter, "fails", 5, 900) == 900
     clock.advance(899)
-    assert limiter.peek("fails", limit=5, window=900) == 1
+    assert wait(limiter, "fails", 5, 900) == 1
     clock.advance(1)
-    assert limiter.peek("fails", limit=5, window=900) == 0
+    assert wait(limiter, "fails", 5, 900) == 0
 
 
 def test_buckets_are_independent(limiter):
-    limiter.hit("a", window=60)
-    assert limiter.peek("a", limit=1, window=60) > 0
-    assert limiter.peek("b", limit=1, window=60) == 0
-    assert limiter.consume("b", limit=1, window=60) == 0
+    hit(limiter, "a", 1, 60)
+    assert wait(limiter, "a", 1, 60) > 0
+    assert wait(limiter, "b", 1, 60) == 0
+    assert consume(limiter, "b", 1, 60) == 0
+
+
+def test_one_bucket_counts_each_window_on_its_own(limiter, clock):
+    """5 per minute and 10 per hour on one bucket: tiers of a backoff."""
+    minute, hour = Limit("tiers", 5, 60), Limit("tiers", 10, 3600)
+    for _ in range(5):
+        run(limiter.hit([minute, hour]))
+    assert run(limiter.waits([minute, hour])) == [60, 0]
+    clock.advance(60)
+    for _ in range(5):
+        run(limiter.hit([minute, hour]))
+    assert run(limiter.waits([minute, hour])) == [60, 3600 - 60]
 
 
 def test_a_320_character_email_makes_a_valid_bucket(limiter):
     bucket = "login-email:" + "a" * 300 + "@example.com"
     other = "login-email:" + "a" * 299 + "b@example.com"
     for _ in range(2):
-        limiter.hit(bucket, window=900)
-    assert limiter.peek(bucket, limit=2, window=900) > 0
-    assert limiter.peek(other, limit=2, window=900) == 0
+        hit(limiter, bucket, 2, 900)
+    assert wait(limiter, bucket, 2, 900) > 0
+    assert wait(limiter, other, 2, 900) == 0
     assert len(storage_bucket(bucket)) <= 255
 
 
 def test_consume_never_passes_the_limit_under_concurrency(limiter):
-    results: list[int] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(20)
+    async def race() -> list[int]:
+        return list(
+            await asyncio.gather(*(limiter.consume(Limit("race", 7, 3600)) for _ in range(20)))
+        )
 
-    def worker():
-        barrier.wait()
-        retry = limiter.consume("race", limit=7, window=3600)
-        with lock:
-            results.append(retry)
-
-    threads = [threading.Thread(target=worker) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run(race())
     assert results.count(0) == 7
     assert all(retry > 0 for retry in results if retry)
+
+
+def test_the_memory_limiter_never_forgets_a_blocking_bucket_when_full(clock):
+    limiter = MemoryRateLimiter(clock, max_buckets=100)
+    blocked = Limit("auth-fail:198.51.100.1", 3, 60)
+    for _ in range(3):
+        run(limiter.hit([blocked]))
+    assert limiter.blocked(blocked) > 0
+    # A flood of fresh buckets (say, one per IPv6 /64) fills the limiter many times over.
+    for i in range(1000):
+        run(limiter.hit([Limit(f"auth-fail:2001:db8:{i:x}::/64", 3, 60)]))
+    assert limiter.blocked(blocked) > 0
 
 
 def test_database_counters_of_ended_windows_are_cleaned_up(tmp_path, clock):
@@ -125,113 +175,128 @@ def test_database_counters_of_ended_windows_are_cleaned_up(tmp_path, clock):
     upgrade(db)
     try:
         limiter = DatabaseRateLimiter(db, clock, cleanup_interval=10**9)
-        limiter.hit("old", window=60)
+        hit(limiter, "old", 1, 60)
         clock.advance(120)
-        limiter.hit("new", window=60)
+        hit(limiter, "new", 1, 60)
 
         def rows() -> int:
-            with db.read() as conn:
+            with db.reading() as conn:
                 return conn.execute(select(func.count()).select_from(rate_limit_counters)).scalar()
 
         assert rows() == 2
-        assert limiter.clean_up() == 1
+        assert run(limiter.clean_up()) == 1
         assert rows() == 1
-        assert limiter.peek("new", limit=1, window=60) > 0
+        assert wait(limiter, "new", 1, 60) > 0
     finally:
-        db.dispose()
+        db.close()
 
 
-def test_redis_that_does_not_answer_falls_back_to_process_counts(clock, caplog):
-    limiter = RedisRateLimiter.from_url("redis://127.0.0.1:9/0", clock)  # discard port
+def test_redis_that_does_not_answer_falls_back_to_process_counts_at_once(clock, caplog):
+    async def scenario() -> float:
+        limiter = RedisRateLimiter.from_url("redis://127.0.0.1:9/0", clock)  # discard port
+        started = time.monotonic()
+        try:
+            assert await limiter.consume(Limit("k", 1, 60)) == 0
+            assert await limiter.consume(Limit("k", 1, 60)) > 0
+            await limiter.hit([Limit("f", 1, 60)])
+            assert await limiter.retry_after([Limit("f", 1, 60)]) > 0
+        finally:
+            await limiter.close()
+        return time.monotonic() - started
+
     with caplog.at_level(logging.WARNING, logger="paradarum.ratelimit"):
-        assert limiter.consume("k", limit=1, window=60) == 0
-        assert limiter.consume("k", limit=1, window=60) > 0
-        limiter.hit("f", window=60)
-        assert limiter.peek("f", limit=1, window=60) > 0
+        elapsed = run(scenario())
     warnings = [r for r in caplog.records if "unavailable" in r.getMessage()]
-    assert len(warnings) == 1  # said once, not once per request
-    limiter.close()
+    assert len(warnings) == 1  # the breaker opened once; later calls did not try again
+    assert elapsed < 2  # one short timeout at most, not one per call
 
 
 class CountingStore(SharedRateLimiter):
     """A shared store in memory that counts how often it is asked."""
 
-    def __init__(self, clock):
+    def __init__(self, clock, *, delay: float = 0):
         super().__init__(clock)
         self.totals: dict[tuple[str, int], int] = {}
         self.calls = 0
-        self.lock = threading.Lock()
+        self.delay = delay
 
-    def count(self, bucket, start, window):
+    async def counts(self, keys):
         self.calls += 1
-        return self.totals.get((bucket, start), 0)
+        return [self.totals.get((bucket, start), 0) for bucket, start, _ in keys]
 
-    def add(self, bucket, start, window, amount=1):
-        with self.lock:
-            self.calls += 1
-            total = self.totals.get((bucket, start), 0) + amount
-            self.totals[(bucket, start)] = total
-            return total
+    async def add(self, items):
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        totals = []
+        for bucket, start, _, amount in items:
+            self.totals[(bucket, start)] = self.totals.get((bucket, start), 0) + amount
+            totals.append(self.totals[(bucket, start)])
+        return totals
 
-    def add_below(self, bucket, start, window, limit):
+    async def add_below(self, key, limit):
         raise AssertionError("not used by the mirror")
 
 
-def test_failure_mirror_peeks_without_asking_the_store(clock):
-    store = CountingStore(clock)
-    mirror = FailureMirror(store, clock)
-    try:
+LIMIT = Limit("auth-fail:10.0.0.1", 3, 60)
+STORED = (LIMIT.key, int(START.timestamp()))
+
+
+def mirror_of(store, clock) -> FailureMirror:
+    background = Background()
+    return FailureMirror(store, clock, spawn=lambda work: background.spawn(work, name="t"))
+
+
+def test_failure_mirror_answers_without_asking_the_store(clock):
+    async def scenario(store) -> None:
+        mirror = mirror_of(store, clock)
         for _ in range(1000):
-            assert mirror.peek("auth-fail:10.0.0.1", limit=3, window=60) == 0
+            assert mirror.blocked(LIMIT) == 0
         assert store.calls == 0
         for _ in range(3):
-            mirror.hit("auth-fail:10.0.0.1", window=60)
+            mirror.record(LIMIT)
         # Counted locally at once: the limit does not wait for the store.
-        assert mirror.peek("auth-fail:10.0.0.1", limit=3, window=60) == 60
-        assert mirror.flush()
-        assert store.totals[("auth-fail:10.0.0.1", int(START.timestamp()))] == 3
-    finally:
-        mirror.close()
+        assert mirror.blocked(LIMIT) == 60
+        while not mirror.settled(0):
+            await asyncio.sleep(0.01)
+
+    store = CountingStore(clock)
+    run(scenario(store))
+    assert store.totals[STORED] == 3
 
 
 def test_failure_mirror_learns_other_instances_failures_at_its_next_failure(clock):
-    store = CountingStore(clock)
-    first, second = FailureMirror(store, clock), FailureMirror(store, clock)
-    try:
+    async def scenario() -> None:
+        store = CountingStore(clock)
+        first, second = mirror_of(store, clock), mirror_of(store, clock)
         for _ in range(5):
-            first.hit("auth-fail:10.0.0.1", window=60)
-        assert first.flush()
-        assert second.peek("auth-fail:10.0.0.1", limit=5, window=60) == 0
-        second.hit("auth-fail:10.0.0.1", window=60)
-        assert second.flush()
-        assert second.peek("auth-fail:10.0.0.1", limit=5, window=60) == 60
+            first.record(Limit(LIMIT.bucket, 5, 60))
+        while not first.settled(0):
+            await asyncio.sleep(0.01)
+        five = Limit(LIMIT.bucket, 5, 60)
+        assert second.blocked(five) == 0
+        second.record(five)
+        while not second.settled(0):
+            await asyncio.sleep(0.01)
+        assert second.blocked(five) == 60
         clock.advance(60)
-        assert second.peek("auth-fail:10.0.0.1", limit=5, window=60) == 0
-    finally:
-        first.close()
-        second.close()
+        assert second.blocked(five) == 0
+
+    run(scenario())
 
 
 def test_failure_mirror_coalesces_a_flood_into_few_writes(clock):
-    store = CountingStore(clock)
-    gate = threading.Event()
-    original_add = store.add
+    store = CountingStore(clock, delay=0.2)
 
-    def slow_add(*args, **kwargs):
-        gate.wait(5)
-        return original_add(*args, **kwargs)
-
-    store.add = slow_add
-    mirror = FailureMirror(store, clock)
-    try:
+    async def scenario() -> None:
+        mirror = mirror_of(store, clock)
         for _ in range(500):
-            mirror.hit("auth-fail:10.0.0.9", window=60)
-        gate.set()
-        assert mirror.flush()
-        assert store.totals[("auth-fail:10.0.0.9", int(START.timestamp()))] == 500
-        assert store.calls <= 3
-    finally:
-        mirror.close()
+            mirror.record(LIMIT)
+        while not mirror.settled(0):
+            await asyncio.sleep(0.01)
+
+    run(scenario())
+    assert store.totals[STORED] == 500
+    assert store.calls <= 3
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def test_instances_started_together_migrate_once_without_errors(two_instances, p
     try:
         head = head_revision(db)
     finally:
-        db.dispose()
+        db.close()
     assert query(pg_url, "SELECT version_num FROM alembic_version") == [(head,)]
     tables = {
         row[0]

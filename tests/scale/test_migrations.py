@@ -82,7 +82,7 @@ def test_many_upgrades_at_once_all_succeed_and_migrate_once(pg_url):
         head = head_revision(databases[0])
     finally:
         for db in databases:
-            db.dispose()
+            db.close()
     assert query(pg_url, "SELECT version_num FROM alembic_version") == [(head,)]
     # Every lock was released: nobody holds or waits for it any more.
     assert query(pg_url, _ADVISORY_LOCKS) == []
@@ -129,7 +129,7 @@ def test_a_failed_migration_reports_its_error_and_releases_the_lock(pg_url):
         assert query(pg_url, _ADVISORY_LOCKS) == []  # the next instance is not blocked forever
         assert "alembic_version" not in _tables(pg_url)  # transactional DDL: all or nothing
     finally:
-        db.dispose()
+        db.close()
 
 
 def test_unreachable_database_is_one_clear_line_and_a_nonzero_exit(tmp_path):
@@ -175,4 +175,4 @@ def test_waiting_for_a_long_migration_is_not_cut_by_the_statement_timeout(pg_url
     finally:
         release.set()
         holder.join()
-        db.dispose()
+        db.close()

@@ -253,7 +253,7 @@ class TestStuckLockHolder:
         other = create_key(client, token)
         url = runtime.settings.database_url
         account_id = client.get("/api/account", headers=bearer(token)).json()["data"]["id"]
-        with runtime.db.write() as stuck:
+        with runtime.db.writing() as stuck:
             # A create's transaction that never ends: it holds the account lock.
             assert runtime.db.lock_account(stuck, account_id)
             assert_unavailable(

@@ -13,7 +13,7 @@ SECRET = "s" * 64
 def test_a_remembered_token_is_still_refused_once_it_expires():
     codec = TokenCodec(secret=SECRET, lifetime_seconds=60)
     now = utcnow()
-    token, _ = codec.issue(account_id=7, epoch=0, now=now)
+    token, _ = codec.issue(account_id=7, session_key="k" * 32, now=now)
     assert codec.decode(token, now=now).account_id == 7
     with pytest.raises(InvalidToken):
         codec.decode(token, now=now + timedelta(seconds=61))
@@ -22,7 +22,7 @@ def test_a_remembered_token_is_still_refused_once_it_expires():
 def test_a_changed_character_is_verified_again_and_refused():
     codec = TokenCodec(secret=SECRET, lifetime_seconds=60)
     now = utcnow()
-    token, _ = codec.issue(account_id=7, epoch=0, now=now)
+    token, _ = codec.issue(account_id=7, session_key="k" * 32, now=now)
     codec.decode(token, now=now)
     head, payload, signature = token.split(".")
     forged = ".".join([head, payload, ("A" if signature[0] != "A" else "B") + signature[1:]])
@@ -33,7 +33,7 @@ def test_a_changed_character_is_verified_again_and_refused():
 def test_a_token_from_another_secret_is_refused_by_a_codec_that_never_issued_it():
     now = utcnow()
     token, _ = TokenCodec(secret="t" * 64, lifetime_seconds=60).issue(
-        account_id=7, epoch=0, now=now
+        account_id=7, session_key="k" * 32, now=now
     )
     with pytest.raises(InvalidToken):
         TokenCodec(secret=SECRET, lifetime_seconds=60).decode(token, now=now)
@@ -42,7 +42,7 @@ def test_a_token_from_another_secret_is_refused_by_a_codec_that_never_issued_it(
 def test_the_memory_of_verified_tokens_is_bounded():
     codec = TokenCodec(secret=SECRET, lifetime_seconds=60, verified_cache_size=8)
     now = utcnow()
-    tokens = [codec.issue(account_id=i + 1, epoch=0, now=now)[0] for i in range(20)]
+    tokens = [codec.issue(account_id=i + 1, session_key="k" * 32, now=now)[0] for i in range(20)]
     for token in tokens:
         codec.decode(token, now=now)
     assert len(codec._verified) == 8

@@ -27,7 +27,7 @@ def claims(**overrides):
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(hours=1)).timestamp()),
         "iss": "paradarum",
-        "sep": 0,
+        "sk": "k" * 32,
     }
     payload.update(overrides)
     return payload
@@ -35,10 +35,10 @@ def claims(**overrides):
 
 def test_issued_token_round_trips():
     now = utcnow()
-    token, issued = codec().issue(account_id=7, epoch=3, now=now)
+    token, issued = codec().issue(account_id=7, session_key="s" * 32, now=now)
     decoded = codec().decode(token, now=now)
     assert decoded.account_id == 7
-    assert decoded.epoch == 3
+    assert decoded.session_key == "s" * 32
     assert decoded.token_id == issued.token_id
 
 
@@ -62,7 +62,7 @@ def test_another_secret_is_refused():
 
 
 def test_tampered_payload_is_refused():
-    token, _ = codec().issue(account_id=1, epoch=0, now=utcnow())
+    token, _ = codec().issue(account_id=1, session_key="k" * 32, now=utcnow())
     header, _payload, signature = token.split(".")
     forged = f"{header}.{b64(claims(sub='2'))}.{signature}"
     with pytest.raises(InvalidToken):
@@ -70,13 +70,13 @@ def test_tampered_payload_is_refused():
 
 
 def test_cut_signature_is_refused():
-    token, _ = codec().issue(account_id=1, epoch=0, now=utcnow())
+    token, _ = codec().issue(account_id=1, session_key="k" * 32, now=utcnow())
     for cut in (token[:-5], token.rsplit(".", 1)[0] + ".", token.rsplit(".", 1)[0]):
         with pytest.raises(InvalidToken):
             codec().decode(cut, now=utcnow())
 
 
-@pytest.mark.parametrize("missing", ["exp", "iat", "sub", "jti"])
+@pytest.mark.parametrize("missing", ["exp", "iat", "sub", "jti", "sk"])
 def test_token_without_a_required_claim_is_refused(missing):
     payload = claims()
     del payload[missing]
@@ -87,7 +87,7 @@ def test_token_without_a_required_claim_is_refused(missing):
 
 def test_expired_token_is_refused():
     now = utcnow()
-    token, _ = codec(lifetime=60).issue(account_id=1, epoch=0, now=now)
+    token, _ = codec(lifetime=60).issue(account_id=1, session_key="k" * 32, now=now)
     codec().decode(token, now=now + timedelta(seconds=59))
     with pytest.raises(InvalidToken):
         codec().decode(token, now=now + timedelta(seconds=61))

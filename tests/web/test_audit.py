@@ -20,6 +20,7 @@ FIELDS = {
     "keyPrefix",
     "clientAddress",
     "userAgent",
+    "detail",
 }
 NEW_PASSWORD = "another long password"
 
@@ -76,27 +77,27 @@ def test_every_event_appears_once_with_its_actor_and_no_credential(client):
     events = body["data"]
     assert all(set(event) == FIELDS for event in events)
     assert Counter(e["event"] for e in events) == {
-        audit.SIGNUP: 1,
-        audit.LOGIN_FAILED: 1,
-        audit.LOGIN_SUCCEEDED: 2,
-        audit.KEY_CREATED: 2,
-        audit.KEY_FIRST_USED: 1,
-        audit.KEY_REVOKED: 1,
-        audit.PASSWORD_CHANGED: 1,
-        audit.LOGOUT: 1,
+        audit.Event.SIGNUP: 1,
+        audit.Event.LOGIN_FAILED: 1,
+        audit.Event.LOGIN_SUCCEEDED: 2,
+        audit.Event.KEY_CREATED: 2,
+        audit.Event.KEY_FIRST_USED: 1,
+        audit.Event.KEY_REVOKED: 1,
+        audit.Event.PASSWORD_CHANGED: 1,
+        audit.Event.LOGOUT: 1,
     }
     # Newest first: the reverse of the order things happened in.
     assert [e["event"] for e in reversed(events)] == [
-        audit.SIGNUP,
-        audit.LOGIN_FAILED,
-        audit.LOGIN_SUCCEEDED,
-        audit.KEY_CREATED,
-        audit.KEY_FIRST_USED,
-        audit.KEY_CREATED,
-        audit.KEY_REVOKED,
-        audit.PASSWORD_CHANGED,
-        audit.LOGIN_SUCCEEDED,
-        audit.LOGOUT,
+        audit.Event.SIGNUP,
+        audit.Event.LOGIN_FAILED,
+        audit.Event.LOGIN_SUCCEEDED,
+        audit.Event.KEY_CREATED,
+        audit.Event.KEY_FIRST_USED,
+        audit.Event.KEY_CREATED,
+        audit.Event.KEY_REVOKED,
+        audit.Event.PASSWORD_CHANGED,
+        audit.Event.LOGIN_SUCCEEDED,
+        audit.Event.LOGOUT,
     ]
     assert [e["occurredAt"] for e in events] == sorted(
         (e["occurredAt"] for e in events), reverse=True
@@ -133,7 +134,11 @@ def test_every_event_appears_once_with_its_actor_and_no_credential(client):
     assert logout["actorType"] == "session"
     for event in events:
         assert event["clientAddress"] == "testclient"
-        if event["event"] not in (audit.KEY_CREATED, audit.KEY_FIRST_USED, audit.KEY_REVOKED):
+        if event["event"] not in (
+            audit.Event.KEY_CREATED,
+            audit.Event.KEY_FIRST_USED,
+            audit.Event.KEY_REVOKED,
+        ):
             assert event["keyId"] is None and event["keyPrefix"] is None
 
     text = response.text

@@ -10,6 +10,7 @@ from paradarum.cli import app
 from paradarum.config import Settings
 from paradarum.runtime import build_runtime
 from paradarum.services.context import ClientInfo
+from tests.support import run
 
 runner = CliRunner()
 
@@ -39,8 +40,8 @@ def test_accounts_create_prompts_for_the_password_and_works_with_signup_off(tmp_
     assert password not in result.output
     runtime = build_runtime(Settings(data_dir=data))
     try:
-        session = runtime.accounts.login(
-            email="ops@example.com", password=password, client=ClientInfo()
+        session = run(
+            runtime.accounts.login(email="ops@example.com", password=password, client=ClientInfo())
         )
         assert session.token
     finally:

@@ -15,6 +15,7 @@ operation and mode), so it runs in CI in well under two minutes.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from collections.abc import Iterator
@@ -36,9 +37,9 @@ from sqlalchemy import select
 from paradarum.db.tables import accounts, metadata
 from paradarum.passwords import Passwords
 from paradarum.runtime import Runtime, build_runtime
-from paradarum.services.context import ClientInfo, Principal
+from paradarum.services.context import ClientInfo, CredentialKind, Principal
 from paradarum.web.app import create_app
-from tests.support import PASSWORD
+from tests.support import PASSWORD, run
 
 SEED = 20261127
 MAX_EXAMPLES = 40
@@ -67,7 +68,9 @@ def settings_overrides() -> dict[str, object]:
         "key_creations_per_account": 100_000,
         "auth_failures_per_address": 100_000,
         "login_failures_per_email": 100_000,
+        "login_failures_per_email_and_address": 100_000,
         "login_failures_per_address": 100_000,
+        "signups_per_address": 100_000,
         "access_log": False,
     }
 
@@ -79,27 +82,28 @@ class Credentials:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.email = f"fuzz-{uuid.uuid4().hex[:8]}@example.com"
-        account = runtime.accounts.signup(
-            email=self.email, password=PASSWORD, client=ClientInfo("fuzz")
+        account = run(
+            runtime.accounts.signup(email=self.email, password=PASSWORD, client=ClientInfo("fuzz"))
         )
         self.account_id = account.id
         self.turn = itertools.count()
 
     def _session(self) -> str:
-        with self.runtime.db.read() as conn:
-            epoch = conn.execute(
-                select(accounts.c.session_epoch).where(accounts.c.id == self.account_id)
+        with self.runtime.db.reading() as conn:
+            session_key = conn.execute(
+                select(accounts.c.session_key).where(accounts.c.id == self.account_id)
             ).scalar_one()
         token, _ = self.runtime.tokens.issue(
-            account_id=self.account_id, epoch=epoch, now=self.runtime.clock()
+            account_id=self.account_id, session_key=session_key, now=self.runtime.clock()
         )
         return token
 
     def _key(self) -> str:
-        principal = Principal(account_id=self.account_id, kind="session")
-        return self.runtime.apikeys.create(
-            principal=principal, name="fuzz", client=ClientInfo("fuzz")
-        ).raw_key
+        principal = Principal(account_id=self.account_id, kind=CredentialKind.SESSION)
+        created = run(
+            self.runtime.apikeys.create(principal=principal, name="fuzz", client=ClientInfo("fuzz"))
+        )
+        return created.raw_key
 
     def headers(self) -> dict[str, str]:
         turn = next(self.turn) % 3
@@ -120,17 +124,46 @@ def fuzz_runtime(settings) -> Iterator[Runtime]:
     runtime.close()
 
 
+class StartedOnFirstRequest:
+    """Schemathesis drives ASGI apps on an event loop of its own and starts their
+    lifespan once for the whole process: the runtime is started on that loop by the
+    first request instead, and stopped there when the test is done."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.app = create_app(runtime=runtime)
+        self.runtime = runtime
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                kind = message["type"].removeprefix("lifespan.")
+                await send({"type": f"lifespan.{kind}.complete"})
+                if kind == "shutdown":
+                    return
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
+            await self.runtime.start()
+        await self.app(scope, receive, send)
+
+    def stop(self) -> None:
+        if self.loop is not None:
+            asyncio.run_coroutine_threadsafe(self.runtime.stop(), self.loop).result(30)
+
+
 @pytest.fixture
 def schema(fuzz_runtime):
-    app = create_app(runtime=fuzz_runtime)
-    return schemathesis.openapi.from_asgi(
+    app = StartedOnFirstRequest(fuzz_runtime)
+    yield schemathesis.openapi.from_asgi(
         "/openapi.json", app, config=schemathesis.Config(seed=SEED)
     )
+    app.stop()
 
 
 def reset_database(runtime: Runtime) -> None:
     tables = [table.name for table in reversed(metadata.sorted_tables)]
-    with runtime.db.write() as conn:
+    with runtime.db.writing() as conn:
         if runtime.db.dialect == "postgresql":
             conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
         else:

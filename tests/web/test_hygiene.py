@@ -156,7 +156,7 @@ def test_a_full_run_with_forced_500s_logs_no_key_password_token_or_hash(
     assert any("INSERT INTO api_keys" in line["message"] for line in lines)
     assert any(line.get("path") == "/api/account" for line in lines)
 
-    with runtime.db.read() as conn:
+    with runtime.db.reading() as conn:
         password_hashes = conn.execute(select(accounts.c.password_hash)).scalars().all()
         key_hashes = conn.execute(select(api_keys.c.key_hash)).scalars().all()
     secrets = {

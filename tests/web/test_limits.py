@@ -1,5 +1,7 @@
 """Abuse limits over HTTP: each is reached, answers 429 with a positive Retry-After,
 and lifts by itself when its window ends (a frozen clock moves; nothing sleeps).
+Sign-in limits never lock the owner out (issue: email lockout): they hold back the
+address that fails, and only slow strangers when an email is under attack.
 
 Every test runs on SQLite (per-process counts), on PostgreSQL (counts in the
 database) and on SQLite with Redis (counts in Redis).
@@ -16,12 +18,23 @@ from starlette.testclient import TestClient
 from paradarum import keys
 from paradarum.ratelimit import DatabaseRateLimiter, FailureMirror, RedisRateLimiter
 from paradarum.web.app import create_app
-from tests.support import PASSWORD, REDIS_URL, bearer, create_key, new_account, signup
+from tests.support import (
+    PASSWORD,
+    REDIS_URL,
+    PeerFromHeader,
+    bearer,
+    create_key,
+    new_account,
+    peer,
+    signup,
+)
 
 LIMITS = {
-    "login_failures_per_email": 3,
+    "login_failures_per_email_and_address": 3,
     "login_failures_per_address": 5,
+    "login_failures_per_email": 4,
     "login_failure_window_seconds": 900,
+    "login_throttle_seconds": 10,
     "auth_failures_per_address": 4,
     "auth_failure_window_seconds": 60,
     "key_creations_per_account": 3,
@@ -67,8 +80,7 @@ def blocked(response, *, window: int) -> int:
 
 def settle(runtime) -> None:
     """Let failures counted on the hot path reach the shared store."""
-    if isinstance(runtime.auth_failures, FailureMirror):
-        assert runtime.auth_failures.flush()
+    assert runtime.auth_failures.settled()
 
 
 def test_the_backend_is_chosen_from_the_settings(frozen_runtime, backend):
@@ -78,34 +90,83 @@ def test_the_backend_is_chosen_from_the_settings(frozen_runtime, backend):
         "sqlite+redis": RedisRateLimiter.__name__,
     }[backend]
     assert type(frozen_runtime.limiter).__name__ == expected
-    if backend == "sqlite":
-        assert frozen_runtime.auth_failures is frozen_runtime.limiter
-    else:
-        assert isinstance(frozen_runtime.auth_failures, FailureMirror)
+    assert isinstance(frozen_runtime.auth_failures, FailureMirror)
+    assert frozen_runtime.auth_failures.shared is (backend != "sqlite")
 
 
 def login(client, email, password, **kwargs):
     return client.post("/api/auth/login", json={"email": email, "password": password}, **kwargs)
 
 
-def test_sign_in_failures_per_email_block_even_the_right_password_then_lift(frozen_client, clock):
+def test_failures_for_an_email_from_one_address_block_that_address_only_then_lift(
+    frozen_client, clock
+):
+    guesser, owner = peer("198.51.100.1"), peer("192.0.2.9")
     signup(frozen_client, "ada@example.com")
-    for _ in range(LIMITS["login_failures_per_email"]):
-        assert login(frozen_client, "ada@example.com", "wrong password").status_code == 401
-    retry = blocked(login(frozen_client, "ada@example.com", PASSWORD), window=900)
-    # The email is blocked whatever its case or spacing.
-    blocked(login(frozen_client, "  ADA@example.com", PASSWORD), window=900)
+    for _ in range(LIMITS["login_failures_per_email_and_address"]):
+        assert (
+            login(frozen_client, "ada@example.com", "wrong pw", headers=guesser).status_code == 401
+        )
+    # That address waits for that email, even with the right password...
+    retry = blocked(login(frozen_client, "ada@example.com", PASSWORD, headers=guesser), window=900)
+    blocked(login(frozen_client, "  ADA@example.com", PASSWORD, headers=guesser), window=900)
+    # ...while the owner, elsewhere, signs in as always.
+    assert login(frozen_client, "ada@example.com", PASSWORD, headers=owner).status_code == 200
     clock.advance(retry)
-    assert login(frozen_client, "ada@example.com", PASSWORD).status_code == 200
+    assert login(frozen_client, "ada@example.com", PASSWORD, headers=guesser).status_code == 200
 
 
-def test_sign_in_failures_per_address_block_every_email_then_lift(frozen_client, clock):
+def test_an_address_that_keeps_failing_waits_longer_each_time(frozen_client, clock):
+    guesser = peer("198.51.100.2")
+    signup(frozen_client, "ada@example.com")
+    per_window = LIMITS["login_failures_per_email_and_address"]
+    for _ in range(per_window):
+        assert (
+            login(frozen_client, "ada@example.com", "wrong pw", headers=guesser).status_code == 401
+        )
+    first = blocked(login(frozen_client, "ada@example.com", "wrong", headers=guesser), window=900)
+    clock.advance(first)
+    for _ in range(per_window):  # the second allowance within four windows
+        assert (
+            login(frozen_client, "ada@example.com", "wrong pw", headers=guesser).status_code == 401
+        )
+    # Twice the failures within four windows: blocked until that longer window ends.
+    second = blocked(
+        login(frozen_client, "ada@example.com", PASSWORD, headers=guesser), window=3600
+    )
+    assert second > 900 - first
+
+
+def test_failures_from_one_address_block_every_email_then_lift(frozen_client, clock):
     signup(frozen_client, "ada@example.com")
     for i in range(LIMITS["login_failures_per_address"]):
         assert login(frozen_client, f"nobody{i}@example.com", "wrong password").status_code == 401
     retry = blocked(login(frozen_client, "ada@example.com", PASSWORD), window=900)
     clock.advance(retry)
     assert login(frozen_client, "ada@example.com", PASSWORD).status_code == 200
+
+
+def test_an_email_under_attack_slows_strangers_but_not_its_owner(frozen_client, clock):
+    owner = peer("192.0.2.9")
+    signup(frozen_client, "ada@example.com")
+    # A successful sign-in makes this address a known one for the account.
+    assert login(frozen_client, "ada@example.com", PASSWORD, headers=owner).status_code == 200
+    # Distributed guessing: each address fails once, under every per-address limit.
+    for i in range(LIMITS["login_failures_per_email"]):
+        bot = peer(f"203.0.113.{i + 1}")
+        assert login(frozen_client, "ada@example.com", "wrong pw", headers=bot).status_code == 401
+    # Strangers now get one attempt per throttle interval between them...
+    bot = peer("203.0.113.100")
+    assert login(frozen_client, "ada@example.com", "wrong pw", headers=bot).status_code == 401
+    retry = blocked(login(frozen_client, "ada@example.com", "again", headers=bot), window=10)
+    # ...the owner from a new address waits seconds, not a lockout...
+    traveller = peer("198.51.100.77")
+    blocked(login(frozen_client, "ada@example.com", PASSWORD, headers=traveller), window=10)
+    clock.advance(retry)
+    assert login(frozen_client, "ada@example.com", PASSWORD, headers=traveller).status_code == 200
+    # ...and from an address it signed in from before, not at all.
+    for _ in range(3):
+        assert login(frozen_client, "ada@example.com", PASSWORD, headers=owner).status_code == 200
 
 
 def test_failed_authentications_per_address_block_even_a_good_key_then_lift(
@@ -140,7 +201,7 @@ def test_key_creation_per_account_is_limited_then_lifts(frozen_client, clock):
 
 def test_wrong_current_passwords_count_as_failed_sign_ins(frozen_client, clock):
     token = new_account(frozen_client, "ada@example.com")
-    for _ in range(LIMITS["login_failures_per_email"]):
+    for _ in range(LIMITS["login_failures_per_email_and_address"]):
         response = frozen_client.post(
             "/api/account/password",
             json={"currentPassword": "not the password", "newPassword": "a new password!"},
@@ -161,64 +222,66 @@ def test_wrong_current_passwords_count_as_failed_sign_ins(frozen_client, clock):
     )
 
 
-def _client_from(app, host: str, headers: dict[str, str] | None = None) -> TestClient:
-    return TestClient(app, raise_server_exceptions=False, client=(host, 40000), headers=headers)
+def test_a_forged_x_forwarded_for_does_not_dodge_the_limits(frozen_client, frozen_runtime):
+    here = "198.51.100.7"
+    token = new_account(frozen_client)
+    for i in range(LIMITS["auth_failures_per_address"]):
+        forged = peer(here, {"X-Forwarded-For": f"203.0.113.{i}", **bearer(keys.generate())})
+        assert frozen_client.get("/api/account", headers=forged).status_code == 401
+    settle(frozen_runtime)
+    response = frozen_client.get(
+        "/api/account", headers=peer(here, {"X-Forwarded-For": "192.0.2.200", **bearer(token)})
+    )
+    blocked(response, window=60)
+
+    for i in range(LIMITS["login_failures_per_address"]):
+        forged = peer(here, {"X-Forwarded-For": f"203.0.113.{i}"})
+        email = f"{uuid.uuid4().hex[:8]}@example.com"  # a new email each time
+        assert login(frozen_client, email, "wrong password", headers=forged).status_code == 401
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    again = login(
+        frozen_client, email, "wrong password", headers=peer(here, {"X-Forwarded-For": "192.0.2.1"})
+    )
+    blocked(again, window=900)
 
 
-def test_a_forged_x_forwarded_for_does_not_dodge_the_limits(frozen_runtime):
-    app = create_app(runtime=frozen_runtime)
-    with _client_from(app, "198.51.100.7") as client:
-        token = new_account(client)
-        for i in range(LIMITS["auth_failures_per_address"]):
-            forged = {"X-Forwarded-For": f"203.0.113.{i}", **bearer(keys.generate())}
-            assert client.get("/api/account", headers=forged).status_code == 401
-        settle(frozen_runtime)
-        response = client.get(
-            "/api/account", headers={"X-Forwarded-For": "192.0.2.200", **bearer(token)}
-        )
-        blocked(response, window=60)
+class TestBehindAProxy:
+    @pytest.fixture
+    def settings_overrides(self, backend, request) -> dict[str, object]:
+        overrides: dict[str, object] = {**LIMITS, "trusted_proxies": ["10.0.0.0/8"]}
+        if backend.endswith("redis"):
+            overrides["redis_url"] = REDIS_URL
+            overrides["redis_key_prefix"] = request.getfixturevalue("redis_prefix")
+        return overrides
 
-        for i in range(LIMITS["login_failures_per_address"]):
-            forged = {"X-Forwarded-For": f"203.0.113.{i}"}
-            email = f"{uuid.uuid4().hex[:8]}@example.com"  # a new email each time
-            assert login(client, email, "wrong password", headers=forged).status_code == 401
-        email = f"{uuid.uuid4().hex[:8]}@example.com"
-        again = login(client, email, "wrong password", headers={"X-Forwarded-For": "192.0.2.1"})
-        blocked(again, window=900)
-
-
-@pytest.fixture
-def proxied_settings(settings):
-    settings.trusted_proxies = ["10.0.0.0/8"]
-    return settings
-
-
-def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(
-    proxied_settings, frozen_runtime
-):
-    app = create_app(runtime=frozen_runtime)
-    with _client_from(app, "10.1.2.3", {"X-Forwarded-For": "203.0.113.67"}) as proxy:
-        token = new_account(proxy)
-        attacker = {"X-Forwarded-For": "203.0.113.66"}
+    def test_the_forwarded_address_is_the_client(self, frozen_client, frozen_runtime):
+        proxy = "10.1.2.3"
+        token = new_account(frozen_client, headers=peer(proxy, {"X-Forwarded-For": "203.0.113.67"}))
+        attacker = peer(proxy, {"X-Forwarded-For": "203.0.113.66"})
         for _ in range(LIMITS["auth_failures_per_address"]):
-            bad = proxy.get("/api/account", headers={**attacker, **bearer(keys.generate())})
+            bad = frozen_client.get("/api/account", headers={**attacker, **bearer(keys.generate())})
             assert bad.status_code == 401
         settle(frozen_runtime)
-        blocked(proxy.get("/api/account", headers={**attacker, **bearer(token)}), window=60)
+        blocked(frozen_client.get("/api/account", headers={**attacker, **bearer(token)}), window=60)
         # Another client behind the same proxy is not blocked...
-        other = {"X-Forwarded-For": "203.0.113.67"}
-        assert proxy.get("/api/account", headers={**other, **bearer(token)}).status_code == 200
+        other = peer(proxy, {"X-Forwarded-For": "203.0.113.67"})
+        assert (
+            frozen_client.get("/api/account", headers={**other, **bearer(token)}).status_code == 200
+        )
         # ...and a hop the client wrote itself, left of the real one, is ignored.
-        spoofed = {"X-Forwarded-For": "203.0.113.67, 203.0.113.66"}
-        blocked(proxy.get("/api/account", headers={**spoofed, **bearer(token)}), window=60)
+        spoofed = peer(proxy, {"X-Forwarded-For": "203.0.113.67, 203.0.113.66"})
+        blocked(frozen_client.get("/api/account", headers={**spoofed, **bearer(token)}), window=60)
         # The security log records the client, not the proxy.
-        events = proxy.get("/api/account/audit", headers=bearer(token)).json()["data"]
-        assert {e["event"] for e in events} == {"account.signup", "session.login_succeeded"}
-        assert {e["clientAddress"] for e in events} == {"203.0.113.67"}
-    # The same header from a peer that is not a trusted proxy is ignored.
-    with _client_from(app, "192.0.2.50") as direct:
-        response = direct.get("/api/account", headers={**attacker, **bearer(token)})
-        assert response.status_code == 200
+        events = frozen_client.get("/api/account/audit", headers={**other, **bearer(token)})
+        data = events.json()["data"]
+        assert {e["event"] for e in data} == {"account.signup", "session.login_succeeded"}
+        assert {e["clientAddress"] for e in data} == {"203.0.113.67"}
+        # The same header from a peer that is not a trusted proxy is ignored.
+        direct = peer("192.0.2.50", {"X-Forwarded-For": "203.0.113.66"})
+        assert (
+            frozen_client.get("/api/account", headers={**direct, **bearer(token)}).status_code
+            == 200
+        )
 
 
 SHARED = pytest.mark.parametrize("backend", ["postgresql", "sqlite+redis"], indirect=True)
@@ -230,12 +293,12 @@ def test_a_successful_request_never_asks_the_shared_store(frozen_client, frozen_
     key = create_key(frozen_client, token)["key"]
     store = frozen_runtime.limiter
     calls: list[str] = []
-    for name in ("count", "add", "add_below"):
+    for name in ("counts", "add", "add_below"):
         original = getattr(store, name)
 
-        def counted(*args, _name=name, _original=original, **kwargs):
+        async def counted(*args, _name=name, _original=original, **kwargs):
             calls.append(_name)
-            return _original(*args, **kwargs)
+            return await _original(*args, **kwargs)
 
         setattr(store, name, counted)
     for _ in range(20):
@@ -257,12 +320,12 @@ def test_instances_share_sign_in_and_authentication_failures(settings, clock, fr
     )
     try:
         with (
-            TestClient(create_app(runtime=frozen_runtime), raise_server_exceptions=False) as one,
-            TestClient(create_app(runtime=other_runtime), raise_server_exceptions=False) as two,
+            TestClient(PeerFromHeader(create_app(runtime=frozen_runtime))) as one,
+            TestClient(PeerFromHeader(create_app(runtime=other_runtime))) as two,
         ):
             signup(one, "ada@example.com")
             token = login(two, "ada@example.com", PASSWORD).json()["data"]["token"]
-            for _ in range(LIMITS["login_failures_per_email"]):
+            for _ in range(LIMITS["login_failures_per_email_and_address"]):
                 assert login(one, "ada@example.com", "wrong password").status_code == 401
             # Sign-in limits are asked of the shared store: blocked everywhere at once.
             blocked(login(two, "ada@example.com", PASSWORD), window=900)

@@ -38,7 +38,7 @@ def seed_keys(runtime, account_id: int, *, active: int, revoked: int) -> list[in
                 "revoked_at": None if i in active_positions else base + timedelta(hours=1),
             }
         )
-    with runtime.db.write() as conn:
+    with runtime.db.writing() as conn:
         conn.execute(insert(api_keys), rows)
         ids = conn.execute(
             select(api_keys.c.id)
@@ -49,7 +49,7 @@ def seed_keys(runtime, account_id: int, *, active: int, revoked: int) -> list[in
 
 
 def account_id_of(runtime, email: str) -> int:
-    with runtime.db.read() as conn:
+    with runtime.db.reading() as conn:
         return conn.execute(select(accounts.c.id).where(accounts.c.email == email)).scalar_one()
 
 

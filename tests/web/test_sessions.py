@@ -3,15 +3,15 @@ JWT into a 401, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 
 import jwt
 import pytest
 from sqlalchemy import func, select
 
-from paradarum.db.tables import accounts, audit_events, revoked_sessions
-from paradarum.services.context import ClientInfo, Principal
-from tests.support import PASSWORD, bearer, create_key, login, new_account, signup
+from paradarum.db.tables import audit_events, revoked_sessions
+from paradarum.services.context import ClientInfo, CredentialKind, Principal
+from tests.support import PASSWORD, bearer, create_key, login, new_account, run, signup
 
 NEW_PASSWORD = "an entirely new password"
 
@@ -85,15 +85,40 @@ def test_a_refused_password_change_ends_nothing(client, body, field):
 def test_a_deleted_account_s_token_and_keys_get_401(client, runtime):
     token = new_account(client, "gone@example.com")
     key = create_key(client, token)["key"]
-    with runtime.db.read() as conn:
-        account_id = conn.execute(
-            select(accounts.c.id).where(accounts.c.email == "gone@example.com")
-        ).scalar_one()
-    runtime.accounts.delete(account_id)
+    run(runtime.accounts.delete("gone@example.com"))
     for credential in (token, key):
         assert not account_ok(client, credential)
         assert client.get("/api/account/apikeys", headers=bearer(credential)).status_code == 401
         assert client.post("/api/auth/logout", headers=bearer(credential)).status_code == 401
+
+
+def test_the_newest_account_deleted_then_a_new_sign_up_does_not_inherit_its_sessions(
+    client, runtime
+):
+    """An id that comes back (SQLite reuses the highest rowid without AUTOINCREMENT)
+    must not revive a deleted account's session for whoever signs up next: ids are
+    never reused, and a session is bound to a random value of its account."""
+    old = new_account(client, "first@example.com")
+    old_id = client.get("/api/account", headers=bearer(old)).json()["data"]["id"]
+    run(runtime.accounts.delete("first@example.com"))
+    fresh = new_account(client, "second@example.com")
+    fresh_id = client.get("/api/account", headers=bearer(fresh)).json()["data"]["id"]
+    assert fresh_id != old_id
+    assert not account_ok(client, old)
+    refused = client.post("/api/account/apikeys", json={"name": "x"}, headers=bearer(old))
+    assert refused.status_code == 401
+
+
+def test_a_token_is_refused_when_its_account_s_session_key_differs(client, runtime):
+    """Even with the same account id, a token carries the account's session key,
+    and a different key (another account, a changed password) is a 401."""
+    token = new_account(client, "bound@example.com")
+    payload = jwt.decode(token, options={"verify_signature": False})
+    forged, _ = runtime.tokens.issue(
+        account_id=int(payload["sub"]), session_key="0" * 32, now=runtime.clock()
+    )
+    assert account_ok(client, token)
+    assert not account_ok(client, forged)
 
 
 def test_an_expired_token_gets_401(frozen_client, clock, frozen_runtime):
@@ -109,27 +134,23 @@ def test_simultaneous_sign_outs_of_one_token_record_one_event(client, runtime):
     claims = jwt.decode(token, options={"verify_signature": False})
     principal = Principal(
         account_id=int(claims["sub"]),
-        kind="session",
+        kind=CredentialKind.SESSION,
         token_id=claims["jti"],
         token_expires_at_epoch=claims["exp"],
     )
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(8)
 
-    def sign_out() -> None:
-        barrier.wait()
-        try:
-            runtime.accounts.logout(principal=principal, client=ClientInfo("192.0.2.1"))
-        except BaseException as exc:
-            errors.append(exc)
+    async def sign_out_together() -> list[object]:
+        # Each sign-out's transaction runs on its own database thread, at once.
+        return await asyncio.gather(
+            *(
+                runtime.accounts.logout(principal=principal, client=ClientInfo("192.0.2.1"))
+                for _ in range(8)
+            ),
+            return_exceptions=True,
+        )
 
-    threads = [threading.Thread(target=sign_out) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    with runtime.db.read() as conn:
+    assert run(sign_out_together()) == [None] * 8
+    with runtime.db.reading() as conn:
         assert conn.execute(select(func.count()).select_from(revoked_sessions)).scalar() == 1
         logouts = conn.execute(
             select(func.count())
@@ -147,15 +168,16 @@ def test_signed_out_tokens_are_forgotten_once_they_have_expired(
     assert frozen_client.post("/api/auth/logout", headers=bearer(token)).status_code == 200
 
     def remembered() -> int:
-        with frozen_runtime.db.read() as conn:
+        with frozen_runtime.db.reading() as conn:
             return conn.execute(select(func.count()).select_from(revoked_sessions)).scalar()
 
     assert remembered() == 1
-    assert frozen_runtime.accounts.clean_up_sessions() == 0  # not expired yet
+    assert run(frozen_runtime.accounts.clean_up_sessions()) == 0  # not expired yet
     assert not account_ok(frozen_client, token)
     clock.advance(frozen_runtime.settings.jwt_lifetime_seconds + 1)
-    # The next sign-out (any account's) sweeps what has expired.
     other = new_account(frozen_client)
     assert frozen_client.post("/api/auth/logout", headers=bearer(other)).status_code == 200
+    # The periodic clean-up forgets what has expired, and only that.
+    assert run(frozen_runtime.accounts.clean_up_sessions()) == 1
     assert remembered() == 1  # only the new one is left
     assert not account_ok(frozen_client, token)  # refused by its expiry now

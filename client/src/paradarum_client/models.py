@@ -18,7 +18,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
@@ -64,8 +64,22 @@ class Session:
 
 
 @shape
+class CreatedBy:
+    """Who created a key: a panel session, or another key (by its prefix)."""
+
+    kind: Literal["session", "key"]
+    key_prefix: str | None
+
+
+@shape
 class ApiKey:
-    """A key as listed: never the key itself, never its hash."""
+    """A key as listed: never the key itself, never its hash.
+
+    ``status`` is ``active``, ``expired`` or ``revoked``; ``revoked_reason`` is
+    ``user``, ``leaked`` (``revoked_detail`` says where it was found) or ``rolled``.
+    ``permissions`` is ``full`` or ``purge``; ``allowed_cidrs`` and ``zone_ids`` are
+    None when the key is not restricted that way.
+    """
 
     id: int
     name: str
@@ -76,6 +90,15 @@ class ApiKey:
     last_used_user_agent: str | None
     is_revoked: bool
     revoked_at: datetime | None
+    status: Literal["active", "expired", "revoked"]
+    expires_at: datetime | None
+    revoked_reason: Literal["user", "leaked", "rolled"] | None
+    revoked_detail: str | None
+    permissions: Literal["full", "purge"]
+    allowed_cidrs: list[str] | None
+    zone_ids: list[int] | None
+    created_by: CreatedBy
+    replaces: int | None
 
 
 @shape
@@ -83,6 +106,23 @@ class NewKey(ApiKey):
     """A key just created: ``key`` is in this answer only, and left out of ``repr()``."""
 
     key: str = field(repr=False)
+
+
+@shape
+class DayUsage:
+    """One UTC day of a key's use: requests it made, and requests refused with it."""
+
+    day: date
+    successes: int
+    refusals: int
+
+
+@shape
+class KeyUsage:
+    """A key's daily use, oldest day first, today last (zeros included)."""
+
+    key_id: int
+    days: list[DayUsage]
 
 
 @shape
@@ -98,11 +138,13 @@ class AuditEvent:
     key_prefix: str | None
     client_address: str | None
     user_agent: str | None
+    detail: str | None
 
 
 @shape
 class PurgeNode:
-    """One cache node's part of a purge."""
+    """One cache node's part of a purge: ``node`` is its label (``node-1``, …) and
+    ``last_error`` a short reason; addresses and raw errors stay in the server's log."""
 
     node: str
     status: Literal["queued", "done", "failed"]
@@ -152,6 +194,10 @@ def rfc3339(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat("T", "milliseconds") + "Z"
 
 
+def parse_day(value: str) -> date:
+    return date.fromisoformat(value)
+
+
 def parse_time(value: str) -> datetime:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -180,6 +226,8 @@ def _codecs(annotation: Any) -> tuple[Callable[[Any], Any] | None, Callable[[Any
         )
     if annotation is datetime:
         return rfc3339, parse_time
+    if annotation is date:
+        return date.isoformat, parse_day
     if dataclasses.is_dataclass(annotation):
         cls = annotation
         return to_wire, lambda value: from_wire(cls, value)  # type: ignore[arg-type]

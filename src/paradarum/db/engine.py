@@ -1,39 +1,57 @@
-"""The database handle each app builds for itself (no module-level engine).
+"""The database handle each runtime builds for itself (no module-level engine).
 
-Two kinds of transaction:
+Services are asynchronous; statements are not. So a service hands its
+transaction, a plain function of a :class:`~sqlalchemy.Connection`, to
 
-* ``read()``: a plain transaction (``BEGIN`` / PostgreSQL's READ COMMITTED).
-* ``write()``: on SQLite ``BEGIN IMMEDIATE`` — the write lock is taken up front,
-  so a count-then-insert inside it cannot race with another process, and a
-  writer waits (``busy_timeout``) instead of failing on lock upgrade. On
+* :meth:`Database.read`: a plain transaction (``BEGIN`` / PostgreSQL's READ
+  COMMITTED), or
+* :meth:`Database.write`: on SQLite ``BEGIN IMMEDIATE`` — the write lock is taken
+  up front, so a count-then-insert inside it cannot race with another process,
+  and a writer waits (``busy_timeout``) instead of failing on lock upgrade. On
   PostgreSQL a normal transaction; rules that need exclusion lock the account
-  row (``lock_account``).
+  row (``lock_account``),
+
+which run it on this database's own threads (as many as the pool has
+connections), never on the event loop. The one exception is :meth:`hot_read`,
+the indexed single-row read that authenticates every request: inline on SQLite
+(a WAL read is microseconds), awaited on an asyncio pool on PostgreSQL. Each of
+the two has exactly one route and a bound: the threads and the connection pools.
+
+Driver errors never leave this module as such: a database that cannot be reached,
+a pool with no connection to give, a full disk — all become
+:class:`paradarum.errors.Unavailable`, with the cause logged here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from paradarum.db.tables import accounts
+from paradarum.errors import Unavailable
 
-# Seconds a hot read waits for a pooled PostgreSQL connection before it tries a
-# connection of its own.
-HOT_CHECKOUT_TIMEOUT = 0.5
+logger = logging.getLogger("paradarum.db")
+
 # Milliseconds the SQLite hot-path reader may wait for a lock (see hot_read).
 HOT_SQLITE_BUSY_MS = 1000
+# Seconds a PostgreSQL hot read waits for a pooled connection at most.
+HOT_CHECKOUT_TIMEOUT = 1.0
 HOT_CONNECTION_KWARGS: dict[str, Any] = {
     "autocommit": True,
     "connect_timeout": 5,
@@ -44,8 +62,52 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+class WriteHealth:
+    """Whether writes are failing for a reason that will not fix itself per request
+    (a full disk, an I/O error, a read-only file system), so that readiness can
+    say so. Cleared by the next write that succeeds."""
+
+    def __init__(self) -> None:
+        self.failing_since: float | None = None
+        self.reason: str | None = None
+
+    def failed(self, reason: str) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+        self.reason = reason
+
+    def succeeded(self) -> None:
+        self.failing_since = None
+        self.reason = None
+
+
+_STORAGE_TROUBLE = ("disk is full", "disk i/o error", "readonly database", "no space left")
+
+
+def _reason(exc: BaseException) -> str:
+    """A driver error in one line that is safe to log (no bound parameters)."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()[0] if str(original).strip() else ""
+    return f"{type(original).__name__}: {text}"[:300] if text else type(original).__name__
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot serve us (as opposed to a refusal
+    such as a unique violation, which the service that caused it handles)."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | sqlite3.OperationalError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    try:
+        import psycopg
+        from psycopg_pool import PoolTimeout as AsyncPoolTimeout
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | AsyncPoolTimeout)
+
+
 class Database:
-    """One engine plus the conventions above."""
+    """One engine, its threads and, on PostgreSQL, the hot-read pool."""
 
     def __init__(
         self,
@@ -61,6 +123,8 @@ class Database:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         self._busy_timeout_ms = busy_timeout_ms
+        self._pool_size = pool_size
+        self._pool_timeout = pool_timeout
         common: dict[str, Any] = {
             # Never put bound parameters (hashes, emails) into exception text or logs.
             "hide_parameters": True,
@@ -69,13 +133,14 @@ class Database:
             "max_overflow": max_overflow,
             "pool_timeout": pool_timeout,
         }
+        self.sqlite_path: str | None = None
+        self._connect_args: dict[str, Any] = {}
         if self.dialect == "sqlite":
             database = parsed.database
             if database and database != ":memory:":
                 # 0700: the database holds password hashes and key hashes.
                 Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.sqlite_path = database
-            self._hot_engine: Engine | None = None
             self.engine: Engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
@@ -84,17 +149,15 @@ class Database:
             event.listen(self.engine, "connect", self._sqlite_on_connect)
             event.listen(self.engine, "begin", self._sqlite_on_begin)
         else:
-            self.sqlite_path = None
-            connect_args: dict[str, Any] = {}
             if self.dialect == "postgresql":
-                connect_args = {
+                self._connect_args = {
                     "connect_timeout": 5,
                     "application_name": "paradarum",
                     # A database host that vanishes without closing its sockets
-                    # (network partition, dead VM) would otherwise hold a worker
-                    # thread for the kernel's ~15-minute retransmission limit:
-                    # give up on unacknowledged writes after 10 s, and probe
-                    # quiet connections so that they fail and are replaced.
+                    # (network partition, dead VM) would otherwise hold a thread
+                    # for the kernel's ~15-minute retransmission limit: give up on
+                    # unacknowledged writes after 10 s, and probe quiet connections
+                    # so that they fail and are replaced.
                     "tcp_user_timeout": 10_000,
                     "keepalives": 1,
                     "keepalives_idle": 30,
@@ -107,45 +170,28 @@ class Database:
                     milliseconds = max(1, int(statement_timeout * 1000))
                     given = parsed.query.get("options")
                     options = f"-c statement_timeout={milliseconds}"
-                    connect_args["options"] = f"{given} {options}" if given else options
+                    self._connect_args["options"] = f"{given} {options}" if given else options
             self.engine = create_engine(
-                url,
-                pool_recycle=1800,
-                connect_args=connect_args,
-                **common,
+                url, pool_recycle=1800, connect_args=self._connect_args, **common
             )
-            # For hot_read: autocommit, so a lookup is one round trip with no
-            # BEGIN/ROLLBACK around it, and no ping on checkout (a dead
-            # connection is retried instead). Engines connect lazily: no I/O here.
-            self._hot_engine = create_engine(
-                url,
-                pool_recycle=1800,
-                connect_args={**connect_args, "application_name": "paradarum-hot"}
-                if connect_args
-                else {},
-                isolation_level="AUTOCOMMIT",
-                **{
-                    **common,
-                    "pool_pre_ping": False,
-                    # Every connection is kept: an overflow connection would be
-                    # closed on return and reopened under the next burst, and
-                    # opening one (a new server process) costs milliseconds.
-                    "pool_size": pool_size + max_overflow,
-                    "max_overflow": 0,
-                },
-            )
+        # As many threads as the pool has connections: a thread never waits for
+        # a connection that another of ours holds for long.
+        self._threads = ThreadPoolExecutor(
+            max_workers=pool_size + max_overflow, thread_name_prefix="paradarum-db"
+        )
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
-        self._hot_threads = pool_size + max_overflow
-        self._hot_executor: ThreadPoolExecutor | None = None
-        self._pool_timeout = pool_timeout
-        # PostgreSQL: an asyncio pool per event loop that opened one (see open_async).
-        self._async_pools: dict[asyncio.AbstractEventLoop, Any] = {}
-        self._hot_conninfo = ""
+        self._hot_pool: Any = None
+        self._hot_broken = False
+        self._hot_renewing = False
+        self.write_health = WriteHealth()
 
     # -- SQLite connection setup ------------------------------------------------
 
-    def _sqlite_pragmas(self, dbapi_connection: sqlite3.Connection) -> None:
+    def _sqlite_on_connect(self, dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Let us emit BEGIN ourselves (pysqlite's own transaction handling would
+        # issue a deferred BEGIN lazily, which defeats BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode = WAL")
@@ -154,12 +200,6 @@ class Database:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
-    def _sqlite_on_connect(self, dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-        # Let us emit BEGIN ourselves (pysqlite's own transaction handling would
-        # issue a deferred BEGIN lazily, which defeats BEGIN IMMEDIATE).
-        dbapi_connection.isolation_level = None
-        self._sqlite_pragmas(dbapi_connection)
-
     @staticmethod
     def _sqlite_on_begin(conn: Connection) -> None:
         if conn.get_execution_options().get(_WRITE_OPTION):
@@ -167,19 +207,59 @@ class Database:
         else:
             conn.exec_driver_sql("BEGIN")
 
-    # -- transactions -----------------------------------------------------------
+    # -- transactions -------------------------------------------------------------
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def reading(self) -> Iterator[Connection]:
+        """A read transaction on the calling thread (migrations, tests, the threads below)."""
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction on the calling thread; see the module docstring."""
         with self.engine.connect() as conn:
             conn = conn.execution_options(**{_WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+
+    async def read(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``work(conn, *args, **kwargs)`` in a read transaction, off the loop."""
+        return await self._run(False, lambda conn: work(conn, *args, **kwargs))
+
+    async def write(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``work(conn, *args, **kwargs)`` in a write transaction, off the loop.
+
+        The transaction commits when ``work`` returns and rolls back when it raises.
+        """
+        return await self._run(True, lambda conn: work(conn, *args, **kwargs))
+
+    async def _run(self, write: bool, work: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._transaction, write, work)
+
+    def _transaction(self, write: bool, work: Callable[[Connection], T]) -> T:
+        try:
+            with self.writing() if write else self.reading() as conn:
+                result = work(conn)
+        except Exception as exc:
+            if is_outage(exc):
+                raise self._unavailable(exc, write=write) from exc
+            raise
+        if write:
+            self.write_health.succeeded()
+        return result
+
+    def _unavailable(self, exc: BaseException, *, write: bool) -> Unavailable:
+        reason = _reason(exc)
+        if write and any(part in reason.lower() for part in _STORAGE_TROUBLE):
+            self.write_health.failed(reason)
+        logger.error("database unavailable: %s", reason)
+        return Unavailable(reason=reason)
 
     def lock_account(self, conn: Connection, account_id: int) -> bool:
         """Serialise writers of one account for the rest of the transaction.
@@ -196,178 +276,154 @@ class Database:
             query = query.with_for_update(key_share=True)
         return conn.execute(query).first() is not None
 
+    def sql_time(self, moment: datetime) -> Any:
+        """``moment`` as a parameter of hand-written SQL: PostgreSQL compares
+        timestamps; SQLite compares the naive UTC text SQLAlchemy stores."""
+        if self.dialect == "sqlite":
+            return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return moment
+
     @property
     def insert(self) -> Any:
         """This dialect's ``insert``, which has ``on_conflict_do_update`` /
         ``on_conflict_do_nothing`` (PostgreSQL and SQLite spell them alike)."""
         return postgresql.insert if self.dialect == "postgresql" else sqlite.insert
 
-    # -- hot path ---------------------------------------------------------------
+    # -- the hot path -------------------------------------------------------------
 
-    @property
-    def reads_inline(self) -> bool:
-        """Whether hot-path reads may run on the event loop thread.
+    async def start(self) -> None:
+        """Open what lives on the event loop: PostgreSQL's hot-read pool.
 
-        A SQLite read in WAL mode is a few microseconds and never waits for a
-        writer, so a thread hop would cost more than the read. A network database
-        read goes to the thread pool.
+        Called by the runtime when its loop starts (the app's lifespan); without
+        it, :meth:`hot_read` on PostgreSQL answers ``Unavailable``.
         """
-        return self.dialect == "sqlite"
-
-    async def run_hot(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Await ``fn`` (hot-path work built on :meth:`hot_read`) from the event loop.
-
-        Inline where a read is a few microseconds (SQLite). Otherwise on a thread
-        pool of its own, sized like the hot connection pool: handing work to a
-        ``concurrent.futures`` pool straight from asyncio costs a fraction of a
-        general-purpose ``run_in_threadpool`` (no cancel scopes or capacity
-        limiter bookkeeping), and this runs once or twice per request.
-        """
-        if self.reads_inline:
-            return fn(*args, **kwargs)
-        if self._hot_executor is None:
-            self._hot_executor = ThreadPoolExecutor(
-                max_workers=self._hot_threads, thread_name_prefix="paradarum-hot"
-            )
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._hot_executor, functools.partial(fn, *args, **kwargs)
-        )
-
-    async def open_async(self) -> None:
-        """Open an asyncio connection pool for hot reads on the running loop.
-
-        Called from the app's lifespan, which also closes it (``close_async``).
-        With it, a PostgreSQL hot read is awaited on the event loop itself: no
-        thread, so no hop and no contention for the GIL with worker threads.
-        Without it (an app driven without its lifespan), hot reads still work,
-        through :meth:`run_hot`'s threads.
-        """
-        if self.dialect != "postgresql" or asyncio.get_running_loop() in self._async_pools:
+        if self.dialect != "postgresql" or self._hot_pool is not None:
             return
+        self._hot_pool = await self._open_hot_pool()
+
+    async def _open_hot_pool(self) -> Any:
         from psycopg_pool import AsyncConnectionPool
 
-        url = make_url(self.url).set(drivername="postgresql")
-        self._hot_conninfo = url.render_as_string(hide_password=False)
+        conninfo = make_url(self.url).set(drivername="postgresql")
+        kwargs = {**HOT_CONNECTION_KWARGS}
+        for name in ("tcp_user_timeout", "keepalives", "keepalives_idle", "options"):
+            if name in self._connect_args:
+                kwargs[name] = self._connect_args[name]
         pool = AsyncConnectionPool(
-            self._hot_conninfo,
-            kwargs=HOT_CONNECTION_KWARGS,
-            # Starts small (a test app should not hold 20 connections) and grows
-            # to the pool size under load; idle connections close after 10 min.
-            min_size=min(2, self._hot_threads),
-            max_size=self._hot_threads,
-            # After an outage the pool's own reconnects back off; a checkout that
-            # finds nothing soon makes one direct attempt instead (hot_read_async).
+            conninfo.render_as_string(hide_password=False),
+            kwargs=kwargs,
+            min_size=1,
+            max_size=self._pool_size,
             timeout=min(self._pool_timeout, HOT_CHECKOUT_TIMEOUT),
             open=False,
             name="paradarum-hot",
         )
         await pool.open(wait=False)
-        self._async_pools[asyncio.get_running_loop()] = pool
+        return pool
 
-    async def close_async(self) -> None:
-        pool = self._async_pools.pop(asyncio.get_running_loop(), None)
+    async def stop(self) -> None:
+        pool, self._hot_pool = self._hot_pool, None
         if pool is not None:
             await pool.close()
 
-    async def hot_read_async(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        """:meth:`hot_read` for the event loop: inline on SQLite, awaited on the
-        loop's pool on PostgreSQL (one round trip; after a dropped connection the
-        pool's idle connections are checked and the read retried once), else
-        through :meth:`run_hot`."""
-        if self.reads_inline:
-            return self.hot_read(sql, params)
-        pool = self._async_pools.get(asyncio.get_running_loop()) if self._async_pools else None
-        if pool is None:
-            return await self.run_hot(self.hot_read, sql, params)
-        import psycopg
-        from psycopg_pool import PoolTimeout
+    async def hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One row from a hand-written, parameterised SELECT, for the hot path.
 
-        query = sql.replace("?", "%s")
-        for attempt in (1, 2):
-            try:
-                async with pool.connection() as conn:
-                    cursor = await conn.execute(query, params)
-                    row = await cursor.fetchone()
-                return tuple(row) if row is not None else None
-            except PoolTimeout:
-                return await self._hot_read_direct(query, params)
-            except psycopg.OperationalError:
-                if attempt == 2:
-                    raise
-                # The server may have dropped every idle connection (a restart):
-                # weed them out before the retry, so that it gets a live one.
-                await pool.check()
-        raise AssertionError("unreachable")
-
-    async def _hot_read_direct(self, query: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        """One read on a connection of its own, when the pool has none to give.
-
-        Tells the two reasons apart at once: a database that is down refuses the
-        connection (an error, so a 503), one that is back answers — without waiting
-        for the pool's backed-off reconnects to notice.
-        """
-        import psycopg
-
-        async with await psycopg.AsyncConnection.connect(
-            self._hot_conninfo, **HOT_CONNECTION_KWARGS
-        ) as conn:
-            cursor = await conn.execute(query, params)
-            row = await cursor.fetchone()
-        return tuple(row) if row is not None else None
-
-    def hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        """One row from a hand-written, parameterised SELECT on the hot path.
-
-        SQLite: a dedicated autocommit connection per process, reused, so no
-        pool checkout can ever block the event loop. Others: a pooled autocommit
-        connection, one round trip per read (no ping, no BEGIN/ROLLBACK).
+        SQLite: one dedicated autocommit connection per process, read inline (no
+        thread hop: it costs more than the read). PostgreSQL: one round trip on
+        the asyncio pool (autocommit, no BEGIN/ROLLBACK); a connection the server
+        dropped (a restart) is weeded out and the read retried once.
         """
         if self.dialect == "sqlite":
+            try:
+                return self._sqlite_hot_read(sql, params)
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc, write=False) from exc
+        return await self._postgres_hot_read(sql.replace("?", "%s"), params)
+
+    async def _renew_hot_pool(self) -> None:
+        """After the database failed a hot read, one read at a time replaces the
+        pool and waits (at most :data:`HOT_CHECKOUT_TIMEOUT`) for its first
+        connection, while the others answer 503 at once instead of queueing behind
+        it. The pool's own reconnects back off for seconds; this way service
+        resumes with the first read after the database is back. The bound holds:
+        the old pool is closed before the new one opens."""
+        if self._hot_renewing:
+            raise Unavailable(reason="the database failed a moment ago")
+        self._hot_renewing = True
+        try:
+            old, self._hot_pool = self._hot_pool, None
+            if old is not None:
+                await old.close(timeout=0)
+            self._hot_pool = pool = await self._open_hot_pool()
+            try:
+                await pool.wait(timeout=HOT_CHECKOUT_TIMEOUT)
+            except Exception as exc:
+                raise self._unavailable(exc, write=False) from exc
+            self._hot_broken = False
+        finally:
+            self._hot_renewing = False
+
+    def _sqlite_hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        reader = self._reader
+        if reader is None:
             with self._reader_lock:
                 if self._reader is None:
                     # This connection reads on the event loop. A WAL reader waits
                     # only in rare cases (recovery after a crash, a forced
-                    # checkpoint): bound that wait, and answer 503 past it,
-                    # rather than stall every request of the process.
+                    # checkpoint): bound that wait, and answer 503 past it, rather
+                    # than stall every request of the process.
                     wait_ms = min(self._busy_timeout_ms, HOT_SQLITE_BUSY_MS)
-                    reader = sqlite3.connect(
+                    connection = sqlite3.connect(
                         self.sqlite_path or ":memory:",
                         check_same_thread=False,
                         isolation_level=None,
                         timeout=wait_ms / 1000,
                         cached_statements=64,
                     )
-                    reader.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
-                    reader.execute("PRAGMA query_only = ON")
-                    self._reader = reader
-                row = self._reader.execute(sql, params).fetchone()
-                return tuple(row) if row is not None else None
-        return self._network_hot_read(sql.replace("?", "%s"), params)
+                    connection.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+                    connection.execute("PRAGMA query_only = ON")
+                    self._reader = connection
+                reader = self._reader
+        row: tuple[Any, ...] | None = reader.execute(sql, params).fetchone()
+        return row
 
-    def _network_hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        """One round trip; a connection found dead is discarded by the pool and
-        the read retried once on a fresh one."""
-        engine = self._hot_engine
-        assert engine is not None
-        for attempt in (1, 2):
-            try:
-                with engine.connect() as conn:
-                    row = conn.exec_driver_sql(sql, params).first()
-                return tuple(row) if row is not None else None
-            except DBAPIError as exc:
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
+    async def _postgres_hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        import psycopg
+
+        if self._hot_pool is None:
+            raise Unavailable(reason="the hot-read pool is not open (runtime not started)")
+        if self._hot_broken:
+            await self._renew_hot_pool()
+        pool = self._hot_pool
+        try:
+            for attempt in (1, 2):
+                try:
+                    async with pool.connection() as conn:
+                        cursor = await conn.execute(sql, params)
+                        row = await cursor.fetchone()
+                    return tuple(row) if row is not None else None
+                except psycopg.OperationalError:
+                    if attempt == 2:
+                        raise
+                    # The server may have dropped every idle connection (a
+                    # restart): weed them out, so that the retry gets a live one.
+                    await pool.check()
+        except Exception as exc:
+            if is_outage(exc):
+                self._hot_broken = True
+                raise self._unavailable(exc, write=False) from exc
+            raise
         raise AssertionError("unreachable")
 
-    def dispose(self) -> None:
-        if self._hot_executor is not None:
-            self._hot_executor.shutdown(wait=False)
-            self._hot_executor = None
+    # -- lifecycle ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release threads and connections (after :meth:`stop`, off the loop)."""
+        self._threads.shutdown(wait=True)
         with self._reader_lock:
             if self._reader is not None:
-                self._reader.close()
+                with contextlib.suppress(sqlite3.Error):
+                    self._reader.close()
                 self._reader = None
         self.engine.dispose()
-        if self._hot_engine is not None:
-            self._hot_engine.dispose()

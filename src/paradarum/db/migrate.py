@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -31,8 +33,27 @@ def upgrade(db: Database, revision: str = "head") -> None:
     starting together one migrates and the others wait, then find nothing to do.
     SQLite: Alembic's DDL runs inside ``BEGIN IMMEDIATE``, which serialises too.
     """
+    with _migrating(db) as config:
+        command.upgrade(config, revision)
+
+
+def downgrade(db: Database, revision: str) -> None:
+    with _migrating(db) as config:
+        command.downgrade(config, revision)
+
+
+@contextmanager
+def _migrating(db: Database) -> Iterator[Config]:
     config = alembic_config(db.url)
     with db.engine.connect() as conn:
+        sqlite = db.dialect == "sqlite"
+        if sqlite:
+            # Rebuilding a table (SQLite cannot alter most things in place) drops
+            # the old one, and a DROP with foreign keys enforced deletes every row
+            # that refers to it (ON DELETE CASCADE). The pragma only takes effect
+            # outside a transaction, so it is set before Alembic begins one, and
+            # the references are checked before the migration commits.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
         if db.dialect == "postgresql":
             # Waiting for another instance's migration, or a long migration, is
             # not a stuck statement: no statement timeout on this connection.
@@ -42,9 +63,16 @@ def upgrade(db: Database, revision: str = "head") -> None:
         try:
             conn = conn.execution_options(paradarum_write=True)
             config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+            yield config
+            if sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration left {len(broken)} broken references")
             conn.commit()
         finally:
+            if sqlite:
+                conn.rollback()
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
             if db.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": ADVISORY_LOCK_ID})
                 conn.execute(text("RESET statement_timeout"))

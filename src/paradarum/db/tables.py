@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -32,6 +32,10 @@ metadata = MetaData(naming_convention=NAMING)
 
 # BIGINT on PostgreSQL; INTEGER on SQLite so that it is the rowid alias.
 Id = BigInteger().with_variant(Integer(), "sqlite")
+# Every table with a generated id is AUTOINCREMENT on SQLite (sqlite_autoincrement):
+# without it SQLite hands the highest id out again after that row is deleted, and
+# an id that comes back could meet something that still refers to the old row (a
+# session token, a log line). PostgreSQL sequences never go back.
 
 accounts = Table(
     "accounts",
@@ -40,8 +44,12 @@ accounts = Table(
     Column("email", String(320), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
-    # Bumped to end every session of the account (password change); JWTs carry it.
-    Column("session_epoch", Integer, nullable=False, server_default=text("0")),
+    # Random, carried by every session token of the account and compared on each
+    # request: a new value (password change) ends every session at once, and a
+    # token of a deleted account can never match a later account's value.
+    Column("session_key", String(32), nullable=False),
+    Column("email_verified_at", UTCDateTime(), nullable=True),
+    sqlite_autoincrement=True,
 )
 
 api_keys = Table(
@@ -63,7 +71,36 @@ api_keys = Table(
     Column("last_used_address", String(64), nullable=True),
     Column("last_used_user_agent", String(512), nullable=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    # user | leaked | rolled, and for leaked where the key was found.
+    Column("revoked_reason", String(16), nullable=True),
+    Column("revoked_detail", String(2048), nullable=True),
+    # None = never. A key past it is refused like a revoked one and frees its slot.
+    Column("expires_at", UTCDateTime(), nullable=True),
+    # full | purge
+    Column("permissions", String(16), nullable=False, server_default=text("'full'")),
+    # JSON arrays, None when unrestricted.
+    Column("allowed_cidrs", Text, nullable=True),
+    Column("zone_ids", Text, nullable=True),
+    # Who created it: a panel session or another key (kept by prefix too, so that
+    # the record outlives the creating key's row).
+    Column("created_by_kind", String(16), nullable=False, server_default=text("'session'")),
+    Column("created_by_key_id", Id, nullable=True, index=True),
+    Column("created_by_key_prefix", String(8), nullable=True),
+    # The key this one replaced when it was rolled.
+    Column("replaces_id", Id, nullable=True),
     Index("ix_api_keys_account_created", "account_id", "created_at", "id"),
+    sqlite_autoincrement=True,
+)
+
+# Successful and refused requests per key and UTC day, counted in each process's
+# memory and added here every few seconds (services/usage.py).
+key_usage_daily = Table(
+    "key_usage_daily",
+    metadata,
+    Column("key_id", Id, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("successes", BigInteger, nullable=False, server_default=text("0")),
+    Column("refusals", BigInteger, nullable=False, server_default=text("0")),
 )
 
 # Sessions ended early (sign-out), remembered until the token would expire anyway.
@@ -100,7 +137,10 @@ audit_events = Table(
     Column("key_prefix", String(8), nullable=True),
     Column("client_address", String(64), nullable=True),
     Column("user_agent", String(512), nullable=True),
+    # A short, safe explanation (why a key was refused, where a leak was found).
+    Column("detail", String(2048), nullable=True),
     Index("ix_audit_events_account_occurred", "account_id", "occurred_at", "id"),
+    sqlite_autoincrement=True,
 )
 
 # Fixed-window counters for abuse limits shared by every instance on one database.
@@ -129,6 +169,7 @@ purges = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("completed_at", UTCDateTime(), nullable=True),
     Index("ix_purges_account_created", "account_id", "created_at", "id"),
+    sqlite_autoincrement=True,
 )
 
 purge_deliveries = Table(
@@ -142,13 +183,15 @@ purge_deliveries = Table(
         nullable=False,
         index=True,
     ),
+    # The node's base URL (operator information) and how customers see it: node-1, ...
     Column("node", String(255), nullable=False),
+    Column("label", String(16), nullable=False),
     Column("status", String(16), nullable=False),  # queued | done | failed
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text, nullable=True),
     Column("next_attempt_at", UTCDateTime(), nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("claimed_until", UTCDateTime(), nullable=True),
-    Column("is_final", Boolean, nullable=False, server_default=text("false")),
     Index("ix_purge_deliveries_due", "status", "next_attempt_at"),
+    sqlite_autoincrement=True,
 )

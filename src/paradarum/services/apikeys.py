@@ -1,11 +1,20 @@
-"""The API-key lifecycle: create (within the limit), list, revoke."""
+"""The API-key lifecycle: create (within the limit), list, revoke, roll.
+
+A key is *active* while it is neither revoked nor past its ``expires_at``; only
+active keys count against the limit and authenticate.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
 
 from paradarum import keys
 from paradarum.clock import Clock
@@ -19,12 +28,44 @@ from paradarum.errors import (
     RateLimited,
     ValidationFailed,
 )
-from paradarum.ratelimit import RateLimiter
+from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit, validation
-from paradarum.services.context import ClientInfo, Principal
+from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
 
-STATUSES = ("all", "active", "revoked")
+MAX_EXPIRY = timedelta(days=366)
+MAX_CIDRS = 20
+MAX_ZONE_IDS = 100
+MAX_GRACE = timedelta(days=7)
+
+
+class KeyStatus(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class RevokeReason(StrEnum):
+    USER = "user"
+    LEAKED = "leaked"
+    ROLLED = "rolled"
+
+
+class ListFilter(StrEnum):
+    ALL = "all"
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class KeySettings:
+    """The optional settings of a key; the defaults are a key as it always was."""
+
+    expires_at: datetime | None = None
+    permission: Permission = Permission.FULL
+    allowed_cidrs: tuple[str, ...] | None = None
+    zone_ids: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +80,20 @@ class KeyInfo:
     last_used_address: str | None
     last_used_user_agent: str | None
     revoked_at: datetime | None
+    revoked_reason: RevokeReason | None
+    revoked_detail: str | None
+    settings: KeySettings
+    created_by_kind: CredentialKind
+    created_by_key_prefix: str | None
+    replaces_id: int | None
 
-    @property
-    def is_revoked(self) -> bool:
-        return self.revoked_at is not None
+    def status(self, now: datetime) -> KeyStatus:
+        if self.revoked_at is not None:
+            return KeyStatus.REVOKED
+        expires = self.settings.expires_at
+        if expires is not None and expires <= now:
+            return KeyStatus.EXPIRED
+        return KeyStatus.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,20 +119,103 @@ _PUBLIC_COLUMNS = (
     api_keys.c.last_used_address,
     api_keys.c.last_used_user_agent,
     api_keys.c.revoked_at,
+    api_keys.c.revoked_reason,
+    api_keys.c.revoked_detail,
+    api_keys.c.expires_at,
+    api_keys.c.permissions,
+    api_keys.c.allowed_cidrs,
+    api_keys.c.zone_ids,
+    api_keys.c.created_by_kind,
+    api_keys.c.created_by_key_prefix,
+    api_keys.c.replaces_id,
 )
 
 
-def _info(row: object) -> KeyInfo:
+def key_info(row: Any) -> KeyInfo:
     return KeyInfo(
-        id=row.id,  # type: ignore[attr-defined]
-        name=row.name,  # type: ignore[attr-defined]
-        key_prefix=row.key_prefix,  # type: ignore[attr-defined]
-        created_at=row.created_at,  # type: ignore[attr-defined]
-        last_used_at=row.last_used_at,  # type: ignore[attr-defined]
-        last_used_address=row.last_used_address,  # type: ignore[attr-defined]
-        last_used_user_agent=row.last_used_user_agent,  # type: ignore[attr-defined]
-        revoked_at=row.revoked_at,  # type: ignore[attr-defined]
+        id=row.id,
+        name=row.name,
+        key_prefix=row.key_prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        last_used_address=row.last_used_address,
+        last_used_user_agent=row.last_used_user_agent,
+        revoked_at=row.revoked_at,
+        revoked_reason=RevokeReason(row.revoked_reason) if row.revoked_reason else None,
+        revoked_detail=row.revoked_detail,
+        settings=KeySettings(
+            expires_at=row.expires_at,
+            permission=Permission(row.permissions),
+            allowed_cidrs=tuple(json.loads(row.allowed_cidrs)) if row.allowed_cidrs else None,
+            zone_ids=tuple(json.loads(row.zone_ids)) if row.zone_ids else None,
+        ),
+        created_by_kind=CredentialKind(row.created_by_kind),
+        created_by_key_prefix=row.created_by_key_prefix,
+        replaces_id=row.replaces_id,
     )
+
+
+def active(now: datetime) -> ColumnElement[bool]:
+    """Neither revoked nor expired at ``now``."""
+    return and_(
+        api_keys.c.revoked_at.is_(None),
+        or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > now),
+    )
+
+
+# -- rules (pure) ---------------------------------------------------------------------
+
+
+def key_settings(
+    *,
+    now: datetime,
+    expires_at: datetime | None = None,
+    permission: Permission = Permission.FULL,
+    allowed_cidrs: Sequence[str] | None = None,
+    zone_ids: Sequence[int] | None = None,
+) -> KeySettings:
+    """Check the optional settings of a new key; every problem is named by field."""
+    problems: dict[str, list[str]] = {}
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            problems["expiresAt"] = ["Give a time zone (e.g. 2027-01-31T00:00:00Z)."]
+        elif expires_at <= now:
+            problems["expiresAt"] = ["Must be in the future."]
+        elif expires_at > now + MAX_EXPIRY:
+            problems["expiresAt"] = ["Must be at most 366 days ahead."]
+    networks: list[str] | None = None
+    if allowed_cidrs is not None:
+        networks = []
+        if not 1 <= len(allowed_cidrs) <= MAX_CIDRS:
+            problems["allowedCidrs"] = [f"Give 1 to {MAX_CIDRS} networks, or leave it out."]
+        else:
+            for entry in allowed_cidrs:
+                try:
+                    network = ipaddress.ip_network(entry.strip(), strict=False)
+                except ValueError:
+                    problems.setdefault("allowedCidrs", []).append(
+                        f"{entry[:60]!r} is not an IPv4 or IPv6 address or network."
+                    )
+                    continue
+                networks.append(str(network))
+            networks = list(dict.fromkeys(networks))
+    ids: list[int] | None = None
+    if zone_ids is not None:
+        if not 1 <= len(zone_ids) <= MAX_ZONE_IDS:
+            problems["zoneIds"] = [f"Give 1 to {MAX_ZONE_IDS} zone IDs, or leave it out."]
+        else:
+            ids = sorted(set(zone_ids))
+    if problems:
+        raise ValidationFailed(problems, "The key settings are invalid.")
+    return KeySettings(
+        expires_at=expires_at,
+        permission=permission,
+        allowed_cidrs=tuple(networks) if networks is not None else None,
+        zone_ids=tuple(ids) if ids is not None else None,
+    )
+
+
+# -- service --------------------------------------------------------------------------
 
 
 class ApiKeyService:
@@ -102,17 +236,35 @@ class ApiKeyService:
         self._creations = creations_per_window
         self._creation_window = creation_window_seconds
 
+    @property
+    def key_limit(self) -> int:
+        return self._key_limit
+
     @staticmethod
-    def _count_active(conn: Connection, account_id: int) -> int:
+    def _count_active(conn: Connection, account_id: int, now: datetime) -> int:
         return int(
             conn.execute(
                 select(func.count())
                 .select_from(api_keys)
-                .where(api_keys.c.account_id == account_id, api_keys.c.revoked_at.is_(None))
+                .where(api_keys.c.account_id == account_id, active(now))
             ).scalar_one()
         )
 
-    def create(self, *, principal: Principal, name: str, client: ClientInfo) -> CreatedKey:
+    async def _check_creation_rate(self, principal: Principal) -> None:
+        retry = await self._limiter.consume(
+            Limit(f"key-create:{principal.account_id}", self._creations, self._creation_window)
+        )
+        if retry:
+            raise RateLimited(retry, "Too many keys created recently. Try again later.")
+
+    async def create(
+        self,
+        *,
+        principal: Principal,
+        name: str,
+        client: ClientInfo,
+        settings: KeySettings | None = None,
+    ) -> CreatedKey:
         """Create a key, unless the account already has ``key_limit`` active ones.
 
         Why the lock: counting active keys and inserting must be one atomic step,
@@ -121,43 +273,76 @@ class ApiKeyService:
         of one account wait for the previous one to commit.
         """
         name = validation.key_name(name)
-        retry = self._limiter.consume(
-            f"key-create:{principal.account_id}",
-            limit=self._creations,
-            window=self._creation_window,
-        )
-        if retry:
-            raise RateLimited(retry, "Too many keys created recently. Try again later.")
+        settings = settings or KeySettings()
+        await self._check_creation_rate(principal)
         raw = keys.generate()
-        prefix = keys.display_prefix(raw)
         now = self._clock()
-        with self._db.write() as conn:
+
+        def work(conn: Connection) -> KeyInfo:
             if not self._db.lock_account(conn, principal.account_id):
                 raise NotAuthenticated
-            if self._count_active(conn, principal.account_id) >= self._key_limit:
+            if self._count_active(conn, principal.account_id, now) >= self._key_limit:
                 raise KeyLimitReached(self._key_limit)
-            key_id = conn.execute(
-                insert(api_keys)
-                .values(
-                    account_id=principal.account_id,
-                    name=name,
-                    key_prefix=prefix,
-                    key_hash=keys.hash_key(raw),
-                    created_at=now,
-                )
-                .returning(api_keys.c.id)
-            ).scalar_one()
-            audit.record(
+            return self._insert(
                 conn,
-                account_id=principal.account_id,
-                event=audit.KEY_CREATED,
-                at=now,
+                principal=principal,
                 client=client,
-                actor=principal,
-                key_id=key_id,
-                key_prefix=prefix,
+                name=name,
+                raw=raw,
+                settings=settings,
+                now=now,
             )
-        info = KeyInfo(
+
+        info = await self._db.write(work)
+        return CreatedKey(info=info, raw_key=raw)
+
+    def _insert(
+        self,
+        conn: Connection,
+        *,
+        principal: Principal,
+        client: ClientInfo,
+        name: str,
+        raw: str,
+        settings: KeySettings,
+        now: datetime,
+        replaces: KeyInfo | None = None,
+    ) -> KeyInfo:
+        prefix = keys.display_prefix(raw)
+        by_key = principal.kind is CredentialKind.KEY
+        key_id = conn.execute(
+            insert(api_keys)
+            .values(
+                account_id=principal.account_id,
+                name=name,
+                key_prefix=prefix,
+                key_hash=keys.hash_key(raw),
+                created_at=now,
+                expires_at=settings.expires_at,
+                permissions=str(settings.permission),
+                allowed_cidrs=json.dumps(settings.allowed_cidrs)
+                if settings.allowed_cidrs is not None
+                else None,
+                zone_ids=json.dumps(settings.zone_ids) if settings.zone_ids is not None else None,
+                created_by_kind=str(principal.kind),
+                created_by_key_id=principal.key_id if by_key else None,
+                created_by_key_prefix=principal.key_prefix if by_key else None,
+                replaces_id=replaces.id if replaces else None,
+            )
+            .returning(api_keys.c.id)
+        ).scalar_one()
+        audit.record(
+            conn,
+            account_id=principal.account_id,
+            event=audit.Event.KEY_CREATED,
+            at=now,
+            client=client,
+            actor=principal,
+            key_id=key_id,
+            key_prefix=prefix,
+            detail=f"Replaces {replaces.key_prefix} ({replaces.name})." if replaces else None,
+        )
+        return KeyInfo(
             id=key_id,
             name=name,
             key_prefix=prefix,
@@ -166,39 +351,45 @@ class ApiKeyService:
             last_used_address=None,
             last_used_user_agent=None,
             revoked_at=None,
+            revoked_reason=None,
+            revoked_detail=None,
+            settings=settings,
+            created_by_kind=principal.kind,
+            created_by_key_prefix=principal.key_prefix if by_key else None,
+            replaces_id=replaces.id if replaces else None,
         )
-        return CreatedKey(info=info, raw_key=raw)
 
-    def list(
+    async def list(
         self,
         *,
         account_id: int,
         limit: int = 100,
         cursor: str | None = None,
-        status: str = "all",
+        status: ListFilter = ListFilter.ALL,
     ) -> KeyPage:
         """Newest first (``created_at``, then ``id``), revoked keys included by default."""
-        if status not in STATUSES:
-            raise ValidationFailed({"status": ["Use active, revoked or all."]})
         if not 1 <= limit <= MAX_LIMIT:
             raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
+        now = self._clock()
         query = select(*_PUBLIC_COLUMNS).where(api_keys.c.account_id == account_id)
-        if status == "active":
-            query = query.where(api_keys.c.revoked_at.is_(None))
-        elif status == "revoked":
+        if status is ListFilter.ACTIVE:
+            query = query.where(active(now))
+        elif status is ListFilter.REVOKED:
             query = query.where(api_keys.c.revoked_at.is_not(None))
+        elif status is ListFilter.EXPIRED:
+            query = query.where(api_keys.c.revoked_at.is_(None), api_keys.c.expires_at <= now)
         query = newest_first_page(
             query, moment=api_keys.c.created_at, row_id=api_keys.c.id, limit=limit, cursor=cursor
         )
-        with self._db.read() as conn:
-            rows = conn.execute(query).all()
-        items = [_info(row) for row in rows[:limit]]
+        rows = await self._db.read(lambda conn: conn.execute(query).all())
+        items = [key_info(row) for row in rows[:limit]]
         return KeyPage(items=items, next_cursor=next_cursor(rows, limit=limit, moment="created_at"))
 
-    def revoke(self, *, principal: Principal, key_id: int, client: ClientInfo) -> KeyInfo:
+    async def revoke(self, *, principal: Principal, key_id: int, client: ClientInfo) -> KeyInfo:
         """Revoke for good. Of simultaneous revokes, exactly one changes the row."""
         now = self._clock()
-        with self._db.write() as conn:
+
+        def work(conn: Connection) -> KeyInfo:
             changed = conn.execute(
                 update(api_keys)
                 .where(
@@ -206,7 +397,7 @@ class ApiKeyService:
                     api_keys.c.account_id == principal.account_id,
                     api_keys.c.revoked_at.is_(None),
                 )
-                .values(revoked_at=now)
+                .values(revoked_at=now, revoked_reason=str(RevokeReason.USER))
             ).rowcount
             row = conn.execute(
                 select(*_PUBLIC_COLUMNS).where(
@@ -220,11 +411,101 @@ class ApiKeyService:
             audit.record(
                 conn,
                 account_id=principal.account_id,
-                event=audit.KEY_REVOKED,
+                event=audit.Event.KEY_REVOKED,
                 at=now,
                 client=client,
                 actor=principal,
                 key_id=key_id,
                 key_prefix=row.key_prefix,
             )
-        return _info(row)
+            return key_info(row)
+
+        return await self._db.write(work)
+
+    async def roll(
+        self, *, principal: Principal, key_id: int, grace: timedelta, client: ClientInfo
+    ) -> CreatedKey:
+        """Replace a key with a new one of the same name and settings.
+
+        The old key keeps working for ``grace`` (0: revoked at once) so that the
+        new one can be deployed first; while it works it still counts against the
+        limit, so at the limit only a roll without grace is possible. A key that
+        expires gets a replacement with the same lifetime, from now.
+        """
+        if not timedelta(0) <= grace <= MAX_GRACE:
+            raise ValidationFailed(
+                {"gracePeriodMinutes": ["Use 0 to 10080 minutes (7 days)."]},
+                "The grace period is invalid.",
+            )
+        await self._check_creation_rate(principal)
+        raw = keys.generate()
+        now = self._clock()
+
+        def work(conn: Connection) -> KeyInfo:
+            if not self._db.lock_account(conn, principal.account_id):
+                raise NotAuthenticated
+            row = conn.execute(
+                select(*_PUBLIC_COLUMNS).where(
+                    api_keys.c.id == key_id, api_keys.c.account_id == principal.account_id
+                )
+            ).first()
+            if row is None:
+                raise KeyNotFound
+            old = key_info(row)
+            status = old.status(now)
+            if status is not KeyStatus.ACTIVE:
+                raise ValidationFailed(
+                    {"id": [f"This key is {status}: only an active key can be rolled."]},
+                    f"This API key is {status}; create a new key instead.",
+                )
+            if grace and self._count_active(conn, principal.account_id, now) >= self._key_limit:
+                raise ValidationFailed(
+                    {"gracePeriodMinutes": ["At the key limit, only 0 is possible."]},
+                    f"This account has {self._key_limit} active API keys, the most allowed, "
+                    "and the old key would still count during the grace period. Roll with a "
+                    "grace period of 0, or revoke another key first.",
+                )
+            expires_at = old.settings.expires_at
+            if expires_at is not None:
+                expires_at = now + min(expires_at - old.created_at, MAX_EXPIRY)
+            settings = KeySettings(
+                expires_at=expires_at,
+                permission=old.settings.permission,
+                allowed_cidrs=old.settings.allowed_cidrs,
+                zone_ids=old.settings.zone_ids,
+            )
+            created = self._insert(
+                conn,
+                principal=principal,
+                client=client,
+                name=old.name,
+                raw=raw,
+                settings=settings,
+                now=now,
+                replaces=old,
+            )
+            if grace:
+                until = now + grace
+                if old.settings.expires_at is not None:
+                    until = min(until, old.settings.expires_at)
+                values: dict[str, Any] = {"expires_at": until}
+                detail = f"Replaced by {created.key_prefix}; works until the grace period ends."
+            else:
+                values = {"revoked_at": now, "revoked_reason": str(RevokeReason.ROLLED)}
+                detail = f"Replaced by {created.key_prefix}; revoked at once."
+            conn.execute(update(api_keys).where(api_keys.c.id == old.id).values(**values))
+            audit.record(
+                conn,
+                account_id=principal.account_id,
+                event=audit.Event.KEY_ROLLED,
+                at=now,
+                client=client,
+                actor=principal,
+                key_id=old.id,
+                key_prefix=old.key_prefix,
+                detail=detail,
+            )
+            return created
+
+        info = await self._db.write(work)
+        return CreatedKey(info=info, raw_key=raw)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Connection, insert, select
 
@@ -19,54 +20,63 @@ from paradarum.errors import ValidationFailed
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
 
-SIGNUP = "account.signup"
-LOGIN_SUCCEEDED = "session.login_succeeded"
-LOGIN_FAILED = "session.login_failed"
-LOGOUT = "session.logout"
-PASSWORD_CHANGED = "account.password_changed"
-KEY_CREATED = "key.created"
-KEY_REVOKED = "key.revoked"
-KEY_FIRST_USED = "key.first_used"
-PURGE_REQUESTED = "purge.requested"
 
-EVENTS = (
-    SIGNUP,
-    LOGIN_SUCCEEDED,
-    LOGIN_FAILED,
-    LOGOUT,
-    PASSWORD_CHANGED,
-    KEY_CREATED,
-    KEY_REVOKED,
-    KEY_FIRST_USED,
-    PURGE_REQUESTED,
-)
+class Event(StrEnum):
+    SIGNUP = "account.signup"
+    EMAIL_VERIFIED = "account.email_verified"
+    PASSWORD_CHANGED = "account.password_changed"
+    LOGIN_SUCCEEDED = "session.login_succeeded"
+    LOGIN_FAILED = "session.login_failed"
+    LOGOUT = "session.logout"
+    KEY_CREATED = "key.created"
+    KEY_FIRST_USED = "key.first_used"
+    KEY_REVOKED = "key.revoked"
+    KEY_ROLLED = "key.rolled"
+    KEY_LEAKED = "key.leaked"
+    KEY_REFUSED = "key.refused"
+    PURGE_REQUESTED = "purge.requested"
+    ZONE_ADDED = "zone.added"
+    ZONE_VERIFIED = "zone.verified"
+    ZONE_DELETED = "zone.deleted"
+    NOTIFICATION = "notification.sent"
+
+
+class Actor(StrEnum):
+    SESSION = "session"
+    KEY = "key"
+    ANONYMOUS = "anonymous"
+    # Paradarum itself: an operator command, secret scanning, an expiry.
+    SYSTEM = "system"
 
 
 def record(
     conn: Connection,
     *,
     account_id: int,
-    event: str,
+    event: Event,
     at: datetime,
     client: ClientInfo,
     actor: Principal | None = None,
-    actor_type: str | None = None,
+    actor_type: Actor | None = None,
     actor_id: str | None = None,
     key_id: int | None = None,
     key_prefix: str | None = None,
+    detail: str | None = None,
 ) -> None:
+    """Add one entry, in the caller's transaction (so it commits with the action)."""
     client = client.clipped()
     conn.execute(
         insert(audit_events).values(
             account_id=account_id,
             occurred_at=at,
-            event=event,
-            actor_type=actor.kind if actor else (actor_type or "anonymous"),
+            event=str(event),
+            actor_type=str(actor.kind) if actor else str(actor_type or Actor.ANONYMOUS),
             actor_id=actor.actor_id if actor else actor_id,
             key_id=key_id,
             key_prefix=key_prefix,
             client_address=client.address,
             user_agent=client.user_agent,
+            detail=detail[:2048] if detail else None,
         )
     )
 
@@ -82,6 +92,7 @@ class AuditEvent:
     key_prefix: str | None
     client_address: str | None
     user_agent: str | None
+    detail: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +111,7 @@ _COLUMNS = (
     audit_events.c.key_prefix,
     audit_events.c.client_address,
     audit_events.c.user_agent,
+    audit_events.c.detail,
 )
 
 
@@ -107,7 +119,9 @@ class AuditLog:
     def __init__(self, *, db: Database) -> None:
         self._db = db
 
-    def list(self, *, account_id: int, limit: int = 100, cursor: str | None = None) -> AuditPage:
+    async def list(
+        self, *, account_id: int, limit: int = 100, cursor: str | None = None
+    ) -> AuditPage:
         """The account's events, newest first (``occurred_at``, then ``id``)."""
         if not 1 <= limit <= MAX_LIMIT:
             raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
@@ -118,22 +132,8 @@ class AuditLog:
             limit=limit,
             cursor=cursor,
         )
-        with self._db.read() as conn:
-            rows = conn.execute(query).all()
-        items = [
-            AuditEvent(
-                id=row.id,
-                event=row.event,
-                occurred_at=row.occurred_at,
-                actor_type=row.actor_type,
-                actor_id=row.actor_id,
-                key_id=row.key_id,
-                key_prefix=row.key_prefix,
-                client_address=row.client_address,
-                user_agent=row.user_agent,
-            )
-            for row in rows[:limit]
-        ]
+        rows = await self._db.read(lambda conn: conn.execute(query).all())
+        items = [AuditEvent(**row._asdict()) for row in rows[:limit]]
         return AuditPage(
             items=items, next_cursor=next_cursor(rows, limit=limit, moment="occurred_at")
         )

@@ -1,170 +1,234 @@
 """Who is calling: turn a credential into a :class:`Principal`, or refuse it.
 
-The key path is built to cost almost nothing per request:
+Every rule about credentials lives here; the web side only reads headers. The key
+path is built to cost almost nothing per request:
 
 * format and checksum are checked first, so mistyped or invented keys never
   reach the database;
 * a valid-looking key costs one SHA-256 and one lookup through the unique index
   on ``key_hash`` — no password hasher (see ``paradarum.keys`` for why) — in one
-  round trip, inline on SQLite and awaited on the event loop on PostgreSQL
-  (the ``*_async`` methods; the plain ones serve callers off the loop);
+  round trip (``Database.hot_read``: inline on SQLite, awaited on PostgreSQL);
 * nothing about keys is cached in the process, so a revoke committed by any
   process or instance is seen by the very next request everywhere;
-* ``lastUsedAt`` is written on the first use, then at most once a minute per key
-  (see :class:`UsageRecorder`).
+* restrictions (expiry, addresses, permissions) are checked on the row just read;
+* usage is counted in memory and ``lastUsedAt`` written at most once a minute
+  (``services/usage.py``), so a successful request writes nothing most of the time.
+
+Failed authentications are counted per client address and, past a limit, refused
+with 429 before any lookup (``ratelimit.FailureMirror``: no round trip).
 """
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+import json
 import logging
-import threading
-from dataclasses import dataclass
-from datetime import timedelta
-
-from sqlalchemy import ColumnElement, update
+import time
+from datetime import datetime
 
 from paradarum import keys
+from paradarum.background import Background
 from paradarum.clock import Clock
+from paradarum.config import Settings
 from paradarum.db.engine import Database
-from paradarum.db.tables import api_keys
 from paradarum.db.types import as_utc
-from paradarum.errors import NotAuthenticated
+from paradarum.errors import Forbidden, NotAuthenticated, RateLimited, Unavailable
+from paradarum.ratelimit import FailureMirror, Limit, address_bucket
 from paradarum.services import audit
-from paradarum.services.context import ClientInfo, Principal
+from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
+from paradarum.services.usage import KeyUsage
 from paradarum.tokens import InvalidToken, TokenCodec
 
 KEY_LOOKUP_SQL = (
-    "SELECT id, account_id, key_prefix, revoked_at, last_used_at FROM api_keys WHERE key_hash = ?"
+    "SELECT id, account_id, key_prefix, revoked_at, last_used_at, expires_at, "
+    "permissions, allowed_cidrs, zone_ids FROM api_keys WHERE key_hash = ?"
 )
 SESSION_LOOKUP_SQL = (
-    "SELECT a.session_epoch, "
+    "SELECT a.session_key, "
     "(SELECT 1 FROM revoked_sessions r WHERE r.token_id = ?) "
     "FROM accounts a WHERE a.id = ?"
 )
-USAGE_INTERVAL = timedelta(minutes=1)
-logger = logging.getLogger("paradarum.usage")
+TOO_MANY_FAILURES = "Too many failed authentications. Try again later."
+WRONG_ADDRESS = "This key cannot be used from your address."
+PURGE_ONLY = (
+    "This key can only purge cache (and read GET /api/account); "
+    "use a key with full access for this."
+)
+# At most one security-log entry per key and reason in this interval per process,
+# so that a flood of refused requests cannot fill the log.
+REFUSAL_LOG_INTERVAL = 60.0
+logger = logging.getLogger("paradarum.auth")
 
 
-@dataclass(frozen=True, slots=True)
-class KeyUse:
-    """A successful key authentication, and whether ``lastUsedAt`` needs a write."""
+class KeyRefused(Forbidden):
+    """A valid key, used where its restrictions do not allow it."""
 
-    principal: Principal
-    first_use: bool
-    refresh: bool
+
+@functools.lru_cache(maxsize=1024)
+def _networks(
+    allowed_cidrs: str,
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in json.loads(allowed_cidrs))
+
+
+def address_allowed(allowed_cidrs: str, address: str | None) -> bool:
+    """Whether ``address`` (the client as the trusted-proxy rules see it) is in one
+    of the key's networks. An address that cannot be read is never allowed."""
+    if address is None:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in _networks(allowed_cidrs))
 
 
 class Authenticator:
-    """Checks credentials. Pure reads: writes go through :class:`UsageRecorder`."""
+    """Checks credentials and their restrictions. Reads only; usage goes to
+    :class:`~paradarum.services.usage.KeyUsage`."""
 
-    def __init__(self, *, db: Database, tokens: TokenCodec, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        tokens: TokenCodec,
+        clock: Clock,
+        settings: Settings,
+        failures: FailureMirror,
+        usage: KeyUsage,
+        background: Background,
+    ) -> None:
         self._db = db
         self._tokens = tokens
         self._clock = clock
+        self._failures = failures
+        self._usage = usage
+        self._background = background
+        self._failure_limit = settings.auth_failures_per_address
+        self._failure_window = settings.auth_failure_window_seconds
+        self._refusals_logged: dict[tuple[int, str], float] = {}
 
-    async def authenticate_key(self, raw_key: str) -> KeyUse:
-        """Awaited on the event loop (see ``Database.hot_read_async``)."""
+    async def authenticate(
+        self,
+        credential: str | None,
+        client: ClientInfo,
+        *,
+        required: Permission = Permission.FULL,
+    ) -> Principal:
+        """The principal behind ``credential``, allowed to act at ``required``.
+
+        Raises :class:`NotAuthenticated` (401: missing, malformed, unknown, revoked
+        or expired — all alike), :class:`RateLimited` (429: too many failures from
+        this address), :class:`KeyRefused` (403: a key used from an address or for
+        an action its restrictions exclude).
+        """
+        limit = Limit(
+            f"auth-fail:{address_bucket(client.address)}",
+            self._failure_limit,
+            self._failure_window,
+        )
+        retry = self._failures.blocked(limit)
+        if retry:
+            raise RateLimited(retry, TOO_MANY_FAILURES)
+        try:
+            if credential is None:
+                raise NotAuthenticated
+            if keys.looks_like_key(credential):
+                return await self._key(credential, client, required)
+            return await self._session(credential)
+        except NotAuthenticated:
+            self._failures.record(limit)
+            raise
+
+    async def _key(self, raw_key: str, client: ClientInfo, required: Permission) -> Principal:
         if not keys.is_well_formed(raw_key):
             raise NotAuthenticated
-        row = await self._db.hot_read_async(KEY_LOOKUP_SQL, (keys.hash_key(raw_key),))
-        if row is None or row[3] is not None:
+        row = await self._db.hot_read(KEY_LOOKUP_SQL, (keys.hash_key(raw_key),))
+        if row is None:
             raise NotAuthenticated
-        key_id, account_id, prefix, _revoked, last_used = row
-        last_used_at = as_utc(last_used)
+        key_id, account_id, prefix, revoked, last_used, expires, permission, cidrs, zones = row
         now = self._clock()
+        if revoked is not None or (expires is not None and as_utc(expires) <= now):  # type: ignore[operator]
+            self._usage.refused(key_id, now)
+            raise NotAuthenticated
         principal = Principal(
-            account_id=int(account_id), kind="key", key_id=int(key_id), key_prefix=str(prefix)
+            account_id=account_id,
+            kind=CredentialKind.KEY,
+            key_id=key_id,
+            key_prefix=prefix,
+            permission=Permission(permission),
+            zone_ids=tuple(json.loads(zones)) if zones else None,
         )
-        return KeyUse(
-            principal=principal,
-            first_use=last_used_at is None,
-            refresh=last_used_at is not None and now - last_used_at >= USAGE_INTERVAL,
-        )
+        if cidrs is not None and not address_allowed(cidrs, client.address):
+            self._refuse(
+                principal, client, now, f"used from {client.address or 'an unknown address'}"
+            )
+            raise KeyRefused(WRONG_ADDRESS)
+        if not principal.permission.allows(required):
+            self._refuse(principal, client, now, "used beyond its purge-only permission")
+            raise KeyRefused(PURGE_ONLY)
+        self._usage.succeeded(key_id, now)
+        last_used_at = as_utc(last_used) if last_used is not None else None
+        if self._usage.last_used_due(key_id, last_used_at, now):
+            if last_used_at is None:
+                # Written before the answer, so that the next list shows it.
+                await self._usage.record_last_used(principal, client, first_use=True)
+            else:
+                self._background.spawn(
+                    self._usage.record_last_used(principal, client, first_use=False),
+                    name="last-used",
+                )
+        return principal
 
-    async def authenticate_session(self, token: str) -> Principal:
-        """Awaited on the event loop (see ``Database.hot_read_async``)."""
+    def _refuse(self, principal: Principal, client: ClientInfo, now: datetime, why: str) -> None:
+        """Count a refusal, and say so in the security log (at most once a minute
+        per key and reason)."""
+        key_id = principal.key_id
+        assert key_id is not None
+        self._usage.refused(key_id, now)
+        moment = time.monotonic()
+        if moment - self._refusals_logged.get((key_id, why), -REFUSAL_LOG_INTERVAL) < (
+            REFUSAL_LOG_INTERVAL
+        ):
+            return
+        if len(self._refusals_logged) > 10_000:
+            self._refusals_logged.clear()
+        self._refusals_logged[key_id, why] = moment
+
+        async def write() -> None:
+            try:
+                await self._db.write(
+                    audit.record,
+                    account_id=principal.account_id,
+                    event=audit.Event.KEY_REFUSED,
+                    at=now,
+                    client=client,
+                    actor=principal,
+                    key_id=key_id,
+                    key_prefix=principal.key_prefix,
+                    detail=f"Refused: {why}.",
+                )
+            except Unavailable:
+                logger.warning("key refusal not recorded", extra={"key_id": key_id})
+
+        self._background.spawn(write(), name="key-refused")
+
+    async def _session(self, token: str) -> Principal:
         try:
             claims = self._tokens.decode(token, now=self._clock())
         except InvalidToken as exc:
             raise NotAuthenticated from exc
-        row = await self._db.hot_read_async(
-            SESSION_LOOKUP_SQL, (claims.token_id, claims.account_id)
-        )
+        row = await self._db.hot_read(SESSION_LOOKUP_SQL, (claims.token_id, claims.account_id))
         # Refused when the account is gone, the session was signed out, or the
-        # password changed since the token was issued.
-        if row is None or row[1] is not None or int(row[0]) != claims.epoch:
+        # account's session key changed (a password change) since it was issued.
+        if row is None or row[1] is not None or row[0] != claims.session_key:
             raise NotAuthenticated
         return Principal(
             account_id=claims.account_id,
-            kind="session",
+            kind=CredentialKind.SESSION,
             token_id=claims.token_id,
             token_expires_at_epoch=int(claims.expires_at.timestamp()),
         )
-
-
-class UsageRecorder:
-    """Writes ``lastUsedAt`` (and where from) for successful key uses.
-
-    The first use is written before the response, so it shows in the next list.
-    Later uses are coalesced: at most one write per key per minute, skipped while
-    another write for the key is pending in this process, and conditional in SQL
-    (``last_used_at < now - 1 min``), so that the value never goes backwards and
-    many processes together still write about once a minute. A failed write is
-    logged and never fails the request that caused it.
-    """
-
-    def __init__(self, *, db: Database, clock: Clock) -> None:
-        self._db = db
-        self._clock = clock
-        self._pending: set[int] = set()
-        self._lock = threading.Lock()
-        self.writes = 0  # rows actually changed by this process (for benchmarks)
-
-    def claim(self, key_id: int) -> bool:
-        """Reserve the right to write for ``key_id``; False if a write is pending."""
-        with self._lock:
-            if key_id in self._pending:
-                return False
-            self._pending.add(key_id)
-            return True
-
-    def record(self, use: KeyUse, client: ClientInfo) -> None:
-        key_id = use.principal.key_id
-        assert key_id is not None
-        try:
-            self._write(use, client.clipped())
-        except Exception:  # runs detached from any request: log, never raise
-            logger.warning("lastUsedAt write skipped", extra={"key_id": key_id}, exc_info=True)
-        finally:
-            with self._lock:
-                self._pending.discard(key_id)
-
-    def _write(self, use: KeyUse, client: ClientInfo) -> None:
-        principal = use.principal
-        now = self._clock()
-        condition: ColumnElement[bool] = api_keys.c.last_used_at.is_(None)
-        if not use.first_use:
-            condition = api_keys.c.last_used_at < now - USAGE_INTERVAL
-        with self._db.write() as conn:
-            changed = conn.execute(
-                update(api_keys)
-                .where(api_keys.c.id == principal.key_id, condition)
-                .values(
-                    last_used_at=now,
-                    last_used_address=client.address,
-                    last_used_user_agent=client.user_agent,
-                )
-            ).rowcount
-            if changed and use.first_use:
-                audit.record(
-                    conn,
-                    account_id=principal.account_id,
-                    event=audit.KEY_FIRST_USED,
-                    at=now,
-                    client=client,
-                    actor=principal,
-                    key_id=principal.key_id,
-                    key_prefix=principal.key_prefix,
-                )
-        with self._lock:
-            self.writes += changed

@@ -1,8 +1,25 @@
-"""Facts about the caller that services record (audit, last-used-from)."""
+"""Facts about the caller that services act on and record."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class CredentialKind(StrEnum):
+    SESSION = "session"
+    KEY = "key"
+
+
+class Permission(StrEnum):
+    """What a key may do. ``purge`` reaches the purge endpoints and
+    ``GET /api/account`` only; ``full`` reaches everything account-scoped."""
+
+    FULL = "full"
+    PURGE = "purge"
+
+    def allows(self, required: Permission) -> bool:
+        return self is Permission.FULL or required is Permission.PURGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +41,15 @@ class Principal:
     """Who is calling: an account, through a panel session or through an API key."""
 
     account_id: int
-    kind: str  # "session" | "key"
+    kind: CredentialKind
     key_id: int | None = None
     key_prefix: str | None = None
     token_id: str | None = None
     token_expires_at_epoch: int | None = None
+    permission: Permission = Permission.FULL
+    # A key restricted to purging some zones only (None: every zone of the account).
+    zone_ids: tuple[int, ...] | None = None
 
     @property
     def actor_id(self) -> str | None:
-        return self.key_prefix if self.kind == "key" else self.token_id
+        return self.key_prefix if self.kind is CredentialKind.KEY else self.token_id

@@ -13,26 +13,52 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.tables import purge_deliveries, purges
 from paradarum.errors import NotAuthenticated, NotFound, RateLimited, ValidationFailed
-from paradarum.ratelimit import RateLimiter
+from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import newest_first_page, next_cursor
 
-KINDS = ("urls", "tags", "everything")
 MAX_TARGETS = 100
 URL_MAX = 2048
 TAG_MAX = 128
-# Queued: no node tried yet. Running: some node still to answer. Done: every node
-# purged. Failed: every node answered and at least one could not be purged.
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+
+class PurgeKind(StrEnum):
+    URLS = "urls"
+    TAGS = "tags"
+    EVERYTHING = "everything"
+
+
+class PurgeStatus(StrEnum):
+    """Queued: no node tried yet. Running: some node still to answer. Done: every
+    node purged. Failed: every node answered and at least one could not be purged."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def node_label(index: int) -> str:
+    """How a cache node is shown to customers: its place in the configuration, never
+    its address (that is operator information)."""
+    return f"node-{index + 1}"
 
 
 class PurgeNotFound(NotFound):
@@ -42,21 +68,21 @@ class PurgeNotFound(NotFound):
 @dataclass(frozen=True, slots=True)
 class PurgeInfo:
     id: int
-    kind: str
+    kind: PurgeKind
     targets: list[str]
-    status: str
+    status: PurgeStatus
     created_at: datetime
     completed_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
 class NodeResult:
-    """One cache node's part of a purge."""
+    """One cache node's part of a purge, as the customer may see it."""
 
-    node: str
-    status: str  # queued | done | failed
+    label: str
+    status: DeliveryStatus
     attempts: int
-    last_error: str | None
+    reason: str | None
     updated_at: datetime
     next_attempt_at: datetime | None
 
@@ -135,7 +161,7 @@ def _targets(field: str, values: Sequence[str], check: Callable[[str], str | Non
 
 def purge_request(
     *, urls: Sequence[str] | None, tags: Sequence[str] | None, everything: bool | None
-) -> tuple[str, list[str]]:
+) -> tuple[PurgeKind, list[str]]:
     """``(kind, targets)`` from a request that must name exactly one kind."""
     given = [
         name
@@ -151,27 +177,27 @@ def purge_request(
         fields = given or ["body"]
         raise ValidationFailed({field: [message] for field in fields}, message)
     if urls is not None:
-        return "urls", _targets("urls", urls, purge_url)
+        return PurgeKind.URLS, _targets("urls", urls, purge_url)
     if tags is not None:
-        return "tags", _targets("tags", tags, purge_tag)
+        return PurgeKind.TAGS, _targets("tags", tags, purge_tag)
     if everything is not True:
         raise ValidationFailed(
             {"everything": ["Must be true to purge everything."]}, "The request is invalid."
         )
-    return "everything", []
+    return PurgeKind.EVERYTHING, []
 
 
 # -- service --------------------------------------------------------------------
 
 
-def _info(row: object) -> PurgeInfo:
+def _info(row: Any) -> PurgeInfo:
     return PurgeInfo(
-        id=row.id,  # type: ignore[attr-defined]
-        kind=row.kind,  # type: ignore[attr-defined]
-        targets=list(json.loads(row.targets)),  # type: ignore[attr-defined]
-        status=row.status,  # type: ignore[attr-defined]
-        created_at=row.created_at,  # type: ignore[attr-defined]
-        completed_at=row.completed_at,  # type: ignore[attr-defined]
+        id=row.id,
+        kind=PurgeKind(row.kind),
+        targets=list(json.loads(row.targets)),
+        status=PurgeStatus(row.status),
+        created_at=row.created_at,
+        completed_at=row.completed_at,
     )
 
 
@@ -200,7 +226,7 @@ class PurgeService:
     def nodes(self) -> list[str]:
         return list(self._nodes)
 
-    def request(
+    async def request(
         self,
         *,
         principal: Principal,
@@ -211,29 +237,32 @@ class PurgeService:
     ) -> PurgeInfo:
         """Queue a purge for every cache node; returns at once (delivery is separate)."""
         kind, targets = purge_request(urls=urls, tags=tags, everything=everything)
-        retry = self._limiter.consume(
-            f"purge:{principal.account_id}", limit=self._per_window, window=self._window
+        retry = await self._limiter.consume(
+            Limit(f"purge:{principal.account_id}", self._per_window, self._window)
         )
         if retry:
             raise RateLimited(retry, "Too many purges for this account. Try again later.")
         now = self._clock()
         # No cache node configured: nothing to deliver, so the purge is done at once.
-        status = QUEUED if self._nodes else DONE
-        with self._db.write() as conn:
+        status = PurgeStatus.QUEUED if self._nodes else PurgeStatus.DONE
+
+        def work(conn: Connection) -> int:
             if not self._db.lock_account(conn, principal.account_id):
                 raise NotAuthenticated
-            purge_id = conn.execute(
-                insert(purges)
-                .values(
-                    account_id=principal.account_id,
-                    kind=kind,
-                    targets=json.dumps(targets),
-                    status=status,
-                    created_at=now,
-                    completed_at=None if self._nodes else now,
-                )
-                .returning(purges.c.id)
-            ).scalar_one()
+            purge_id = int(
+                conn.execute(
+                    insert(purges)
+                    .values(
+                        account_id=principal.account_id,
+                        kind=str(kind),
+                        targets=json.dumps(targets),
+                        status=str(status),
+                        created_at=now,
+                        completed_at=None if self._nodes else now,
+                    )
+                    .returning(purges.c.id)
+                ).scalar_one()
+            )
             if self._nodes:
                 conn.execute(
                     insert(purge_deliveries),
@@ -241,25 +270,28 @@ class PurgeService:
                         {
                             "purge_id": purge_id,
                             "node": node,
-                            "status": QUEUED,
+                            "label": node_label(index),
+                            "status": str(DeliveryStatus.QUEUED),
                             "attempts": 0,
                             "next_attempt_at": now,
                             "updated_at": now,
-                            "is_final": False,
                         }
-                        for node in self._nodes
+                        for index, node in enumerate(self._nodes)
                     ],
                 )
             audit.record(
                 conn,
                 account_id=principal.account_id,
-                event=audit.PURGE_REQUESTED,
+                event=audit.Event.PURGE_REQUESTED,
                 at=now,
                 client=client,
                 actor=principal,
                 key_id=principal.key_id,
                 key_prefix=principal.key_prefix,
             )
+            return purge_id
+
+        purge_id = await self._db.write(work)
         if self._nodes and self._on_queued is not None:
             self._on_queued()
         return PurgeInfo(
@@ -271,7 +303,9 @@ class PurgeService:
             completed_at=None if self._nodes else now,
         )
 
-    def list(self, *, account_id: int, limit: int = 50, cursor: str | None = None) -> PurgePage:
+    async def list(
+        self, *, account_id: int, limit: int = 50, cursor: str | None = None
+    ) -> PurgePage:
         """Newest first (``created_at``, then ``id``)."""
         query = newest_first_page(
             select(purges).where(purges.c.account_id == account_id),
@@ -280,16 +314,16 @@ class PurgeService:
             limit=limit,
             cursor=cursor,
         )
-        with self._db.read() as conn:
-            rows = conn.execute(query).all()
+        rows = await self._db.read(lambda conn: conn.execute(query).all())
         items = [_info(row) for row in rows[:limit]]
         return PurgePage(
             items=items, next_cursor=next_cursor(rows, limit=limit, moment="created_at")
         )
 
-    def get(self, *, account_id: int, purge_id: int) -> PurgeDetail:
+    async def get(self, *, account_id: int, purge_id: int) -> PurgeDetail:
         """One purge with each node's result; another account's purge is not found."""
-        with self._db.read() as conn:
+
+        def read(conn: Connection) -> tuple[Any, list[Any]]:
             row = conn.execute(
                 select(purges).where(purges.c.id == purge_id, purges.c.account_id == account_id)
             ).first()
@@ -300,14 +334,17 @@ class PurgeService:
                 .where(purge_deliveries.c.purge_id == purge_id)
                 .order_by(purge_deliveries.c.id)
             ).all()
+            return row, list(deliveries)
+
+        row, deliveries = await self._db.read(read)
         nodes = [
             NodeResult(
-                node=d.node,
-                status=d.status,
+                label=d.label,
+                status=DeliveryStatus(d.status),
                 attempts=d.attempts,
-                last_error=d.last_error,
+                reason=d.last_error,
                 updated_at=d.updated_at,
-                next_attempt_at=d.next_attempt_at if d.status == QUEUED else None,
+                next_attempt_at=d.next_attempt_at if d.status == DeliveryStatus.QUEUED else None,
             )
             for d in deliveries
         ]

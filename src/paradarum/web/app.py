@@ -6,94 +6,125 @@ so tests can build as many apps as they like with their own settings.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from paradarum_client import __version__
+from starlette.types import Receive, Scope, Send
 
-from paradarum import __version__
 from paradarum.config import Settings
+from paradarum.logs import AccessLogWriter
 from paradarum.runtime import Runtime, build_runtime
-from paradarum.web import errors
+from paradarum.web import openapi
 from paradarum.web.api import account, apikeys, audit, auth, health, purges
-from paradarum.web.middleware import EdgeMiddleware
-from paradarum.web.openapi import build as document
-from paradarum.web.panel import routes as panel
+from paradarum.web.edge import (
+    AccessLog,
+    BodyGuard,
+    HeaderLimit,
+    InFlightLimit,
+    LastResort,
+    QueryCredentials,
+    SecurityHeaders,
+)
+from paradarum.web.panel.routes import Assets, page_routes
+from paradarum.web.request import Request
+from paradarum.web.responses import Response, raw_json
+from paradarum.web.routing import Route, Router, Routes
 
 logger = logging.getLogger("paradarum")
 
 DESCRIPTION = """
-The Paradarum API: accounts, panel sessions, API keys.
+The Paradarum API: accounts, panel sessions, API keys, zones and cache purge.
 
 Every response is an envelope `{"succeeded", "message", "data"}`; validation
 errors add `errors: {field: [problems]}`. Authenticate with
 `Authorization: Bearer <session JWT or pdm_ key>` or `X-API-Key: pdm_...`.
 """
+API_MODULES = (health, auth, account, apikeys, audit, purges)
+# Bodies larger than the 64 KiB every other route accepts.
+LARGER_BODIES: dict[str, int] = {}
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+class App:
+    """The Paradarum ASGI application: the edge middlewares around the router, and
+    the lifespan that starts and stops the runtime with the server's event loop."""
+
+    def __init__(self, runtime: Runtime, *, owned: bool) -> None:
+        self.runtime = runtime
+        self._owned = owned
+        self._openapi: Response | None = None
+        trusted = [
+            ipaddress.ip_network(net, strict=False) for net in runtime.settings.trusted_proxies
+        ]
+        extra = Routes(tag="meta", public=False)
+        extra.get("/openapi.json", permission=None, summary="This document")(self._document)
+        routes: list[Route] = [route for module in API_MODULES for route in module.routes.routes]
+        routes += page_routes(runtime.settings).routes + extra.routes
+        self.routes = routes
+        self.router = Router(
+            routes, runtime=runtime, trusted=trusted, mounts={"/static/": Assets()}
+        )
+        stack: Any = BodyGuard(self.router, larger=LARGER_BODIES)
+        stack = QueryCredentials(stack)
+        stack = HeaderLimit(stack)
+        stack = LastResort(stack)
+        stack = SecurityHeaders(stack)
+        stack = InFlightLimit(stack, limit=runtime.settings.max_requests_in_flight)
+        if runtime.settings.access_log:
+            stack = AccessLog(stack, writer=AccessLogWriter())
+        self._stack = stack
+
+    def openapi(self) -> dict[str, Any]:
+        return openapi.build(
+            self.routes, title="Paradarum API", version=__version__, description=DESCRIPTION
+        )
+
+    async def _document(self, _request: Request) -> Response:
+        if self._openapi is None:
+            self._openapi = raw_json(self.openapi())
+        return self._openapi
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self._stack(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.runtime.start()
+                except Exception as exc:
+                    logger.exception("paradarum could not start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                logger.info("paradarum started", extra={"database": self.runtime.db.dialect})
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.runtime.stop()
+                    if self._owned:
+                        self.runtime.close()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> App:
     """Build the app. Pass ``runtime`` to share one (tests with a fake clock)."""
     owned = runtime is None
     if runtime is None:
         runtime = build_runtime(settings or Settings())
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        logger.info("paradarum started", extra={"database": runtime.db.dialect})
-        await runtime.db.open_async()
-        if runtime.settings.purge_delivery_enabled:
-            runtime.purge_delivery.start()
-        try:
-            yield
-        finally:
-            # Joins the delivery thread (it finishes the deliveries in hand): off the loop.
-            await asyncio.to_thread(runtime.purge_delivery.stop)
-            await runtime.db.close_async()
-        if owned:
-            runtime.close()
-
-    app = FastAPI(
-        title="Paradarum API",
-        version=__version__,
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        # FastAPI's Swagger UI pulls its scripts from a CDN; the service serves nothing
-        # from elsewhere, so the description is offered as /openapi.json only.
-        docs_url=None,
-        redoc_url=None,
-        openapi_url="/openapi.json",
-    )
-    app.state.runtime = runtime
-    app.state.trusted_networks = [
-        ipaddress.ip_network(net, strict=False) for net in runtime.settings.trusted_proxies
-    ]
-    errors.install(app)
-    for module in (health, auth, account, apikeys, audit, purges):
-        app.include_router(module.router, prefix="/api")
-    app.include_router(panel.router)
-    app.add_middleware(EdgeMiddleware, access_log=runtime.settings.access_log)
-    _document_errors(app)
-    return app
+    return App(runtime, owned=owned)
 
 
-def create_app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory`` worker processes: settings from the environment."""
+def create_app_from_env() -> App:
+    """Factory for the server's worker processes: settings from the environment."""
     from paradarum import logs
 
     settings = Settings()
     logs.configure(settings.log_level)
     return create_app(settings)
-
-
-def _document_errors(app: FastAPI) -> None:
-    """Make /openapi.json say what the service really does (see ``web.openapi``)."""
-
-    def openapi() -> dict[str, object]:
-        if not app.openapi_schema:
-            app.openapi_schema = document(app)
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,69 +1,63 @@
-"""``/openapi.json`` that says what the service really does.
+"""``/openapi.json``, built from the route declarations and the shapes.
 
-FastAPI documents what a route declares. Much of what a caller can get back is
-decided elsewhere, by rules that apply to whole groups of routes, so it is added
-here from the same facts the code acts on:
+Nothing here is written twice: each route's declaration (``web/routing.py``) says
+what it takes (body, query, path parameters), what it answers (a shape from
+``paradarum_client.models``) and which credential it needs; the rules that apply
+to whole groups of routes add the rest, from the same facts the code acts on:
 
-* every route that depends on ``get_principal`` can answer 401 (with
-  ``WWW-Authenticate``) and 429 (failed authentications from the address, with
-  ``Retry-After``), and takes either security scheme;
-* every ``POST``/``PUT``/``PATCH`` under ``/api`` passes the body guard of
-  ``EdgeMiddleware``: 400 (bad ``Content-Length``), 413 (over 64 KiB), 415 (not
-  JSON) — whether or not the route reads a body;
-* every route with parameters or a body can answer 400 (FastAPI's 422 is not
-  used: validation errors are 400 envelopes);
-* every route that uses the runtime (the database) can answer 503 with
-  ``Retry-After`` when the database does not answer.
-
-A few OpenAPI links describe which response feeds which request (a created
-key's id → revoke it), which also lets stateful fuzzing chain calls.
+* a route that needs a credential can answer 400 (two credentials), 401 (with
+  ``WWW-Authenticate``), 403 (a key used where its restrictions do not allow)
+  and 429 (failed authentications from the address, with ``Retry-After``);
+* every ``POST`` under ``/api`` passes the body guard: 400 (bad
+  ``Content-Length``), 413 (too large), 415 (not JSON);
+* a route with input can answer 400 (invalid fields);
+* every route but liveness can answer 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import dataclasses
+import types
+import typing
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, Literal
 
-from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
-from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
+from paradarum_client.models import wire_fields
 
-from paradarum.web.deps import get_principal, get_runtime
-from paradarum.web.schemas import ERROR_TEXT, ErrorEnvelope
+from paradarum.services.pagination import MAX_ID
+from paradarum.web.routing import Route
 
-BODY_METHODS = frozenset({"post", "put", "patch"})
+OPENAPI_VERSION = "3.1.0"
 ERROR_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}
-SECURITY_SCHEMES = {
-    "bearer": {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "A panel session token (JWT) or an API key (pdm_...).",
-    },
-    "apiKey": {
-        "type": "apiKey",
-        "in": "header",
-        "name": "X-API-Key",
-        "description": "An API key (pdm_...).",
-    },
+ERROR_TEXT = {
+    400: "Invalid fields, malformed JSON, two credentials, or a rule such as the key limit",
+    401: "Missing, malformed, unknown, revoked or expired credentials",
+    403: "Not allowed: a key's restrictions, or the server's configuration",
+    404: "No such thing for this account",
+    409: "Conflict with what exists",
+    413: "Body too large",
+    415: "Body that is not JSON",
+    429: "Rate limited; see Retry-After (seconds)",
+    503: "Temporarily unavailable (the database, a full queue); see Retry-After",
 }
 SECONDS = {"type": "string", "pattern": "^[1-9][0-9]*$"}
-HEADERS: dict[str, dict[str, Any]] = {
-    "401": {
+HEADERS: dict[int, dict[str, Any]] = {
+    401: {
         "WWW-Authenticate": {
             "description": 'Always `Bearer realm="paradarum"`.',
             "required": True,
             "schema": {"type": "string"},
         }
     },
-    "429": {
+    429: {
         "Retry-After": {
             "description": "Seconds until the limit lifts (at least 1).",
             "required": True,
             "schema": SECONDS,
         }
     },
-    "503": {
+    503: {
         "Retry-After": {
             "description": "Seconds after which to try again.",
             "required": True,
@@ -78,126 +72,214 @@ LINK_HEADER = {
         "schema": {"type": "string"},
     }
 }
+SECURITY_SCHEMES = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A panel session token (JWT) or an API key (pdm_...).",
+    },
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An API key (pdm_...).",
+    },
+}
+ERROR_ENVELOPE = {
+    "type": "object",
+    "description": "Every error response. `errors` (field → problems) only on invalid fields.",
+    "required": ["succeeded", "message", "data"],
+    "properties": {
+        "succeeded": {"const": False},
+        "message": {"type": "string"},
+        "data": {"type": "null"},
+        "errors": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+}
 
 
-def _depends_on(dependant: Dependant, target: object) -> bool:
-    return any(dep.call is target or _depends_on(dep, target) for dep in dependant.dependencies)
+class Schemas:
+    """JSON schemas of the shapes (dataclasses) and request models (pydantic), as
+    components referenced by name."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {"ErrorEnvelope": ERROR_ENVELOPE}
+
+    def of(self, annotation: Any) -> dict[str, Any]:
+        origin = typing.get_origin(annotation)
+        args = typing.get_args(annotation)
+        if origin in (typing.Union, types.UnionType):
+            options = [self.of(arg) for arg in args if arg is not type(None)]
+            schema = options[0] if len(options) == 1 else {"anyOf": options}
+            return {"anyOf": [schema, {"type": "null"}]} if type(None) in args else schema
+        if origin is list:
+            return {"type": "array", "items": self.of(args[0]) if args else {}}
+        if origin is dict:
+            return {"type": "object", "additionalProperties": self.of(args[1])}
+        if origin is Literal:
+            return {"enum": list(args)}
+        if annotation is datetime:
+            return {"type": "string", "format": "date-time"}
+        if annotation is date:
+            return {"type": "string", "format": "date"}
+        if annotation is bool:
+            return {"type": "boolean"}
+        if annotation is int:
+            return {"type": "integer"}
+        if annotation is str:
+            return {"type": "string"}
+        if dataclasses.is_dataclass(annotation):
+            return self.shape(annotation)  # type: ignore[arg-type]
+        if annotation is Any or annotation is None:
+            return {}
+        raise TypeError(f"no JSON schema for {annotation!r}")
+
+    def shape(self, cls: type) -> dict[str, Any]:
+        name = cls.__name__
+        if name not in self.components:
+            self.components[name] = {}  # reserved: shapes may refer to each other
+            fields = wire_fields(cls)
+            self.components[name] = {
+                "type": "object",
+                "description": (cls.__doc__ or "").strip().splitlines()[0]
+                if cls.__doc__ and not cls.__doc__.startswith(f"{name}(")
+                else "",
+                # Every field is always sent (null when empty).
+                "required": [item.name for item in fields],
+                "properties": {item.name: self.of(item.annotation) for item in fields},
+            }
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def model(self, model: Any) -> dict[str, Any]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in schema.pop("$defs", {}).items():
+            self.components.setdefault(name, definition)
+        self.components[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _has_input(dependant: Dependant) -> bool:
-    return bool(
-        dependant.path_params
-        or dependant.query_params
-        or dependant.header_params
-        or dependant.body_params
-        or any(_has_input(dep) for dep in dependant.dependencies if dep.call is not get_runtime)
-    )
+def _envelope(schemas: Schemas, response: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["succeeded", "message", "data"],
+        "properties": {
+            "succeeded": {"const": True},
+            "message": {"type": "string"},
+            "data": {"type": "null"} if response is None else schemas.of(response),
+        },
+    }
 
 
-def _api_routes(app: FastAPI) -> Iterator[tuple[str, set[str], Dependant]]:
-    """Each API route's full path, methods and dependency tree (FastAPI 0.16x
-    keeps included routers nested; older versions flatten them)."""
-    try:
-        from fastapi.routing import iter_route_contexts
-    except ImportError:  # pragma: no cover - older FastAPI
-        for route in app.routes:
-            if isinstance(route, APIRoute):
-                yield route.path_format, set(route.methods or ()), route.dependant
-        return
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if isinstance(route, APIRoute) and context.path_format and context.methods:
-            yield context.path_format, set(context.methods), route.dependant
-
-
-def _add_error(responses: dict[str, Any], code: int) -> None:
+def _error(responses: dict[str, Any], code: int) -> None:
     entry = responses.setdefault(
         str(code),
+        {"description": ERROR_TEXT[code], "content": {"application/json": {"schema": ERROR_REF}}},
+    )
+    if code in HEADERS:
+        entry.setdefault("headers", {}).update(HEADERS[code])
+
+
+def operation_id(route: Route) -> str:
+    words = [part for part in route.path.strip("/").split("/") if part and part != "api"]
+    cleaned = [word.strip("{}").replace("-", "_") for word in words]
+    return "_".join([route.method.lower(), *cleaned])
+
+
+def _operation(route: Route, schemas: Schemas) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": route.summary,
+        "operationId": operation_id(route),
+        "tags": [route.tag] if route.tag else [],
+    }
+    if route.description:
+        operation["description"] = route.description
+    parameters: list[dict[str, Any]] = [
         {
-            "description": ERROR_TEXT[code],
-            "content": {"application/json": {"schema": ERROR_REF}},
-        },
-    )
-    headers = HEADERS.get(str(code))
-    if headers:
-        entry.setdefault("headers", {}).update(headers)
-
-
-def _operation_ids(schema: dict[str, Any]) -> dict[tuple[str, str], str]:
-    return {
-        (path, method): operation["operationId"]
-        for path, item in schema.get("paths", {}).items()
-        for method, operation in item.items()
-        if "operationId" in operation
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        }
+        for name in route.path_params
+    ]
+    if route.query is not None:
+        query = route.query.model_json_schema()
+        required = set(query.get("required", []))
+        for name, schema in query.get("properties", {}).items():
+            schema.pop("title", None)
+            parameters.append(
+                {"name": name, "in": "query", "required": name in required, "schema": schema}
+            )
+    if parameters:
+        operation["parameters"] = parameters
+    if route.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schemas.model(route.body)}},
+        }
+    success: dict[str, Any] = {
+        "description": route.summary,
+        "content": {"application/json": {"schema": _envelope(schemas, route.response)}},
     }
+    if route.paged:
+        success["headers"] = LINK_HEADER
+    responses: dict[str, Any] = {str(route.status): success}
+    if route.permission is not None:
+        for code in (400, 401, 403, 429):
+            _error(responses, code)
+        operation["security"] = [{"bearer": []}, {"apiKey": []}]
+    if route.method == "POST" and route.path.startswith("/api"):
+        for code in (400, 413, 415):
+            _error(responses, code)
+    if route.path_params or route.query is not None or route.body is not None:
+        _error(responses, 400)
+    if route.path != "/api/health":
+        _error(responses, 503)
+    for code in route.errors:
+        _error(responses, code)
+    operation["responses"] = dict(sorted(responses.items()))
+    return operation
 
 
-def _add_links(schema: dict[str, Any]) -> None:
-    ids = _operation_ids(schema)
-    paths = schema.get("paths", {})
-    revoke = ids.get(("/api/account/apikeys/{key_id}", "delete"))
+def _links(paths: dict[str, Any]) -> None:
+    """Which answer feeds which request (also lets stateful fuzzing chain calls)."""
     created = paths.get("/api/account/apikeys", {}).get("post", {}).get("responses", {})
-    if revoke and "201" in created:
-        created["201"].setdefault("links", {})["RevokeKey"] = {
-            "operationId": revoke,
-            "parameters": {"key_id": "$response.body#/data/id"},
-            "description": "The created key's `id` revokes it.",
+    if "201" in created and "/api/account/apikeys/{id}" in paths:
+        created["201"]["links"] = {
+            "RevokeKey": {
+                "operationId": "delete_account_apikeys_id",
+                "parameters": {"id": "$response.body#/data/id"},
+                "description": "The created key's `id` revokes it.",
+            }
         }
-    login = ids.get(("/api/auth/login", "post"))
     signed_up = paths.get("/api/auth/signup", {}).get("post", {}).get("responses", {})
-    if login and "201" in signed_up:
-        signed_up["201"].setdefault("links", {})["SignIn"] = {
-            "operationId": login,
-            "requestBody": {
-                "email": "$request.body#/email",
-                "password": "$request.body#/password",
-            },
-            "description": "Sign in with the email and password just signed up with.",
+    if "201" in signed_up and "/api/auth/login" in paths:
+        signed_up["201"]["links"] = {
+            "SignIn": {
+                "operationId": "post_auth_login",
+                "requestBody": {
+                    "email": "$request.body#/email",
+                    "password": "$request.body#/password",
+                },
+                "description": "Sign in with the email and password just signed up with.",
+            }
         }
 
 
-def build(app: FastAPI) -> dict[str, Any]:
-    schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
-    components = schema.setdefault("components", {})
-    schemas = components.setdefault("schemas", {})
-    schemas.pop("HTTPValidationError", None)
-    schemas.pop("ValidationError", None)
-    schemas["ErrorEnvelope"] = ErrorEnvelope.model_json_schema()
-    components["securitySchemes"] = SECURITY_SCHEMES
-
-    routes = {
-        (path, method.lower()): dependant
-        for path, methods, dependant in _api_routes(app)
-        for method in methods
+def build(routes: Sequence[Route], *, title: str, version: str, description: str) -> dict[str, Any]:
+    schemas = Schemas()
+    paths: dict[str, Any] = {}
+    for route in routes:
+        if route.public:
+            paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schemas)
+    _links(paths)
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": title, "version": version, "description": description},
+        "paths": paths,
+        "components": {"schemas": schemas.components, "securitySchemes": SECURITY_SCHEMES},
     }
-    for path, item in schema.get("paths", {}).items():
-        for method, operation in item.items():
-            responses: dict[str, Any] = operation.setdefault("responses", {})
-            responses.pop("422", None)
-            dependant = routes.get((path, method))
-            if dependant is None:
-                continue
-            if method in BODY_METHODS and path.startswith("/api"):
-                for guarded in (400, 413, 415):
-                    _add_error(responses, guarded)
-            if _has_input(dependant):
-                _add_error(responses, 400)
-            if _depends_on(dependant, get_principal):
-                _add_error(responses, 401)
-                _add_error(responses, 429)
-                operation["security"] = [{"bearer": []}, {"apiKey": []}]
-            if _depends_on(dependant, get_runtime):
-                _add_error(responses, 503)
-            for status in ("401", "429", "503"):
-                if status in responses:
-                    responses[status].setdefault("headers", {}).update(HEADERS[status])
-            for status, response in responses.items():
-                if status.startswith("2") and isinstance(response.get("content"), dict):
-                    schema_ref = response["content"].get("application/json", {}).get("schema", {})
-                    if "list_" in str(schema_ref.get("$ref", "")):
-                        response.setdefault("headers", {}).update(LINK_HEADER)
-            operation["responses"] = dict(sorted(responses.items()))
-    _add_links(schema)
-    return schema

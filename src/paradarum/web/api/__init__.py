@@ -1,1 +1,1 @@
-"""JSON API routes, mounted under ``/api``."""
+"""JSON API routes, one module per resource; ``ROUTES`` lists them all."""

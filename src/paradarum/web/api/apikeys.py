@@ -1,82 +1,112 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import timedelta
 
-from fastapi import APIRouter, Path, Query, Request
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
+from paradarum_client.models import ApiKey, KeyUsage, NewKey
 
-from paradarum.services.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT
-from paradarum.web.deps import ClientDep, PrincipalDep, RuntimeDep
-from paradarum.web.responses import NO_STORE, next_page_link, ok
-from paradarum.web.schemas import (
-    CreatedKeyOut,
-    Envelope,
-    KeyOut,
-    NewKeyIn,
-    created_key_out,
-    error_responses,
-    key_out,
+from paradarum.services.apikeys import ListFilter, key_settings
+from paradarum.services.context import Permission
+from paradarum.services.usage import HISTORY_DAYS
+from paradarum.web import shapes
+from paradarum.web.request import Request
+from paradarum.web.responses import Reply, next_page_link
+from paradarum.web.routing import Routes
+from paradarum.web.schemas import KeyListQuery, NewKeyIn, RollIn
+
+routes = Routes(tag="api keys")
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@routes.get(
+    "/api/account/apikeys",
+    query=KeyListQuery,
+    response=list[ApiKey],
+    paged=True,
+    summary="List keys, newest first (revoked and expired included by default)",
 )
-
-router = APIRouter(prefix="/account/apikeys", tags=["api keys"])
-
-
-@router.get(
-    "",
-    response_model=Envelope[list[KeyOut]],
-    responses=error_responses(400, 401, 429),
-    summary="List keys, newest first (revoked included by default)",
-)
-async def list_keys(
-    request: Request,
-    principal: PrincipalDep,
-    runtime: RuntimeDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    status: Annotated[Literal["all", "active", "revoked"], Query()] = "all",
-) -> JSONResponse:
-    page = await run_in_threadpool(
-        lambda: runtime.apikeys.list(
-            account_id=principal.account_id, limit=limit, cursor=cursor, status=status
-        )
+async def list_keys(request: Request) -> Reply:
+    query: KeyListQuery = request.query
+    runtime = request.runtime
+    page = await runtime.apikeys.list(
+        account_id=request.principal.account_id,
+        limit=query.limit,
+        cursor=query.cursor,
+        status=ListFilter(query.status),
     )
-    return ok(
-        [key_out(info) for info in page.items],
+    now = runtime.clock()
+    return Reply(
+        [shapes.api_key(info, now) for info in page.items],
         "API keys",
-        headers=next_page_link(request, page.next_cursor),
+        headers=next_page_link(request.path, query.model_dump(), page.next_cursor),
     )
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=Envelope[CreatedKeyOut],
-    responses=error_responses(400, 401, 413, 415, 429),
+@routes.post(
+    "/api/account/apikeys",
+    body=NewKeyIn,
+    response=NewKey,
+    status=201,
     summary="Create a key (the raw key is in this response only)",
 )
-async def create_key(
-    body: NewKeyIn, principal: PrincipalDep, runtime: RuntimeDep, client: ClientDep
-) -> JSONResponse:
-    created = await run_in_threadpool(
-        lambda: runtime.apikeys.create(principal=principal, name=body.name, client=client)
+async def create_key(request: Request) -> Reply:
+    body: NewKeyIn = request.body
+    runtime = request.runtime
+    settings = key_settings(
+        now=runtime.clock(),
+        expires_at=body.expiresAt,
+        permission=Permission(body.permissions),
+        allowed_cidrs=body.allowedCidrs,
+        zone_ids=body.zoneIds,
     )
-    return ok(created_key_out(created), "API key created", status=201, headers=NO_STORE)
+    created = await runtime.apikeys.create(
+        principal=request.principal, name=body.name, client=request.client, settings=settings
+    )
+    return Reply(shapes.new_key(created, runtime.clock()), "API key created", headers=NO_STORE)
 
 
-@router.delete(
-    "/{key_id}",
-    response_model=Envelope[KeyOut],
-    responses=error_responses(400, 401, 404, 429),
+@routes.delete(
+    "/api/account/apikeys/{id}",
+    response=ApiKey,
+    errors=(404,),
     summary="Revoke a key, permanently",
 )
-async def revoke_key(
-    key_id: Annotated[int, Path(ge=1, le=MAX_ID, description="The key's ID")],
-    principal: PrincipalDep,
-    runtime: RuntimeDep,
-    client: ClientDep,
-) -> JSONResponse:
-    info = await run_in_threadpool(
-        lambda: runtime.apikeys.revoke(principal=principal, key_id=key_id, client=client)
+async def revoke_key(request: Request) -> Reply:
+    runtime = request.runtime
+    info = await runtime.apikeys.revoke(
+        principal=request.principal, key_id=request.params["id"], client=request.client
     )
-    return ok(key_out(info), "API key revoked")
+    return Reply(shapes.api_key(info, runtime.clock()), "API key revoked")
+
+
+@routes.post(
+    "/api/account/apikeys/{id}/roll",
+    body=RollIn,
+    response=NewKey,
+    status=201,
+    errors=(404,),
+    summary="Replace a key with a new one; the old one works for the grace period",
+)
+async def roll_key(request: Request) -> Reply:
+    body: RollIn = request.body
+    runtime = request.runtime
+    created = await runtime.apikeys.roll(
+        principal=request.principal,
+        key_id=request.params["id"],
+        grace=timedelta(minutes=body.gracePeriodMinutes),
+        client=request.client,
+    )
+    return Reply(shapes.new_key(created, runtime.clock()), "API key rolled", headers=NO_STORE)
+
+
+@routes.get(
+    "/api/account/apikeys/{id}/usage",
+    response=KeyUsage,
+    errors=(404,),
+    summary=f"A key's requests and refusals per UTC day, the last {HISTORY_DAYS} days",
+)
+async def key_usage(request: Request) -> Reply:
+    key_id = request.params["id"]
+    days = await request.runtime.usage.history(
+        account_id=request.principal.account_id, key_id=key_id, days=HISTORY_DAYS
+    )
+    return Reply(shapes.usage(key_id, days), "Key usage")

@@ -1,37 +1,30 @@
 from __future__ import annotations
 
-from typing import Annotated
+from paradarum_client.models import AuditEvent
 
-from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
+from paradarum.web import shapes
+from paradarum.web.request import Request
+from paradarum.web.responses import Reply, next_page_link
+from paradarum.web.routing import Routes
+from paradarum.web.schemas import PageQuery
 
-from paradarum.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from paradarum.web.deps import PrincipalDep, RuntimeDep
-from paradarum.web.responses import next_page_link, ok
-from paradarum.web.schemas import AuditEventOut, Envelope, audit_event_out, error_responses
-
-router = APIRouter(prefix="/account/audit", tags=["account"])
+routes = Routes(tag="account")
 
 
-@router.get(
-    "",
-    response_model=Envelope[list[AuditEventOut]],
-    responses=error_responses(400, 401, 429),
-    summary="Security log: the account's sign-ins, sign-outs and key events, newest first",
+@routes.get(
+    "/api/account/audit",
+    query=PageQuery,
+    response=list[AuditEvent],
+    paged=True,
+    summary="Security log: sign-ins, key and zone events, purges, notifications; newest first",
 )
-async def list_events(
-    request: Request,
-    principal: PrincipalDep,
-    runtime: RuntimeDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> JSONResponse:
-    page = await run_in_threadpool(
-        lambda: runtime.audit.list(account_id=principal.account_id, limit=limit, cursor=cursor)
+async def list_events(request: Request) -> Reply:
+    query: PageQuery = request.query
+    page = await request.runtime.audit.list(
+        account_id=request.principal.account_id, limit=query.limit, cursor=query.cursor
     )
-    return ok(
-        [audit_event_out(event) for event in page.items],
+    return Reply(
+        [shapes.audit_event(event) for event in page.items],
         "Security log",
-        headers=next_page_link(request, page.next_cursor),
+        headers=next_page_link(request.path, query.model_dump(), page.next_cursor),
     )

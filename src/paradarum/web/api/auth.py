@@ -1,63 +1,56 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
+from paradarum_client.models import NewAccount, Session
 
-from paradarum.clock import rfc3339
-from paradarum.web.deps import ClientDep, PrincipalDep, RuntimeDep
-from paradarum.web.responses import NO_STORE, ok
-from paradarum.web.schemas import (
-    AccountOut,
-    CredentialsIn,
-    Envelope,
-    SessionOut,
-    SignupIn,
-    error_responses,
-)
+from paradarum.services.context import Permission
+from paradarum.web import shapes
+from paradarum.web.request import Request
+from paradarum.web.responses import Reply
+from paradarum.web.routing import Routes
+from paradarum.web.schemas import CredentialsIn, SignupIn
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+routes = Routes(tag="auth")
+NO_STORE = {"Cache-Control": "no-store"}
 
 
-@router.post(
-    "/signup",
-    status_code=201,
-    response_model=Envelope[AccountOut],
-    responses=error_responses(400, 403, 409, 413, 415),
+@routes.post(
+    "/api/auth/signup",
+    permission=None,
+    body=SignupIn,
+    response=NewAccount,
+    status=201,
+    errors=(403, 409, 429),
     summary="Create an account",
 )
-async def signup(body: SignupIn, runtime: RuntimeDep, client: ClientDep) -> JSONResponse:
-    account = await run_in_threadpool(
-        lambda: runtime.accounts.signup(email=body.email, password=body.password, client=client)
+async def signup(request: Request) -> Reply:
+    body: SignupIn = request.body
+    account = await request.runtime.accounts.signup(
+        email=body.email, password=body.password, client=request.client
     )
-    data = {"id": account.id, "email": account.email, "createdAt": rfc3339(account.created_at)}
-    return ok(data, "Account created", status=201)
+    return Reply(shapes.new_account(account), "Account created")
 
 
-@router.post(
-    "/login",
-    response_model=Envelope[SessionOut],
-    responses=error_responses(400, 401, 413, 415, 429),
+@routes.post(
+    "/api/auth/login",
+    permission=None,
+    body=CredentialsIn,
+    response=Session,
+    errors=(401, 429),
     summary="Sign in: get a panel session token (JWT)",
 )
-async def login(body: CredentialsIn, runtime: RuntimeDep, client: ClientDep) -> JSONResponse:
-    session = await run_in_threadpool(
-        lambda: runtime.accounts.login(email=body.email, password=body.password, client=client)
+async def login(request: Request) -> Reply:
+    body: CredentialsIn = request.body
+    session = await request.runtime.accounts.login(
+        email=body.email, password=body.password, client=request.client
     )
-    data = {
-        "token": session.token,
-        "tokenType": "Bearer",
-        "expiresAt": rfc3339(session.claims.expires_at),
-    }
-    return ok(data, "Signed in", headers=NO_STORE)
+    return Reply(shapes.session(session), "Signed in", headers=NO_STORE)
 
 
-@router.post(
-    "/logout",
-    response_model=Envelope[None],
-    responses=error_responses(400, 401, 429),
+@routes.post(
+    "/api/auth/logout",
+    permission=Permission.PURGE,
     summary="Sign out: end this session token (an API key gets 400: revoke it instead)",
 )
-async def logout(principal: PrincipalDep, runtime: RuntimeDep, client: ClientDep) -> JSONResponse:
-    await run_in_threadpool(lambda: runtime.accounts.logout(principal=principal, client=client))
-    return ok(None, "Signed out")
+async def logout(request: Request) -> Reply:
+    await request.runtime.accounts.logout(principal=request.principal, client=request.client)
+    return Reply(None, "Signed out")

@@ -1,32 +1,32 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-from sqlalchemy import text
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
+from paradarum_client.models import Health
 
-from paradarum.web.deps import RuntimeDep
-from paradarum.web.responses import ok
-from paradarum.web.schemas import Envelope, HealthOut, error_responses
+from paradarum.errors import Unavailable
+from paradarum.web.request import Request
+from paradarum.web.responses import Reply
+from paradarum.web.routing import Routes
 
-router = APIRouter(tags=["health"])
-
-
-@router.get("/health", response_model=Envelope[HealthOut], summary="Liveness (no I/O)")
-async def health() -> JSONResponse:
-    return ok({"status": "ok"}, "Paradarum is running")
+routes = Routes(tag="health")
+OK = Health(status="ok")
 
 
-@router.get(
-    "/health/ready",
-    response_model=Envelope[HealthOut],
-    responses=error_responses(503),
-    summary="Readiness: the database answers",
+@routes.get("/api/health", permission=None, response=Health, summary="Liveness (no I/O)")
+async def health(_request: Request) -> Reply:
+    return Reply(OK, "Paradarum is running")
+
+
+@routes.get(
+    "/api/health/ready",
+    permission=None,
+    response=Health,
+    summary="Readiness: the database answers and writes are not failing",
 )
-async def ready(runtime: RuntimeDep) -> JSONResponse:
-    def ping() -> None:
-        with runtime.db.read() as conn:
-            conn.execute(text("SELECT 1"))
-
-    await run_in_threadpool(ping)
-    return ok({"status": "ok"}, "Paradarum is ready")
+async def ready(request: Request) -> Reply:
+    db = request.runtime.db
+    # The same route a key check takes: not the password hasher's threads, not
+    # the general database threads, so a burst of sign-ins cannot make it fail.
+    await db.hot_read("SELECT 1", ())
+    if db.write_health.failing_since is not None:
+        raise Unavailable(reason=f"writes are failing: {db.write_health.reason}")
+    return Reply(OK, "Paradarum is ready")

@@ -12,15 +12,21 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from fastapi import APIRouter, Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from paradarum.config import Settings
 from paradarum.services import validation
+from paradarum.web import errors as web_errors
+from paradarum.web.request import Request
+from paradarum.web.responses import Response, envelope_error
+from paradarum.web.routing import Routes
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 TEMPLATES_DIR = HERE / "templates"
+HTML = b"text/html; charset=utf-8"
 
 # URL path -> template. Every page is public: the script on it sends a signed-out
 # visitor to /signin?next=<path>, and back after signing in.
@@ -34,37 +40,57 @@ HOME = "/account"
 # Pages are never stored, so that "back" rebuilds them rather than restoring a page
 # that once showed a new key. Assets are revalidated (ETag) so an upgrade shows at once.
 PAGE_HEADERS = {"Cache-Control": "no-store"}
-ASSET_CACHE_CONTROL = "no-cache"
-
-router = APIRouter(include_in_schema=False)
-_assets = StaticFiles(directory=STATIC_DIR, check_dir=False)
+ASSET_CACHE_CONTROL = (b"cache-control", b"no-cache")
 
 
 @cache
-def render(template: str) -> bytes:
+def render(template: str, *, signup_enabled: bool) -> bytes:
     """The page, with the few facts it states taken from where the rule lives."""
     text = (TEMPLATES_DIR / template).read_text(encoding="utf-8")
-    return text.replace("{{password_min}}", str(validation.PASSWORD_MIN)).encode()
+    text = text.replace("{{password_min}}", str(validation.PASSWORD_MIN))
+    text = text.replace("{{signup}}", "on" if signup_enabled else "off")
+    return text.encode()
 
 
-def _add_page(path: str, template: str) -> None:
-    async def page() -> Response:
-        return HTMLResponse(render(template), headers=PAGE_HEADERS)
+def page_routes(settings: Settings) -> Routes:
+    routes = Routes(tag="panel", public=False)
 
-    router.add_api_route(path, page, methods=["GET"], name=f"panel-{template}")
+    def add(path: str, template: str) -> None:
+        async def page(_request: Request) -> Response:
+            body = render(template, signup_enabled=settings.signup_enabled)
+            return Response(200, body, PAGE_HEADERS, content_type=HTML)
+
+        routes.get(path, permission=None, summary=f"panel page {template}")(page)
+
+    for path, template in PAGES.items():
+        add(path, template)
+
+    @routes.get("/", permission=None, summary="panel home")
+    async def home(_request: Request) -> Response:
+        return Response(302, b"", {"Location": HOME}, content_type=HTML)
+
+    return routes
 
 
-for _path, _template in PAGES.items():
-    _add_page(_path, _template)
+class Assets:
+    """``/static/...``: the panel's CSS, JavaScript and images (Starlette's
+    ``StaticFiles``: ETags, ranges, no directory listing), revalidated on use."""
 
+    prefix = "/static/"
 
-@router.get("/", name="panel-home")
-async def home() -> Response:
-    return RedirectResponse(HOME, status_code=302)
+    def __init__(self) -> None:
+        self._files: ASGIApp = StaticFiles(directory=STATIC_DIR, check_dir=False)
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def no_cache(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message["headers"] if h[0] != b"cache-control"]
+                message["headers"] = [*headers, ASSET_CACHE_CONTROL]
+            await send(message)
 
-@router.get("/static/{path:path}", name="panel-static")
-async def asset(path: str, request: Request) -> Response:
-    response = await _assets.get_response(path, request.scope)
-    response.headers["Cache-Control"] = ASSET_CACHE_CONTROL
-    return response
+        child = {**scope, "path": scope["path"][len(self.prefix) - 1 :], "root_path": ""}
+        try:
+            await self._files(child, receive, no_cache)
+        except HTTPException as exc:  # no such file (404), or not GET/HEAD (405)
+            message = web_errors.NOT_FOUND if exc.status_code == 404 else exc.detail
+            await envelope_error(exc.status_code, message, headers=exc.headers)(send)

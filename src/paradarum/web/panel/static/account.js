@@ -28,16 +28,24 @@ const LOG_URL = "/api/account/audit?limit=25";
 // An event this page does not know yet is shown by its name.
 const EVENT_LABELS = {
   "account.signup": "Account created",
+  "account.email_verified": "Email address verified",
+  "account.password_changed": "Password changed",
   "session.login_succeeded": "Signed in",
   "session.login_failed": "Failed sign-in attempt",
   "session.logout": "Signed out",
-  "account.password_changed": "Password changed",
   "key.created": "API key created",
-  "key.revoked": "API key revoked",
   "key.first_used": "API key used for the first time",
+  "key.revoked": "API key revoked",
+  "key.rolled": "API key rolled",
+  "key.leaked": "API key revoked automatically: found in public",
+  "key.refused": "API key refused by its restrictions",
   "purge.requested": "Cache purge requested",
+  "zone.added": "Zone added",
+  "zone.verified": "Zone verified",
+  "zone.deleted": "Zone deleted",
+  "notification.sent": "Email notification",
 };
-const WARNING_EVENTS = new Set(["session.login_failed"]);
+const WARNING_EVENTS = new Set(["session.login_failed", "key.leaked", "key.refused"]);
 
 const $ = (id) => document.getElementById(id);
 

@@ -1,0 +1,91 @@
+"""The embedded HTTP server: Granian, with the limits a public API needs.
+
+Granian parses HTTP in Rust (hyper) and hands each request to the ASGI app, which
+costs far less per request than a Python HTTP layer (docs/performance.md). What
+it is told here, and why:
+
+* **HTTP/1.1 only.** In auto mode (HTTP/1 or 2) a client that connects and sends
+  nothing is never timed out; with HTTP/1 only, the header-read deadline starts at
+  accept. (TLS and HTTP/2 belong to the proxy in front.)
+* **Header-read deadline** (``PARADARUM_HEADER_TIMEOUT_SECONDS``, default 15,
+  at most 60): from the moment a connection is accepted (or a keep-alive
+  connection finished its last answer) to the end of the request's headers, however
+  slowly bytes keep arriving; then the connection is closed. Slowloris clients
+  are shed within that time. It is also the idle keep-alive timeout.
+* **Header size**: at most 64 KiB in all and 100 lines (the rest is a ``431`` from
+  the server, before any Python runs), and 16 KiB per line (``431`` from
+  ``web/edge.py``).
+* **Connections per worker** (``PARADARUM_MAX_CONNECTIONS``, default 1024): more wait
+  in the kernel's listen backlog. Requests in flight per worker are capped by
+  the app (``PARADARUM_MAX_REQUESTS_IN_FLIGHT``): beyond it, 503 at once and one
+  log line.
+* Graceful stop: on SIGTERM in-flight requests finish (at most 30 s), then each
+  worker's lifespan stops the runtime.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from paradarum.config import Settings
+
+HEADER_BUFFER_BYTES = 64 * 1024
+STOP_TIMEOUT_SECONDS = 30
+APP_FACTORY = "paradarum.web.app:create_app_from_env"
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """Granian's own lines in the service's JSON format; its access log off (the
+    app writes its own, which never includes the query string)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "paradarum.logs.JsonFormatter"}},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            }
+        },
+        "loggers": {
+            "_granian": {"handlers": ["stdout"], "level": level.upper(), "propagate": False},
+            "granian.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        },
+    }
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    """Run the service until stopped (blocks). Worker processes build the app from
+    the environment, so every setting reaches them through it."""
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    os.environ["PARADARUM_DATA_DIR"] = str(settings.data_dir.resolve())
+    if settings.database_url:
+        os.environ["PARADARUM_DATABASE_URL"] = settings.database_url
+    # Rust backtraces are for Granian's developers; a crash is logged as one line.
+    os.environ.pop("RUST_BACKTRACE", None)
+    Server(
+        APP_FACTORY,
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        http=HTTPModes.http1,
+        websockets=False,
+        workers=workers,
+        backpressure=settings.max_connections,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(settings.header_timeout_seconds * 1000),
+            max_buffer_size=HEADER_BUFFER_BYTES,
+            keep_alive=True,
+        ),
+        log_level=LogLevels(settings.log_level.lower()),
+        log_dictconfig=log_config(settings.log_level),
+        log_access=False,
+        workers_kill_timeout=STOP_TIMEOUT_SECONDS,
+    ).serve()

@@ -1,0 +1,325 @@
+"""The edge: small pure-ASGI middlewares, one concern each, around the router.
+
+Outermost first (``web/app.py``)::
+
+    AccessLog → InFlightLimit → SecurityHeaders → LastResort → HeaderLimit
+      → QueryCredentials → BodyGuard → Router
+
+so that the access log sees the final status of every request, security headers
+go on every response (errors included), and nothing inside can leak a traceback.
+Pure ASGI (no per-request objects beyond a closure) because each of them runs on
+every request and must cost microseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote_plus
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paradarum import keys
+from paradarum.logs import AccessLogWriter
+from paradarum.web import errors as web_errors
+from paradarum.web.responses import envelope_error
+
+MAX_BODY = 64 * 1024
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+MAX_HEADER_LINE = 16 * 1024
+logger = logging.getLogger("paradarum.web")
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+
+
+# -- credentials in the URL --------------------------------------------------------------
+
+_KEY_IN_QUERY = re.compile(r"(?:^|[^A-Za-z0-9])" + re.escape(keys.PREFIX))
+_JWT_IN_QUERY = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.")
+_CREDENTIAL_PARAMS = frozenset(
+    {"api_key", "apikey", "api-key", "key", "token", "access_token", "jwt", "x-api-key"}
+)
+
+
+def credential_in_query(query_string: bytes) -> bool:
+    """Whether a query string carries a key or a session token.
+
+    Looks for a ``pdm_`` that starts a value (not one inside, say, an opaque
+    cursor), for a JWT, and for parameter names that only a credential would use.
+    """
+    if not query_string:
+        return False
+    text = unquote_plus(query_string.decode("latin-1"))
+    if _KEY_IN_QUERY.search(text) or _JWT_IN_QUERY.search(text):
+        return True
+    names = {part.split("=", 1)[0].strip().lower() for part in text.split("&")}
+    return not names.isdisjoint(_CREDENTIAL_PARAMS)
+
+
+class QueryCredentials:
+    """401 for a credential in the query string, on every ``/api`` path (open ones
+    too): a key that has been in a URL is in somebody's logs, and must not be seen
+    to work."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["query_string"]
+            and scope["path"].startswith("/api")
+            and credential_in_query(scope["query_string"])
+        ):
+            await web_errors.unauthorized()(send)
+            return
+        await self.app(scope, receive, send)
+
+
+# -- bodies -----------------------------------------------------------------------------
+
+
+class BodyGuard:
+    """For ``POST``/``PUT``/``PATCH`` under ``/api``: 413 past the size limit (declared
+    or streamed), 415 for a body that is not JSON, 400 for a bad ``Content-Length``;
+    otherwise the body is read once and handed on."""
+
+    def __init__(
+        self, app: ASGIApp, *, limit: int = MAX_BODY, larger: Mapping[str, int] | None = None
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self.larger = dict(larger or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in BODY_METHODS
+            or not scope["path"].startswith("/api")
+        ):
+            await self.app(scope, receive, send)
+            return
+        limit = self.larger.get(scope["path"], self.limit)
+        too_large = envelope_error(413, web_errors.BODY_TOO_LARGE.format(limit=_size(limit)))
+        content_type = b""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit():
+                    await envelope_error(400, web_errors.BAD_LENGTH)(send)
+                    return
+                if int(value) > limit:
+                    await too_large(send)
+                    return
+            elif name == b"content-type":
+                content_type = value
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body:
+            media_type = content_type.split(b";")[0].strip().lower()
+            if media_type != b"application/json" and not media_type.endswith(b"+json"):
+                await envelope_error(415, web_errors.NOT_JSON)(send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+# -- limits -----------------------------------------------------------------------------
+
+
+class HeaderLimit:
+    """431 for a header line over 16 KiB. (The server itself refuses more than
+    64 KiB of headers in all, or more than 100 lines, before any of this runs.)"""
+
+    def __init__(self, app: ASGIApp, *, limit: int = MAX_HEADER_LINE) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if len(name) + len(value) > self.limit:
+                    message = f"A request header line is longer than {_size(self.limit)}."
+                    await envelope_error(431, message)(send)
+                    return
+        await self.app(scope, receive, send)
+
+
+class InFlightLimit:
+    """At most ``limit`` requests in flight in this worker; beyond that a 503 with
+    ``Retry-After`` at once (a queue that long answers too late anyway), and a log
+    line at most every ``log_every`` seconds while it lasts."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, log_every: float = 10.0) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0
+        self._log_every = log_every
+        self._logged = 0.0
+        self._refused = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            self._refused += 1
+            now = time.monotonic()
+            if now - self._logged >= self._log_every:
+                logger.warning(
+                    "request limit reached: %d requests in flight; refused %d with 503",
+                    self.in_flight,
+                    self._refused,
+                    extra={"limit": self.limit},
+                )
+                self._logged, self._refused = now, 0
+            await envelope_error(503, web_errors.OVERLOADED, headers={"Retry-After": "1"})(send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+# -- headers ------------------------------------------------------------------------------
+
+_COMMON = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+]
+_PAGE_CSP = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    b"form-action 'self'; frame-ancestors 'none'"
+)
+_API_HEADERS = [
+    *_COMMON,
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+]
+_PAGE_HEADERS = [*_COMMON, (b"content-security-policy", _PAGE_CSP)]
+_NO_STORE = (b"cache-control", b"no-store")
+
+
+class SecurityHeaders:
+    """The same protective headers on every response; API answers are never stored
+    by caches unless the route says otherwise."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_api = scope["path"].startswith("/api")
+
+        async def add_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message["headers"]
+                if is_api:
+                    extra = _API_HEADERS
+                    if not any(name == b"cache-control" for name, _ in headers):
+                        extra = [*extra, _NO_STORE]
+                else:
+                    extra = _PAGE_HEADERS
+                message["headers"] = [*headers, *extra]
+            await send(message)
+
+        await self.app(scope, receive, add_headers)
+
+
+# -- the last resort -----------------------------------------------------------------------
+
+
+class LastResort:
+    """Anything that escapes becomes a 500 envelope, logged with its traceback and
+    answered without one; after the response has started, the connection is
+    simply ended by the server."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            if started or scope["type"] != "http":
+                raise
+            await web_errors.server_error(exc)(send)
+
+
+# -- the access log ------------------------------------------------------------------------
+
+
+class AccessLog:
+    """One JSON line per request: method, path (never the query string: it may hold
+    a credential), status, duration, client. A security record, so it is on by
+    default; written without the logging framework's per-record machinery, it
+    costs about a microsecond (docs/performance.md)."""
+
+    def __init__(self, app: ASGIApp, *, writer: AccessLogWriter) -> None:
+        self.app = app
+        self.writer = writer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording)
+        finally:
+            client: Any = scope.get("client")
+            self.writer.write(
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration=time.perf_counter() - started,
+                client=client[0] if client else "-",
+            )

@@ -1,0 +1,286 @@
+"""How a route is declared, and how a request reaches it.
+
+Every endpoint is declared the same way, with what it takes and what it answers::
+
+    routes = Routes(tag="api keys")
+
+    @routes.post("/api/account/apikeys", body=NewKeyIn, response=NewKey, status=201,
+                 summary="Create a key", errors=(429,))
+    async def create_key(request: Request) -> Reply:
+        ...
+
+From that one declaration come: the credential check (``permission``: which key
+permission the route needs; ``None`` for routes without a credential), the parsed
+and validated body, query and path parameters, the envelope, and the route's
+entry in ``/openapi.json`` (``web/openapi.py``). A handler only calls a service
+and says what to answer; domain errors become HTTP in ``web/errors.py``.
+
+The router is a dict lookup for fixed paths and a short list of patterns for
+paths with parameters: routing costs well under a microsecond, which matters
+because it runs on every request (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from paradarum import errors
+from paradarum.services.context import Permission
+from paradarum.services.pagination import MAX_ID
+from paradarum.web import errors as web_errors
+from paradarum.web.request import Network, Request
+from paradarum.web.responses import Reply, Response, envelope, envelope_error
+
+if TYPE_CHECKING:
+    from paradarum.runtime import Runtime
+
+Handler = Callable[[Request], Awaitable[Reply | Response]]
+_PARAM = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    # The key permission this route needs; None: no credential at all.
+    permission: Permission | None
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    # A shape (or ``list[shape]``) for the envelope's ``data``; None for no data.
+    response: Any = None
+    status: int = 200
+    # Statuses the route can answer beyond those that follow from the above.
+    errors: tuple[int, ...] = ()
+    paged: bool = False
+    # Documented in /openapi.json; the panel's pages are not.
+    public: bool = True
+    description: str | None = None
+    path_params: tuple[str, ...] = field(default=())
+
+
+class Routes:
+    """The routes of one module, declared with the decorators below."""
+
+    def __init__(self, *, tag: str = "", public: bool = True) -> None:
+        self.tag = tag
+        self.public = public
+        self.routes: list[Route] = []
+
+    def _add(self, method: str, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            options.setdefault("tag", self.tag)
+            options.setdefault("public", self.public)
+            options.setdefault("summary", (handler.__doc__ or handler.__name__).strip())
+            options.setdefault("permission", Permission.FULL)
+            self.routes.append(
+                Route(
+                    method=method,
+                    path=path,
+                    handler=handler,
+                    path_params=tuple(_PARAM.findall(path)),
+                    **options,
+                )
+            )
+            return handler
+
+        return register
+
+    def get(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._add("GET", path, **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._add("POST", path, **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._add("DELETE", path, **options)
+
+
+# -- input ---------------------------------------------------------------------------
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+def validation_failed(exc: ValidationError, *, where: str = "body") -> errors.ValidationFailed:
+    problems: dict[str, list[str]] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        if error["type"] == "json_invalid":
+            return errors.ValidationFailed(
+                {"body": [web_errors.MALFORMED_JSON]}, web_errors.MALFORMED_JSON
+            )
+        message = str(error.get("msg", "Invalid value."))
+        if error["type"] in ("model_type", "model_attributes_type"):
+            message = "Must be a JSON object."
+        problems.setdefault(_field(tuple(error.get("loc", ()))) or where, []).append(message)
+    return errors.ValidationFailed(problems, web_errors.INVALID_FIELDS)
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole body (``edge.BodyGuard`` has already bounded its size)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise errors.ValidationFailed({"body": ["The connection closed early."]})
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def parse_body(model: type[BaseModel], body: bytes) -> BaseModel:
+    if not body.strip():
+        raise errors.ValidationFailed(
+            {"body": [web_errors.BODY_REQUIRED]}, web_errors.BODY_REQUIRED
+        )
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
+
+
+def parse_query(model: type[BaseModel], query_string: bytes) -> BaseModel:
+    try:
+        pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    except ValueError:
+        raise errors.ValidationFailed({"query": ["The query string cannot be read."]}) from None
+    try:
+        return model.model_validate(dict(pairs))
+    except ValidationError as exc:
+        raise validation_failed(exc, where="query") from None
+
+
+def parse_id(name: str, raw: str) -> int:
+    if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID:
+        return int(raw)
+    raise errors.ValidationFailed(
+        {name: [f"Must be a whole number from 1 to {MAX_ID}."]}, web_errors.INVALID_FIELDS
+    )
+
+
+# -- dispatch -------------------------------------------------------------------------
+
+
+def _compile(path: str) -> re.Pattern[str]:
+    """``/api/account/apikeys/{id}`` → a pattern with one named group per parameter."""
+    parts = [
+        f"(?P<{found.group(1)}>[^/]+)"
+        if (found := _PARAM.fullmatch(segment))
+        else re.escape(segment)
+        for segment in path.split("/")
+    ]
+    return re.compile("^" + "/".join(parts) + "$")
+
+
+@dataclass(slots=True)
+class _Methods:
+    by_method: dict[str, Route]
+    allow: str
+
+
+class Router:
+    """The ASGI app behind the edge middlewares: find the route, run it."""
+
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        *,
+        runtime: Runtime,
+        trusted: Sequence[Network],
+        mounts: dict[str, ASGIApp] | None = None,
+    ) -> None:
+        self.routes = list(routes)
+        self._runtime = runtime
+        self._trusted = list(trusted)
+        # Path prefixes handed to another ASGI app when no route matches (assets).
+        self._mounts = dict(mounts or {})
+        grouped: dict[str, dict[str, Route]] = {}
+        for route in routes:
+            methods = grouped.setdefault(route.path, {})
+            if route.method in methods:
+                raise ValueError(f"{route.method} {route.path} is declared twice")
+            methods[route.method] = route
+        self._fixed: dict[str, _Methods] = {}
+        self._patterns: list[tuple[re.Pattern[str], tuple[str, ...], _Methods]] = []
+        for path, methods in grouped.items():
+            if "GET" in methods:
+                methods.setdefault("HEAD", methods["GET"])
+            entry = _Methods(methods, ", ".join(sorted(methods)))
+            names = tuple(_PARAM.findall(path))
+            if not names:
+                self._fixed[path] = entry
+            else:
+                self._patterns.append((_compile(path), names, entry))
+
+    def match(self, path: str) -> tuple[_Methods, dict[str, str]] | None:
+        entry = self._fixed.get(path)
+        if entry is not None:
+            return entry, {}
+        for pattern, _names, methods in self._patterns:
+            found = pattern.match(path)
+            if found is not None:
+                return methods, found.groupdict()
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        found = self.match(path)
+        head = scope["method"] == "HEAD"
+        if found is None:
+            for prefix, app in self._mounts.items():
+                if path.startswith(prefix):
+                    await app(scope, receive, send)
+                    return
+            await self._not_found(path)(send, head=head)
+            return
+        methods, raw_params = found
+        route = methods.by_method.get(scope["method"])
+        if route is None:
+            response = envelope_error(
+                405, web_errors.METHOD_NOT_ALLOWED, headers={"Allow": methods.allow}
+            )
+            await response(send, head=head)
+            return
+        try:
+            response = await self._run(route, scope, receive, raw_params)
+        except errors.DomainError as exc:
+            response = web_errors.error_response(exc)
+        await response(send, head=head)
+
+    def _not_found(self, path: str) -> Response:
+        message = web_errors.NOT_FOUND
+        trimmed = path.rstrip("/")
+        if trimmed != path and trimmed and self.match(trimmed) is not None:
+            message = f"{message} Did you mean {trimmed} (without the trailing slash)?"
+        return envelope_error(404, message)
+
+    async def _run(
+        self, route: Route, scope: Scope, receive: Receive, raw_params: dict[str, str]
+    ) -> Response:
+        request = Request(scope, receive, self._runtime, raw_params, self._trusted)
+        if route.permission is not None:
+            request.principal = await self._runtime.authenticator.authenticate(
+                request.credential(), request.client, required=route.permission
+            )
+        if raw_params:
+            request.params = {name: parse_id(name, value) for name, value in raw_params.items()}
+        if route.query is not None:
+            request.query = parse_query(route.query, scope["query_string"])
+        if route.body is not None:
+            request.body = parse_body(route.body, await read_body(receive))
+        reply = await route.handler(request)
+        if isinstance(reply, Response):
+            return reply
+        return envelope(
+            reply.data, reply.message, status=reply.status or route.status, headers=reply.headers
+        )

@@ -1,0 +1,130 @@
+"""From what services return to the API's shapes (``paradarum_client.models``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from paradarum_client import models
+
+from paradarum.services.accounts import Account, AccountSummary, Session
+from paradarum.services.apikeys import CreatedKey, KeyInfo, KeyStatus
+from paradarum.services.audit import AuditEvent
+from paradarum.services.purges import PurgeDetail, PurgeInfo
+from paradarum.services.usage import DayUsage
+
+
+def new_account(account: Account) -> models.NewAccount:
+    return models.NewAccount(id=account.id, email=account.email, created_at=account.created_at)
+
+
+def account(summary: AccountSummary) -> models.Account:
+    return models.Account(
+        id=summary.account.id,
+        email=summary.account.email,
+        created_at=summary.account.created_at,
+        active_keys=summary.active_keys,
+        key_limit=summary.key_limit,
+    )
+
+
+def session(signed_in: Session) -> models.Session:
+    return models.Session(
+        token=signed_in.token,
+        token_type="Bearer",  # noqa: S106 - the scheme's name, not a secret
+        expires_at=signed_in.claims.expires_at,
+    )
+
+
+def _key_fields(info: KeyInfo, now: datetime) -> dict[str, object]:
+    status = info.status(now)
+    settings = info.settings
+    return {
+        "id": info.id,
+        "name": info.name,
+        "key_prefix": info.key_prefix,
+        "created_at": info.created_at,
+        "last_used_at": info.last_used_at,
+        "last_used_from": info.last_used_address,
+        "last_used_user_agent": info.last_used_user_agent,
+        "is_revoked": status is KeyStatus.REVOKED,
+        "revoked_at": info.revoked_at,
+        "status": str(status),
+        "expires_at": settings.expires_at,
+        "revoked_reason": str(info.revoked_reason) if info.revoked_reason else None,
+        "revoked_detail": info.revoked_detail,
+        "permissions": str(settings.permission),
+        "allowed_cidrs": list(settings.allowed_cidrs) if settings.allowed_cidrs else None,
+        "zone_ids": list(settings.zone_ids) if settings.zone_ids else None,
+        "created_by": models.CreatedBy(
+            kind=str(info.created_by_kind),
+            key_prefix=info.created_by_key_prefix,
+        ),
+        "replaces": info.replaces_id,
+    }
+
+
+def api_key(info: KeyInfo, now: datetime) -> models.ApiKey:
+    return models.ApiKey(**_key_fields(info, now))
+
+
+def new_key(created: CreatedKey, now: datetime) -> models.NewKey:
+    return models.NewKey(**_key_fields(created.info, now), key=created.raw_key)
+
+
+def usage(key_id: int, days: list[DayUsage]) -> models.KeyUsage:
+    return models.KeyUsage(
+        key_id=key_id,
+        days=[
+            models.DayUsage(day=day.day, successes=day.successes, refusals=day.refusals)
+            for day in days
+        ],
+    )
+
+
+def audit_event(event: AuditEvent) -> models.AuditEvent:
+    return models.AuditEvent(
+        id=event.id,
+        event=event.event,
+        occurred_at=event.occurred_at,
+        actor_type=event.actor_type,
+        actor_id=event.actor_id,
+        key_id=event.key_id,
+        key_prefix=event.key_prefix,
+        client_address=event.client_address,
+        user_agent=event.user_agent,
+        detail=event.detail,
+    )
+
+
+def purge(info: PurgeInfo) -> models.Purge:
+    return models.Purge(
+        id=info.id,
+        kind=str(info.kind),
+        targets=info.targets,
+        status=str(info.status),
+        created_at=info.created_at,
+        completed_at=info.completed_at,
+    )
+
+
+def purge_detail(detail: PurgeDetail) -> models.Purge:
+    info = detail.purge
+    return models.Purge(
+        id=info.id,
+        kind=str(info.kind),
+        targets=info.targets,
+        status=str(info.status),
+        created_at=info.created_at,
+        completed_at=info.completed_at,
+        nodes=[
+            models.PurgeNode(
+                node=node.label,
+                status=str(node.status),
+                attempts=node.attempts,
+                last_error=node.reason,
+                updated_at=node.updated_at,
+                next_attempt_at=node.next_attempt_at,
+            )
+            for node in detail.nodes
+        ],
+    )
