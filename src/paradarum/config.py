@@ -150,6 +150,24 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
 
+    # --- Secret scanning (POST /api/secret-scanning/github) -------------------------
+    # Where GitHub publishes the public keys that sign its leak reports. A test or a
+    # private GitHub-compatible scanner can point it elsewhere.
+    secret_scanning_keys_url: str = Field(
+        default="https://api.github.com/meta/public_keys/secret_scanning", max_length=2048
+    )
+    # The whole fetch of those keys, in seconds. A report whose key we must fetch
+    # waits this long at most, and GitHub waits for our answer only so long
+    # (30 s for partners that answer with feedback).
+    secret_scanning_keys_timeout_seconds: float = Field(default=5.0, gt=0, le=20)
+
+    @field_validator("secret_scanning_keys_url")
+    @classmethod
+    def _keys_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("PARADARUM_SECRET_SCANNING_KEYS_URL must be an http(s) URL")
+        return value
+
 
 def normalise_database_url(url: str) -> str:
     """Accept the URLs operators type (``postgresql://``) and pick our driver."""
