@@ -10,12 +10,17 @@ import contextlib
 import ipaddress
 import json
 import os
+import re
 import secrets
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from paradarum.mail import parse_smtp_url
+from paradarum.messages import single_address
 
 SECRET_FILE_NAME = "jwt-secret"
 DATABASE_FILE_NAME = "paradarum.db"
@@ -24,7 +29,11 @@ DATABASE_FILE_NAME = "paradarum.db"
 class Settings(BaseSettings):
     """Every knob of the service. Environment names are ``PARADARUM_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="PARADARUM_", extra="ignore")
+    # hide_input_in_errors: a refused value is never repeated in the error, since
+    # URLs (PARADARUM_SMTP_URL, _DATABASE_URL, _REDIS_URL) carry passwords.
+    model_config = SettingsConfigDict(
+        env_prefix="PARADARUM_", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Path("./data")
     database_url: str | None = None
@@ -166,6 +175,62 @@ class Settings(BaseSettings):
     def _keys_url_is_http(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
             raise ValueError("PARADARUM_SECRET_SCANNING_KEYS_URL must be an http(s) URL")
+        return value
+
+    # --- Mail: notices to account owners (docs/mail.md) ---------------------------
+    # Unset: no mail is sent. smtp://[user:password@]host:port, smtps:// for TLS from
+    # the first byte, ?starttls=true to upgrade; user and password percent-encoded.
+    smtp_url: SecretStr | None = None
+    mail_from: str = "Paradarum <no-reply@localhost>"
+    # The longest one message may take, from connecting to the relay's last answer.
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # PEM certificates trusted for the relay instead of the system's (a private CA).
+    smtp_ca_file: FilePath | None = None
+    # The name this host gives in EHLO; unset: its fully qualified domain name.
+    smtp_helo_name: str | None = Field(default=None, min_length=1, max_length=253)
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _empty_smtp_url_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _valid_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_smtp_url(value.get_secret_value())  # a one-line ValueError
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _valid_mail_from(cls, value: str) -> str:
+        try:
+            single_address(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"PARADARUM_MAIL_FROM must be one address, such as "
+                f"'Paradarum <no-reply@example.com>': {exc}"
+            ) from None
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _usable_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                ssl.create_default_context(cafile=str(value))
+            except (ssl.SSLError, OSError) as exc:
+                reason = getattr(exc, "reason", None) or exc.strerror or exc
+                raise ValueError(
+                    f"PARADARUM_SMTP_CA_FILE must be a PEM file of CA certificates: {reason}"
+                ) from None
+        return value
+
+    @field_validator("smtp_helo_name")
+    @classmethod
+    def _valid_helo_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]", value):
+            raise ValueError("PARADARUM_SMTP_HELO_NAME must be a host name or [address literal]")
         return value
 
 
