@@ -74,3 +74,14 @@ class RateLimited(DomainError):
 
 class Unavailable(DomainError):
     message = "The service is temporarily unavailable. Try again shortly."
+
+
+class DnsUnavailable(Unavailable):
+    """DNS could not say whether a record exists (timeout, unreachable, SERVFAIL).
+
+    Not the same as "no record": telling a customer their TXT record is missing when
+    the resolver merely failed would send them hunting for a mistake they did not make.
+    An outage of something Paradarum depends on, so a 503 that asks to retry.
+    """
+
+    message = "The DNS server did not answer. Try again in a moment."
