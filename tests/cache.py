@@ -58,6 +58,8 @@ class _Handler(BaseHTTPRequestHandler):
         tags = origin.tags.get(self.path)
         if tags:
             self.send_header("X-Cache-Tags", tags)
+        for name, value in origin.headers.get(self.path, {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -66,21 +68,31 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class Origin(ThreadingHTTPServer):
-    """Answers ``<path> v<n>``: n counts the requests that reached it, per host and path."""
+    """Answers ``<path> v<n>``: n counts the requests that reached it, per host and path.
+
+    ``tags`` (per path, whatever the host: two sites may share a tag) go out as
+    ``X-Cache-Tags``; ``headers`` are more response headers per path."""
 
     daemon_threads = True
 
-    def __init__(self, tags: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tags: dict[str, str] | None = None,
+        headers: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(("127.0.0.1", free_port()), _Handler)
         self.lock = threading.Lock()
         self.counters: dict[tuple[str, str], itertools.count[int]] = {}
         self.tags = tags or {}
+        self.headers = headers or {}
         self.port = self.server_address[1]
 
 
 @contextlib.contextmanager
-def running_origin(tags: dict[str, str] | None = None) -> Iterator[Origin]:
-    origin = Origin(tags)
+def running_origin(
+    tags: dict[str, str] | None = None, headers: dict[str, dict[str, str]] | None = None
+) -> Iterator[Origin]:
+    origin = Origin(tags, headers)
     thread = threading.Thread(target=origin.serve_forever, daemon=True)
     thread.start()
     try:

@@ -5,9 +5,20 @@ vcl 4.1;
 # Caches by URL (Host + path + query, Varnish's default hash) and understands the
 # three purge requests Paradarum sends, from the addresses in `purgers` only:
 #
-#   PURGE /path?query     Host: www.example.com     drop that one URL
-#   BAN /                 X-Purge-Tags: a b c        drop every object tagged a, b or c
-#   BAN /                 X-Purge-All: 1             drop everything
+#   PURGE /path?query   Host: www.example.com              drop that one URL
+#   BAN /               X-Purge-Hosts: www.example.com *.shop.example
+#                       X-Purge-Tags: a b c                drop the objects tagged a, b or c
+#                                                          served for those hosts
+#   BAN /               X-Purge-Hosts: www.example.com *.shop.example
+#                       X-Purge-All: 1                     drop every object served for
+#                                                          those hosts
+#
+# Many customers share one cache, and two origins may well use the same tag, so a ban
+# never reaches past the hostnames (zones) it names: every cached object keeps the host
+# it was served for, and every ban matches on that host first. A BAN without
+# X-Purge-Hosts, or with one that is not a list of hostnames, is refused (400) and bans
+# nothing. `*.example.com` stands for every subdomain of example.com (any depth), never
+# example.com itself.
 #
 # Origins tag responses with `X-Cache-Tags: a b c` (spaces or commas between tags).
 # Every response says `X-Cache: HIT` or `X-Cache: MISS`.
@@ -38,25 +49,32 @@ sub vcl_recv {
         if (!(client.ip ~ purgers)) {
             return (synth(403, "Banning is not allowed from this address"));
         }
+        # Sets req.http.X-Ban-Hosts to the regex of the hosts, or answers 400.
+        call paradarum_ban_hosts;
         if (req.http.X-Purge-All == "1") {
             # Lurker-friendly (only obj.* fields): old objects are removed in the background.
-            if (std.ban("obj.status != 0")) {
-                return (synth(200, "Banned everything"));
+            if (std.ban("obj.http.X-Paradarum-Host ~ ^(" + req.http.X-Ban-Hosts + ")$")) {
+                return (synth(200, "Banned everything of these hosts"));
             }
-            return (synth(500, "Ban failed: " + std.ban_error()));
+            return (synth(400, "Invalid ban: " + std.ban_error()));
         }
         if (req.http.X-Purge-Tags ~ "[^ ,]") {
-            # Build one anchored alternation from the tag list. The ban expression is
-            # split on whitespace and taken literally (no quoting, no unescaping), so the
-            # regex must hold no space: separators are written \x20. Every character
-            # that is not a letter, digit or separator is escaped (PCRE reads
-            # "\<punctuation>" as that character), a double quote as \x22.
-            set req.http.X-Ban-Re = regsuball(req.http.X-Purge-Tags, {"([^A-Za-z0-9 ,"])"}, "\\\1");
-            set req.http.X-Ban-Re = regsuball(req.http.X-Ban-Re, {"""}, "\\x22");
-            set req.http.X-Ban-Re = regsuball(req.http.X-Ban-Re, "^[ ,]+|[ ,]+$", "");
-            set req.http.X-Ban-Re = regsuball(req.http.X-Ban-Re, "[ ,]+", "|");
-            if (std.ban("obj.http.X-Cache-Tags ~ (^|\x20)(" + req.http.X-Ban-Re + ")(\x20|$)")) {
-                return (synth(200, "Banned tags"));
+            # One anchored alternation from the tag list. The ban expression is split on
+            # whitespace and taken literally (no quoting, no unescaping), so the regex
+            # must hold no space: separators are written \x20. Every character that is
+            # not a letter, digit or separator is escaped (PCRE reads "\<punctuation>" as
+            # that character), a double quote as \x22. The steps are nested rather than
+            # stored one by one: every stored copy costs workspace, and a long list of
+            # hosts and tags must fit in Varnish's default workspace_client.
+            if (std.ban("obj.http.X-Paradarum-Host ~ ^(" + req.http.X-Ban-Hosts + ")$ && " +
+                    "obj.http.X-Cache-Tags ~ (^|\x20)(" +
+                    regsuball(regsuball(regsuball(regsuball(req.http.X-Purge-Tags,
+                        {"([^A-Za-z0-9 ,"])"}, "\\\1"),
+                        {"""}, "\\x22"),
+                        "^[ ,]+|[ ,]+$", ""),
+                        "[ ,]+", "|") +
+                    ")(\x20|$)")) {
+                return (synth(200, "Banned tags of these hosts"));
             }
             return (synth(400, "Invalid ban: " + std.ban_error()));
         }
@@ -69,7 +87,40 @@ sub vcl_recv {
     }
 }
 
+# X-Purge-Hosts -> req.http.X-Ban-Hosts, an alternation to put between ^( and )$, or a
+# 400. Only what Paradarum sends gets through: lowercase hostnames (letters, digits,
+# hyphens, dots; at least two labels) separated by single spaces, each possibly with a
+# `*.` first label ("every subdomain", with two labels after it). The checks look for
+# something wrong rather than matching the whole list with one pattern: a list of 4000
+# characters stays far from PCRE2's match limits that way.
+sub paradarum_ban_hosts {
+    if (req.http.X-Purge-Hosts !~ "[a-z0-9]") {
+        return (synth(400, "BAN needs X-Purge-Hosts: the hostnames it is confined to"));
+    }
+    if (req.http.X-Purge-Hosts ~ "[^a-z0-9. *-]"            # a character no zone has
+        || req.http.X-Purge-Hosts ~ "^ | $|  "                # one space between hosts
+        || req.http.X-Purge-Hosts ~ "[^ ]\*|\*([^.]|$)"      # * not a whole first label
+        || req.http.X-Purge-Hosts ~ "(^|[ .])[.-]|-($|[ .])|\.($| )"  # empty label, edge -
+        || req.http.X-Purge-Hosts ~ "(^| )(\*\.)?[a-z0-9-]+($| )"    # one label (or *.one)
+        || req.http.X-Purge-Hosts ~ "[a-z0-9-]{64}") {       # a label over 63 characters
+        return (synth(400, "Invalid X-Purge-Hosts: give lowercase hostnames or *.hostnames separated by single spaces"));
+    }
+    # Escape . - and * (the only characters left that are not letters or digits), turn
+    # each leading \*\. into .+\. (one or more labels, then a dot: subdomains only), and
+    # separate with | (the ban expression is split on whitespace). Nested, as for tags.
+    set req.http.X-Ban-Hosts = regsuball(regsuball(regsuball(req.http.X-Purge-Hosts,
+        "([.*-])", "\\\1"),
+        "(^| )\\\*\\\.", "\1.+\\."),
+        " ", "|");
+}
+
 sub vcl_backend_response {
+    # Whose object this is: the host it was served for, lowercase, without port or
+    # trailing dot, in the spelling Paradarum uses for zones. Set from the request, never
+    # taken from the origin, so an origin cannot put its objects under another host.
+    set beresp.http.X-Paradarum-Host = std.tolower(
+        regsub(regsub(bereq.http.host, ":[0-9]*$", ""), "\.$", ""));
+
     # Bans are tested against the stored object, so keep the tags on it (lurker-friendly).
     if (beresp.http.X-Cache-Tags) {
         # One space between tags, whatever the origin used (commas, tabs, runs of spaces).
@@ -83,8 +134,9 @@ sub vcl_deliver {
     } else {
         set resp.http.X-Cache = "MISS";
     }
-    # Tags are for the cache, not for visitors.
+    # Tags and the host are for the cache, not for visitors.
     unset resp.http.X-Cache-Tags;
+    unset resp.http.X-Paradarum-Host;
 }
 
 sub vcl_synth {

@@ -233,6 +233,63 @@ class Settings(BaseSettings):
             raise ValueError("PARADARUM_SMTP_HELO_NAME must be a host name or [address literal]")
         return value
 
+    # -- zones: DNS verification ---------------------------------------------------
+    # The resolver that zone verification asks for TXT records: an IP address with an
+    # optional port (10.0.0.53, 10.0.0.53:5353, [2001:db8::53]:53). Unset: the system's.
+    # A setting so that tests and private deployments can use a DNS server of their own.
+    dns_resolver: str | None = None
+    # How long one verification may wait for DNS before saying it did not answer.
+    dns_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("dns_resolver")
+    @classmethod
+    def _check_dns_resolver(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_nameserver(value)  # ValueError says what is wrong
+        return value.strip()
+
+    @property
+    def dns_nameserver(self) -> tuple[str, int] | None:
+        """``(address, port)`` of the configured resolver; None for the system's."""
+        return parse_nameserver(self.dns_resolver) if self.dns_resolver else None
+
+
+def parse_nameserver(value: str) -> tuple[str, int]:
+    """``(address, port)`` from ``host``, ``host:port`` or ``[v6]:port`` (port 53 by default).
+
+    Only IP addresses: finding the resolver by name would need a resolver first.
+    """
+    text = value.strip()
+    example = "such as 10.0.0.53, 10.0.0.53:5353, 2001:db8::53 or [2001:db8::53]:5353"
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"PARADARUM_DNS_RESOLVER {value!r} is not an address, {example}")
+        port_text = rest[1:] if rest else ""
+        if rest and not port_text:
+            raise ValueError(f"PARADARUM_DNS_RESOLVER {value!r} has an empty port, {example}")
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"PARADARUM_DNS_RESOLVER must be an IP address with an optional port, {example}; "
+            f"got {value!r}"
+        ) from None
+    if text.startswith("[") and address.version != 6:
+        raise ValueError(f"PARADARUM_DNS_RESOLVER {value!r}: brackets are for IPv6, {example}")
+    port = 53
+    if port_text:
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError(
+                f"PARADARUM_DNS_RESOLVER {value!r} has an invalid port: use 1 to 65535, {example}"
+            )
+        port = int(port_text)
+    return str(address), port
+
 
 def normalise_database_url(url: str) -> str:
     """Accept the URLs operators type (``postgresql://``) and pick our driver."""

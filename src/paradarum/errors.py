@@ -117,3 +117,13 @@ class Unavailable(DomainError):
         super().__init__(message)
         self.reason = reason
         self.retry_after = max(1, int(retry_after))
+
+class DnsUnavailable(Unavailable):
+    """DNS could not say whether a record exists (timeout, unreachable, SERVFAIL).
+
+    Not the same as "no record": telling a customer their TXT record is missing when
+    the resolver merely failed would send them hunting for a mistake they did not make.
+    An outage of something Paradarum depends on, so a 503 that asks to retry.
+    """
+
+    message = "The DNS server did not answer. Try again in a moment."

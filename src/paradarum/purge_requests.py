@@ -1,22 +1,37 @@
 """The HTTP requests that make a cache node drop what a purge names. Pure: no I/O.
 
 * ``urls``: one ``PURGE <path?query>`` per URL, with the URL's ``Host``;
-* ``tags``: ``BAN /`` with ``X-Purge-Tags: a b c`` (batched to stay under header limits);
-* ``everything``: ``BAN /`` with ``X-Purge-All: 1``.
+* ``tags``: ``BAN /`` with ``X-Purge-Hosts: <zones>`` and ``X-Purge-Tags: a b c``;
+* ``everything``: ``BAN /`` with ``X-Purge-Hosts: <zones>`` and ``X-Purge-All: 1``.
+
+A cache node is shared by every customer, and two origins may use the same tag. So a
+ban always names the hostnames (the purging account's zones) it is confined to, and the
+cache drops only objects served for those hosts: nothing built here can match another
+account's objects. Long lists are split so that every header stays under
+:data:`MAX_TAG_HEADER`; with many zones *and* many tags, every batch of hosts goes with
+every batch of tags.
 
 ``deploy/varnish/paradarum.vcl`` is the cache side of this contract.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 
-# Varnish refuses request header lines over 8 KiB by default: keep BAN headers short.
-MAX_TAG_HEADER = 4000
+from paradarum import hostnames
+from paradarum.errors import ValidationFailed
+
+# Longest X-Purge-Hosts or X-Purge-Tags header. Varnish refuses header lines over 8 KiB
+# by default, and the shipped VCL builds each ban's regex from both headers inside the
+# request's workspace (96 KiB by default), where escaping can make a list up to four
+# times longer (a " becomes \x22). 3000 keeps the worst case, the shortest wildcard zones
+# with tags of quotes, inside a default Varnish with room to spare
+# (tests/e2e/test_vcl_isolation.py sends it).
+MAX_TAG_HEADER = 3000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,35 +57,76 @@ def _host_header(target: str) -> tuple[str, str]:
     return host, path
 
 
-def _tag_batches(tags: list[str]) -> Iterator[str]:
+def _batches(items: Sequence[str]) -> Iterator[str]:
+    """Space-separated runs of ``items``, each at most :data:`MAX_TAG_HEADER` long."""
     batch: list[str] = []
     size = 0
-    for tag in tags:
-        if batch and size + 1 + len(tag) > MAX_TAG_HEADER:
+    for item in items:
+        if len(item) > MAX_TAG_HEADER:
+            raise ValueError(f"{item[:40]!r}... is longer than a header may be")
+        if batch and size + 1 + len(item) > MAX_TAG_HEADER:
             yield " ".join(batch)
             batch, size = [], 0
-        batch.append(tag)
-        size += len(tag) + 1
+        size += len(item) + (1 if batch else 0)
+        batch.append(item)
     if batch:
         yield " ".join(batch)
 
 
-def node_requests(node: str, kind: str, targets: list[str]) -> list[NodeRequest]:
-    """The HTTP requests that make ``node`` drop what a purge names."""
+def _zones(hosts: Sequence[str]) -> list[str]:
+    """``hosts`` as zone hostnames, once each; ValueError unless each is one already."""
+    zones = list(dict.fromkeys(hosts))
+    for zone in zones:
+        try:
+            valid = hostnames.normalise(zone) == zone
+        except ValidationFailed:
+            valid = False
+        if not valid:
+            raise ValueError(f"{zone!r} is not a zone hostname in normalised form")
+    return zones
+
+
+def node_requests(
+    node: str, kind: str, targets: Sequence[str], *, hosts: Sequence[str]
+) -> list[NodeRequest]:
+    """The HTTP requests that make ``node`` drop what a purge names.
+
+    ``hosts`` are the purging account's active zones (normalised, as stored). Tags and
+    everything are confined to them, and need at least one: a ban without hosts would
+    reach every customer's objects, so it raises ValueError rather than being sent. For
+    URLs they may be empty; when given, a URL whose host no zone covers is a ValueError
+    too (the purge service has refused such URLs already: this is the last line).
+    """
     base = httpx.URL(node)
+    zones = _zones(hosts)
     if kind == "urls":
         requests = []
         for target in targets:
+            if zones and not _covered(target, zones):
+                raise ValueError(f"{target!r} is on a host outside the purging account's zones")
             host, path = _host_header(target)
             requests.append(
                 NodeRequest("PURGE", base.copy_with(raw_path=path.encode("ascii")), {"Host": host})
             )
         return requests
+    if kind not in ("tags", "everything"):
+        raise ValueError(f"unknown purge kind {kind!r}")
+    if not zones:
+        raise ValueError(f"a {kind} purge needs the hostnames (zones) it is confined to")
     root = base.copy_with(raw_path=b"/")
-    if kind == "tags":
-        return [
-            NodeRequest("BAN", root, {"X-Purge-Tags": batch}) for batch in _tag_batches(targets)
-        ]
     if kind == "everything":
-        return [NodeRequest("BAN", root, {"X-Purge-All": "1"})]
-    raise ValueError(f"unknown purge kind {kind!r}")
+        return [
+            NodeRequest("BAN", root, {"X-Purge-Hosts": batch, "X-Purge-All": "1"})
+            for batch in _batches(zones)
+        ]
+    tag_batches = list(_batches(targets))
+    return [
+        NodeRequest("BAN", root, {"X-Purge-Hosts": host_batch, "X-Purge-Tags": tag_batch})
+        for host_batch in _batches(zones)
+        for tag_batch in tag_batches
+    ]
+
+
+def _covered(url: str, zones: Sequence[str]) -> bool:
+    host = hostnames.url_host(url)
+    return host is not None and any(hostnames.covers(zone, host) for zone in zones)
