@@ -170,7 +170,7 @@ def accounts_create(
     typer.echo(f"Created account {account.id} <{account.email}>.")
 
 
-# -- the API from the command line (on paradarum.client) ---------------------------
+# -- the API from the command line (on paradarum_client) ---------------------------
 #
 # These commands talk to a running Paradarum over HTTP, like any script would.
 # Credentials: PARADARUM_API_KEY, else the session token kept by `paradarum login`.
@@ -223,7 +223,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _client(url: str | None, *, require_credential: bool = True) -> Any:
-    from paradarum.client import Client
+    from paradarum_client import Client
 
     session = _load_session()
     base_url = url or session.get("url") or None
@@ -241,7 +241,7 @@ def _client(url: str | None, *, require_credential: bool = True) -> Any:
 @contextmanager
 def _api_errors() -> Iterator[None]:
     """Show a client error as one line (plus field problems) and exit 1."""
-    from paradarum.client import ParadarumError, RateLimitedError
+    from paradarum_client import ParadarumError, RateLimitedError
 
     try:
         yield
@@ -270,7 +270,7 @@ def login(
     url: ServerUrl = None,
 ) -> None:
     """Sign in and keep the session token in your config directory (mode 0600)."""
-    from paradarum.client import DEFAULT_BASE_URL, Client
+    from paradarum_client import DEFAULT_BASE_URL, Client
 
     base_url = (url or os.environ.get("PARADARUM_URL") or DEFAULT_BASE_URL).rstrip("/")
     with _api_errors(), Client(base_url=base_url, token="") as client:
@@ -285,7 +285,7 @@ def login(
 @app.command()
 def logout() -> None:
     """End the kept session, on the server and in your config directory."""
-    from paradarum.client import AuthenticationError, Client, ParadarumError
+    from paradarum_client import AuthenticationError, Client, ParadarumError
 
     session = _load_session()
     path = _session_path()
