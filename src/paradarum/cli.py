@@ -1,6 +1,6 @@
 """The server's ``paradarum`` command: the customer's commands, plus run and administer.
 
-The customer's app (login, keys, purge, purges) is built by
+The customer's app (login, keys, purge, purges, scan) is built by
 :func:`paradarum_client.cli.build_app`; :func:`build_app` here adds the operator's
 commands to it, so this ``paradarum`` is a superset of the client distribution's.
 An operator variant of a customer command (``zones add EMAIL HOSTNAME --verified``

@@ -30,7 +30,7 @@ def test_the_servers_app_is_the_customers_app_plus_the_operators_commands():
     customer = command_names(customer_cli.build_app())
     server = command_names(server_cli.build_app())
     assert customer >= {"login", "logout", "keys create", "keys list", "keys revoke", "purge"}
-    assert customer >= {"purges list", "purges show"}
+    assert customer >= {"purges list", "purges show", "scan"}
     assert server - customer == {"serve", "db", "db upgrade", "accounts", "accounts create"}
     assert not customer & {"serve", "db", "accounts"}
 

@@ -1,4 +1,4 @@
-"""The customer's ``paradarum`` command: sign in, manage keys, purge.
+"""The customer's ``paradarum`` command: sign in, manage keys, purge, scan for leaked keys.
 
 These commands talk to a running Paradarum over HTTP through :class:`Client`, like any
 script would. The server: ``--url``, else ``PARADARUM_URL``, else the one
@@ -24,13 +24,14 @@ import functools
 import json
 import math
 import os
+import sys
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from paradarum_client import __version__, console, session
+from paradarum_client import __version__, console, scan, session
 from paradarum_client.client import Client
 from paradarum_client.errors import (
     AuthenticationError,
@@ -54,7 +55,7 @@ Server:     --url, else {URL_VARIABLE}, else the server `paradarum login` used
             (default {DEFAULT_BASE_URL}).
 Credential: {KEY_VARIABLE}, else the session kept by `paradarum login`.
 """
-HELP = "Paradarum from the command line: API keys and cache purge.\n\n" + (
+HELP = "Paradarum from the command line: API keys, cache purge, leaked-key scans.\n\n" + (
     CONNECTION_HELP
 )
 
@@ -369,6 +370,27 @@ def purges_show(
     _show_result(found)
 
 
+def scan_command(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="PATH",
+            help="Files or directories (recursively; .git and binary files are skipped). "
+            "Standard input when none is given, or for -.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Find Paradarum API keys in files; exit 1 when there is one.
+
+    Reports path:line:column and the key's first 8 characters only. Use it in CI or
+    as a pre-commit hook (see .pre-commit-hooks.yaml) to stop keys from being committed.
+    """
+    stdin = typer.get_binary_stream("stdin")
+    status = scan.run(paths or [], stdin=stdin, out=sys.stdout, err=sys.stderr)
+    raise typer.Exit(status)
+
+
 def _show_version(value: bool) -> None:
     if value:
         typer.echo(f"paradarum {__version__}")
@@ -421,6 +443,7 @@ def build_app(*, help: str = HELP) -> typer.Typer:
     purges.command("show")(reported(purges_show))
     app.add_typer(purges, name="purges")
 
+    app.command("scan")(scan_command)
     return app
 
 
