@@ -3,6 +3,9 @@ says where the server and the key come from."""
 
 from __future__ import annotations
 
+import uuid
+
+import httpx
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -12,7 +15,7 @@ import paradarum_client
 from paradarum.keys import generate
 from paradarum_client.cli import build_app
 from tests.client.harness import run_paradarum
-from tests.support import free_port
+from tests.support import PASSWORD, free_port, signup
 
 
 def invoke(*args: str, env: dict[str, str]):
@@ -149,3 +152,24 @@ def test_version_prints_the_version_the_server_has():
     assert paradarum_client.__version__ == paradarum.__version__
     installed = run_paradarum("--version", env={})
     assert installed.stdout.decode().split() == ["paradarum", paradarum.__version__]
+
+
+@pytest.mark.slow
+def test_a_session_that_cannot_be_kept_is_one_line_not_a_traceback(api_server, tmp_path):
+    email = f"nowhere-{uuid.uuid4().hex[:10]}@example.com"
+    with httpx.Client(base_url=api_server.url) as http:
+        signup(http, email)
+    not_a_directory = tmp_path / "config"
+    not_a_directory.write_text("a file where the config directory should be")
+    result = invoke(
+        "login",
+        "--email",
+        email,
+        env={
+            "PARADARUM_URL": api_server.url,
+            "PARADARUM_PASSWORD": PASSWORD,
+            "XDG_CONFIG_HOME": str(not_a_directory),
+        },
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and str(not_a_directory) in result.output

@@ -109,6 +109,9 @@ def reported(command: F) -> F:
             for name, problems in exc.errors.items():
                 typer.echo(f"  {name}: {' '.join(problems)}", err=True)
             raise typer.Exit(1) from None
+        except OSError as exc:  # the session file: an unwritable config directory, say
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise fail(f"{where}{exc.strerror or exc}") from None
 
     return run  # type: ignore[return-value]
 
