@@ -29,6 +29,8 @@ def serve(tmp: object, node: RecordingNode, **env: str) -> ServerProcess:
             "PARADARUM_CACHE_NODES": node.base_url,
             "PARADARUM_ACCESS_LOG": "false",
             "PARADARUM_KEY_LIMIT": "3",
+            # Few enough that a test reaches the limit, and gets a 429, quickly.
+            "PARADARUM_LOGIN_FAILURES_PER_EMAIL": "3",
             **env,
         },
         log_path=directory / "server.log",
@@ -55,6 +57,28 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServe
             PARADARUM_PURGES_PER_ACCOUNT="1",
             PARADARUM_PURGE_WINDOW_SECONDS="2",
         )
+        try:
+            yield ApiServer(server, node)
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def nodeless_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """No cache node configured: every purge is done at once, and reaches no cache."""
+    with recording_node() as node:
+        server = serve(tmp_path_factory, node, PARADARUM_CACHE_NODES="")
+        try:
+            yield ApiServer(server, node)
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def stalled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """Purges are queued and never delivered: they stay unfinished."""
+    with recording_node() as node:
+        server = serve(tmp_path_factory, node, PARADARUM_PURGE_DELIVERY_ENABLED="false")
         try:
             yield ApiServer(server, node)
         finally:

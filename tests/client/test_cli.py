@@ -1,4 +1,4 @@
-"""The CLI commands through Typer's runner, against a real running server."""
+"""The customer's commands through Typer's runner, against a real running server."""
 
 from __future__ import annotations
 
@@ -6,50 +6,21 @@ import json
 import re
 import stat
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from paradarum.cli import app
-from tests.support import PASSWORD, signup
+from paradarum_client.console import moment
+from paradarum_client.models import parse_time
+from tests.client.harness import KEY, Cli, signed_in
+from tests.support import signup
 
 pytestmark = pytest.mark.slow
-
-KEY = re.compile(r"pdm_[A-Za-z0-9]{28}")
-
-
-class Cli:
-    """Runs commands with a private config directory; remembers every output."""
-
-    def __init__(self, url: str, config_home: Path) -> None:
-        self.runner = CliRunner()
-        self.env = {
-            "PARADARUM_URL": url,
-            "XDG_CONFIG_HOME": str(config_home),
-            "PARADARUM_API_KEY": "",
-        }
-        self.outputs: list[str] = []
-
-    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None):
-        result = self.runner.invoke(app, list(args), input=input, env={**self.env, **(env or {})})
-        self.outputs.append(result.output)
-        return result
 
 
 @pytest.fixture
 def cli(api_server, tmp_path) -> Cli:
     return Cli(api_server.url, tmp_path / "config")
-
-
-def signed_in(cli: Cli, url: str) -> str:
-    email = f"cli-{uuid.uuid4().hex[:10]}@example.com"
-    with httpx.Client(base_url=url) as http:
-        signup(http, email)
-    result = cli("login", input=f"{email}\n{PASSWORD}\n")
-    assert result.exit_code == 0, result.output
-    return email
 
 
 def test_login_keeps_the_session_token_in_a_private_file(cli, api_server, tmp_path):
@@ -86,14 +57,17 @@ def test_key_commands_show_the_key_only_when_it_is_created(cli, api_server):
     as_json = cli("keys", "create", "CI", "--json")
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.stdout)
-    assert set(data) == {"id", "name", "key", "keyPrefix", "createdAt"}
-    assert data["name"] == "CI" and KEY.fullmatch(data["key"])
+    # The API's own NewKey shape, camelCase as on the wire.
+    assert {"id", "name", "key", "keyPrefix", "createdAt", "isRevoked"} <= set(data)
+    assert data["name"] == "CI" and KEY.fullmatch(data["key"]) and data["isRevoked"] is False
     shown_once = set(cli.outputs)
 
     listed = cli("keys", "list")
     assert listed.exit_code == 0, listed.output
     assert "WordPress" in listed.output and key[:8] in listed.output
     assert data["keyPrefix"] in listed.output
+    listed_json = json.loads(cli("keys", "list", "--json").stdout)
+    assert [item["keyPrefix"] for item in listed_json] == [data["keyPrefix"], key[:8]]
 
     kept = cli("keys", "revoke", str(data["id"]), input="n\n")
     assert kept.exit_code == 1 and "Aborted" in kept.output
@@ -119,6 +93,24 @@ def test_key_commands_show_the_key_only_when_it_is_created(cli, api_server):
     assert others and not any(KEY.search(output) for output in others)
 
 
+def test_revoke_asks_to_confirm_naming_the_key_by_name_and_prefix(cli, api_server):
+    signed_in(cli, api_server.url)
+    created = json.loads(cli("keys", "create", "Shop deploys", "--json").stdout)
+    asked = cli("keys", "revoke", str(created["id"]), input="n\n")
+    assert asked.exit_code == 1
+    question = asked.output.splitlines()[0]
+    assert f'Revoke API key {created["id"]} "Shop deploys" ({created["keyPrefix"]}…)' in question
+
+    unknown = cli("keys", "revoke", "987654321")
+    assert unknown.exit_code == 1 and "No API key with ID 987654321" in unknown.output
+    assert "Revoke" not in unknown.output  # nothing to confirm
+
+    assert cli("keys", "revoke", str(created["id"]), "--yes").exit_code == 0
+    twice = cli("keys", "revoke", str(created["id"]))
+    assert twice.exit_code == 1 and "already revoked" in twice.output
+    assert '"Shop deploys"' in twice.output
+
+
 def test_purge_commands_accept_urls_tags_or_everything(cli, api_server):
     signed_in(cli, api_server.url)
     key = json.loads(cli("keys", "create", "purger", "--json").stdout)["key"]
@@ -131,7 +123,7 @@ def test_purge_commands_accept_urls_tags_or_everything(cli, api_server):
     by_tag = cli("purge", "--tag", "product-1", "-t", "product-2", "--wait", env=env)
     assert by_tag.exit_code == 0, by_tag.output
     assert "2 tags" in by_tag.output
-    assert "cache nodes answered" in by_tag.output
+    assert "1/1 cache nodes answered" in by_tag.output
     assert api_server.node.base_url in by_tag.output and "done" in by_tag.output
 
     everything = cli("purge", "--everything", "--wait", env=env)
@@ -144,10 +136,120 @@ def test_purge_commands_accept_urls_tags_or_everything(cli, api_server):
         assert "exactly one" in refused.output
     invalid = cli("purge", "not-a-url", env=env)
     assert invalid.exit_code == 1
-    assert "urls:" in invalid.output and "Item 1" in invalid.output
+    # The summary first, then one line per problem.
+    lines = invalid.output.splitlines()
+    assert lines[0].startswith("Error: ") and "urls:" in lines[1] and "Item 1" in lines[1]
 
     created_at = next(i for i, output in enumerate(cli.outputs) if key in output)
     assert not any(key in output for output in cli.outputs[created_at + 1 :])
+
+
+def test_purges_list_and_show_find_a_purge_by_the_id_purge_printed(cli, api_server):
+    signed_in(cli, api_server.url)
+    queued = cli("purge", "https://www.example.com/show-me", "https://www.example.com/and-me")
+    purge_id = re.search(r"Purge (\d+) accepted", queued.output).group(1)
+    assert f"paradarum purges show {purge_id}" in queued.output
+    cli("purge", "--tag", "later")
+
+    shown = cli("purges", "show", purge_id)
+    assert shown.exit_code == 0, shown.output
+    assert f"Purge {purge_id}: " in shown.output and "Targets (urls):" in shown.output
+    assert "https://www.example.com/show-me" in shown.output
+    assert "https://www.example.com/and-me" in shown.output
+    as_json = json.loads(cli("purges", "show", purge_id, "--json").stdout)
+    assert as_json["id"] == int(purge_id) and "nodes" in as_json
+
+    listed = cli("purges", "list", env={"COLUMNS": "120"})
+    assert listed.exit_code == 0, listed.output
+    assert "https://www.example.com/show-me (+1 more)" in listed.output
+    ids = [item["id"] for item in json.loads(cli("purges", "list", "--json").stdout)]
+    assert ids[1] == int(purge_id) and ids == sorted(ids, reverse=True)
+    assert len(json.loads(cli("purges", "list", "--limit", "1", "--json").stdout)) == 1
+
+    missing = cli("purges", "show", "987654321")
+    assert missing.exit_code == 1 and missing.output.startswith("Error: ")
+
+
+def test_a_wait_that_times_out_says_how_to_check_later(stalled_server, tmp_path):
+    cli = Cli(stalled_server.url, tmp_path / "config")
+    signed_in(cli, stalled_server.url)
+    waited = cli("purge", "--tag", "slow", "--wait", "--timeout", "1")
+    assert waited.exit_code == 1
+    purge_id = re.search(r"Purge (\d+) accepted", waited.output).group(1)
+    assert f"Check later with `paradarum purges show {purge_id}`" in waited.output
+
+    later = cli("purges", "show", purge_id)
+    assert later.exit_code == 0, later.output
+    assert f"Purge {purge_id}: queued" in later.output
+    assert "queued" in later.output.split("Cache node")[1]
+
+
+def test_a_purge_that_reached_no_cache_node_warns_that_nothing_was_purged(
+    nodeless_server, tmp_path
+):
+    cli = Cli(nodeless_server.url, tmp_path / "config")
+    signed_in(cli, nodeless_server.url)
+    warning = "no cache node is configured on the server, so nothing was purged"
+    for args in (("--everything", "--wait"), ("--tag", "t")):
+        result = cli("purge", *args)
+        assert result.exit_code == 0, result.output
+        assert warning in result.output
+        assert "cache nodes answered" not in result.output and "Cache node" not in result.output
+    purge_id = re.search(r"Purge (\d+) accepted", cli.outputs[-1]).group(1)
+    shown = cli("purges", "show", purge_id)
+    assert warning in shown.output and "Cache node" not in shown.output
+
+
+def test_a_429_says_try_again_once_and_how_long_to_wait(cli, api_server):
+    email = f"limited-{uuid.uuid4().hex[:10]}@example.com"
+    with httpx.Client(base_url=api_server.url) as http:
+        signup(http, email)
+    for _ in range(3):  # the server's limit for these tests
+        assert cli("login", "--email", email, input="wrong password!\n").exit_code == 1
+    limited = cli("login", "--email", email, input="wrong password!\n")
+    assert limited.exit_code == 1
+    (line,) = [line for line in limited.output.splitlines() if line.startswith("Error:")]
+    assert line.count("Try again") == 1
+    assert re.search(r"\(retry in \d+ s\)$", line), line
+
+
+def test_keys_list_fits_80_columns_without_cutting_timestamps(cli, api_server):
+    signed_in(cli, api_server.url)
+    long_name = "Nightly cache warm-up job for the storefront, the blog and the shop API"
+    created = json.loads(cli("keys", "create", long_name, "--json").stdout)
+    key = created["key"]
+    assert cli("keys", "list", env={"PARADARUM_API_KEY": key}).exit_code == 0  # a use
+    listed = cli("keys", "list", env={"COLUMNS": "80"})
+    assert listed.exit_code == 0, listed.output
+    assert max(len(line) for line in listed.output.splitlines()) <= 80
+    assert moment(parse_time(created["createdAt"])) in listed.output
+    # Created and last used, both whole, on the key's row.
+    row = next(line for line in listed.output.splitlines() if created["keyPrefix"] in line)
+    assert len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d", row)) == 2, listed.output
+    assert "…" not in listed.output
+
+
+def test_customer_text_is_printed_literally_never_as_rich_markup(cli, api_server):
+    signed_in(cli, api_server.url)
+    names = ["[/bold]", "[link=https://evil.example]support[/link]", "[red]x[/red] \\[b]"]
+    for name in names:
+        assert cli("keys", "create", name).exit_code == 0
+    listed = cli("keys", "list", env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    for name in names:
+        assert name in listed.output
+    assert "\x1b]8;" not in listed.output  # no terminal hyperlink
+
+    url = "https://www.example.com/[link=https://evil.example]x[/link]"
+    queued = cli("purge", url, "--wait", env={"COLUMNS": "200"})
+    assert queued.exit_code == 0, queued.output
+    purge_id = re.search(r"Purge (\d+) accepted", queued.output).group(1)
+    assert cli("purge", "--tag", "[/bold]").exit_code == 0
+    for args in (("purges", "show", purge_id), ("purges", "list")):
+        shown = cli(*args, env={"COLUMNS": "200"})
+        assert shown.exit_code == 0, shown.output
+        assert url in shown.output
+    assert "[/bold]" in cli("purges", "list", env={"COLUMNS": "200"}).output
 
 
 def test_commands_without_credentials_say_how_to_sign_in(cli):
@@ -161,10 +263,3 @@ def test_a_stored_session_is_not_sent_to_another_server(cli, api_server):
     result = cli("keys", "list", "--url", "http://127.0.0.1:9")
     assert result.exit_code == 1
     assert "Not signed in" in result.output
-
-
-def test_the_existing_commands_are_still_there():
-    runner = CliRunner()
-    result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
-    for command in ("serve", "db", "accounts", "login", "logout", "keys", "purge"):
-        assert command in result.output

@@ -1,4 +1,4 @@
-"""paradarum.client against a real running server: no mocked HTTP."""
+"""paradarum_client against a real running server: no mocked HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import uuid
 import httpx
 import pytest
 
-from paradarum.client import (
+from paradarum.keys import generate
+from paradarum_client import (
     AlreadyRevokedError,
     AsyncClient,
     AuthenticationError,
@@ -19,6 +20,7 @@ from paradarum.client import (
     NotFoundError,
     RateLimitedError,
     ValidationError,
+    models,
 )
 from tests.support import PASSWORD, free_port, signup
 
@@ -86,10 +88,16 @@ def test_every_sync_method_works_against_a_real_server(api_server, caplog):
             by_url.id,
         ]
 
+        # One model per shape: the client's results are the API's own dataclasses.
+        assert type(account) is models.Account and type(created) is models.NewKey
+        assert type(listed[0]) is models.ApiKey and type(by_url) is models.Purge
+        assert type(session) is models.Session and session.token_type == "Bearer"
+
         seen = []
         done = client.purges.wait(by_tag.id, timeout=60, interval=0.05, on_update=seen.append)
         assert done.status == "done" and seen[-1] == done
         assert [(n.node, n.status) for n in done.nodes] == [(api_server.node.base_url, "done")]
+        assert all(type(node) is models.PurgeNode for node in done.nodes)
         delivered = client.purges.wait(by_url.id, timeout=60, interval=0.05)
         assert [(n.status, n.attempts) for n in delivered.nodes] == [("done", 1)]
 
@@ -139,15 +147,17 @@ def test_each_failure_has_its_own_exception(api_server):
 
     with Client(base_url=url, token="") as anonymous, pytest.raises(AuthenticationError):
         anonymous.account()
-    wrong = Client(api_key="pdm_not-a-real-key", base_url=url)
-    with wrong, pytest.raises(AuthenticationError) as wrong_key:
-        wrong.purge.everything()
-    assert "pdm_not-a-real-key" not in str(wrong_key.value)
+    unknown = generate()  # well-formed, but no account has it
+    stranger = Client(api_key=unknown, base_url=url)
+    with stranger, pytest.raises(AuthenticationError) as wrong_key:
+        stranger.purge.everything()
+    assert unknown not in str(wrong_key.value)
     closed = f"http://127.0.0.1:{free_port()}"
-    nowhere = Client(api_key="pdm_not-a-real-key", base_url=closed)
+    nowhere = Client(api_key=unknown, base_url=closed)
     with nowhere, pytest.raises(NetworkError) as unreachable:
         nowhere.account()
-    assert "pdm_not" not in str(unreachable.value)
+    assert unknown[:8] not in str(unreachable.value)
+    assert "Cannot reach" in unreachable.value.message
 
 
 def test_a_client_reads_its_server_and_key_from_the_environment(api_server, monkeypatch):

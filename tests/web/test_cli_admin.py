@@ -6,13 +6,14 @@ import sqlite3
 
 from typer.testing import CliRunner
 
-from paradarum.cli import app
+from paradarum.cli import build_app
 from paradarum.config import Settings
 from paradarum.runtime import build_runtime
 from paradarum.services.context import ClientInfo
 from tests.support import run
 
 runner = CliRunner()
+app = build_app()
 
 
 def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path):

@@ -213,6 +213,14 @@ class WireField:
     decode: Callable[[Any], Any] | None
 
 
+def _optional(codec: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """``codec`` for a value that may be None (None stays None)."""
+    if codec is None:
+        return None
+    convert = codec
+    return lambda value: None if value is None else convert(value)
+
+
 def _codecs(annotation: Any) -> tuple[Callable[[Any], Any] | None, Callable[[Any], Any] | None]:
     """How a value of ``annotation`` goes on the wire and comes back (None: as is)."""
     args = typing.get_args(annotation)
@@ -220,10 +228,7 @@ def _codecs(annotation: Any) -> tuple[Callable[[Any], Any] | None, Callable[[Any
     if origin in (typing.Union, types.UnionType):
         inner = [arg for arg in args if arg is not type(None)]
         encode, decode = _codecs(inner[0]) if len(inner) == 1 else (None, None)
-        return (
-            (lambda value: None if value is None else encode(value)) if encode else None,
-            (lambda value: None if value is None else decode(value)) if decode else None,
-        )
+        return _optional(encode), _optional(decode)
     if annotation is datetime:
         return rfc3339, parse_time
     if annotation is date:
@@ -259,7 +264,7 @@ def wire_fields(cls: type) -> tuple[WireField, ...]:
 def to_wire(obj: Any) -> dict[str, Any]:
     """A shape as the JSON object the API sends."""
     data: dict[str, Any] = {}
-    for item in wire_fields(type(obj)):
+    for item in wire_fields(type(obj)):  # type: ignore[arg-type]  # a type is hashable
         value = getattr(obj, item.attribute)
         data[item.name] = item.encode(value) if item.encode is not None else value
     return data
@@ -268,7 +273,7 @@ def to_wire(obj: Any) -> dict[str, Any]:
 def from_wire(cls: type[T], data: dict[str, Any]) -> T:
     """Parse the API's JSON object into ``cls``; fields it does not know are ignored."""
     values: dict[str, Any] = {}
-    for item in wire_fields(cls):
+    for item in wire_fields(cls):  # type: ignore[arg-type]  # a type is hashable
         if item.name not in data:
             if item.required:
                 raise ValueError(f"the server's answer has no {item.name!r}")

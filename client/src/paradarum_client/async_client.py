@@ -1,0 +1,231 @@
+"""The Paradarum API for asyncio: :class:`AsyncClient`, the same methods as coroutines.
+
+::
+
+    async with AsyncClient(api_key="pdm_...") as paradarum:
+        purge = await paradarum.purge.tags(["product-42"])
+        async for earlier in paradarum.purges.iter():
+            ...
+
+Built, checked and retried exactly like :class:`~paradarum_client.Client`
+(``protocol.py`` holds what they share); only the I/O differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from paradarum_client.errors import AlreadyRevokedError, LimitError, ValidationError
+from paradarum_client.models import Account, ApiKey, NewKey, Purge, Session
+from paradarum_client.protocol import (
+    BaseClient,
+    Page,
+    as_list,
+    data_of,
+    next_cursor,
+    parse,
+    parse_list,
+    parse_new_key,
+    parse_purge,
+)
+
+
+class AsyncClient(BaseClient):
+    """The same API for asyncio: ``async with AsyncClient(...) as paradarum: ...``."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        token: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        max_retry_wait: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(
+            api_key,
+            token=token,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_retry_wait=max_retry_wait,
+        )
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=self._headers(),
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.keys = AsyncKeys(self)
+        self.purge = AsyncPurgeActions(self)
+        self.purges = AsyncPurges(self)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        on_400: type[ValidationError] = ValidationError,
+    ) -> tuple[Any, httpx.Response]:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(method, path, json=json, params=params)
+            except httpx.RequestError as exc:
+                raise self._unreachable(exc) from exc
+            delay = self._delay(response, attempt)
+            if delay is None:
+                return data_of(response, on_400=on_400), response
+            attempt += 1
+            await self._sleep(delay)
+
+    async def account(self) -> Account:
+        """Who the credential belongs to."""
+        return parse(Account, (await self._send("GET", "/api/account"))[0])
+
+    async def login(self, email: str, password: str) -> Session:
+        """Sign in with email and password; returns a session token (not stored here)."""
+        data, _ = await self._send(
+            "POST", "/api/auth/login", json={"email": email, "password": password}
+        )
+        return parse(Session, data)
+
+    async def logout(self) -> None:
+        """End the session token this client uses."""
+        await self._send("POST", "/api/auth/logout")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class AsyncKeys:
+    """``client.keys``: the account's API keys."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(self, name: str) -> NewKey:
+        """Create a key. The returned ``key`` is the only time it is ever shown."""
+        data, _ = await self._client._send(
+            "POST", "/api/account/apikeys", json={"name": name}, on_400=LimitError
+        )
+        return parse_new_key(data)
+
+    async def list(self, *, status: str = "all") -> list[ApiKey]:
+        """Every key, newest first (all pages); ``status`` is all, active or revoked."""
+        keys: list[ApiKey] = []
+        params: dict[str, Any] = {"status": status}
+        while True:
+            data, response = await self._client._send("GET", "/api/account/apikeys", params=params)
+            keys += parse_list(ApiKey, data)
+            cursor = next_cursor(response)
+            if cursor is None:
+                return keys
+            params = {"status": status, "cursor": cursor}
+
+    async def revoke(self, key_id: int) -> ApiKey:
+        """Revoke for good."""
+        data, _ = await self._client._send(
+            "DELETE", f"/api/account/apikeys/{int(key_id)}", on_400=AlreadyRevokedError
+        )
+        return parse(ApiKey, data)
+
+
+class AsyncPurgeActions:
+    """``client.purge``: ask every cache node to drop URLs, tags or everything."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def _request(self, body: dict[str, Any]) -> Purge:
+        return parse_purge((await self._client._send("POST", "/api/account/purge", json=body))[0])
+
+    async def urls(self, urls: str | Iterable[str]) -> Purge:
+        """Purge 1–100 absolute URLs from every cache node."""
+        return await self._request({"urls": as_list(urls)})
+
+    async def tags(self, tags: str | Iterable[str]) -> Purge:
+        """Purge everything tagged with any of 1–100 cache tags."""
+        return await self._request({"tags": as_list(tags)})
+
+    async def everything(self) -> Purge:
+        """Purge the whole cache."""
+        return await self._request({"everything": True})
+
+
+class AsyncPurges:
+    """``client.purges``: the purges already asked for, and their results."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[Purge]:
+        """One page of purges, newest first; pass ``next_cursor`` for the next."""
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        data, response = await self._client._send("GET", "/api/account/purges", params=params)
+        return Page(items=parse_list(Purge, data), next_cursor=next_cursor(response))
+
+    async def iter(self, *, page_size: int = 50) -> AsyncIterator[Purge]:
+        """Every purge, newest first, fetching pages as needed."""
+        cursor: str | None = None
+        while True:
+            page = await self.list(limit=page_size, cursor=cursor)
+            for purge in page.items:
+                yield purge
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def get(self, purge_id: int) -> Purge:
+        """One purge with each cache node's result in ``nodes``."""
+        data, _ = await self._client._send("GET", f"/api/account/purges/{int(purge_id)}")
+        return parse(Purge, data)
+
+    async def wait(
+        self,
+        purge_id: int,
+        *,
+        timeout: float = 120.0,
+        interval: float = 0.5,
+        on_update: Callable[[Purge], None] | None = None,
+    ) -> Purge:
+        """Poll until every node has answered (``done`` or ``failed``).
+
+        Raises :class:`TimeoutError` after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            purge = await self.get(purge_id)
+            if on_update is not None:
+                on_update(purge)
+            if purge.finished:
+                return purge
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"Purge {purge_id} is still {purge.status}.")
+            await self._client._sleep(interval)

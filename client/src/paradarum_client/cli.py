@@ -1,0 +1,482 @@
+"""The customer's ``paradarum`` command: sign in, manage keys, purge, scan for leaked keys.
+
+These commands talk to a running Paradarum over HTTP through :class:`Client`, like any
+script would. The server: ``--url``, else ``PARADARUM_URL``, else the one
+``paradarum login`` used. The credential: ``PARADARUM_API_KEY``, else the session
+kept by ``paradarum login``.
+
+The app is built by :func:`build_app`, never at import, so that the server's
+``paradarum`` (``paradarum.cli``) can build the same app and add its operator
+commands to it. To put an operator variant where a customer command is (such as
+``zones add EMAIL HOSTNAME --verified`` next to the customer's ``zones add HOSTNAME``),
+the server takes the group with :func:`group` and swaps the command with
+:func:`replace_command`; its variant calls the customer's function (a plain
+module-level function here) for the customer's case.
+
+Every failure the client reports ends the command with one line on standard error
+and status 1 (2 for a URL or key that cannot work, and for wrong arguments) — never
+with a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from paradarum_client import __version__, console, scan, session
+from paradarum_client.client import Client
+from paradarum_client.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ParadarumError,
+    RateLimitedError,
+)
+from paradarum_client.models import Purge, rfc3339, to_wire
+from paradarum_client.protocol import (
+    DEFAULT_BASE_URL,
+    KEY_VARIABLE,
+    URL_VARIABLE,
+    check_base_url,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Where commands connect and with what credential: in the help of both paradarum apps.
+CONNECTION_HELP = f"""\b
+Server:     --url, else {URL_VARIABLE}, else the server `paradarum login` used
+            (default {DEFAULT_BASE_URL}).
+Credential: {KEY_VARIABLE}, else the session kept by `paradarum login`.
+"""
+HELP = "Paradarum from the command line: API keys, cache purge, leaked-key scans.\n\n" + (
+    CONNECTION_HELP
+)
+
+ServerUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar=URL_VARIABLE,
+        metavar="URL",
+        help=f"The Paradarum server (default: the one `paradarum login` used, "
+        f"else {DEFAULT_BASE_URL}).",
+        show_default=False,
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
+
+
+class KeyStatus(StrEnum):
+    all = "all"
+    active = "active"
+    revoked = "revoked"
+
+
+# -- how commands end -----------------------------------------------------------------
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``Error: message`` on standard error; raise the returned exit."""
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def error_message(exc: ParadarumError) -> str:
+    if isinstance(exc, RateLimitedError) and exc.retry_after:
+        # The server's sentence already says "Try again later."; add only the wait.
+        return f"{exc.message} (retry in {math.ceil(exc.retry_after)} s)"
+    return exc.message
+
+
+def reported(command: F) -> F:
+    """``command`` with every client error turned into one line and an exit status."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigurationError as exc:
+            raise fail(exc.message, 2) from None
+        except ParadarumError as exc:
+            typer.echo(f"Error: {error_message(exc)}", err=True)
+            for name, problems in exc.errors.items():
+                typer.echo(f"  {name}: {' '.join(problems)}", err=True)
+            raise typer.Exit(1) from None
+        except OSError as exc:  # the session file: an unwritable config directory, say
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise fail(f"{where}{exc.strerror or exc}") from None
+
+    return run  # type: ignore[return-value]
+
+
+def client_for(url: str | None) -> Client:
+    """A client for the chosen server with the chosen credential (see the module's doc)."""
+    if url is not None:
+        check_base_url(url, source="")  # a wrong URL is worth hearing before "not signed in"
+    kept = session.load()
+    base_url = url or kept.get("url") or None
+    if os.environ.get(KEY_VARIABLE):
+        return Client(base_url=base_url)  # reads and checks the key itself
+    token = kept.get("token") or None
+    if token and (url is None or url.rstrip("/") == kept.get("url")):
+        return Client(token=token, base_url=base_url)
+    raise fail(f"Not signed in: run `paradarum login` or set {KEY_VARIABLE}.")
+
+
+# -- the commands -----------------------------------------------------------------------
+
+
+def login(
+    email: Annotated[
+        str, typer.Option(prompt=True, metavar="EMAIL", help="Prompted for when not given.")
+    ],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            envvar="PARADARUM_PASSWORD",
+            metavar="PASSWORD",
+            show_default=False,
+            help="Prompted for when not given.",
+        ),
+    ],
+    url: ServerUrl = None,
+) -> None:
+    """Sign in and keep the session token in your config directory (mode 0600)."""
+    with Client(base_url=url or DEFAULT_BASE_URL, token="") as client:
+        kept = client.login(email, password)
+        base_url = client.base_url
+    path = session.save(
+        {"url": base_url, "token": kept.token, "expiresAt": rfc3339(kept.expires_at) or ""}
+    )
+    typer.echo(f"Signed in to {base_url} as {email.strip().lower()}.")
+    typer.echo(f"Session kept in {path} until {rfc3339(kept.expires_at)}.")
+
+
+def logout() -> None:
+    """End the kept session, on the server and in your config directory."""
+    kept = session.load()
+    if not kept.get("token"):
+        typer.echo("Not signed in.")
+        return
+    try:
+        with Client(token=kept["token"], base_url=kept.get("url")) as client:
+            client.logout()
+    except AuthenticationError:
+        pass  # expired or already ended: nothing left to end on the server
+    except ParadarumError as exc:
+        raise fail(f"{error_message(exc)} The session is still kept in {session.path()}.") from exc
+    session.forget()
+    typer.echo("Signed out.")
+
+
+def keys_create(
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="What the key is for, e.g. 'WordPress'.")
+    ],
+    as_json: AsJson = False,
+    url: ServerUrl = None,
+) -> None:
+    """Create an API key and print it, once: store it right away."""
+    with client_for(url) as client:
+        created = client.keys.create(name)
+    if as_json:
+        typer.echo(json.dumps(to_wire(created)))
+        return
+    typer.echo(f"Created API key {created.id} ({created.name}).")
+    typer.echo("")
+    typer.echo(f"    {created.key}")
+    typer.echo("")
+    typer.echo("This is the only time the key is shown. Store it somewhere safe now.")
+
+
+def keys_list(
+    status: Annotated[
+        KeyStatus, typer.Option(help="Which keys: all, active or revoked.", metavar="STATUS")
+    ] = KeyStatus.all,
+    as_json: AsJson = False,
+    url: ServerUrl = None,
+) -> None:
+    """List API keys, newest first (never the keys themselves)."""
+    with client_for(url) as client:
+        keys = client.keys.list(status=status.value)
+    if as_json:
+        typer.echo(json.dumps([to_wire(key) for key in keys]))
+        return
+    console.stdout().print(console.keys_table(keys))
+
+
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(metavar="ID", min=1, help="The key's ID.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm.")] = False,
+    url: ServerUrl = None,
+) -> None:
+    """Revoke an API key. Permanent: anything using it stops working at once."""
+    with client_for(url) as client:
+        if not yes:
+            key = next((key for key in client.keys.list() if key.id == key_id), None)
+            if key is None:
+                raise fail(f"No API key with ID {key_id} in this account.")
+            described = f'{key.id} "{key.name}" ({key.key_prefix}…)'
+            if key.is_revoked:
+                raise fail(f"API key {described} is already revoked.")
+            typer.confirm(
+                f"Revoke API key {described} for good? Anything using it stops working.",
+                abort=True,
+            )
+        revoked = client.keys.revoke(key_id)
+    typer.echo(f"Revoked API key {revoked.id} ({revoked.name}, {revoked.key_prefix}).")
+
+
+def purge(
+    urls: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="URL", help="Absolute URLs to purge.", show_default=False),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            "-t",
+            metavar="TAG",
+            help="A cache tag to purge (repeat for more).",
+            show_default=False,
+        ),
+    ] = None,
+    everything: Annotated[bool, typer.Option("--everything", help="Purge everything.")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Show progress until every cache node has answered.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="How long --wait waits at most.", min=1)
+    ] = 120,
+    url: ServerUrl = None,
+) -> None:
+    """Purge URLs, tags (--tag) or everything (--everything) from every cache node."""
+    if sum([bool(urls), bool(tag), everything]) != 1:
+        raise fail("Give URLs, or --tag TAG (repeatable), or --everything: exactly one of them.", 2)
+    with client_for(url) as client:
+        if urls:
+            queued = client.purge.urls(urls)
+        elif tag:
+            queued = client.purge.tags(tag)
+        else:
+            queued = client.purge.everything()
+        count = len(queued.targets)
+        noun = {"urls": "URL", "tags": "tag"}.get(queued.kind, "")
+        what = f"{count} {noun}{'s' if count != 1 else ''}" if noun else queued.kind
+        typer.echo(f"Purge {queued.id} accepted ({what}): {queued.status}.")
+        if wait:
+            final = _wait_with_progress(client, queued.id, timeout)
+        elif queued.finished:
+            # Finished at once: only a server without cache nodes does that. Say so.
+            final = client.purges.get(queued.id)
+        else:
+            typer.echo(f"Follow it with `paradarum purges show {queued.id}`.")
+            return
+    _show_result(final, table=wait)
+    if final.status != "done":
+        raise typer.Exit(1)
+
+
+def _wait_with_progress(client: Client, purge_id: int, timeout: float) -> Purge:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("Purging"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("cache nodes answered"),
+        console=console.stderr(),
+        transient=False,
+    ) as progress:
+        task = progress.add_task("purge", total=None)
+
+        def show(current: Purge) -> None:
+            nodes = current.nodes or []
+            if nodes:
+                answered = sum(1 for node in nodes if node.finished)
+                progress.update(task, total=len(nodes), completed=answered)
+            elif current.finished:  # no node at all: said after the wait, not as a bar
+                progress.update(task, visible=False)
+
+        try:
+            return client.purges.wait(purge_id, timeout=timeout, on_update=show)
+        except TimeoutError:
+            progress.stop()
+            raise fail(
+                f"Purge {purge_id} has not finished after {timeout:g} s. "
+                f"Check later with `paradarum purges show {purge_id}`."
+            ) from None
+
+
+def _show_result(final: Purge, *, table: bool = True) -> None:
+    if final.nodes == []:
+        console.stderr().print(
+            "Warning: no cache node is configured on the server, so nothing was purged."
+        )
+        return
+    if table:
+        console.stdout().print(console.nodes_table(final))
+
+
+def purges_list(
+    limit: Annotated[
+        int, typer.Option(metavar="N", min=1, max=1000, help="Show at most N purges.")
+    ] = 20,
+    as_json: AsJson = False,
+    url: ServerUrl = None,
+) -> None:
+    """List recent purges, newest first."""
+    with client_for(url) as client:
+        purges: list[Purge] = []
+        for item in client.purges.iter(page_size=min(limit, 200)):
+            purges.append(item)
+            if len(purges) >= limit:
+                break
+    if as_json:
+        typer.echo(json.dumps([to_wire(item) for item in purges]))
+        return
+    console.stdout().print(console.purges_table(purges))
+
+
+def purges_show(
+    purge_id: Annotated[int, typer.Argument(metavar="ID", min=1, help="The purge's ID.")],
+    as_json: AsJson = False,
+    url: ServerUrl = None,
+) -> None:
+    """Show one purge: its targets and each cache node's result."""
+    with client_for(url) as client:
+        found = client.purges.get(purge_id)
+    if as_json:
+        typer.echo(json.dumps(to_wire(found)))
+        return
+    out = console.stdout()
+    out.print(f"Purge {found.id}: {found.status}")
+    completed = (
+        f"completed {console.moment(found.completed_at)} UTC"
+        if found.completed_at
+        else "not completed yet"
+    )
+    out.print(f"Created {console.moment(found.created_at)} UTC, {completed}")
+    out.print(f"Targets ({found.kind}):" if found.targets else f"Targets: {found.kind}")
+    if found.targets:
+        out.print(console.targets_list(found))
+    _show_result(found)
+
+
+def scan_command(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="PATH",
+            help="Files or directories (recursively; .git and binary files are skipped). "
+            "Standard input when none is given, or for -.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Find Paradarum API keys in files; exit 1 when there is one.
+
+    Reports path:line:column and the key's first 8 characters only. Use it in CI or
+    as a pre-commit hook (see .pre-commit-hooks.yaml) to stop keys from being committed.
+    """
+    stdin = typer.get_binary_stream("stdin")
+    status = scan.run(paths or [], stdin=stdin, out=sys.stdout, err=sys.stderr)
+    raise typer.Exit(status)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"paradarum {__version__}")
+        raise typer.Exit()
+
+
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
+# -- the app -------------------------------------------------------------------------
+
+
+def new_group(help: str) -> typer.Typer:
+    """A command group that looks like the rest of the app (plain help, no completion)."""
+    return typer.Typer(
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        # Plain help: Rich help labels every option with its Python type (--help <bool>).
+        rich_markup_mode=None,
+        # A traceback must never print local variables: they may hold a key or a token.
+        pretty_exceptions_show_locals=False,
+    )
+
+
+def build_app(*, help: str = HELP) -> typer.Typer:
+    """The customer's ``paradarum`` app, new each call."""
+    app = new_group(help)
+    app.callback()(root)
+    app.command("login")(reported(login))
+    app.command("logout")(reported(logout))
+
+    keys = new_group("Create, list and revoke API keys.")
+    keys.command("create")(reported(keys_create))
+    keys.command("list")(reported(keys_list))
+    keys.command("revoke")(reported(keys_revoke))
+    app.add_typer(keys, name="keys")
+
+    app.command("purge")(reported(purge))
+    purges = new_group("Purges already asked for, and each cache node's result.")
+    purges.command("list")(reported(purges_list))
+    purges.command("show")(reported(purges_show))
+    app.add_typer(purges, name="purges")
+
+    app.command("scan")(scan_command)
+    return app
+
+
+def group(app: typer.Typer, name: str) -> typer.Typer:
+    """The command group ``name`` of ``app`` (``keys``, ``purges``), to add commands to."""
+    for info in app.registered_groups:
+        if info.name == name and info.typer_instance is not None:
+            return info.typer_instance
+    raise LookupError(f"paradarum has no command group {name!r}")
+
+
+def replace_command(group: typer.Typer, name: str, callback: Callable[..., Any]) -> None:
+    """Put ``callback`` in place of the command ``name`` of ``group``.
+
+    For a variant that extends a customer command (more arguments, an operator flag):
+    the variant parses the union of both command lines and calls the customer's
+    function, with its own arguments, for the customer's case. Client errors in the
+    variant are reported like in every other command.
+    """
+    for index, info in enumerate(group.registered_commands):
+        if info.name == name:
+            group.registered_commands.pop(index)
+            break
+    else:
+        raise LookupError(f"the group has no command {name!r}")
+    group.command(name)(reported(callback))
+    # Keep the command where it was in the help, not last.
+    group.registered_commands.insert(index, group.registered_commands.pop())
+
+
+def main() -> None:
+    """The client distribution's ``paradarum`` script."""
+    build_app()(prog_name="paradarum")

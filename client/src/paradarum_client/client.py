@@ -1,0 +1,236 @@
+"""The Paradarum API from Python, blocking: :class:`Client`.
+
+::
+
+    from paradarum_client import Client
+
+    with Client(api_key="pdm_...", base_url="https://paradarum.example") as paradarum:
+        purge = paradarum.purge.urls(["https://www.example.com/blog/hello"])
+        print(paradarum.purges.wait(purge.id).status)
+
+Without arguments a client reads ``PARADARUM_URL`` and ``PARADARUM_API_KEY``. A URL
+without ``http://``/``https://`` or a key that is not a Paradarum key is refused when
+the client is built (:class:`~paradarum_client.ConfigurationError`, saying what is
+wrong). Every failure raises a subclass of :class:`~paradarum_client.ParadarumError`.
+A ``429`` (or a ``503``) is retried after the ``Retry-After`` it carries, at most
+``max_retries`` times and never for longer than ``max_retry_wait`` seconds per wait;
+then the error is raised. The credential is kept private: it is not in ``repr()``,
+in an error message or in a log line.
+
+:class:`~paradarum_client.AsyncClient` (``async_client.py``) is the same API for
+asyncio; the two share everything but their I/O (``protocol.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from paradarum_client.errors import AlreadyRevokedError, LimitError, ValidationError
+from paradarum_client.models import Account, ApiKey, NewKey, Purge, Session
+from paradarum_client.protocol import (
+    BaseClient,
+    Page,
+    as_list,
+    data_of,
+    next_cursor,
+    parse,
+    parse_list,
+    parse_new_key,
+    parse_purge,
+)
+
+
+class Client(BaseClient):
+    """Blocking client. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        token: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        max_retry_wait: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(
+            api_key,
+            token=token,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_retry_wait=max_retry_wait,
+        )
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=self._headers(),
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.keys = Keys(self)
+        self.purge = PurgeActions(self)
+        self.purges = Purges(self)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        on_400: type[ValidationError] = ValidationError,
+    ) -> tuple[Any, httpx.Response]:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, json=json, params=params)
+            except httpx.RequestError as exc:
+                raise self._unreachable(exc) from exc
+            delay = self._delay(response, attempt)
+            if delay is None:
+                return data_of(response, on_400=on_400), response
+            attempt += 1
+            self._sleep(delay)
+
+    def account(self) -> Account:
+        """Who the credential belongs to."""
+        return parse(Account, self._send("GET", "/api/account")[0])
+
+    def login(self, email: str, password: str) -> Session:
+        """Sign in with email and password; returns a session token (not stored here)."""
+        data, _ = self._send("POST", "/api/auth/login", json={"email": email, "password": password})
+        return parse(Session, data)
+
+    def logout(self) -> None:
+        """End the session token this client uses."""
+        self._send("POST", "/api/auth/logout")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Keys:
+    """``client.keys``: the account's API keys."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, name: str) -> NewKey:
+        """Create a key. The returned ``key`` is the only time it is ever shown."""
+        data, _ = self._client._send(
+            "POST", "/api/account/apikeys", json={"name": name}, on_400=LimitError
+        )
+        return parse_new_key(data)
+
+    def list(self, *, status: str = "all") -> list[ApiKey]:
+        """Every key, newest first (all pages); ``status`` is all, active or revoked."""
+        keys: list[ApiKey] = []
+        params: dict[str, Any] = {"status": status}
+        while True:
+            data, response = self._client._send("GET", "/api/account/apikeys", params=params)
+            keys += parse_list(ApiKey, data)
+            cursor = next_cursor(response)
+            if cursor is None:
+                return keys
+            params = {"status": status, "cursor": cursor}
+
+    def revoke(self, key_id: int) -> ApiKey:
+        """Revoke for good."""
+        data, _ = self._client._send(
+            "DELETE", f"/api/account/apikeys/{int(key_id)}", on_400=AlreadyRevokedError
+        )
+        return parse(ApiKey, data)
+
+
+class PurgeActions:
+    """``client.purge``: ask every cache node to drop URLs, tags or everything."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _request(self, body: dict[str, Any]) -> Purge:
+        return parse_purge(self._client._send("POST", "/api/account/purge", json=body)[0])
+
+    def urls(self, urls: str | Iterable[str]) -> Purge:
+        """Purge 1–100 absolute URLs from every cache node."""
+        return self._request({"urls": as_list(urls)})
+
+    def tags(self, tags: str | Iterable[str]) -> Purge:
+        """Purge everything tagged with any of 1–100 cache tags."""
+        return self._request({"tags": as_list(tags)})
+
+    def everything(self) -> Purge:
+        """Purge the whole cache."""
+        return self._request({"everything": True})
+
+
+class Purges:
+    """``client.purges``: the purges already asked for, and their results."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[Purge]:
+        """One page of purges, newest first; pass ``next_cursor`` for the next."""
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        data, response = self._client._send("GET", "/api/account/purges", params=params)
+        return Page(items=parse_list(Purge, data), next_cursor=next_cursor(response))
+
+    def iter(self, *, page_size: int = 50) -> Iterator[Purge]:
+        """Every purge, newest first, fetching pages as needed."""
+        cursor: str | None = None
+        while True:
+            page = self.list(limit=page_size, cursor=cursor)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def get(self, purge_id: int) -> Purge:
+        """One purge with each cache node's result in ``nodes``."""
+        return parse(Purge, self._client._send("GET", f"/api/account/purges/{int(purge_id)}")[0])
+
+    def wait(
+        self,
+        purge_id: int,
+        *,
+        timeout: float = 120.0,
+        interval: float = 0.5,
+        on_update: Callable[[Purge], None] | None = None,
+    ) -> Purge:
+        """Poll until every node has answered (``done`` or ``failed``).
+
+        Raises :class:`TimeoutError` after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            purge = self.get(purge_id)
+            if on_update is not None:
+                on_update(purge)
+            if purge.finished:
+                return purge
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"Purge {purge_id} is still {purge.status}.")
+            self._client._sleep(interval)

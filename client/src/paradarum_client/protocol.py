@@ -1,0 +1,263 @@
+"""How both clients speak the API over HTTP, whatever their I/O style.
+
+Everything here is the same for :class:`~paradarum_client.Client` and
+:class:`~paradarum_client.AsyncClient`, so that the two cannot drift apart: the
+checks made when a client is built, the headers, the envelope, the error that
+each status becomes, when a refusal is worth retrying, and how pages link.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Generic, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from paradarum_client import __version__, keyformat
+from paradarum_client.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    NetworkError,
+    NotFoundError,
+    ParadarumError,
+    RateLimitedError,
+    ServerError,
+    ValidationError,
+)
+from paradarum_client.models import NewKey, Purge, from_wire
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+URL_VARIABLE = "PARADARUM_URL"
+KEY_VARIABLE = "PARADARUM_API_KEY"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list; pass ``next_cursor`` back for the next (None: the last page)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+# -- checks made when a client is built ---------------------------------------------
+
+
+def check_base_url(url: str, *, source: str) -> str:
+    """``url`` without a trailing slash, or :class:`ConfigurationError` saying what is wrong.
+
+    httpx would accept ``paradarum.example`` and only fail on the first request, with
+    "UnsupportedProtocol"; a user needs to hear that the scheme is missing.
+    """
+    # The URL may carry a user name and password: then it is not repeated in a message.
+    shown = f" {url.strip()!r}" if "@" not in url else ""
+    if url != url.strip():
+        raise ConfigurationError(f"The server URL{source} has spaces or a line break around it.")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ConfigurationError(
+            f"The server URL{source}{shown} must start with http:// or https://."
+        )
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL as exc:
+        raise ConfigurationError(f"The server URL{source} is not a valid URL: {exc}.") from None
+    if not host:
+        raise ConfigurationError(f"The server URL{source}{shown} has no host name.")
+    return url.rstrip("/")
+
+
+def check_api_key(api_key: str, *, source: str) -> None:
+    """Refuse what is not a Paradarum key, saying why, without repeating the key."""
+    problem = keyformat.problem(api_key)
+    if problem is not None:
+        raise ConfigurationError(f"The API key{source} cannot be used: {problem}.")
+
+
+def check_token(token: str) -> None:
+    """A session token is a JWT: printable ASCII without spaces."""
+    if token != token.strip():
+        raise ConfigurationError("The session token has spaces or a line break around it.")
+    if not (token.isascii() and token.isprintable()) or " " in token:
+        raise ConfigurationError("The session token has characters no session token has.")
+
+
+# -- answers ------------------------------------------------------------------------
+
+
+def as_list(values: str | Iterable[str]) -> list[str]:
+    return [values] if isinstance(values, str) else list(values)
+
+
+def next_cursor(response: httpx.Response) -> str | None:
+    """The ``cursor`` of the ``Link: <...>; rel="next"`` header, if any."""
+    link = response.links.get("next")
+    if not link or "url" not in link:
+        return None
+    values = parse_qs(urlsplit(link["url"]).query).get("cursor")
+    return values[0] if values else None
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (it may be a number or an HTTP date), or None."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def error_for(response: httpx.Response, *, on_400: type[ValidationError]) -> ParadarumError:
+    """The exception an unsuccessful answer becomes, with the server's own sentence."""
+    status = response.status_code
+    try:
+        body = response.json()
+        message = str(body.get("message") or "")
+        errors = body.get("errors") or None
+    except (ValueError, AttributeError):
+        message, errors = "", None
+    message = message or f"HTTP {status} {response.reason_phrase}".strip()
+    if status in (401, 403):
+        return AuthenticationError(message, status_code=status)
+    if status == 404:
+        return NotFoundError(message, status_code=status)
+    if status == 429:
+        return RateLimitedError(message, retry_after=retry_after(response))
+    if status >= 500:
+        return ServerError(message, status_code=status)
+    if status == 400 and errors:
+        return ValidationError(message, status_code=status, errors=errors)
+    if status == 400:
+        return on_400(message, status_code=status)
+    return ValidationError(message, status_code=status, errors=errors)
+
+
+def data_of(response: httpx.Response, *, on_400: type[ValidationError]) -> Any:
+    """The envelope's ``data`` of a successful answer; otherwise raise what went wrong."""
+    if response.is_success:
+        try:
+            return response.json().get("data")
+        except (ValueError, AttributeError) as exc:
+            raise ServerError(
+                "The server's answer is not a Paradarum envelope.", status_code=response.status_code
+            ) from exc
+    raise error_for(response, on_400=on_400)
+
+
+def parse(cls: type[T], data: Any) -> T:
+    """``data`` as the shape ``cls``; an answer that does not fit is a :class:`ServerError`."""
+    try:
+        return from_wire(cls, data)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ServerError(
+            f"The server's answer is not what this client understands ({exc})."
+        ) from exc
+
+
+def parse_list(cls: type[T], data: Any) -> list[T]:
+    if not isinstance(data, list):
+        raise ServerError("The server's answer is not a list.")
+    return [parse(cls, item) for item in data]
+
+
+# The create answer of this server version carries id, name, key, keyPrefix and
+# createdAt only. A key just created has not been used or revoked, which is what
+# the rest of NewKey says.
+_NEW_KEY = {
+    "lastUsedAt": None,
+    "lastUsedFrom": None,
+    "lastUsedUserAgent": None,
+    "isRevoked": False,
+    "revokedAt": None,
+}
+
+
+def parse_new_key(data: Any) -> NewKey:
+    return parse(NewKey, {**_NEW_KEY, **data} if isinstance(data, dict) else data)
+
+
+def parse_purge(data: Any) -> Purge:
+    # The 202 that queues a purge has no completedAt: the purge has only just begun.
+    return parse(Purge, {"completedAt": None, **data} if isinstance(data, dict) else data)
+
+
+# -- what both clients hold ---------------------------------------------------------
+
+
+class BaseClient:
+    """Configuration, headers and the retry decision: everything but the I/O."""
+
+    def __init__(
+        self,
+        api_key: str | None,
+        *,
+        token: str | None,
+        base_url: str | None,
+        timeout: float,
+        max_retries: int,
+        max_retry_wait: float,
+    ) -> None:
+        key_source = ""
+        if api_key is None and token is None:
+            api_key = os.environ.get(KEY_VARIABLE) or None
+            key_source = f" ({KEY_VARIABLE})"
+        if api_key is not None and token is not None:
+            raise ConfigurationError("Give an API key or a session token, not both.")
+        url_source = ""
+        if base_url is None:
+            base_url = os.environ.get(URL_VARIABLE) or None
+            url_source = f" ({URL_VARIABLE})"
+        self.base_url = check_base_url(base_url or DEFAULT_BASE_URL, source=url_source)
+        if api_key is not None:
+            check_api_key(api_key, source=key_source)
+        if token:
+            check_token(token)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_retry_wait = max_retry_wait
+        self._credential = api_key if api_key is not None else token
+        self._credential_kind = (
+            "api key" if api_key is not None else "session token" if token else None
+        )
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": f"paradarum-python/{__version__}"}
+        if self._credential:
+            headers["Authorization"] = f"Bearer {self._credential}"
+        return headers
+
+    def _delay(self, response: httpx.Response, attempt: int) -> float | None:
+        """Seconds to wait before retrying ``response``, or None to give up now."""
+        if response.status_code not in (429, 503) or attempt >= self.max_retries:
+            return None
+        delay = retry_after(response)
+        if delay is None:
+            delay = float(2**attempt)
+        return delay if delay <= self.max_retry_wait else None
+
+    def _unreachable(self, exc: httpx.RequestError) -> NetworkError:
+        if isinstance(exc, httpx.TimeoutException):
+            return NetworkError(f"No answer from {self.base_url} in time.")
+        reason = str(exc).strip() or type(exc).__name__
+        return NetworkError(f"Cannot reach {self.base_url}: {reason}.")
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, "
+            f"credential={self._credential_kind or 'none'})"
+        )
