@@ -12,7 +12,6 @@ the customer's case.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Annotated
 

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     jwt_lifetime_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
     signup_enabled: bool = True
     key_limit: int = Field(default=10, ge=1, le=1000)
+    # Zones (hostnames) one account may hold, pending ones included.
+    zone_limit: int = Field(default=100, ge=1, le=10_000)
 
     # Connection pool sizes (both engines; SQLite's writers queue on its file lock).
     db_pool_size: int = Field(default=10, ge=1, le=200)

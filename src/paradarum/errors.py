@@ -7,9 +7,11 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """Base class: ``message`` is safe to show to the caller."""
+    """Base class: ``message`` is safe to show to the caller; ``errors`` (field →
+    problems), when set, says which parts of the request were refused."""
 
     message = "The request could not be completed."
+    errors: dict[str, list[str]] | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
@@ -25,7 +27,7 @@ class ValidationFailed(DomainError):
 
     def __init__(self, errors: dict[str, list[str]], message: str | None = None) -> None:
         super().__init__(message)
-        self.errors = errors
+        self.errors: dict[str, list[str]] = errors
 
 
 class KeyLimitReached(DomainError):
@@ -70,6 +72,18 @@ class SignupDisabled(Forbidden):
     message = "Sign-up is turned off on this server."
 
 
+class NotYourHosts(Forbidden):
+    """A purge names URLs on hosts outside the caller's active zones."""
+
+    def __init__(self, hosts: list[str]) -> None:
+        shown = ", ".join(hosts[:10]) + (f" and {len(hosts) - 10} more" if len(hosts) > 10 else "")
+        super().__init__(
+            f"These hosts are not among your active zones: {shown}. "
+            "Add and verify a zone for each (POST /api/account/zones) before purging them."
+        )
+        self.errors = {"urls": [f"{host} is not one of your active zones." for host in hosts]}
+
+
 # -- 404 ---------------------------------------------------------------------------
 
 
@@ -96,6 +110,10 @@ class EmailTaken(Conflict):
     message = "An account with this email already exists."
 
 
+class ZoneTaken(Conflict):
+    message = "This hostname is already an active zone of another account."
+
+
 # -- 429 / 503 -----------------------------------------------------------------------
 
 
@@ -117,6 +135,7 @@ class Unavailable(DomainError):
         super().__init__(message)
         self.reason = reason
         self.retry_after = max(1, int(retry_after))
+
 
 class DnsUnavailable(Unavailable):
     """DNS could not say whether a record exists (timeout, unreachable, SERVFAIL).

@@ -32,6 +32,7 @@ from paradarum.services.auth import Authenticator
 from paradarum.services.delivery import PurgeDelivery
 from paradarum.services.purges import PurgeService
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
+from paradarum.services.zones import ZoneService
 from paradarum.tokens import TokenCodec
 
 SESSION_CLEANUP_SECONDS = 600.0
@@ -55,6 +56,7 @@ class Runtime:
     apikeys: ApiKeyService
     audit: AuditLog
     authenticator: Authenticator
+    zones: ZoneService
     purges: PurgeService
     purge_delivery: PurgeDelivery
 
@@ -161,6 +163,13 @@ def build_runtime(
             failures=auth_failures,
             usage=usage,
             background=background,
+        ),
+        zones=ZoneService(
+            db=db,
+            clock=clock,
+            zone_limit=settings.zone_limit,
+            nameserver=settings.dns_nameserver,
+            dns_timeout=settings.dns_timeout_seconds,
         ),
         purges=PurgeService(
             db=db,

@@ -23,7 +23,13 @@ from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
 
-shape = dataclass(frozen=True, slots=True, kw_only=True)
+C = TypeVar("C", bound=type)
+
+
+@typing.dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field,))
+def shape(cls: C) -> C:
+    """A shape: a frozen, keyword-only dataclass with slots."""
+    return dataclass(frozen=True, slots=True, kw_only=True)(cls)  # type: ignore[return-value]
 
 
 # -- the shapes ---------------------------------------------------------------------
@@ -139,6 +145,29 @@ class AuditEvent:
     client_address: str | None
     user_agent: str | None
     detail: str | None
+
+
+@shape
+class ZoneVerification:
+    """The DNS record that proves the hostname is yours: a TXT record named ``name``
+    whose value is ``value``."""
+
+    type: Literal["dns-txt"]
+    name: str
+    value: str
+
+
+@shape
+class Zone:
+    """A hostname of the account. Only ``active`` zones can be purged; a ``pending``
+    one waits for its TXT record (``verification``) and a verify."""
+
+    id: int
+    hostname: str
+    status: Literal["pending", "active"]
+    verification: ZoneVerification
+    created_at: datetime
+    verified_at: datetime | None
 
 
 @shape

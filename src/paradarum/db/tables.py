@@ -143,6 +143,31 @@ audit_events = Table(
     sqlite_autoincrement=True,
 )
 
+# Hostnames an account purges, once proven by DNS. A hostname is active in one
+# account at most (the partial unique index); pending claims block nobody.
+zones = Table(
+    "zones",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("hostname", String(253), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | active
+    # The value the TXT record must hold: random, shown to the account only.
+    Column("token", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("verified_at", UTCDateTime(), nullable=True),
+    Index("ix_zones_account_created", "account_id", "created_at", "id"),
+    Index("uq_zones_account_hostname", "account_id", "hostname", unique=True),
+    Index(
+        "uq_zones_active_hostname",
+        "hostname",
+        unique=True,
+        sqlite_where=text("status = 'active'"),
+        postgresql_where=text("status = 'active'"),
+    ),
+    sqlite_autoincrement=True,
+)
+
 # Fixed-window counters for abuse limits shared by every instance on one database.
 rate_limit_counters = Table(
     "rate_limit_counters",
@@ -168,6 +193,8 @@ purges = Table(
     Column("status", String(16), nullable=False),  # queued | running | done | failed
     Column("created_at", UTCDateTime(), nullable=False),
     Column("completed_at", UTCDateTime(), nullable=True),
+    # Tag and "everything" purges: the zones (hostnames, JSON) they are confined to.
+    Column("hosts", Text, nullable=True),
     Index("ix_purges_account_created", "account_id", "created_at", "id"),
     sqlite_autoincrement=True,
 )

@@ -59,6 +59,8 @@ class Claim:
     label: str
     kind: str
     targets: list[str]
+    # The zones (hostnames) the purge is confined to at the cache.
+    hosts: list[str]
     attempt: int
 
 
@@ -175,6 +177,7 @@ class PurgeDelivery:
                 D.c.next_attempt_at,
                 purges.c.kind,
                 purges.c.targets,
+                purges.c.hosts,
                 turn,
             )
             .join(purges, purges.c.id == D.c.purge_id)
@@ -205,6 +208,7 @@ class PurgeDelivery:
                             label=row.label,
                             kind=row.kind,
                             targets=list(json.loads(row.targets)),
+                            hosts=list(json.loads(row.hosts or "[]")),
                             attempt=row.attempts + 1,
                         )
                     )
@@ -223,9 +227,9 @@ class PurgeDelivery:
         """Send every request of ``claim``; None on success."""
         deadline = time.monotonic() + self._lease / 2
         try:
-            requests = node_requests(claim.node, claim.kind, claim.targets)
+            requests = node_requests(claim.node, claim.kind, claim.targets, hosts=claim.hosts)
         except (ValueError, httpx.InvalidURL) as exc:
-            return Failure("the cache node is misconfigured", f"invalid cache node: {exc}")
+            return Failure("the purge could not be sent", f"not sent: {exc}")
         for request in requests:
             if time.monotonic() > deadline:
                 return Failure("the cache node answered too slowly", "gave up after half the lease")

@@ -1,4 +1,12 @@
-"""Purge requests: validate, rate-limit, queue one delivery per cache node, report.
+"""Purge requests: validate, confine to the caller's zones, rate-limit, queue one
+delivery per cache node, report.
+
+Paradarum is multi-tenant, so a purge reaches only what the caller has proven it
+controls, its active zones (``services/zones.py``; for a key restricted to some
+zones, those among them): every URL's host must be covered by one (else a 403
+naming the others, and nothing is queued); a tag or "everything" purge carries the
+zones' hostnames, and the cache bans only objects stored for them
+(``purge_requests`` and ``deploy/varnish/paradarum.vcl``).
 
 A purge is accepted in one write transaction that inserts the purge, one
 ``purge_deliveries`` row per configured cache node and the audit event. Nothing
@@ -19,14 +27,16 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, insert, select
 
+from paradarum import hostnames
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.tables import purge_deliveries, purges
-from paradarum.errors import NotAuthenticated, NotFound, RateLimited, ValidationFailed
+from paradarum.errors import NotAuthenticated, NotFound, NotYourHosts, RateLimited, ValidationFailed
 from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import newest_first_page, next_cursor
+from paradarum.services.zones import active_zones
 
 MAX_TARGETS = 100
 URL_MAX = 2048
@@ -190,6 +200,31 @@ def purge_request(
 # -- service --------------------------------------------------------------------
 
 
+NO_ZONE = (
+    "You have no active zone to purge: add a zone (POST /api/account/zones) and verify it first."
+)
+
+
+def confine(kind: PurgeKind, targets: Sequence[str], zone_names: Sequence[str]) -> list[str]:
+    """The hostnames a purge is confined to, or the refusal: URLs on hosts that no
+    zone covers (403, naming them), or a tag or everything purge without zones (400)."""
+    if kind is PurgeKind.URLS:
+        outside = sorted(
+            {
+                host or target
+                for target in targets
+                if not (host := hostnames.url_host(target))
+                or not any(hostnames.covers(zone, host) for zone in zone_names)
+            }
+        )
+        if outside:
+            raise NotYourHosts(outside)
+    elif not zone_names:
+        field = "tags" if kind is PurgeKind.TAGS else "everything"
+        raise ValidationFailed({field: [NO_ZONE]}, NO_ZONE)
+    return list(zone_names)
+
+
 def _info(row: Any) -> PurgeInfo:
     return PurgeInfo(
         id=row.id,
@@ -237,6 +272,14 @@ class PurgeService:
     ) -> PurgeInfo:
         """Queue a purge for every cache node; returns at once (delivery is separate)."""
         kind, targets = purge_request(urls=urls, tags=tags, everything=everything)
+
+        def allowed(conn: Connection) -> list[str]:
+            zones = active_zones(conn, principal.account_id, principal.zone_ids)
+            return confine(kind, targets, [zone.hostname for zone in zones])
+
+        # Refused purges do not count against the limit: checked first, and again
+        # in the transaction that queues (a zone may be deleted in between).
+        await self._db.read(allowed)
         retry = await self._limiter.consume(
             Limit(f"purge:{principal.account_id}", self._per_window, self._window)
         )
@@ -249,6 +292,7 @@ class PurgeService:
         def work(conn: Connection) -> int:
             if not self._db.lock_account(conn, principal.account_id):
                 raise NotAuthenticated
+            hosts = allowed(conn)
             purge_id = int(
                 conn.execute(
                     insert(purges)
@@ -256,6 +300,7 @@ class PurgeService:
                         account_id=principal.account_id,
                         kind=str(kind),
                         targets=json.dumps(targets),
+                        hosts=json.dumps(hosts),
                         status=str(status),
                         created_at=now,
                         completed_at=None if self._nodes else now,

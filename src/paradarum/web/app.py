@@ -10,14 +10,13 @@ import ipaddress
 import logging
 from typing import Any
 
-from paradarum_client import __version__
 from starlette.types import Receive, Scope, Send
 
 from paradarum.config import Settings
 from paradarum.logs import AccessLogWriter
 from paradarum.runtime import Runtime, build_runtime
 from paradarum.web import openapi
-from paradarum.web.api import account, apikeys, audit, auth, health, purges
+from paradarum.web.api import account, apikeys, audit, auth, health, purges, zones
 from paradarum.web.edge import (
     AccessLog,
     BodyGuard,
@@ -31,6 +30,7 @@ from paradarum.web.panel.routes import Assets, page_routes
 from paradarum.web.request import Request
 from paradarum.web.responses import Response, raw_json
 from paradarum.web.routing import Route, Router, Routes
+from paradarum_client import __version__
 
 logger = logging.getLogger("paradarum")
 
@@ -41,7 +41,7 @@ Every response is an envelope `{"succeeded", "message", "data"}`; validation
 errors add `errors: {field: [problems]}`. Authenticate with
 `Authorization: Bearer <session JWT or pdm_ key>` or `X-API-Key: pdm_...`.
 """
-API_MODULES = (health, auth, account, apikeys, audit, purges)
+API_MODULES = (health, auth, account, apikeys, zones, audit, purges)
 # Bodies larger than the 64 KiB every other route accepts.
 LARGER_BODIES: dict[str, int] = {}
 

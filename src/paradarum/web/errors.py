@@ -50,8 +50,7 @@ def error_response(exc: errors.DomainError) -> Response:
         headers = UNAUTHORIZED_HEADERS
     elif isinstance(exc, errors.RateLimited | errors.Unavailable):
         headers = {"Retry-After": str(exc.retry_after)}
-    field_errors = exc.errors if isinstance(exc, errors.ValidationFailed) else None
-    return envelope_error(status, exc.message, errors=field_errors, headers=headers)
+    return envelope_error(status, exc.message, errors=exc.errors, headers=headers)
 
 
 def unauthorized() -> Response:

@@ -23,10 +23,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
-from paradarum_client.models import wire_fields
-
 from paradarum.services.pagination import MAX_ID
 from paradarum.web.routing import Route
+from paradarum_client.models import wire_fields
 
 OPENAPI_VERSION = "3.1.0"
 ERROR_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}

@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from paradarum_client.models import to_wire
 from starlette.types import Send
+
+from paradarum_client.models import to_wire
 
 JSON = b"application/json"
 # orjson: compact UTF-8 in one call, several times cheaper than the standard

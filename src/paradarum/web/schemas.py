@@ -103,6 +103,18 @@ class RollIn(_Body):
     )
 
 
+class ZoneIn(_Body):
+    hostname: str = Field(
+        max_length=1000,
+        description=(
+            "A hostname (www.example.com) or a wildcard (*.example.com: every subdomain, "
+            "not the apex); no scheme, port or path. Unicode names are stored in punycode."
+        ),
+        examples=["www.example.com"],
+        json_schema_extra={"minLength": 1},
+    )
+
+
 class PurgeIn(_Body):
     """Exactly one of the three; the service names the problem otherwise."""
 

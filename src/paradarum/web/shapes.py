@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-
-from paradarum_client import models
+from enum import StrEnum
+from typing import Any
 
 from paradarum.services.accounts import Account, AccountSummary, Session
 from paradarum.services.apikeys import CreatedKey, KeyInfo, KeyStatus
 from paradarum.services.audit import AuditEvent
 from paradarum.services.purges import PurgeDetail, PurgeInfo
 from paradarum.services.usage import DayUsage
+from paradarum.services.zones import ZoneInfo
+from paradarum_client import models
+
+
+def _name(value: StrEnum | None) -> Any:
+    """A state's name as the shapes spell it (``Literal["active", ...]``)."""
+    return None if value is None else str(value)
 
 
 def new_account(account: Account) -> models.NewAccount:
@@ -35,7 +42,7 @@ def session(signed_in: Session) -> models.Session:
     )
 
 
-def _key_fields(info: KeyInfo, now: datetime) -> dict[str, object]:
+def _key_fields(info: KeyInfo, now: datetime) -> dict[str, Any]:
     status = info.status(now)
     settings = info.settings
     return {
@@ -48,16 +55,15 @@ def _key_fields(info: KeyInfo, now: datetime) -> dict[str, object]:
         "last_used_user_agent": info.last_used_user_agent,
         "is_revoked": status is KeyStatus.REVOKED,
         "revoked_at": info.revoked_at,
-        "status": str(status),
+        "status": _name(status),
         "expires_at": settings.expires_at,
-        "revoked_reason": str(info.revoked_reason) if info.revoked_reason else None,
+        "revoked_reason": _name(info.revoked_reason),
         "revoked_detail": info.revoked_detail,
-        "permissions": str(settings.permission),
+        "permissions": _name(settings.permission),
         "allowed_cidrs": list(settings.allowed_cidrs) if settings.allowed_cidrs else None,
         "zone_ids": list(settings.zone_ids) if settings.zone_ids else None,
         "created_by": models.CreatedBy(
-            kind=str(info.created_by_kind),
-            key_prefix=info.created_by_key_prefix,
+            kind=_name(info.created_by_kind), key_prefix=info.created_by_key_prefix
         ),
         "replaces": info.replaces_id,
     }
@@ -86,7 +92,7 @@ def audit_event(event: AuditEvent) -> models.AuditEvent:
         id=event.id,
         event=event.event,
         occurred_at=event.occurred_at,
-        actor_type=event.actor_type,
+        actor_type=event.actor_type,  # type: ignore[arg-type]  # checked by the schema test
         actor_id=event.actor_id,
         key_id=event.key_id,
         key_prefix=event.key_prefix,
@@ -99,9 +105,9 @@ def audit_event(event: AuditEvent) -> models.AuditEvent:
 def purge(info: PurgeInfo) -> models.Purge:
     return models.Purge(
         id=info.id,
-        kind=str(info.kind),
+        kind=_name(info.kind),
         targets=info.targets,
-        status=str(info.status),
+        status=_name(info.status),
         created_at=info.created_at,
         completed_at=info.completed_at,
     )
@@ -111,15 +117,15 @@ def purge_detail(detail: PurgeDetail) -> models.Purge:
     info = detail.purge
     return models.Purge(
         id=info.id,
-        kind=str(info.kind),
+        kind=_name(info.kind),
         targets=info.targets,
-        status=str(info.status),
+        status=_name(info.status),
         created_at=info.created_at,
         completed_at=info.completed_at,
         nodes=[
             models.PurgeNode(
                 node=node.label,
-                status=str(node.status),
+                status=_name(node.status),
                 attempts=node.attempts,
                 last_error=node.reason,
                 updated_at=node.updated_at,
@@ -127,4 +133,17 @@ def purge_detail(detail: PurgeDetail) -> models.Purge:
             )
             for node in detail.nodes
         ],
+    )
+
+
+def zone(info: ZoneInfo) -> models.Zone:
+    return models.Zone(
+        id=info.id,
+        hostname=info.hostname,
+        status=_name(info.status),
+        verification=models.ZoneVerification(
+            type="dns-txt", name=info.challenge_name, value=info.token
+        ),
+        created_at=info.created_at,
+        verified_at=info.verified_at,
     )

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from paradarum_client.models import Account
-
 from paradarum.services.context import Permission
 from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
 from paradarum.web.routing import Routes
 from paradarum.web.schemas import PasswordChangeIn
+from paradarum_client.models import Account
 
 routes = Routes(tag="account")
 

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from paradarum_client.models import ApiKey, KeyUsage, NewKey
-
 from paradarum.services.apikeys import ListFilter, key_settings
 from paradarum.services.context import Permission
 from paradarum.services.usage import HISTORY_DAYS
@@ -12,6 +10,7 @@ from paradarum.web.request import Request
 from paradarum.web.responses import Reply, next_page_link
 from paradarum.web.routing import Routes
 from paradarum.web.schemas import KeyListQuery, NewKeyIn, RollIn
+from paradarum_client.models import ApiKey, KeyUsage, NewKey
 
 routes = Routes(tag="api keys")
 NO_STORE = {"Cache-Control": "no-store"}

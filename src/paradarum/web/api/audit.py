@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from paradarum_client.models import AuditEvent
-
 from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply, next_page_link
 from paradarum.web.routing import Routes
 from paradarum.web.schemas import PageQuery
+from paradarum_client.models import AuditEvent
 
 routes = Routes(tag="account")
 

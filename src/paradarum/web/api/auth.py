@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from paradarum_client.models import NewAccount, Session
-
 from paradarum.services.context import Permission
 from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
 from paradarum.web.routing import Routes
 from paradarum.web.schemas import CredentialsIn, SignupIn
+from paradarum_client.models import NewAccount, Session
 
 routes = Routes(tag="auth")
 NO_STORE = {"Cache-Control": "no-store"}

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from paradarum_client.models import Health
-
 from paradarum.errors import Unavailable
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
 from paradarum.web.routing import Routes
+from paradarum_client.models import Health
 
 routes = Routes(tag="health")
 OK = Health(status="ok")

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
-from paradarum_client.models import Purge
-
 from paradarum.services.context import Permission
 from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply, next_page_link
 from paradarum.web.routing import Routes
 from paradarum.web.schemas import PurgeIn, PurgeListQuery
+from paradarum_client.models import Purge
 
 routes = Routes(tag="cache purge")
+NO_NODES = (
+    "No cache node is configured on this server (PARADARUM_CACHE_NODES): "
+    "nothing was sent to any cache."
+)
 
 
 @routes.post(
@@ -30,7 +33,8 @@ async def request_purge(request: Request) -> Reply:
         tags=body.tags,
         everything=body.everything,
     )
-    return Reply(shapes.purge(info), "Purge queued")
+    nodes = request.runtime.purges.nodes
+    return Reply(shapes.purge(info), "Purge queued" if nodes else NO_NODES)
 
 
 @routes.get(
@@ -64,4 +68,5 @@ async def get_purge(request: Request) -> Reply:
     detail = await request.runtime.purges.get(
         account_id=request.principal.account_id, purge_id=request.params["id"]
     )
-    return Reply(shapes.purge_detail(detail), "Purge")
+    message = "Purge" if detail.nodes or request.runtime.purges.nodes else NO_NODES
+    return Reply(shapes.purge_detail(detail), message)

@@ -1,0 +1,379 @@
+"""Zones: the hostnames an account has proven it controls, and so may purge.
+
+The rules:
+
+* a hostname is written in one form (``paradarum.hostnames.normalise``);
+* an account adds it as **pending** and gets a random token to publish as a DNS TXT
+  record at ``_paradarum-challenge.<hostname>``; verifying finds the record (the
+  resolver is a setting) and makes the zone **active**;
+* a hostname is active in one account at most — a partial unique index, so that
+  of two accounts verifying at once exactly one wins; the other accounts' pending
+  claims on it are dropped when it is verified, and adding a hostname that is
+  active elsewhere is a 409; pending claims block nobody (squatting gains nothing);
+* an account holds at most ``zone_limit`` zones.
+
+Operators can make a zone active without DNS (``paradarum zones add EMAIL HOSTNAME
+--verified``) for platforms that prove ownership when they provision a site.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from paradarum import dnsverify, hostnames
+from paradarum.clock import Clock
+from paradarum.db.engine import Database
+from paradarum.db.tables import accounts, zones
+from paradarum.errors import (
+    AccountNotFound,
+    Conflict,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+    ZoneTaken,
+)
+from paradarum.services import audit
+from paradarum.services.context import ClientInfo, Principal
+from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+
+
+class ZoneStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+
+
+class ZoneNotFound(NotFound):
+    message = "No zone with that ID in this account."
+
+
+class ZoneExists(Conflict):
+    message = "This account already has a zone for that hostname."
+
+
+class ZoneLimitReached(ValidationFailed):
+    def __init__(self, limit: int) -> None:
+        message = (
+            f"This account already has {limit} zones, the most allowed. "
+            "Delete a zone to add another."
+        )
+        super().__init__({"hostname": [message]}, message)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneInfo:
+    id: int
+    hostname: str
+    status: ZoneStatus
+    token: str
+    created_at: datetime
+    verified_at: datetime | None
+
+    @property
+    def challenge_name(self) -> str:
+        return hostnames.challenge_name(self.hostname)
+
+
+@dataclass(frozen=True, slots=True)
+class ZonePage:
+    items: list[ZoneInfo]
+    next_cursor: str | None
+
+
+def zone_info(row: Any) -> ZoneInfo:
+    return ZoneInfo(
+        id=row.id,
+        hostname=row.hostname,
+        status=ZoneStatus(row.status),
+        token=row.token,
+        created_at=row.created_at,
+        verified_at=row.verified_at,
+    )
+
+
+def active_zones(
+    conn: Connection, account_id: int, zone_ids: Sequence[int] | None = None
+) -> list[ZoneInfo]:
+    """The account's active zones (only ``zone_ids`` among them when given), in the
+    caller's transaction: what a purge may touch."""
+    query = select(zones).where(
+        zones.c.account_id == account_id, zones.c.status == str(ZoneStatus.ACTIVE)
+    )
+    if zone_ids is not None:
+        query = query.where(zones.c.id.in_(list(zone_ids)))
+    return [zone_info(row) for row in conn.execute(query.order_by(zones.c.hostname)).all()]
+
+
+class ZoneService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        zone_limit: int,
+        nameserver: tuple[str, int] | None,
+        dns_timeout: float,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._limit = zone_limit
+        self._nameserver = nameserver
+        self._dns_timeout = dns_timeout
+
+    async def add(self, *, principal: Principal, hostname: str, client: ClientInfo) -> ZoneInfo:
+        """A pending zone; 409 when the hostname is active in another account."""
+        name = hostnames.normalise(hostname)
+        now = self._clock()
+
+        def work(conn: Connection) -> ZoneInfo:
+            if not self._db.lock_account(conn, principal.account_id):
+                raise NotAuthenticated
+            return self._insert(
+                conn,
+                account_id=principal.account_id,
+                hostname=name,
+                status=ZoneStatus.PENDING,
+                now=now,
+                client=client,
+                actor=principal,
+            )
+
+        return await self._write(work)
+
+    def _insert(
+        self,
+        conn: Connection,
+        *,
+        account_id: int,
+        hostname: str,
+        status: ZoneStatus,
+        now: datetime,
+        client: ClientInfo,
+        actor: Principal | None,
+    ) -> ZoneInfo:
+        existing = conn.execute(
+            select(zones.c.account_id).where(zones.c.hostname == hostname)
+        ).all()
+        if any(row.account_id == account_id for row in existing):
+            raise ZoneExists
+        active_elsewhere = conn.execute(
+            select(zones.c.id).where(
+                zones.c.hostname == hostname, zones.c.status == str(ZoneStatus.ACTIVE)
+            )
+        ).first()
+        if active_elsewhere is not None:
+            raise ZoneTaken
+        count = conn.execute(
+            select(func.count()).select_from(zones).where(zones.c.account_id == account_id)
+        ).scalar_one()
+        if count >= self._limit:
+            raise ZoneLimitReached(self._limit)
+        verified_at = now if status is ZoneStatus.ACTIVE else None
+        token = secrets.token_urlsafe(24)
+        zone_id = conn.execute(
+            insert(zones)
+            .values(
+                account_id=account_id,
+                hostname=hostname,
+                status=str(status),
+                token=token,
+                created_at=now,
+                verified_at=verified_at,
+            )
+            .returning(zones.c.id)
+        ).scalar_one()
+        if status is ZoneStatus.ACTIVE:
+            self._drop_other_claims(conn, hostname=hostname, account_id=account_id)
+        audit.record(
+            conn,
+            account_id=account_id,
+            event=audit.Event.ZONE_VERIFIED if verified_at else audit.Event.ZONE_ADDED,
+            at=now,
+            client=client,
+            actor=actor,
+            actor_type=None if actor else audit.Actor.SYSTEM,
+            detail=hostname if not verified_at else f"{hostname} (made active by an operator)",
+        )
+        return ZoneInfo(zone_id, hostname, status, token, now, verified_at)
+
+    @staticmethod
+    def _drop_other_claims(conn: Connection, *, hostname: str, account_id: int) -> None:
+        conn.execute(
+            delete(zones).where(
+                zones.c.hostname == hostname,
+                zones.c.account_id != account_id,
+                zones.c.status == str(ZoneStatus.PENDING),
+            )
+        )
+
+    async def _write(self, work: Any) -> ZoneInfo:
+        try:
+            result: ZoneInfo = await self._db.write(work)
+        except IntegrityError as exc:
+            # Two accounts making one hostname active at once: the index lets one win.
+            raise ZoneTaken from exc
+        return result
+
+    async def list(
+        self, *, account_id: int, limit: int = 100, cursor: str | None = None
+    ) -> ZonePage:
+        """Newest first (``created_at``, then ``id``)."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
+        query = newest_first_page(
+            select(zones).where(zones.c.account_id == account_id),
+            moment=zones.c.created_at,
+            row_id=zones.c.id,
+            limit=limit,
+            cursor=cursor,
+        )
+        rows = await self._db.read(lambda conn: conn.execute(query).all())
+        return ZonePage(
+            items=[zone_info(row) for row in rows[:limit]],
+            next_cursor=next_cursor(rows, limit=limit, moment="created_at"),
+        )
+
+    async def _get(self, account_id: int, zone_id: int) -> ZoneInfo:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                select(zones).where(zones.c.id == zone_id, zones.c.account_id == account_id)
+            ).first()
+        )
+        if row is None:
+            raise ZoneNotFound
+        return zone_info(row)
+
+    async def verify(self, *, principal: Principal, zone_id: int, client: ClientInfo) -> ZoneInfo:
+        """Look for the TXT record; found → active (and other pending claims dropped)."""
+        zone = await self._get(principal.account_id, zone_id)
+        if zone.status is ZoneStatus.ACTIVE:
+            return zone
+        name = zone.challenge_name
+        found = await dnsverify.txt_values(
+            name, nameserver=self._nameserver, timeout=self._dns_timeout
+        )
+        problem = dnsverify.check_challenge(found, zone.token, name=name)
+        if problem is not None:
+            raise ValidationFailed(
+                {"verification": [problem[0].upper() + problem[1:] + "."]},
+                f"The zone could not be verified: {problem}. Create a TXT record at {name} "
+                f"with the value {zone.token}, then verify again (DNS changes can take a "
+                "few minutes to show).",
+            )
+        now = self._clock()
+
+        def work(conn: Connection) -> ZoneInfo:
+            if conn.execute(
+                select(zones.c.id).where(
+                    zones.c.hostname == zone.hostname,
+                    zones.c.status == str(ZoneStatus.ACTIVE),
+                    zones.c.account_id != principal.account_id,
+                )
+            ).first():
+                raise ZoneTaken
+            changed = conn.execute(
+                update(zones)
+                .where(
+                    zones.c.id == zone.id,
+                    zones.c.account_id == principal.account_id,
+                    zones.c.status == str(ZoneStatus.PENDING),
+                )
+                .values(status=str(ZoneStatus.ACTIVE), verified_at=now)
+            ).rowcount
+            if changed != 1:  # deleted (or verified) meanwhile
+                row = conn.execute(select(zones).where(zones.c.id == zone.id)).first()
+                if row is None:
+                    raise ZoneNotFound
+                return zone_info(row)
+            self._drop_other_claims(conn, hostname=zone.hostname, account_id=principal.account_id)
+            audit.record(
+                conn,
+                account_id=principal.account_id,
+                event=audit.Event.ZONE_VERIFIED,
+                at=now,
+                client=client,
+                actor=principal,
+                detail=zone.hostname,
+            )
+            return ZoneInfo(
+                zone.id, zone.hostname, ZoneStatus.ACTIVE, zone.token, zone.created_at, now
+            )
+
+        return await self._write(work)
+
+    async def delete(self, *, principal: Principal, zone_id: int, client: ClientInfo) -> ZoneInfo:
+        now = self._clock()
+
+        def work(conn: Connection) -> ZoneInfo:
+            row = conn.execute(
+                select(zones).where(
+                    zones.c.id == zone_id, zones.c.account_id == principal.account_id
+                )
+            ).first()
+            if row is None:
+                raise ZoneNotFound
+            conn.execute(delete(zones).where(zones.c.id == zone_id))
+            audit.record(
+                conn,
+                account_id=principal.account_id,
+                event=audit.Event.ZONE_DELETED,
+                at=now,
+                client=client,
+                actor=principal,
+                detail=row.hostname,
+            )
+            return zone_info(row)
+
+        return await self._db.write(work)
+
+    # -- operators ------------------------------------------------------------------
+
+    async def add_for(self, *, email: str, hostname: str, verified: bool) -> ZoneInfo:
+        """An operator adds a zone to an account: active at once with ``verified``."""
+        name = hostnames.normalise(hostname)
+        now = self._clock()
+
+        def work(conn: Connection) -> ZoneInfo:
+            account_id = self._account_id(conn, email)
+            if not self._db.lock_account(conn, account_id):
+                raise AccountNotFound
+            return self._insert(
+                conn,
+                account_id=account_id,
+                hostname=name,
+                status=ZoneStatus.ACTIVE if verified else ZoneStatus.PENDING,
+                now=now,
+                client=ClientInfo(address="cli"),
+                actor=None,
+            )
+
+        return await self._write(work)
+
+    async def list_for(self, email: str) -> Sequence[ZoneInfo]:
+        def read(conn: Connection) -> Sequence[ZoneInfo]:
+            account_id = self._account_id(conn, email)
+            rows = conn.execute(
+                select(zones)
+                .where(zones.c.account_id == account_id)
+                .order_by(zones.c.created_at.desc(), zones.c.id.desc())
+            ).all()
+            return [zone_info(row) for row in rows]
+
+        return await self._db.read(read)
+
+    @staticmethod
+    def _account_id(conn: Connection, email: str) -> int:
+        normalised = email.strip().lower()
+        account_id = conn.execute(
+            select(accounts.c.id).where(accounts.c.email == normalised)
+        ).scalar_one_or_none()
+        if account_id is None:
+            raise AccountNotFound(f"No account with the email {normalised}.")
+        return int(account_id)
