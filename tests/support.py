@@ -150,6 +150,31 @@ def new_account(
     return login(client, email, headers=headers)
 
 
+def active_zone(client: Any, runtime: Any, credential: str, hostname: str) -> dict[str, Any]:
+    """Make ``hostname`` an active zone of the credential's account, as an operator
+    does (``paradarum zones add EMAIL HOSTNAME --verified``): no DNS needed."""
+    email = client.get("/api/account", headers=bearer(credential)).json()["data"]["email"]
+    zone = run(runtime.zones.add_for(email=email, hostname=hostname, verified=True))
+    return {"id": zone.id, "hostname": zone.hostname}
+
+
+def activate_zone(env: dict[str, str], email: str, hostname: str) -> None:
+    """The operator's ``zones add EMAIL HOSTNAME --verified`` on the database of a
+    server started with ``env`` (a runtime of the test's own on the same data)."""
+    from paradarum.config import Settings
+    from paradarum.runtime import build_runtime
+
+    values: dict[str, Any] = {"data_dir": Path(env["PARADARUM_DATA_DIR"])}
+    if env.get("PARADARUM_DATABASE_URL"):
+        values["database_url"] = env["PARADARUM_DATABASE_URL"]
+        values["jwt_secret"] = env["PARADARUM_JWT_SECRET"]
+    runtime = build_runtime(Settings(**values))
+    try:
+        run(runtime.zones.add_for(email=email, hostname=hostname, verified=True))
+    finally:
+        runtime.close()
+
+
 def bearer(credential: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {credential}"}
 

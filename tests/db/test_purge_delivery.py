@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from paradarum.db.tables import audit_events, purge_deliveries
-from paradarum.errors import RateLimited, ValidationFailed
+from paradarum.errors import NotYourHosts, RateLimited, ValidationFailed, ZoneTaken
 from paradarum.runtime import Runtime, open_database
-from paradarum.services.context import ClientInfo, Principal
+from paradarum.services.context import ClientInfo, CredentialKind, Principal
 from paradarum.services.delivery import PurgeDelivery
 from paradarum.services.purges import PurgeNotFound
 from tests.cache import RecordingNode, recording_node
+from tests.support import run
 
 CLIENT = ClientInfo(address="203.0.113.7", user_agent="test")
 
@@ -38,9 +40,34 @@ def settings_overrides(nodes: list[RecordingNode]) -> dict[str, object]:
     }
 
 
-def principal(runtime: Runtime, email: str = "ada@example.com") -> Principal:
-    account = runtime.accounts.signup(email=email, password="x" * 12, client=CLIENT)
-    return Principal(account_id=account.id, kind="key", key_id=None, key_prefix="pdm_Abcd")
+def principal(
+    runtime: Runtime,
+    email: str = "ada@example.com",
+    zones: tuple[str, ...] = ("www.example.com", "example.com"),
+) -> Principal:
+    """An account whose active zones are ``zones``, calling with a key."""
+    account = run(runtime.accounts.signup(email=email, password="x" * 12 + "Qz!", client=CLIENT))
+    for zone in zones:
+        run(runtime.zones.add_for(email=email, hostname=zone, verified=True))
+    return Principal(account_id=account.id, kind=CredentialKind.KEY, key_prefix="pdm_Abcd")
+
+
+def request(runtime: Runtime, who: Principal, **what: object):
+    return run(runtime.purges.request(principal=who, client=CLIENT, **what))
+
+
+def detail(runtime: Runtime, who: Principal, purge_id: int):
+    return run(runtime.purges.get(account_id=who.account_id, purge_id=purge_id))
+
+
+async def _once(delivery: PurgeDelivery) -> int:
+    async with httpx.AsyncClient(timeout=5) as http:
+        return await delivery.run_once(http)
+
+
+def deliver(delivery: PurgeDelivery) -> int:
+    """One pass of the delivery loop: claim what is due, send, record."""
+    return run(_once(delivery))
 
 
 def deliveries(runtime: Runtime, purge_id: int) -> list:
@@ -54,14 +81,12 @@ def deliveries(runtime: Runtime, purge_id: int) -> list:
 
 def test_a_purge_queues_one_delivery_per_node_and_is_audited(frozen_runtime, nodes):
     who = principal(frozen_runtime)
-    info = frozen_runtime.purges.request(
-        principal=who, client=CLIENT, urls=["https://a.example/x", "https://a.example/x"]
-    )
-    assert info.kind == "urls" and info.targets == ["https://a.example/x"]
+    info = request(frozen_runtime, who, urls=["https://www.example.com/x"] * 2)
+    assert info.kind == "urls" and info.targets == ["https://www.example.com/x"]
     assert info.status == "queued"
     rows = deliveries(frozen_runtime, info.id)
-    assert [(row.node, row.status, row.attempts) for row in rows] == [
-        (node.base_url, "queued", 0) for node in nodes
+    assert [(row.node, row.label, row.status, row.attempts) for row in rows] == [
+        (node.base_url, f"node-{index + 1}", "queued", 0) for index, node in enumerate(nodes)
     ]
     assert all(node.requests == [] for node in nodes)  # nothing is sent inline
     with frozen_runtime.db.reading() as conn:
@@ -76,105 +101,121 @@ def test_invalid_purges_are_refused_before_they_count_against_the_limit(frozen_r
     who = principal(frozen_runtime)
     for _ in range(3):
         with pytest.raises(ValidationFailed):
-            frozen_runtime.purges.request(principal=who, client=CLIENT, urls=["ftp://x/"])
+            request(frozen_runtime, who, urls=["ftp://x/"])
+    for _ in range(3):
+        with pytest.raises(NotYourHosts):
+            request(frozen_runtime, who, urls=["https://elsewhere.example/"])
     for _ in range(5):
-        frozen_runtime.purges.request(principal=who, client=CLIENT, everything=True)
+        request(frozen_runtime, who, everything=True)
     with pytest.raises(RateLimited) as caught:
-        frozen_runtime.purges.request(principal=who, client=CLIENT, everything=True)
+        request(frozen_runtime, who, everything=True)
     assert 1 <= caught.value.retry_after <= 60
     # The limit is per account.
-    other = principal(frozen_runtime, "bob@example.com")
-    frozen_runtime.purges.request(principal=other, client=CLIENT, everything=True)
+    other = principal(frozen_runtime, "bob@example.com", zones=("bob.example",))
+    request(frozen_runtime, other, everything=True)
+    # And a hostname is active in one account only.
+    with pytest.raises(ZoneTaken):
+        run(
+            frozen_runtime.zones.add_for(
+                email="bob@example.com", hostname="www.example.com", verified=True
+            )
+        )
 
 
 def test_another_accounts_purge_is_not_found(frozen_runtime):
-    ada, bob = principal(frozen_runtime), principal(frozen_runtime, "bob@example.com")
-    info = frozen_runtime.purges.request(principal=ada, client=CLIENT, tags=["t"])
-    assert frozen_runtime.purges.get(account_id=ada.account_id, purge_id=info.id).purge == info
+    ada = principal(frozen_runtime)
+    bob_account = run(
+        frozen_runtime.accounts.signup(
+            email="bob@example.com", password="x" * 12 + "Qz!", client=CLIENT
+        )
+    )
+    info = request(frozen_runtime, ada, tags=["t"])
+    assert detail(frozen_runtime, ada, info.id).purge == info
     with pytest.raises(PurgeNotFound):
-        frozen_runtime.purges.get(account_id=bob.account_id, purge_id=info.id)
+        run(frozen_runtime.purges.get(account_id=bob_account.id, purge_id=info.id))
 
 
 def test_delivery_sends_the_right_request_to_every_node(frozen_runtime, nodes):
     who = principal(frozen_runtime)
-    purges = frozen_runtime.purges
-    by_url = purges.request(
-        principal=who,
-        client=CLIENT,
+    by_url = request(
+        frozen_runtime,
+        who,
         urls=["https://WWW.Example.com/a/b?x=1&y=%20", "http://example.com:8080/"],
     )
-    by_tag = purges.request(principal=who, client=CLIENT, tags=["t1", "t-2"])
-    everything = purges.request(principal=who, client=CLIENT, everything=True)
+    by_tag = request(frozen_runtime, who, tags=["t1", "t-2"])
+    everything = request(frozen_runtime, who, everything=True)
 
-    assert frozen_runtime.purge_delivery.run_once() == 6
+    assert deliver(frozen_runtime.purge_delivery) == 6
     for node in nodes:
         # Deliveries of different purges run in parallel: compare without order.
         purged = [(r.path, r.headers.get("host")) for r in node.requests if r.method == "PURGE"]
         assert sorted(purged) == [("/", "example.com:8080"), ("/a/b?x=1&y=%20", "www.example.com")]
         bans = [r.headers for r in node.requests if r.method == "BAN"]
-        assert {(h.get("x-purge-tags"), h.get("x-purge-all")) for h in bans} == {
-            ("t1 t-2", None),
-            (None, "1"),
+        assert {
+            (h.get("x-purge-hosts"), h.get("x-purge-tags"), h.get("x-purge-all")) for h in bans
+        } == {
+            ("example.com www.example.com", "t1 t-2", None),
+            ("example.com www.example.com", None, "1"),
         }
         assert len(node.requests) == 4
     for purge_id in (by_url.id, by_tag.id, everything.id):
-        detail = purges.get(account_id=who.account_id, purge_id=purge_id)
-        assert detail.purge.status == "done"
-        assert detail.purge.completed_at is not None
-        assert [(n.status, n.attempts, n.last_error) for n in detail.nodes] == [
-            ("done", 1, None),
-            ("done", 1, None),
+        result = detail(frozen_runtime, who, purge_id)
+        assert result.purge.status == "done"
+        assert result.purge.completed_at is not None
+        assert [(n.label, n.status, n.attempts, n.reason) for n in result.nodes] == [
+            ("node-1", "done", 1, None),
+            ("node-2", "done", 1, None),
         ]
-    assert frozen_runtime.purge_delivery.run_once() == 0  # nothing delivered twice
+    assert deliver(frozen_runtime.purge_delivery) == 0  # nothing delivered twice
 
 
 def test_a_failing_node_is_retried_with_backoff_then_marked_failed(frozen_runtime, nodes, clock):
     nodes[1].status = 503
     who = principal(frozen_runtime)
     delivery = frozen_runtime.purge_delivery
-    info = frozen_runtime.purges.request(principal=who, client=CLIENT, tags=["t"])
+    info = request(frozen_runtime, who, tags=["t"])
 
-    assert delivery.run_once() == 2
-    detail = frozen_runtime.purges.get(account_id=who.account_id, purge_id=info.id)
-    assert detail.purge.status == "running"
-    good, bad = detail.nodes
+    assert deliver(delivery) == 2
+    result = detail(frozen_runtime, who, info.id)
+    assert result.purge.status == "running"
+    good, bad = result.nodes
     assert good.status == "done"
-    assert (bad.status, bad.attempts, bad.last_error) == (
+    assert (bad.status, bad.attempts, bad.reason) == (
         "queued",
         1,
-        "HTTP 503 Service Unavailable",
+        "the cache node answered HTTP 503",
     )
     assert (bad.next_attempt_at - clock.now).total_seconds() == 2
 
-    assert delivery.run_once() == 0  # not due yet
+    assert deliver(delivery) == 0  # not due yet
     clock.advance(2)
-    assert delivery.run_once() == 1
+    assert deliver(delivery) == 1
     clock.advance(3)
-    assert delivery.run_once() == 0  # the second retry waits 4 s
+    assert deliver(delivery) == 0  # the second retry waits 4 s
     clock.advance(1)
-    assert delivery.run_once() == 1
+    assert deliver(delivery) == 1
     clock.advance(3600)
-    assert delivery.run_once() == 0  # three attempts is the most
+    assert deliver(delivery) == 0  # three attempts is the most
 
-    detail = frozen_runtime.purges.get(account_id=who.account_id, purge_id=info.id)
-    assert detail.purge.status == "failed"
-    assert detail.purge.completed_at == clock.now - timedelta(seconds=3600)
-    assert (detail.nodes[1].status, detail.nodes[1].attempts) == ("failed", 3)
-    assert detail.nodes[1].last_error == "HTTP 503 Service Unavailable"
+    result = detail(frozen_runtime, who, info.id)
+    assert result.purge.status == "failed"
+    assert result.purge.completed_at == clock.now - timedelta(seconds=3600)
+    assert (result.nodes[1].status, result.nodes[1].attempts) == ("failed", 3)
+    assert result.nodes[1].reason == "the cache node answered HTTP 503"
     assert len(nodes[0].requests) == 1 and len(nodes[1].requests) == 3
 
 
 def test_a_retry_that_succeeds_completes_the_purge(frozen_runtime, nodes, clock):
     nodes[0].status = 500
     who = principal(frozen_runtime)
-    info = frozen_runtime.purges.request(principal=who, client=CLIENT, everything=True)
-    frozen_runtime.purge_delivery.run_once()
+    info = request(frozen_runtime, who, everything=True)
+    deliver(frozen_runtime.purge_delivery)
     nodes[0].status = 200
     clock.advance(2)
-    frozen_runtime.purge_delivery.run_once()
-    detail = frozen_runtime.purges.get(account_id=who.account_id, purge_id=info.id)
-    assert detail.purge.status == "done"
-    assert [(n.status, n.attempts, n.last_error) for n in detail.nodes] == [
+    deliver(frozen_runtime.purge_delivery)
+    result = detail(frozen_runtime, who, info.id)
+    assert result.purge.status == "done"
+    assert [(n.status, n.attempts, n.reason) for n in result.nodes] == [
         ("done", 2, None),
         ("done", 1, None),
     ]
@@ -184,76 +225,92 @@ def test_a_claim_excludes_other_workers_until_it_expires_and_then_is_fenced(
     frozen_runtime, settings, clock, nodes
 ):
     who = principal(frozen_runtime)
-    info = frozen_runtime.purges.request(principal=who, client=CLIENT, everything=True)
+    info = request(frozen_runtime, who, everything=True)
     crashed = frozen_runtime.purge_delivery
     other_db = open_database(settings)  # another process or instance
     other = PurgeDelivery(db=other_db, clock=clock, lease_seconds=120)
     try:
-        held = crashed.claim(10)
+        held = run(crashed.claim(10))
         assert len(held) == 2
-        assert other.claim(10) == []  # claimed, even though nothing was recorded
+        assert run(other.claim(10)) == []  # claimed, even though nothing was recorded
         clock.advance(119)
-        assert other.claim(10) == []
+        assert run(other.claim(10)) == []
         clock.advance(1)  # the lease is over: the worker is presumed dead
-        taken = other.claim(10)
+        taken = run(other.claim(10))
         assert [claim.attempt for claim in taken] == [2, 2]
         # The first worker wakes up late: its result no longer counts.
-        assert crashed.record(held[0], None) is False
+        assert run(crashed.record(held[0], None)) is False
         for claim in taken:
-            assert other.record(claim, None) is True
+            assert run(other.record(claim, None)) is True
     finally:
         other_db.close()
-    detail = frozen_runtime.purges.get(account_id=who.account_id, purge_id=info.id)
-    assert detail.purge.status == "done"
-    assert [n.attempts for n in detail.nodes] == [2, 2]
+    result = detail(frozen_runtime, who, info.id)
+    assert result.purge.status == "done"
+    assert [n.attempts for n in result.nodes] == [2, 2]
 
 
 def test_several_workers_deliver_every_purge_exactly_once(runtime, settings, nodes):
     who = principal(runtime)
     urls = [f"https://www.example.com/page/{n}" for n in range(25)]
     for first in range(0, 25, 5):  # five purges (the limit) of five URLs each
-        runtime.purges.request(principal=who, client=CLIENT, urls=urls[first : first + 5])
+        request(runtime, who, urls=urls[first : first + 5])
     databases = [open_database(settings) for _ in range(3)]
     workers = [
         PurgeDelivery(db=db, clock=runtime.clock, batch_size=1, concurrency=2) for db in databases
     ]
-    start = threading.Barrier(len(workers))
-    errors: list[BaseException] = []
 
-    def work(worker: PurgeDelivery) -> None:
-        try:
-            start.wait()
-            while worker.run_once():
+    async def work(worker: PurgeDelivery) -> None:
+        async with httpx.AsyncClient(timeout=5) as http:
+            while await worker.run_once(http):
                 pass
-        except BaseException as exc:
-            errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(worker,)) for worker in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for worker in workers:
-        worker.stop()
-    for db in databases:
-        db.close()
-    assert errors == []
+    async def together() -> None:
+        await asyncio.gather(*(work(worker) for worker in workers))
+
+    try:
+        run(together())
+    finally:
+        for db in databases:
+            db.close()
     for node in nodes:
         assert sorted(r.path for r in node.requests) == sorted(f"/page/{n}" for n in range(25))
-    page = runtime.purges.list(account_id=who.account_id, limit=100)
+    page = run(runtime.purges.list(account_id=who.account_id, limit=100))
     assert {item.status for item in page.items} == {"done"}
+
+
+def test_one_accounts_flood_does_not_delay_another_accounts_purge(frozen_runtime, nodes):
+    """Delivery takes accounts in turn: a purge queued after another account's 5
+    purges is among the first claimed, not the last."""
+    flood = principal(frozen_runtime)
+    for n in range(5):
+        request(frozen_runtime, flood, urls=[f"https://www.example.com/flood/{n}"])
+    quiet_account = run(
+        frozen_runtime.accounts.signup(
+            email="quiet@example.com", password="x" * 12 + "Qz!", client=CLIENT
+        )
+    )
+    run(
+        frozen_runtime.zones.add_for(
+            email="quiet@example.com", hostname="quiet.example", verified=True
+        )
+    )
+    quiet = Principal(account_id=quiet_account.id, kind=CredentialKind.KEY, key_prefix="pdm_Qqqq")
+    late = request(frozen_runtime, quiet, urls=["https://quiet.example/now"])
+    claims = run(frozen_runtime.purge_delivery.claim(4))
+    assert {claim.purge_id for claim in claims} >= {late.id}
+    assert sum(claim.purge_id == late.id for claim in claims) == 2  # both nodes
 
 
 def test_purges_are_listed_newest_first_across_pages(frozen_runtime, clock):
     who = principal(frozen_runtime)
     made = []
     for n in range(5):
-        made.append(frozen_runtime.purges.request(principal=who, client=CLIENT, tags=[f"t{n}"]))
+        made.append(request(frozen_runtime, who, tags=[f"t{n}"]))
         if n % 2:
             clock.advance(1)
     seen, cursor = [], None
     while True:
-        page = frozen_runtime.purges.list(account_id=who.account_id, limit=2, cursor=cursor)
+        page = run(frozen_runtime.purges.list(account_id=who.account_id, limit=2, cursor=cursor))
         seen += [item.id for item in page.items]
         cursor = page.next_cursor
         if cursor is None:

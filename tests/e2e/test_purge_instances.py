@@ -7,7 +7,7 @@ import time
 import httpx
 
 from tests.cache import recording_node
-from tests.support import create_key, login, random_secret, signup, start_server
+from tests.support import activate_zone, create_key, login, random_secret, signup, start_server
 
 
 def test_instances_started_together_deliver_each_queued_purge_exactly_once(tmp_path, database_url):
@@ -25,6 +25,7 @@ def test_instances_started_together_deliver_each_queued_purge_exactly_once(tmp_p
         try:
             with httpx.Client(base_url=queueing.base_url, timeout=10) as http:
                 signup(http, "instances@example.com")
+                activate_zone(env, "instances@example.com", "www.example.com")
                 token = login(http, "instances@example.com")
                 headers = {"X-API-Key": create_key(http, token)["key"]}
                 ids = []

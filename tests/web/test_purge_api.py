@@ -1,4 +1,5 @@
-"""HTTP behaviour of the purge endpoints, on SQLite and PostgreSQL."""
+"""HTTP behaviour of the purge endpoints, on SQLite and PostgreSQL: what is accepted,
+and that a purge reaches only the caller's zones."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cache import RecordingNode, recording_node
-from tests.support import bearer, create_key, new_account
+from tests.support import active_zone, bearer, create_key, new_account
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -24,9 +25,17 @@ def settings_overrides(node: RecordingNode) -> dict[str, object]:
     return {"cache_nodes": [node.base_url], "purges_per_account": 4}
 
 
-def test_a_purge_with_an_api_key_is_accepted_with_202(client, node):
+@pytest.fixture
+def account(client, runtime) -> str:
+    """A session token of an account whose zones are www.example.com and *.shop.example."""
     token = new_account(client)
-    key = create_key(client, token)["key"]
+    active_zone(client, runtime, token, "www.example.com")
+    active_zone(client, runtime, token, "*.shop.example")
+    return token
+
+
+def test_a_purge_with_an_api_key_is_accepted_with_202(client, node, account):
+    key = create_key(client, account)["key"]
     response = client.post(
         "/api/account/purge",
         json={"urls": ["https://www.example.com/a"]},
@@ -47,13 +56,16 @@ def test_a_purge_with_an_api_key_is_accepted_with_202(client, node):
     [
         ({"tags": ["product-1", "a:b/c"]}, "tags", ["product-1", "a:b/c"]),
         ({"everything": True}, "everything", []),
-        ({"urls": ["http://x.example/a", "http://x.example/a"]}, "urls", ["http://x.example/a"]),
+        (
+            {"urls": ["http://a.shop.example/a", "http://a.shop.example/a"]},
+            "urls",
+            ["http://a.shop.example/a"],
+        ),
         ({"tags": ["t"], "urls": None}, "tags", ["t"]),
     ],
 )
-def test_each_kind_of_purge_is_accepted_with_a_session_too(client, body, kind, targets):
-    token = new_account(client)
-    response = client.post("/api/account/purge", json=body, headers=bearer(token))
+def test_each_kind_of_purge_is_accepted_with_a_session_too(client, account, body, kind, targets):
+    response = client.post("/api/account/purge", json=body, headers=bearer(account))
     assert response.status_code == 202, response.text
     data = response.json()["data"]
     assert (data["kind"], data["targets"]) == (kind, targets)
@@ -73,9 +85,8 @@ def test_each_kind_of_purge_is_accepted_with_a_session_too(client, body, kind, t
         ({"everything": "yes"}, "everything"),
     ],
 )
-def test_a_bad_purge_request_is_a_400_naming_the_problem(client, body, field):
-    token = new_account(client)
-    response = client.post("/api/account/purge", json=body, headers=bearer(token))
+def test_a_bad_purge_request_is_a_400_naming_the_problem(client, account, body, field):
+    response = client.post("/api/account/purge", json=body, headers=bearer(account))
     assert response.status_code == 400, response.text
     payload = response.json()
     assert payload["succeeded"] is False and payload["data"] is None
@@ -88,8 +99,9 @@ def test_purge_needs_credentials(client):
     assert client.get("/api/account/purges").status_code == 401
 
 
-def test_purges_are_rate_limited_per_account_with_retry_after(client):
-    token, other = new_account(client), new_account(client)
+def test_purges_are_rate_limited_per_account_with_retry_after(client, runtime, account):
+    token, other = account, new_account(client)
+    active_zone(client, runtime, other, "other.example")
     for _ in range(4):
         ok = client.post("/api/account/purge", json={"everything": True}, headers=bearer(token))
         assert ok.status_code == 202
@@ -103,8 +115,8 @@ def test_purges_are_rate_limited_per_account_with_retry_after(client):
     )
 
 
-def test_purges_are_listed_newest_first_with_a_link_to_the_next_page(client):
-    token = new_account(client)
+def test_purges_are_listed_newest_first_with_a_link_to_the_next_page(client, account):
+    token = account
     made = [
         client.post("/api/account/purge", json={"tags": [f"t{n}"]}, headers=bearer(token)).json()[
             "data"
@@ -127,8 +139,8 @@ def test_purges_are_listed_newest_first_with_a_link_to_the_next_page(client):
     assert bad.status_code == 400
 
 
-def test_one_purge_shows_each_nodes_result_and_other_accounts_get_404(client, node):
-    token, other = new_account(client), new_account(client)
+def test_one_purge_shows_each_nodes_result_and_other_accounts_get_404(client, node, account):
+    token, other = account, new_account(client)
     purge_id = client.post(
         "/api/account/purge", json={"tags": ["t"]}, headers=bearer(token)
     ).json()["data"]["id"]
@@ -158,3 +170,103 @@ def test_one_purge_shows_each_nodes_result_and_other_accounts_get_404(client, no
     assert client.get("/api/account/purges/abc", headers=bearer(token)).status_code == 400
     assert other not in client.get("/api/account/purges", headers=bearer(other)).text
     assert client.get("/api/account/purges", headers=bearer(other)).json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://victim.example/page",  # another customer's host
+        "https://example.com/",  # the apex of a zone the caller holds a subdomain of
+        "https://shop.example/",  # the apex of a wildcard zone is not covered
+        "https://badshop.example/",  # nor a name that merely ends the same
+        "https://www.example.com.evil.test/",
+    ],
+)
+def test_urls_outside_the_callers_zones_are_a_403_naming_them_and_nothing_is_queued(
+    client, node, account, url
+):
+    mine = "https://www.example.com/ok"
+    response = client.post(
+        "/api/account/purge", json={"urls": [mine, url]}, headers=bearer(account)
+    )
+    assert response.status_code == 403, response.text
+    body = response.json()
+    host = url.split("/")[2]
+    assert host in body["message"] and host in " ".join(body["errors"]["urls"])
+    assert len(body["errors"]["urls"]) == 1  # www.example.com is the caller's: not named
+    assert client.get("/api/account/purges", headers=bearer(account)).json()["data"] == []
+
+
+def test_urls_on_a_zone_or_below_a_wildcard_zone_are_accepted(client, node, account):
+    urls = [
+        "https://WWW.Example.com./a?b=1",  # the host as any browser may spell it
+        "http://www.example.com:8080/c",
+        "https://a.shop.example/d",
+        "https://b.a.shop.example/e",
+    ]
+    response = client.post("/api/account/purge", json={"urls": urls}, headers=bearer(account))
+    assert response.status_code == 202, response.text
+
+
+def test_without_an_active_zone_tags_and_everything_are_refused(client, runtime):
+    token = new_account(client)
+    pending = client.post(
+        "/api/account/zones", json={"hostname": "pending.example"}, headers=bearer(token)
+    )
+    assert pending.status_code == 201  # a pending zone does not count
+    for body, field in (({"tags": ["t"]}, "tags"), ({"everything": True}, "everything")):
+        response = client.post("/api/account/purge", json=body, headers=bearer(token))
+        assert response.status_code == 400, response.text
+        assert "zone" in response.json()["errors"][field][0]
+    urls = {"urls": ["https://pending.example/"]}
+    assert client.post("/api/account/purge", json=urls, headers=bearer(token)).status_code == 403
+
+
+def test_tag_and_everything_purges_carry_the_callers_zones_to_the_cache(client, node, account):
+    from tests.support import wait_until
+
+    for body in ({"tags": ["product-1"]}, {"everything": True}):
+        purge = client.post("/api/account/purge", json=body, headers=bearer(account)).json()["data"]
+        wait_until(
+            lambda pid=purge["id"]: (
+                client.get(f"/api/account/purges/{pid}", headers=bearer(account)).json()["data"][
+                    "status"
+                ]
+                == "done"
+            )
+        )
+    bans = [request for request in node.requests if request.method == "BAN"]
+    assert len(bans) == 2
+    assert {ban.headers["x-purge-hosts"] for ban in bans} == {"*.shop.example www.example.com"}
+    assert bans[0].headers["x-purge-tags"] == "product-1"
+    assert bans[1].headers["x-purge-all"] == "1"
+
+
+def test_a_key_restricted_to_some_zones_purges_only_those(client, runtime, node, account):
+    zones = client.get("/api/account/zones", headers=bearer(account)).json()["data"]
+    shop = next(zone["id"] for zone in zones if zone["hostname"] == "*.shop.example")
+    created = client.post(
+        "/api/account/apikeys",
+        json={"name": "shop only", "zoneIds": [shop], "permissions": "purge"},
+        headers=bearer(account),
+    ).json()["data"]
+    key = {"X-API-Key": created["key"]}
+    allowed = client.post(
+        "/api/account/purge", json={"urls": ["https://a.shop.example/"]}, headers=key
+    )
+    assert allowed.status_code == 202
+    refused = client.post(
+        "/api/account/purge", json={"urls": ["https://www.example.com/"]}, headers=key
+    )
+    assert refused.status_code == 403
+    assert "www.example.com" in refused.json()["message"]
+
+
+def test_without_cache_nodes_a_purge_says_that_nothing_was_sent(client, runtime, account):
+    runtime.purges._nodes = []
+    response = client.post("/api/account/purge", json={"tags": ["t"]}, headers=bearer(account))
+    assert response.status_code == 202
+    assert "No cache node is configured" in response.json()["message"]
+    purge_id = response.json()["data"]["id"]
+    detail = client.get(f"/api/account/purges/{purge_id}", headers=bearer(account)).json()
+    assert detail["data"]["nodes"] == [] and "No cache node is configured" in detail["message"]

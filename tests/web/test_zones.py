@@ -1,0 +1,176 @@
+"""Zones over HTTP, on SQLite and PostgreSQL, verified against a real DNS server
+(dnsmasq, started on a loopback port with the test's TXT records)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.dns import DnsServer, running_dns
+from tests.support import bearer, create_key, new_account, peer
+
+
+@pytest.fixture
+def dns(tmp_path: Path) -> Iterator[DnsServer]:
+    with running_dns(tmp_path / "dns") as server:
+        yield server
+
+
+@pytest.fixture
+def settings_overrides(dns: DnsServer) -> dict[str, object]:
+    return {"dns_resolver": dns.setting, "dns_timeout_seconds": 1.0, "zone_limit": 3}
+
+
+def add(client, token: str, hostname: str):
+    return client.post("/api/account/zones", json={"hostname": hostname}, headers=bearer(token))
+
+
+def verify(client, token: str, zone_id: int):
+    return client.post(f"/api/account/zones/{zone_id}/verify", headers=bearer(token))
+
+
+def listed(client, token: str) -> list[dict]:
+    return client.get("/api/account/zones", headers=bearer(token)).json()["data"]
+
+
+def test_a_zone_is_pending_until_its_txt_record_is_found_then_active(client, dns):
+    token = new_account(client)
+    response = add(client, token, "  WWW.Example.COM ")
+    assert response.status_code == 201, response.text
+    zone = response.json()["data"]
+    assert zone["hostname"] == "www.example.com"
+    assert zone["status"] == "pending" and zone["verifiedAt"] is None
+    record = zone["verification"]
+    assert record["type"] == "dns-txt"
+    assert record["name"] == "_paradarum-challenge.www.example.com"
+    assert len(record["value"]) >= 24
+    assert record["name"] in response.json()["message"]
+
+    missing = verify(client, token, zone["id"])
+    assert missing.status_code == 400
+    assert "no TXT record at _paradarum-challenge.www.example.com" in missing.text
+
+    dns.set_records([(record["name"], record["value"])])
+    verified = verify(client, token, zone["id"])
+    assert verified.status_code == 200, verified.text
+    data = verified.json()["data"]
+    assert data["status"] == "active" and data["verifiedAt"] is not None
+    assert listed(client, token)[0]["status"] == "active"
+    # Verifying again is harmless.
+    assert verify(client, token, zone["id"]).json()["data"]["status"] == "active"
+
+
+def test_a_wrong_txt_value_is_a_400_naming_what_was_found(client, dns):
+    token = new_account(client)
+    zone = add(client, token, "shop.example").json()["data"]
+    dns.set_records([(zone["verification"]["name"], "someone-else's-token")])
+    response = verify(client, token, zone["id"])
+    assert response.status_code == 400
+    body = response.json()
+    assert "someone-else's-token" in body["errors"]["verification"][0]
+    assert zone["verification"]["value"] in body["message"]  # what to create instead
+
+
+def test_the_first_account_to_verify_wins_and_other_claims_disappear(client, dns):
+    first, second, third = new_account(client), new_account(client), new_account(client)
+    zones = {
+        token: add(client, token, "contested.example").json()["data"] for token in (first, second)
+    }
+    # Squatting blocks nobody: both hold a pending claim.
+    assert all(zone["status"] == "pending" for zone in zones.values())
+    dns.set_records(
+        [(zones[second]["verification"]["name"], zones[second]["verification"]["value"])]
+    )
+    assert verify(client, second, zones[second]["id"]).status_code == 200
+    # The other pending claim is gone; the hostname cannot be added elsewhere now.
+    assert listed(client, first) == []
+    assert verify(client, first, zones[first]["id"]).status_code == 404
+    taken = add(client, third, "contested.example")
+    assert taken.status_code == 409
+    assert "another account" in taken.json()["message"]
+    # Its own account cannot add it twice either.
+    assert add(client, second, "contested.example").status_code == 409
+
+
+def test_a_dns_server_that_is_down_is_a_503_never_a_500(client, dns):
+    token = new_account(client)
+    zone = add(client, token, "down.example").json()["data"]
+    dns.stop()
+    response = verify(client, token, zone["id"])
+    assert response.status_code == 503, response.text
+    assert int(response.headers["retry-after"]) >= 1
+    assert "DNS" in response.json()["message"]
+    assert listed(client, token)[0]["status"] == "pending"
+
+
+def test_a_wildcard_zone_is_verified_at_its_parent_name(client, dns):
+    token = new_account(client)
+    zone = add(client, token, "*.shop.example").json()["data"]
+    assert zone["verification"]["name"] == "_paradarum-challenge.shop.example"
+    dns.set_records([(zone["verification"]["name"], zone["verification"]["value"])])
+    assert verify(client, token, zone["id"]).json()["data"]["status"] == "active"
+
+
+@pytest.mark.parametrize(
+    ("hostname", "problem"),
+    [
+        ("https://www.example.com/", "http"),
+        ("www.example.com:8080", "port"),
+        ("www.example.com/blog", "path"),
+        ("localhost", "two labels"),
+        ("*.com", "*.com"),
+        ("a.*.example.com", "*"),
+        ("203.0.113.7", "IP address"),
+        ("x" * 64 + ".example", "63"),
+        ("", "enter a hostname"),
+    ],
+)
+def test_a_hostname_that_cannot_be_a_zone_is_a_400_on_hostname(client, hostname, problem):
+    token = new_account(client)
+    response = add(client, token, hostname)
+    assert response.status_code == 400, response.text
+    message = " ".join(response.json()["errors"]["hostname"])
+    assert problem.lower() in message.lower(), message
+
+
+def test_unicode_hostnames_are_stored_in_punycode(client):
+    token = new_account(client)
+    zone = add(client, token, "Bücher.example").json()["data"]
+    assert zone["hostname"] == "xn--bcher-kva.example"
+
+
+def test_zones_are_per_account_limited_listed_newest_first_and_deleted(client):
+    token, other = new_account(client), new_account(client)
+    ids = [add(client, token, f"z{n}.example").json()["data"]["id"] for n in range(3)]
+    over = add(client, token, "z3.example")
+    assert over.status_code == 400 and "3 zones" in over.json()["message"]
+    assert [zone["id"] for zone in listed(client, token)] == list(reversed(ids))
+    # Another account sees none of them and cannot touch them.
+    assert listed(client, other) == []
+    assert client.delete(f"/api/account/zones/{ids[0]}", headers=bearer(other)).status_code == 404
+    deleted = client.delete(f"/api/account/zones/{ids[0]}", headers=bearer(token))
+    assert deleted.status_code == 200 and deleted.json()["data"]["hostname"] == "z0.example"
+    assert add(client, token, "z3.example").status_code == 201  # the slot is free again
+    events = client.get("/api/account/audit", headers=bearer(token)).json()["data"]
+    assert {"zone.added", "zone.deleted"} <= {event["event"] for event in events}
+
+
+def test_a_purge_only_key_cannot_manage_zones(client):
+    token = new_account(client)
+    key = client.post(
+        "/api/account/apikeys",
+        json={"name": "purger", "permissions": "purge"},
+        headers=bearer(token),
+    ).json()["data"]["key"]
+    response = add(client, key, "purger.example")
+    assert response.status_code == 403
+    assert "purge" in response.json()["message"]
+    assert client.get("/api/account/zones", headers=bearer(key)).status_code == 403
+    # A full key manages them like a session.
+    full = create_key(client, token)["key"]
+    assert add(client, full, "purger.example").status_code == 201
+    assert (
+        client.get("/api/account/zones", headers=peer("192.0.2.1", bearer(full))).status_code == 200
+    )
