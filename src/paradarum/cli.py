@@ -148,6 +148,7 @@ def accounts_create(
         raise typer.Exit(1) from exc
     finally:
         runtime.close()
+    assert account is not None  # an operator's account is created verified
     typer.echo(f"Created account {account.id} <{account.email}>.")
 
 

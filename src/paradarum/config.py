@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     key_limit: int = Field(default=10, ge=1, le=1000)
     # Zones (hostnames) one account may hold, pending ones included.
     zone_limit: int = Field(default=100, ge=1, le=10_000)
+    # Where people reach this service (the panel), for links in emails.
+    public_url: str = Field(default="http://127.0.0.1:8000", max_length=500)
+    # Sign-up sends a link to verify the email address; until it is followed the
+    # account cannot create keys or zones. "auto": on when mail is configured.
+    email_verification: Literal["auto", "on", "off"] = "auto"
 
     # Connection pool sizes (both engines; SQLite's writers queue on its file lock).
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -74,6 +79,8 @@ class Settings(BaseSettings):
     key_creation_window_seconds: int = Field(default=3600, ge=1)
     purges_per_account: int = Field(default=60, ge=1)
     purge_window_seconds: int = Field(default=60, ge=1)
+    public_revocations_per_address: int = Field(default=10, ge=1)
+    public_revocation_window_seconds: int = Field(default=60, ge=1)
     # Where the counts live: "auto" is Redis when redis_url is set, else the
     # database on PostgreSQL (shared by every instance), else process memory.
     rate_limit_backend: Literal["auto", "memory", "database", "redis"] = "auto"
@@ -87,6 +94,8 @@ class Settings(BaseSettings):
     # Cache nodes that receive purges (base URLs such as http://127.0.0.1:6081).
     cache_nodes: Annotated[list[str], NoDecode] = Field(default_factory=list)
     purge_delivery_enabled: bool = True
+    # The loop that sends (or records) notifications; off, they wait in the outbox.
+    notifications_enabled: bool = True
     # Per node and purge: tries before "failed", first retry delay (doubling), timeout.
     purge_max_attempts: int = Field(default=5, ge=1, le=100)
     purge_retry_seconds: float = Field(default=2.0, gt=0, le=3600)
@@ -134,6 +143,27 @@ class Settings(BaseSettings):
         if self.rate_limit_backend == "redis" and self.redis_url is None:
             raise ValueError("PARADARUM_RATE_LIMIT_BACKEND=redis needs PARADARUM_REDIS_URL")
         return self
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be the http:// or https:// address people open the panel at")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _verification_needs_mail(self) -> Settings:
+        if self.email_verification == "on" and self.smtp_url is None:
+            raise ValueError(
+                "PARADARUM_EMAIL_VERIFICATION=on needs PARADARUM_SMTP_URL (the links go by email)"
+            )
+        return self
+
+    @property
+    def verifies_email(self) -> bool:
+        if self.email_verification == "auto":
+            return self.smtp_url is not None
+        return self.email_verification == "on"
 
     @property
     def resolved_rate_limit_backend(self) -> str:

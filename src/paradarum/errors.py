@@ -72,6 +72,13 @@ class SignupDisabled(Forbidden):
     message = "Sign-up is turned off on this server."
 
 
+class EmailNotVerified(Forbidden):
+    message = (
+        "Verify your email address first: follow the link we emailed you "
+        "(POST /api/account/email/verification sends a new one)."
+    )
+
+
 class NotYourHosts(Forbidden):
     """A purge names URLs on hosts outside the caller's active zones."""
 

@@ -17,6 +17,7 @@ from paradarum.background import Background
 from paradarum.clock import Clock, utcnow
 from paradarum.config import Settings, load_or_create_secret
 from paradarum.db.engine import Database
+from paradarum.mail import Mailer
 from paradarum.passwords import Passwords
 from paradarum.ratelimit import (
     DatabaseRateLimiter,
@@ -25,17 +26,21 @@ from paradarum.ratelimit import (
     RateLimiter,
     RedisRateLimiter,
 )
+from paradarum.secret_scanning import SigningKeys
 from paradarum.services.accounts import AccountService
 from paradarum.services.apikeys import ApiKeyService
 from paradarum.services.audit import AuditLog
 from paradarum.services.auth import Authenticator
 from paradarum.services.delivery import PurgeDelivery
+from paradarum.services.leaks import LeakService
+from paradarum.services.notifications import Notifier
 from paradarum.services.purges import PurgeService
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
 from paradarum.services.zones import ZoneService
 from paradarum.tokens import TokenCodec
 
 SESSION_CLEANUP_SECONDS = 600.0
+EXPIRY_REMINDER_SECONDS = 600.0
 
 
 @dataclass
@@ -59,6 +64,9 @@ class Runtime:
     zones: ZoneService
     purges: PurgeService
     purge_delivery: PurgeDelivery
+    notifier: Notifier
+    leaks: LeakService
+    signing_keys: SigningKeys
 
     async def start(self) -> None:
         await self.db.start()
@@ -73,6 +81,7 @@ class Runtime:
 
     def close(self) -> None:
         self.passwords.close()
+        self.notifier.close()
         self.db.close()
 
 
@@ -119,6 +128,14 @@ def build_runtime(
         limiter, clock, spawn=lambda work: background.spawn(work, name="failure-count")
     )
     usage = KeyUsage(db=db, clock=clock)
+    notifier = Notifier(
+        db=db,
+        clock=clock,
+        tokens=tokens,
+        mailer=Mailer.from_settings(settings),
+        mail_from=settings.mail_from,
+        panel_url=settings.public_url,
+    )
     purge_delivery = PurgeDelivery(
         db=db,
         clock=clock,
@@ -134,6 +151,7 @@ def build_runtime(
         clock=clock,
         settings=settings,
         background=background,
+        on_notify=notifier.wake,
     )
     runtime = Runtime(
         settings=settings,
@@ -153,6 +171,8 @@ def build_runtime(
             key_limit=settings.key_limit,
             creations_per_window=settings.key_creations_per_account,
             creation_window_seconds=settings.key_creation_window_seconds,
+            verifies_email=settings.verifies_email,
+            on_notify=notifier.wake,
         ),
         audit=AuditLog(db=db),
         authenticator=Authenticator(
@@ -170,6 +190,7 @@ def build_runtime(
             zone_limit=settings.zone_limit,
             nameserver=settings.dns_nameserver,
             dns_timeout=settings.dns_timeout_seconds,
+            verifies_email=settings.verifies_email,
         ),
         purges=PurgeService(
             db=db,
@@ -181,9 +202,15 @@ def build_runtime(
             on_queued=purge_delivery.wake,
         ),
         purge_delivery=purge_delivery,
+        notifier=notifier,
+        leaks=LeakService(db=db, clock=clock, on_notify=notifier.wake),
+        signing_keys=SigningKeys.from_settings(settings, clock=clock),
     )
     if settings.purge_delivery_enabled:
         background.add_loop("purge-delivery", purge_delivery.run)
+    if settings.notifications_enabled:
+        background.add_loop("notifications", notifier.run)
+        background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, notifier.remind_expiring)
     background.every("usage-flush", FLUSH_SECONDS, usage.flush)
     background.every("session-cleanup", SESSION_CLEANUP_SECONDS, accounts.clean_up_sessions)
     return runtime

@@ -22,6 +22,9 @@ import jwt
 
 ALGORITHM = "HS256"
 ISSUER = "paradarum"
+# The purpose of a token that is not a session: it cannot be used as one (it has no
+# session key), and a session cannot be used as one of these (no purpose).
+VERIFY_EMAIL = "verify-email"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,12 @@ class SessionClaims:
     issued_at: datetime
     expires_at: datetime
     session_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class EmailClaims:
+    account_id: int
+    email: str
 
 
 class InvalidToken(Exception):
@@ -89,6 +98,41 @@ class TokenCodec:
         if claims.expires_at <= now:
             raise InvalidToken
         return claims
+
+    def issue_email_token(
+        self, *, account_id: int, email: str, now: datetime, lifetime: timedelta
+    ) -> str:
+        """A link token that proves its holder received mail at ``email`` (the
+        sign-up address check): signed like a session token, but for that purpose
+        only, and valid for ``lifetime``. Nothing about it is stored."""
+        payload = {
+            "sub": str(account_id),
+            "eml": email,
+            "pur": VERIFY_EMAIL,
+            "iat": int(now.timestamp()),
+            "exp": int((now + lifetime).timestamp()),
+            "iss": ISSUER,
+        }
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+    def read_email_token(self, token: str, *, now: datetime) -> EmailClaims:
+        try:
+            payload = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={
+                    "require": ["exp", "iat", "sub", "eml", "pur", "iss"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
+            )
+            if payload["pur"] != VERIFY_EMAIL or int(payload["exp"]) <= now.timestamp():
+                raise InvalidToken
+            return EmailClaims(account_id=int(payload["sub"]), email=str(payload["eml"]))
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError) as exc:
+            raise InvalidToken from exc
 
     def _verify(self, token: str, *, now: datetime) -> SessionClaims:
         """Signature, algorithm and claims; not expiry (checked on every use)."""

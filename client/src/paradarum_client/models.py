@@ -58,6 +58,8 @@ class Account:
     created_at: datetime
     active_keys: int
     key_limit: int
+    # False until the address is verified, where the server asks for that.
+    email_verified: bool
 
 
 @shape

@@ -222,3 +222,28 @@ purge_deliveries = Table(
     Index("ix_purge_deliveries_due", "status", "next_attempt_at"),
     sqlite_autoincrement=True,
 )
+
+# The notification outbox: one row per event to tell an account's owner about,
+# written in the transaction of the event itself (so nothing is announced that did
+# not happen, and nothing that happened goes untold), sent by a background loop.
+# ``dedupe_key`` makes each event one notification at most.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    # What the message says (JSON): names, prefixes, times, addresses. Never a secret.
+    Column("payload", Text, nullable=False),
+    # queued | sending | sent | failed | recorded (kept without mail configured)
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Index("ix_notifications_due", "status", "next_attempt_at"),
+    sqlite_autoincrement=True,
+)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +35,7 @@ from paradarum.db.tables import accounts, audit_events, revoked_sessions
 from paradarum.db.types import as_utc
 from paradarum.errors import (
     AccountNotFound,
+    EmailNotVerified,
     EmailTaken,
     NotASession,
     NotAuthenticated,
@@ -45,7 +47,8 @@ from paradarum.passwords import Passwords
 from paradarum.ratelimit import Limit, RateLimiter, address_bucket
 from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.tokens import SessionClaims, TokenCodec
+from paradarum.services.notifications import Kind, enqueue
+from paradarum.tokens import InvalidToken, SessionClaims, TokenCodec
 
 WRONG_CREDENTIALS = "Wrong email or password."
 TOO_MANY_FAILURES = "Too many failed sign-ins. Try again later."
@@ -54,9 +57,11 @@ TOO_MANY_SIGNUPS = "Too many sign-ups from your address. Try again later."
 # An address counts as the owner's when it signed in successfully this recently.
 KNOWN_ADDRESS_DAYS = 30
 logger = logging.getLogger("paradarum.accounts")
+INVALID_LINK = "This verification link is invalid or has expired. Ask for a new one."
+TOO_MANY_LINKS = "A verification link was sent a moment ago. Try again later."
 # The active-key count uses the (account_id, created_at, id) index of api_keys.
 SUMMARY_SQL = (
-    "SELECT a.id, a.email, a.created_at, "
+    "SELECT a.id, a.email, a.created_at, a.email_verified_at IS NOT NULL, "
     "(SELECT count(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL "
     "AND (k.expires_at IS NULL OR k.expires_at > ?)) "
     "FROM accounts a WHERE a.id = ?"
@@ -75,6 +80,7 @@ class AccountSummary:
     account: Account
     active_keys: int
     key_limit: int
+    email_verified: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,16 @@ class Session:
 
 def new_session_key() -> str:
     return secrets.token_hex(16)
+
+
+def require_verified(conn: Connection, account_id: int) -> None:
+    """Refuse (403) an account whose email address is not verified yet, where the
+    server asks for verification: it cannot create keys or zones until then."""
+    verified = conn.execute(
+        select(accounts.c.email_verified_at).where(accounts.c.id == account_id)
+    ).first()
+    if verified is not None and verified.email_verified_at is None:
+        raise EmailNotVerified
 
 
 class AccountService:
@@ -98,9 +114,11 @@ class AccountService:
         clock: Clock,
         settings: Settings,
         background: Background,
+        on_notify: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._background = background
+        self._on_notify = on_notify
         self._passwords = passwords
         self._tokens = tokens
         self._limiter = limiter
@@ -163,11 +181,21 @@ class AccountService:
 
     # -- sign-up --------------------------------------------------------------------------
 
+    @property
+    def verifies_email(self) -> bool:
+        return self._settings.verifies_email
+
     async def signup(
         self, *, email: str, password: str, client: ClientInfo, force: bool = False
-    ) -> Account:
-        """Create an account. ``force`` is for operators (CLI): sign-up may be off,
-        and no per-address limit applies."""
+    ) -> Account | None:
+        """Create an account. ``force`` is for operators (CLI): sign-up may be off, no
+        per-address limit applies, and the address counts as verified.
+
+        Where email addresses are verified, the answer does not tell whether the
+        email was already registered (None either way, and the same work done):
+        only the address's owner learns it, from the email. Otherwise an email
+        that is taken is a 409 (see docs/security.md for why).
+        """
         if not force and not self._settings.signup_enabled:
             raise SignupDisabled
         problems: dict[str, list[str]] = {}
@@ -194,19 +222,42 @@ class AccountService:
                 raise RateLimited(retry, TOO_MANY_SIGNUPS)
         password_hash = await self._passwords.hash(password)
         now = self._clock()
+        verify = self.verifies_email and not force
         try:
             account_id = await self._db.write(
-                self._insert_account, email, password_hash, now, client
+                self._insert_account,
+                email=email,
+                password_hash=password_hash,
+                now=now,
+                client=client,
+                verified=not verify,
+                quiet_if_taken=verify,
             )
         except IntegrityError as exc:  # two sign-ups racing on PostgreSQL
+            if verify:
+                return None
             raise EmailTaken from exc
+        if verify:
+            if account_id is not None and self._on_notify is not None:
+                self._on_notify()
+            return None
+        assert account_id is not None
         return Account(id=account_id, email=email, created_at=now)
 
-    @staticmethod
     def _insert_account(
-        conn: Connection, email: str, password_hash: str, now: datetime, client: ClientInfo
-    ) -> int:
+        self,
+        conn: Connection,
+        *,
+        email: str,
+        password_hash: str,
+        now: datetime,
+        client: ClientInfo,
+        verified: bool,
+        quiet_if_taken: bool,
+    ) -> int | None:
         if conn.execute(select(accounts.c.id).where(accounts.c.email == email)).first():
+            if quiet_if_taken:
+                return None
             raise EmailTaken
         account_id = int(
             conn.execute(
@@ -216,6 +267,7 @@ class AccountService:
                     password_hash=password_hash,
                     created_at=now,
                     session_key=new_session_key(),
+                    email_verified_at=now if verified else None,
                 )
                 .returning(accounts.c.id)
             ).scalar_one()
@@ -228,7 +280,85 @@ class AccountService:
             client=client,
             actor_type=audit.Actor.ANONYMOUS,
         )
+        if not verified:
+            self._queue_verification(conn, account_id, now)
         return account_id
+
+    def _queue_verification(self, conn: Connection, account_id: int, now: datetime) -> None:
+        enqueue(
+            conn,
+            self._db,
+            account_id=account_id,
+            kind=Kind.VERIFY_EMAIL,
+            dedupe_key=f"verify_email:{account_id}:{int(now.timestamp())}",
+            payload={},
+            now=now,
+        )
+
+    async def verify_email(self, *, token: str, client: ClientInfo) -> None:
+        """Follow a verification link: the account's address is verified."""
+        now = self._clock()
+        try:
+            claims = self._tokens.read_email_token(token, now=now)
+        except InvalidToken:
+            raise ValidationFailed({"token": [INVALID_LINK]}, INVALID_LINK) from None
+
+        def work(conn: Connection) -> None:
+            row = conn.execute(
+                select(accounts.c.email, accounts.c.email_verified_at).where(
+                    accounts.c.id == claims.account_id
+                )
+            ).first()
+            # The link is for this address of this account, and only while it is.
+            if row is None or row.email != claims.email:
+                raise ValidationFailed({"token": [INVALID_LINK]}, INVALID_LINK)
+            if row.email_verified_at is not None:
+                return  # followed twice: already done
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == claims.account_id)
+                .values(email_verified_at=now)
+            )
+            audit.record(
+                conn,
+                account_id=claims.account_id,
+                event=audit.Event.EMAIL_VERIFIED,
+                at=now,
+                client=client,
+                actor_type=audit.Actor.ANONYMOUS,
+                detail=claims.email,
+            )
+
+        await self._db.write(work)
+
+    async def resend_verification(self, *, principal: Principal) -> None:
+        """Send a new verification link (rate limited per account)."""
+        if not self.verifies_email:
+            raise ValidationFailed(
+                {"email": ["This server does not verify email addresses."]},
+                "This server does not verify email addresses.",
+            )
+        retry = await self._limiter.consume(Limit(f"verify-email:{principal.account_id}", 3, 3600))
+        if retry:
+            raise RateLimited(retry, TOO_MANY_LINKS)
+        now = self._clock()
+
+        def work(conn: Connection) -> None:
+            row = conn.execute(
+                select(accounts.c.email_verified_at).where(accounts.c.id == principal.account_id)
+            ).first()
+            if row is None:
+                raise NotAuthenticated
+            if row.email_verified_at is not None:
+                raise ValidationFailed(
+                    {"email": ["This address is already verified."]},
+                    "This address is already verified.",
+                )
+            self._queue_verification(conn, principal.account_id, now)
+
+        await self._db.write(work)
+        if self._on_notify is not None:
+            self._on_notify()
 
     # -- sign-in --------------------------------------------------------------------------
 
@@ -412,13 +542,14 @@ class AccountService:
         row = await self._db.hot_read(SUMMARY_SQL, (self._db.sql_time(now), account_id))
         if row is None:  # deleted since the caller authenticated: its credential is void
             raise NotAuthenticated
-        account_row_id, email, created_at, active_keys = row
+        account_row_id, email, created_at, verified, active_keys = row
         created = as_utc(created_at)
         assert created is not None
         return AccountSummary(
             account=Account(id=int(account_row_id), email=str(email), created_at=created),
             active_keys=int(active_keys),
             key_limit=self._settings.key_limit,
+            email_verified=bool(verified) or not self.verifies_email,
         )
 
     # -- operators ----------------------------------------------------------------------

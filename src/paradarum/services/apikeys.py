@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -30,7 +30,9 @@ from paradarum.errors import (
 )
 from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit, validation
+from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
+from paradarum.services.notifications import Kind, enqueue
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
 
 MAX_EXPIRY = timedelta(days=366)
@@ -228,10 +230,14 @@ class ApiKeyService:
         key_limit: int,
         creations_per_window: int,
         creation_window_seconds: int,
+        verifies_email: bool = False,
+        on_notify: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._limiter = limiter
+        self._verifies_email = verifies_email
+        self._on_notify = on_notify
         self._key_limit = key_limit
         self._creations = creations_per_window
         self._creation_window = creation_window_seconds
@@ -281,6 +287,8 @@ class ApiKeyService:
         def work(conn: Connection) -> KeyInfo:
             if not self._db.lock_account(conn, principal.account_id):
                 raise NotAuthenticated
+            if self._verifies_email:
+                require_verified(conn, principal.account_id)
             if self._count_active(conn, principal.account_id, now) >= self._key_limit:
                 raise KeyLimitReached(self._key_limit)
             return self._insert(
@@ -294,7 +302,12 @@ class ApiKeyService:
             )
 
         info = await self._db.write(work)
+        self._notified()
         return CreatedKey(info=info, raw_key=raw)
+
+    def _notified(self) -> None:
+        if self._on_notify is not None:
+            self._on_notify()
 
     def _insert(
         self,
@@ -341,6 +354,22 @@ class ApiKeyService:
             key_id=key_id,
             key_prefix=prefix,
             detail=f"Replaces {replaces.key_prefix} ({replaces.name})." if replaces else None,
+        )
+        # "A new API key was added to your account", like the big platforms send.
+        enqueue(
+            conn,
+            self._db,
+            account_id=principal.account_id,
+            kind=Kind.KEY_ADDED,
+            dedupe_key=f"key_added:{key_id}",
+            payload={
+                "key": {"id": key_id, "name": name, "prefix": prefix},
+                "added_at": now.isoformat(),
+                "address": client.address,
+                "user_agent": client.user_agent,
+                "created_by_prefix": principal.key_prefix if by_key else None,
+            },
+            now=now,
         )
         return KeyInfo(
             id=key_id,
@@ -444,6 +473,8 @@ class ApiKeyService:
         def work(conn: Connection) -> KeyInfo:
             if not self._db.lock_account(conn, principal.account_id):
                 raise NotAuthenticated
+            if self._verifies_email:
+                require_verified(conn, principal.account_id)
             row = conn.execute(
                 select(*_PUBLIC_COLUMNS).where(
                     api_keys.c.id == key_id, api_keys.c.account_id == principal.account_id
@@ -508,4 +539,5 @@ class ApiKeyService:
             return created
 
         info = await self._db.write(work)
+        self._notified()
         return CreatedKey(info=info, raw_key=raw)

@@ -41,6 +41,7 @@ from paradarum.errors import (
     ZoneTaken,
 )
 from paradarum.services import audit
+from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
 
@@ -120,8 +121,10 @@ class ZoneService:
         zone_limit: int,
         nameserver: tuple[str, int] | None,
         dns_timeout: float,
+        verifies_email: bool = False,
     ) -> None:
         self._db = db
+        self._verifies_email = verifies_email
         self._clock = clock
         self._limit = zone_limit
         self._nameserver = nameserver
@@ -135,6 +138,8 @@ class ZoneService:
         def work(conn: Connection) -> ZoneInfo:
             if not self._db.lock_account(conn, principal.account_id):
                 raise NotAuthenticated
+            if self._verifies_email:
+                require_verified(conn, principal.account_id)
             return self._insert(
                 conn,
                 account_id=principal.account_id,

@@ -220,9 +220,15 @@ def _operation(route: Route, schemas: Schemas) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": schemas.model(route.body)}},
         }
+    elif route.raw_body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": route.raw_body}},
+        }
+    answer = route.response if route.raw else _envelope(schemas, route.response)
     success: dict[str, Any] = {
         "description": route.summary,
-        "content": {"application/json": {"schema": _envelope(schemas, route.response)}},
+        "content": {"application/json": {"schema": answer}},
     }
     if route.paged:
         success["headers"] = LINK_HEADER
@@ -234,7 +240,7 @@ def _operation(route: Route, schemas: Schemas) -> dict[str, Any]:
     if route.method == "POST" and route.path.startswith("/api"):
         for code in (400, 413, 415):
             _error(responses, code)
-    if route.path_params or route.query is not None or route.body is not None:
+    if route.path_params or route.query is not None or route.body or route.raw_body:
         _error(responses, 400)
     if route.path != "/api/health":
         _error(responses, 503)

@@ -64,6 +64,12 @@ class Route:
     paged: bool = False
     # Documented in /openapi.json; the panel's pages are not.
     public: bool = True
+    # The answer is the ``response`` JSON schema itself, not an envelope (a partner
+    # protocol's own format).
+    raw: bool = False
+    # The request body is documented by this JSON schema and read by the handler
+    # itself (raw bytes: a signature covers them).
+    raw_body: dict[str, Any] | None = None
     description: str | None = None
     path_params: tuple[str, ...] = field(default=())
 

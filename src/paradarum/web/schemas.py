@@ -58,6 +58,10 @@ class SignupIn(CredentialsIn):
     )
 
 
+class EmailTokenIn(_Body):
+    token: str = Field(max_length=2000, description="The token from the emailed link.")
+
+
 class PasswordChangeIn(_Body):
     currentPassword: str = Field(max_length=1024)
     newPassword: str = Field(
@@ -112,6 +116,14 @@ class ZoneIn(_Body):
         ),
         examples=["www.example.com"],
         json_schema_extra={"minLength": 1},
+    )
+
+
+class CredentialsRevokeIn(_Body):
+    credentials: list[Annotated[str, Field(max_length=1000)]] = Field(
+        min_length=1,
+        max_length=1000,
+        description="1–1000 strings found in public; every Paradarum key among them is revoked.",
     )
 
 

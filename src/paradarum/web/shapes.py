@@ -31,6 +31,7 @@ def account(summary: AccountSummary) -> models.Account:
         created_at=summary.account.created_at,
         active_keys=summary.active_keys,
         key_limit=summary.key_limit,
+        email_verified=summary.email_verified,
     )
 
 

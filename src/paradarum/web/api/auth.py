@@ -5,7 +5,7 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
 from paradarum.web.routing import Routes
-from paradarum.web.schemas import CredentialsIn, SignupIn
+from paradarum.web.schemas import CredentialsIn, EmailTokenIn, SignupIn
 from paradarum_client.models import NewAccount, Session
 
 routes = Routes(tag="auth")
@@ -16,17 +16,50 @@ NO_STORE = {"Cache-Control": "no-store"}
     "/api/auth/signup",
     permission=None,
     body=SignupIn,
-    response=NewAccount,
+    response=NewAccount | None,
     status=201,
     errors=(403, 409, 429),
     summary="Create an account",
+    description=(
+        "Where the server verifies email addresses, the answer is the same whether or "
+        "not the email is registered already (`data` is null): the link goes by email. "
+        "Elsewhere `data` is the new account, and a registered email is a 409."
+    ),
 )
 async def signup(request: Request) -> Reply:
     body: SignupIn = request.body
     account = await request.runtime.accounts.signup(
         email=body.email, password=body.password, client=request.client
     )
+    if account is None:
+        return Reply(
+            None,
+            "Check your inbox: a link to verify your email address is on its way. "
+            "Until you follow it you can sign in, but not create keys or zones.",
+        )
     return Reply(shapes.new_account(account), "Account created")
+
+
+@routes.post(
+    "/api/auth/email/verify",
+    permission=None,
+    body=EmailTokenIn,
+    summary="Verify an email address with the token from the emailed link",
+)
+async def verify_email(request: Request) -> Reply:
+    body: EmailTokenIn = request.body
+    await request.runtime.accounts.verify_email(token=body.token, client=request.client)
+    return Reply(None, "Your email address is verified.")
+
+
+@routes.post(
+    "/api/account/email/verification",
+    errors=(429,),
+    summary="Send a new email verification link",
+)
+async def resend_verification(request: Request) -> Reply:
+    await request.runtime.accounts.resend_verification(principal=request.principal)
+    return Reply(None, "A new verification link is on its way to your inbox.")
 
 
 @routes.post(

@@ -1,0 +1,212 @@
+"""The notification outbox against a real SMTP server: it survives a restart with the
+mail server down and then delivers once; email verification gates keys and zones;
+expiry reminders go out once each. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from paradarum.db.tables import notifications
+from paradarum.passwords import Passwords
+from paradarum.runtime import build_runtime
+from paradarum.web.app import create_app
+from tests.conftest import make_settings
+from tests.mail import SmtpServer, smtp_server, unused_port
+from tests.support import (
+    PASSWORD,
+    PeerFromHeader,
+    bearer,
+    create_key,
+    login,
+    new_account,
+    signup,
+    wait_until,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
+    with smtp_server(directory=tmp_path / "smtp") as server:
+        yield server
+
+
+def to(smtp: SmtpServer, email: str, subject: str) -> list:
+    return [
+        received.message
+        for received in smtp.messages()
+        if email in received.rcpt_tos and subject in str(received.message["Subject"])
+    ]
+
+
+def statuses(runtime) -> list[str]:
+    with runtime.db.reading() as conn:
+        return list(conn.execute(select(notifications.c.status)).scalars())
+
+
+def test_the_outbox_survives_a_restart_with_mail_down_then_delivers_once(
+    tmp_path, database_url, smtp
+):
+    """Queued while the relay is down (temporary failures, retried with backoff), kept
+    across a restart, delivered once the relay is back — and only once."""
+    down = make_settings(
+        tmp_path / "data",
+        database_url,
+        smtp_url=f"smtp://127.0.0.1:{unused_port()}",
+        email_verification="off",
+    )
+    runtime = build_runtime(down, passwords=Passwords(concurrency=2, memory_kib=1024))
+    from paradarum.db.migrate import upgrade
+
+    upgrade(runtime.db)
+    runtime.notifier._retry = 0.05  # back off briefly: the test watches a few retries
+    with TestClient(PeerFromHeader(create_app(runtime=runtime))) as client:
+        token = new_account(client, "outbox@example.com")
+        create_key(client, token, "queued while mail is down")
+        wait_until(lambda: _attempts(runtime) >= 2 and statuses(runtime) == ["queued"], timeout=20)
+    runtime.close()
+
+    up = down.model_copy(update={"smtp_url": SecretStr(smtp.url())})
+    for _ in range(2):  # two restarts: still once
+        runtime = build_runtime(up, passwords=Passwords(concurrency=2, memory_kib=1024))
+        with runtime.db.writing() as conn:  # due now, not after the backoff
+            conn.execute(notifications.update().values(next_attempt_at=runtime.clock()))
+        with TestClient(PeerFromHeader(create_app(runtime=runtime))):
+            wait_until(lambda rt=runtime: statuses(rt) == ["sent"], timeout=20)
+        runtime.close()
+    assert len(to(smtp, "outbox@example.com", "added")) == 1
+
+
+def _attempts(runtime) -> int:
+    with runtime.db.reading() as conn:
+        return int(conn.execute(select(notifications.c.attempts)).scalar_one())
+
+
+class TestEmailVerification:
+    @pytest.fixture
+    def settings_overrides(self, smtp: SmtpServer) -> dict[str, object]:
+        return {
+            "smtp_url": smtp.url(),
+            "public_url": "https://panel.paradarum.test",
+            "signups_per_address": 100,
+        }
+
+    def link_token(self, smtp: SmtpServer, email: str) -> str:
+        wait_until(lambda: bool(to(smtp, email, "Confirm")))
+        text = to(smtp, email, "Confirm")[-1].get_body(("plain",)).get_content()
+        match = re.search(r"https://panel\.paradarum\.test/verify-email#token=(\S+)", text)
+        assert match, text
+        return unquote(match.group(1))
+
+    def test_until_the_address_is_verified_no_keys_or_zones(self, client, smtp):
+        signed = client.post(
+            "/api/auth/signup", json={"email": "new@example.com", "password": PASSWORD}
+        )
+        assert signed.status_code == 201 and signed.json()["data"] is None
+        token = login(client, "new@example.com")
+        account = client.get("/api/account", headers=bearer(token)).json()["data"]
+        assert account["emailVerified"] is False
+        for path, body in (
+            ("/api/account/apikeys", {"name": "k"}),
+            ("/api/account/zones", {"hostname": "www.example.com"}),
+        ):
+            refused = client.post(path, json=body, headers=bearer(token))
+            assert refused.status_code == 403 and "Verify your email" in refused.text
+
+        link = self.link_token(smtp, "new@example.com")
+        assert client.post("/api/auth/email/verify", json={"token": link + "x"}).status_code == 400
+        verified = client.post("/api/auth/email/verify", json={"token": link})
+        assert verified.status_code == 200, verified.text
+        assert client.get("/api/account", headers=bearer(token)).json()["data"]["emailVerified"]
+        create_key(client, token)
+        # A link works once for its address; following it again changes nothing.
+        assert client.post("/api/auth/email/verify", json={"token": link}).status_code == 200
+
+    def test_sign_up_answers_the_same_whether_or_not_the_email_is_registered(self, client, smtp):
+        first = client.post(
+            "/api/auth/signup", json={"email": "taken@example.com", "password": PASSWORD}
+        )
+        again = client.post(
+            "/api/auth/signup", json={"email": "taken@example.com", "password": PASSWORD + "!"}
+        )
+        assert first.status_code == again.status_code == 201
+        assert first.json() == again.json()
+        # Only the first made an account (and a link).
+        wait_until(lambda: len(to(smtp, "taken@example.com", "Confirm")) == 1)
+        assert login(client, "taken@example.com")
+
+    def test_a_new_link_can_be_asked_for_a_few_times_an_hour(self, client, smtp):
+        signup(client, "later@example.com")
+        token = login(client, "later@example.com")
+        for _ in range(3):
+            response = client.post("/api/account/email/verification", headers=bearer(token))
+            assert response.status_code == 200
+        limited = client.post("/api/account/email/verification", headers=bearer(token))
+        assert limited.status_code == 429
+
+
+class TestExpiry:
+    @pytest.fixture
+    def settings_overrides(self, smtp: SmtpServer) -> dict[str, object]:
+        return {"smtp_url": smtp.url(), "email_verification": "off", "key_limit": 2}
+
+    def test_a_key_works_until_it_expires_then_frees_its_slot_with_reminders_once_each(
+        self, frozen_client, frozen_runtime, clock, smtp
+    ):
+        from paradarum.clock import rfc3339
+
+        token = new_account(frozen_client, "expiry@example.com")
+        expires = clock.now.replace(microsecond=0) + timedelta(days=8)
+        created = frozen_client.post(
+            "/api/account/apikeys",
+            json={"name": "expiring", "expiresAt": rfc3339(expires)},
+            headers=bearer(token),
+        ).json()["data"]
+        create_key(frozen_client, token, "another")  # the account is at its limit of 2
+        assert created["expiresAt"] == rfc3339(expires)
+        notifier = frozen_runtime.notifier
+
+        def reminders() -> list:
+            return to(smtp, "expiry@example.com", "expires")
+
+        def remind() -> None:
+            from tests.support import run
+
+            run(notifier.remind_expiring())
+            notifier.wake()
+
+        remind()  # 8 days left: nothing yet
+        clock.advance(1.5 * 86400)  # 6.5 days left
+        remind()
+        remind()
+        wait_until(lambda: len(reminders()) == 1)
+        clock.advance(6 * 86400)  # half a day left
+        remind()
+        wait_until(lambda: len(reminders()) == 2)
+        remind()
+        assert "1 day" in reminders()[1].get_body(("plain",)).get_content()
+        assert frozen_client.get("/api/account", headers=bearer(created["key"])).status_code == 200
+        token = login(frozen_client, "expiry@example.com")  # sessions last an hour
+        full = frozen_client.post(
+            "/api/account/apikeys", json={"name": "third"}, headers=bearer(token)
+        )
+        assert full.status_code == 400  # the expiring key still counts
+
+        clock.advance(0.5 * 86400)  # expired
+        assert frozen_client.get("/api/account", headers=bearer(created["key"])).status_code == 401
+        token = login(frozen_client, "expiry@example.com")  # sessions last an hour
+        listed = frozen_client.get("/api/account/apikeys", headers=bearer(token)).json()["data"]
+        assert next(k for k in listed if k["id"] == created["id"])["status"] == "expired"
+        assert create_key(frozen_client, token, "third")  # its slot is free
+        remind()
+        assert len(reminders()) == 2  # once each, never again
