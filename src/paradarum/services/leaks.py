@@ -95,6 +95,7 @@ class LeakService:
                 continue  # revoked by someone else meanwhile
             cascade = self._cascade(conn, row, now)
             revoked += 1 + len(cascade)
+            with_it = ", ".join(other.key_prefix for other in cascade)
             audit.record(
                 conn,
                 account_id=row.account_id,
@@ -104,15 +105,8 @@ class LeakService:
                 actor_type=audit.Actor.SYSTEM,
                 key_id=row.id,
                 key_prefix=row.key_prefix,
-                detail=(
-                    f"Found in public at {leak.found_at}; revoked automatically"
-                    + (
-                        f", with the keys it had created: {', '.join(k.key_prefix for k in cascade)}"
-                        if cascade
-                        else ""
-                    )
-                    + "."
-                ),
+                detail=f"Found in public at {leak.found_at}; revoked automatically"
+                + (f", with the keys it had created: {with_it}." if cascade else "."),
             )
             enqueue(
                 conn,
