@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test install lint typecheck bench screenshots clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -14,11 +14,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# make run HOST=0.0.0.0 PORT=8080 (or PARADARUM_HOST / PARADARUM_PORT; default 127.0.0.1:8000)
 run: $(STAMP)
-	$(BIN)/paradarum serve --host 127.0.0.1 --port 8000
+	$(BIN)/paradarum serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
+# On every core (pytest-xdist); then, alone, the tests that stop the PostgreSQL server
+# everyone shares. Status 5 is "no test selected" (PYTEST_ARGS may select none of them).
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto -m "not pg_outage" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m pg_outage $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench client

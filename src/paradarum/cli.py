@@ -12,13 +12,23 @@ the customer's case.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from paradarum import startup
 from paradarum.config import Settings, load_or_create_secret
+from paradarum.startup import StartupError
 from paradarum_client import cli as customer
+
+if TYPE_CHECKING:
+    from paradarum.runtime import Runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 HELP = (
     "Paradarum: API keys, panel and cache purge. Run and administer the server "
@@ -39,21 +49,53 @@ DatabaseUrl = Annotated[
 ]
 
 
+def operator(command: F) -> F:
+    """``command`` with every startup problem (configuration, data directory,
+    database) and every refusal of a service reported as one line, never a
+    traceback: status 2 for configuration, 1 for the rest."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from paradarum.errors import DomainError, ValidationFailed
+
+        try:
+            return command(*args, **kwargs)
+        except StartupError as exc:
+            typer.echo(f"Error: {exc.message}", err=True)
+            raise typer.Exit(exc.code) from None
+        except ValidationFailed as exc:
+            for field, problems in exc.errors.items():
+                typer.echo(f"{field}: {' '.join(problems)}", err=True)
+            typer.echo(f"Error: {exc.message}", err=True)
+            raise typer.Exit(1) from None
+        except DomainError as exc:
+            typer.echo(f"Error: {exc.message}", err=True)
+            raise typer.Exit(1) from None
+
+    return run  # type: ignore[return-value]
+
+
 def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
+    """The settings, with a data directory that is private and writable, and the
+    signing secret readable: every operator command starts here."""
     overrides: dict[str, object] = {}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     if database_url:
         overrides["database_url"] = database_url
+    settings = startup.load_settings(overrides)
+    startup.prepare_data_dir(settings)
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        load_or_create_secret(settings)
     except ValueError as exc:
-        typer.echo(f"Invalid configuration: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise StartupError(str(exc)) from None
+    except OSError as exc:
+        raise StartupError(f"Cannot keep the signing secret: {exc.strerror}.", code=1) from None
+    return settings
 
 
 def _migrate(settings: Settings) -> None:
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import DBAPIError
 
     from paradarum.db.migrate import upgrade
     from paradarum.runtime import open_database
@@ -61,14 +103,25 @@ def _migrate(settings: Settings) -> None:
     db = open_database(settings)
     try:
         upgrade(db)
-    except (OperationalError, InterfaceError) as exc:
+    except DBAPIError as exc:
         # One line an operator can act on (the driver's reason names host and
         # port, never the password), and a non-zero exit for the supervisor.
         reason = str(exc.orig or exc).strip().splitlines()[0]
-        typer.echo(f"Cannot reach the database: {reason}", err=True)
-        raise typer.Exit(1) from None
+        raise StartupError(f"Cannot use the database: {reason}", code=1) from None
     finally:
         db.close()
+
+
+@contextmanager
+def _runtime(settings: Settings) -> Iterator[Runtime]:
+    from paradarum.runtime import build_runtime
+
+    _migrate(settings)
+    runtime = build_runtime(settings)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
 
 
 def serve(
@@ -88,19 +141,12 @@ def serve(
     from paradarum import logs, server
 
     settings = _settings(data_dir, database_url)
+    host = host or settings.host
+    port = settings.port if port is None else port
+    startup.check_address(host, port)
     logs.configure(settings.log_level)
-    try:
-        load_or_create_secret(settings)
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
     _migrate(settings)
-    server.serve(
-        settings,
-        host=host or settings.host,
-        port=settings.port if port is None else port,
-        workers=workers or settings.workers,
-    )
+    server.serve(settings, host=host, port=port, workers=workers or settings.workers)
 
 
 def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
@@ -125,42 +171,50 @@ def accounts_create(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Create an account, even when sign-up is turned off."""
-    from paradarum.errors import DomainError, ValidationFailed
-    from paradarum.runtime import build_runtime
+    """Create an account, even when sign-up is turned off (its address counts as verified)."""
     from paradarum.services.context import ClientInfo
 
-    settings = _settings(data_dir, database_url)
-    _migrate(settings)
-    runtime = build_runtime(settings)
-    try:
+    with _runtime(_settings(data_dir, database_url)) as runtime:
         account = asyncio.run(
             runtime.accounts.signup(
                 email=email, password=password, client=ClientInfo(address="cli"), force=True
             )
         )
-    except ValidationFailed as exc:
-        for field, problems in exc.errors.items():
-            typer.echo(f"{field}: {' '.join(problems)}", err=True)
-        raise typer.Exit(1) from exc
-    except DomainError as exc:
-        typer.echo(exc.message, err=True)
-        raise typer.Exit(1) from exc
-    finally:
-        runtime.close()
     assert account is not None  # an operator's account is created verified
     typer.echo(f"Created account {account.id} <{account.email}>.")
+
+
+def accounts_delete(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Delete an account and everything it owns; its keys, sessions and zones stop
+    working at once."""
+    settings = _settings(data_dir, database_url)
+    with _runtime(settings) as runtime:
+        account = asyncio.run(runtime.accounts.find(email))
+        if not yes:
+            typer.confirm(
+                f"Delete the account {account.email} (id {account.id}) with all its keys "
+                "and zones, for good?",
+                abort=True,
+            )
+        asyncio.run(runtime.accounts.delete(email))
+    typer.echo(f"Deleted account {account.id} <{account.email}>.")
 
 
 def build_app() -> typer.Typer:
     """The customer's app with the operator's commands added, new each call."""
     app = customer.build_app(help=HELP)
-    app.command("serve")(serve)
+    app.command("serve")(operator(serve))
     db_app = customer.new_group("Database administration.")
-    db_app.command("upgrade")(db_upgrade)
+    db_app.command("upgrade")(operator(db_upgrade))
     app.add_typer(db_app, name="db")
     accounts_app = customer.new_group("Account administration (works with sign-up off).")
-    accounts_app.command("create")(accounts_create)
+    accounts_app.command("create")(operator(accounts_create))
+    accounts_app.command("delete")(operator(accounts_delete))
     app.add_typer(accounts_app, name="accounts")
     return app
 

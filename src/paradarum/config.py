@@ -119,6 +119,39 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir_given(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: give a directory for the SQLite data, such as ./data")
+        return value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url_shape(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None  # empty: the SQLite file, as when unset
+            if not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")):
+                raise ValueError(
+                    "must be a PostgreSQL URL, postgresql://user:password@host:5432/database "
+                    "(or leave it unset for the SQLite file in the data directory)"
+                )
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url_shape(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if not value.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(
+                    "must be a Redis URL, redis://host:6379/0 (rediss:// for TLS, unix:// for "
+                    "a socket), or unset to count limits in the database or in memory"
+                )
+        return value
+
     @field_validator("trusted_proxies", "cache_nodes", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
