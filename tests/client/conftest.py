@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -15,26 +16,35 @@ from tests.support import ServerProcess, start_server
 class ApiServer:
     server: ServerProcess
     node: RecordingNode
+    # The server's SQLite data: operator commands (``zones add ... --verified``) work on it.
+    data_dir: Path
 
     @property
     def url(self) -> str:
         return self.server.base_url
 
+    def stop(self) -> None:
+        self.server.stop()
 
-def serve(tmp: object, node: RecordingNode, **env: str) -> ServerProcess:
+
+def serve(tmp: object, node: RecordingNode, **env: str) -> ApiServer:
     directory = tmp.mktemp("server")  # type: ignore[attr-defined]
-    return start_server(
+    data_dir = directory / "data"
+    server = start_server(
         {
-            "PARADARUM_DATA_DIR": str(directory / "data"),
+            "PARADARUM_DATA_DIR": str(data_dir),
             "PARADARUM_CACHE_NODES": node.base_url,
             "PARADARUM_ACCESS_LOG": "false",
             "PARADARUM_KEY_LIMIT": "3",
-            # Few enough that a test reaches the limit, and gets a 429, quickly.
+            # Few enough that a test reaches the limit, and gets a 429, quickly: from
+            # one address for one email (the per-email guard only slows new addresses).
+            "PARADARUM_LOGIN_FAILURES_PER_EMAIL_AND_ADDRESS": "3",
             "PARADARUM_LOGIN_FAILURES_PER_EMAIL": "3",
             **env,
         },
         log_path=directory / "server.log",
     )
+    return ApiServer(server, node, data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +52,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     with recording_node() as node:
         server = serve(tmp_path_factory, node)
         try:
-            yield ApiServer(server, node)
+            yield server
         finally:
             server.stop()
 
@@ -58,7 +68,7 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServe
             PARADARUM_PURGE_WINDOW_SECONDS="2",
         )
         try:
-            yield ApiServer(server, node)
+            yield server
         finally:
             server.stop()
 
@@ -69,7 +79,7 @@ def nodeless_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiSer
     with recording_node() as node:
         server = serve(tmp_path_factory, node, PARADARUM_CACHE_NODES="")
         try:
-            yield ApiServer(server, node)
+            yield server
         finally:
             server.stop()
 
@@ -80,6 +90,6 @@ def stalled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServ
     with recording_node() as node:
         server = serve(tmp_path_factory, node, PARADARUM_PURGE_DELIVERY_ENABLED="false")
         try:
-            yield ApiServer(server, node)
+            yield server
         finally:
             server.stop()
