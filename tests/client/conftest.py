@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cache import RecordingNode, recording_node
+from tests.dns import DnsServer, running_dns
 from tests.support import ServerProcess, start_server
 
 
@@ -89,6 +90,31 @@ def stalled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServ
     """Purges are queued and never delivered: they stay unfinished."""
     with recording_node() as node:
         server = serve(tmp_path_factory, node, PARADARUM_PURGE_DELIVERY_ENABLED="false")
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+    """A real DNS server (dnsmasq) with no records until a test gives it some."""
+    with running_dns(tmp_path_factory.mktemp("dns")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def zone_server(
+    tmp_path_factory: pytest.TempPathFactory, dns_server: DnsServer
+) -> Iterator[ApiServer]:
+    """Verifies zones against ``dns_server``."""
+    with recording_node() as node:
+        server = serve(
+            tmp_path_factory,
+            node,
+            PARADARUM_DNS_RESOLVER=dns_server.setting,
+            PARADARUM_DNS_TIMEOUT_SECONDS="3",
+        )
         try:
             yield server
         finally:

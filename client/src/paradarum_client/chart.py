@@ -46,7 +46,7 @@ def usage_chart(usage: KeyUsage, *, width: int = 80, days: int = DAYS) -> list[s
     # The server writes its counts every 10 seconds: a request just made may be missing.
     footer = [
         f"Total: {successes:,} succeeded, {refusals:,} refused.",
-        "Requests of the last 10 seconds or so may not be counted yet.",
+        "Requests of the last 10 s may not be counted yet.",
     ]
     if not successes and not refusals:
         return [*lines, f"No requests with this key in the last {len(shown)} days.", "", *footer]
