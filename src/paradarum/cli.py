@@ -167,6 +167,7 @@ def accounts_create(
 
 
 def _on_database(
+    *,
     data_dir: Path | None,
     database_url: str | None,
     work: Callable[[Runtime], Coroutine[Any, Any, T]],
@@ -233,9 +234,9 @@ def zones_add(
         return
     email, name = names
     zone = _on_database(
-        data_dir,
-        database_url,
-        lambda runtime: runtime.zones.add_for(email=email, hostname=name, verified=verified),
+        data_dir=data_dir,
+        database_url=database_url,
+        work=lambda runtime: runtime.zones.add_for(email=email, hostname=name, verified=verified),
     )
     if as_json:
         from paradarum.web import shapes
@@ -270,7 +271,11 @@ def zones_list(
         customer.zones_list(as_json=as_json, url=url)
         return
     account = email
-    zones = _on_database(data_dir, database_url, lambda runtime: runtime.zones.list_for(account))
+    zones = _on_database(
+        data_dir=data_dir,
+        database_url=database_url,
+        work=lambda runtime: runtime.zones.list_for(account),
+    )
     if as_json:
         from paradarum.web import shapes
 

@@ -19,15 +19,15 @@ MAX_BAR = 50
 MIN_BAR = 10
 
 
-def _scaled(count: int, busiest: int, width: int) -> int:
+def _scaled(count: int, *, busiest: int, width: int) -> int:
     if not count:
         return 0
     return max(1, round(count * width / busiest))
 
 
-def _bar(day: DayUsage, busiest: int, width: int) -> str:
-    successes = _scaled(day.successes, busiest, width)
-    refusals = _scaled(day.refusals, busiest, width)
+def _bar(day: DayUsage, *, busiest: int, width: int) -> str:
+    successes = _scaled(day.successes, busiest=busiest, width=width)
+    refusals = _scaled(day.refusals, busiest=busiest, width=width)
     # Rounding both up to one character each could overflow by one: take it from the larger.
     while successes + refusals > width:
         if successes >= refusals:
@@ -60,7 +60,7 @@ def usage_chart(usage: KeyUsage, *, width: int = 80, days: int = DAYS) -> list[s
     )
     for day in shown:
         lines.append(
-            f"{day.day.isoformat()}  {_bar(day, busiest, bar_width):<{bar_width}}  "
+            f"{day.day.isoformat()}  {_bar(day, busiest=busiest, width=bar_width):<{bar_width}}  "
             f"{day.successes:>{ok_width},}  {day.refusals:>{no_width},}"
         )
     return [*lines, "", *footer]

@@ -32,7 +32,7 @@ class KeyStatus(StrEnum):
     revoked = "revoked"
 
 
-def parsed(option: str, parse: Callable[[str], T], text: str) -> T:
+def parsed(text: str, *, parse: Callable[[str], T], option: str) -> T:
     """``parse(text)``, or a usage error (status 2) that names the option."""
     try:
         return parse(text)
@@ -95,7 +95,7 @@ def keys_create(
     url: ServerUrl = None,
 ) -> None:
     """Create an API key and print it, once: store it right away."""
-    expires_at = parsed("--expires", durations.expiry, expires) if expires else None
+    expires_at = parsed(expires, parse=durations.expiry, option="--expires") if expires else None
     with client_for(url) as client:
         created = client.keys.create(
             name,
@@ -152,7 +152,7 @@ def keys_roll(
     url: ServerUrl = None,
 ) -> None:
     """Replace a key with a new one (same name and settings), printed once."""
-    period = parsed("--grace", durations.span, grace)
+    period = parsed(grace, parse=durations.span, option="--grace")
     if period > MAX_GRACE:
         raise typer.BadParameter(
             f"{grace!r} is {describe(period)}: the grace period is at most 7 days (7d)",
