@@ -1,19 +1,22 @@
 """The server's ``paradarum`` command: the customer's commands, plus run and administer.
 
-The customer's app (login, keys, purge, purges, scan) is built by
+The customer's app (login, keys, zones, purge, purges, scan) is built by
 :func:`paradarum_client.cli.build_app`; :func:`build_app` here adds the operator's
 commands to it, so this ``paradarum`` is a superset of the client distribution's.
 An operator variant of a customer command (``zones add EMAIL HOSTNAME --verified``
 next to the customer's ``zones add HOSTNAME``) goes in with
 :func:`paradarum_client.cli.replace_command`, calling the customer's function for
-the customer's case.
+the customer's case. Operator commands work on the database directly (the settings
+come from flags and ``PARADARUM_*``), so they need no running server and no
+credential: whoever can run them can read the database anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -24,10 +27,14 @@ from paradarum import startup
 from paradarum.config import Settings, load_or_create_secret
 from paradarum.startup import StartupError
 from paradarum_client import cli as customer
+from paradarum_client.command import fail
+from paradarum_client.models import to_wire
 
 if TYPE_CHECKING:
     from paradarum.runtime import Runtime
+    from paradarum.services.zones import ZoneInfo
 
+T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 HELP = (
@@ -37,13 +44,16 @@ HELP = (
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", envvar="PARADARUM_DATA_DIR", help="Where SQLite data lives."),
+    typer.Option(
+        "--data-dir", envvar="PARADARUM_DATA_DIR", metavar="DIR", help="Where SQLite data lives."
+    ),
 ]
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         "--database-url",
         envvar="PARADARUM_DATABASE_URL",
+        metavar="URL",
         help="postgresql://... to use PostgreSQL instead of the SQLite file.",
     ),
 ]
@@ -205,9 +215,131 @@ def accounts_delete(
     typer.echo(f"Deleted account {account.id} <{account.email}>.")
 
 
+def _on_database(
+    *,
+    data_dir: Path | None,
+    database_url: str | None,
+    work: Callable[[Runtime], Coroutine[Any, Any, T]],
+) -> T:
+    """Run ``work`` on a runtime of the database the settings name (migrated first).
+
+    A refusal (an unknown email, a hostname taken or invalid) is one line and
+    status 1, like a customer command's.
+    """
+    from paradarum.errors import DomainError
+
+    try:
+        with _runtime(_settings(data_dir, database_url)) as runtime:
+            return asyncio.run(work(runtime))
+    except StartupError as exc:
+        raise fail(exc.message, exc.code) from None
+    except DomainError as exc:
+        raise fail(exc.message) from None
+
+
+def _zone_line(zone: ZoneInfo, id_width: int) -> str:
+    """``12  active   www.example.com``: ID, status, hostname; grep and cut friendly."""
+    return f"{zone.id:>{id_width}}  {zone.status:<7}  {zone.hostname}"
+
+
+def zones_add(
+    names: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[EMAIL] HOSTNAME",
+            help="HOSTNAME: as in the address bar, or *.example.com. With EMAIL (operator): "
+            "for that account, on the database.",
+            show_default=False,
+        ),
+    ],
+    verified: Annotated[
+        bool,
+        typer.Option(
+            "--verified",
+            help="Operator, with EMAIL: active at once, without DNS (for a platform that "
+            "proved ownership when it provisioned the site).",
+        ),
+    ] = False,
+    as_json: customer.AsJson = False,
+    url: customer.ServerUrl = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a zone and print the DNS TXT record that proves it is yours.
+
+    Operator: EMAIL HOSTNAME [--verified] adds it to that account, on the database.
+    """
+    if len(names) > 2:
+        raise typer.BadParameter(
+            "give HOSTNAME, or EMAIL HOSTNAME (operator)", param_hint="[EMAIL] HOSTNAME"
+        )
+    if len(names) == 1:
+        if verified:
+            raise fail("--verified is for operators: give the account too (EMAIL HOSTNAME).", 2)
+        customer.zones_add(hostname=names[0], as_json=as_json, url=url)
+        return
+    email, name = names
+    zone = _on_database(
+        data_dir=data_dir,
+        database_url=database_url,
+        work=lambda runtime: runtime.zones.add_for(email=email, hostname=name, verified=verified),
+    )
+    if as_json:
+        from paradarum.web import shapes
+
+        typer.echo(json.dumps(to_wire(shapes.zone(zone))))
+        return
+    line = f"Added zone {zone.id} ({zone.hostname}) to {email.strip().lower()}: {zone.status}"
+    if not zone.verified_at:
+        line += f"; its TXT record: {zone.challenge_name} with the value {zone.token}"
+    typer.echo(line + ".")
+
+
+def zones_list(
+    email: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[EMAIL]",
+            help="Operator: that account's zones, from the database.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: customer.AsJson = False,
+    url: customer.ServerUrl = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List zones, newest first: only active ones can be purged.
+
+    Operator: EMAIL lists that account's zones, one line each (ID, status, hostname).
+    """
+    if email is None:
+        customer.zones_list(as_json=as_json, url=url)
+        return
+    account = email
+    zones = _on_database(
+        data_dir=data_dir,
+        database_url=database_url,
+        work=lambda runtime: runtime.zones.list_for(account),
+    )
+    if as_json:
+        from paradarum.web import shapes
+
+        typer.echo(json.dumps([to_wire(shapes.zone(zone)) for zone in zones]))
+        return
+    if not zones:
+        typer.echo(f"{email.strip().lower()} has no zones.")
+    id_width = max((len(str(zone.id)) for zone in zones), default=1)
+    for zone in zones:
+        typer.echo(_zone_line(zone, id_width))
+
+
 def build_app() -> typer.Typer:
     """The customer's app with the operator's commands added, new each call."""
     app = customer.build_app(help=HELP)
+    zones = customer.group(app, "zones")
+    customer.replace_command(zones, "add", zones_add)
+    customer.replace_command(zones, "list", zones_list)
     app.command("serve")(operator(serve))
     db_app = customer.new_group("Database administration.")
     db_app.command("upgrade")(operator(db_upgrade))

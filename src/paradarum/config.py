@@ -132,7 +132,9 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             if not value.strip():
                 return None  # empty: the SQLite file, as when unset
-            if not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")):
+            if not value.startswith(
+                ("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")
+            ):
                 raise ValueError(
                     "must be a PostgreSQL URL, postgresql://user:password@host:5432/database "
                     "(or leave it unset for the SQLite file in the data directory)"

@@ -137,4 +137,3 @@ def check_address(host: str, port: int) -> None:
                     f"{variable('port')}: port {port} needs privileges; use a port above 1023."
                 ) from None
             raise StartupError(f"Cannot listen on {host}:{port}: {exc.strerror}.", code=1) from None
-

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from tests.cache import RecordingNode, recording_node
+from tests.dns import DnsServer, running_dns
 from tests.support import ServerProcess, start_server
 
 
@@ -15,26 +17,35 @@ from tests.support import ServerProcess, start_server
 class ApiServer:
     server: ServerProcess
     node: RecordingNode
+    # The server's SQLite data: operator commands (``zones add ... --verified``) work on it.
+    data_dir: Path
 
     @property
     def url(self) -> str:
         return self.server.base_url
 
+    def stop(self) -> None:
+        self.server.stop()
 
-def serve(tmp: object, node: RecordingNode, **env: str) -> ServerProcess:
+
+def serve(tmp: object, node: RecordingNode, **env: str) -> ApiServer:
     directory = tmp.mktemp("server")  # type: ignore[attr-defined]
-    return start_server(
+    data_dir = directory / "data"
+    server = start_server(
         {
-            "PARADARUM_DATA_DIR": str(directory / "data"),
+            "PARADARUM_DATA_DIR": str(data_dir),
             "PARADARUM_CACHE_NODES": node.base_url,
             "PARADARUM_ACCESS_LOG": "false",
             "PARADARUM_KEY_LIMIT": "3",
-            # Few enough that a test reaches the limit, and gets a 429, quickly.
+            # Few enough that a test reaches the limit, and gets a 429, quickly: from
+            # one address for one email (the per-email guard only slows new addresses).
+            "PARADARUM_LOGIN_FAILURES_PER_EMAIL_AND_ADDRESS": "3",
             "PARADARUM_LOGIN_FAILURES_PER_EMAIL": "3",
             **env,
         },
         log_path=directory / "server.log",
     )
+    return ApiServer(server, node, data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +53,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     with recording_node() as node:
         server = serve(tmp_path_factory, node)
         try:
-            yield ApiServer(server, node)
+            yield server
         finally:
             server.stop()
 
@@ -58,7 +69,7 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServe
             PARADARUM_PURGE_WINDOW_SECONDS="2",
         )
         try:
-            yield ApiServer(server, node)
+            yield server
         finally:
             server.stop()
 
@@ -69,7 +80,7 @@ def nodeless_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiSer
     with recording_node() as node:
         server = serve(tmp_path_factory, node, PARADARUM_CACHE_NODES="")
         try:
-            yield ApiServer(server, node)
+            yield server
         finally:
             server.stop()
 
@@ -80,6 +91,31 @@ def stalled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServ
     with recording_node() as node:
         server = serve(tmp_path_factory, node, PARADARUM_PURGE_DELIVERY_ENABLED="false")
         try:
-            yield ApiServer(server, node)
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+    """A real DNS server (dnsmasq) with no records until a test gives it some."""
+    with running_dns(tmp_path_factory.mktemp("dns")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def zone_server(
+    tmp_path_factory: pytest.TempPathFactory, dns_server: DnsServer
+) -> Iterator[ApiServer]:
+    """Verifies zones against ``dns_server``."""
+    with recording_node() as node:
+        server = serve(
+            tmp_path_factory,
+            node,
+            PARADARUM_DNS_RESOLVER=dns_server.setting,
+            PARADARUM_DNS_TIMEOUT_SECONDS="3",
+        )
+        try:
+            yield server
         finally:
             server.stop()

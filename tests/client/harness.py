@@ -12,10 +12,37 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner, Result
 
+from paradarum import cli as server_cli
 from paradarum_client.cli import build_app
 from tests.support import PASSWORD, signup
 
 KEY = re.compile(r"pdm_[A-Za-z0-9]{28}")
+
+
+def new_hostname(label: str = "site") -> str:
+    """A hostname no other test uses: a hostname is active in one account at most."""
+    return f"{label}-{uuid.uuid4().hex[:10]}.example.com"
+
+
+def operator(data_dir: Path, *args: str) -> Result:
+    """The server's ``paradarum`` (operator commands included) on the data directory
+    of a running server, as an operator runs it on the server's host."""
+    return CliRunner().invoke(
+        server_cli.build_app(),
+        [*args, "--data-dir", str(data_dir)],
+        env={"PARADARUM_DATABASE_URL": None, "PARADARUM_DATA_DIR": None},
+    )
+
+
+def active_zone(server: object, email: str, hostname: str | None = None) -> str:
+    """Make ``hostname`` (a fresh one by default) an active zone of ``email``'s account,
+    without DNS: ``paradarum zones add EMAIL HOSTNAME --verified``, as a platform's
+    operator does. Returns the hostname; purges of its URLs are then the account's."""
+    hostname = hostname or new_hostname()
+    result = operator(server.data_dir, "zones", "add", email, hostname, "--verified")  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
+    assert ": active." in result.output, result.output
+    return hostname
 
 
 class Cli:

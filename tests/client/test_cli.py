@@ -12,7 +12,7 @@ import pytest
 
 from paradarum_client.console import moment
 from paradarum_client.models import parse_time
-from tests.client.harness import KEY, Cli, signed_in
+from tests.client.harness import KEY, Cli, active_zone, new_hostname, signed_in
 from tests.support import signup
 
 pytestmark = pytest.mark.slow
@@ -112,11 +112,11 @@ def test_revoke_asks_to_confirm_naming_the_key_by_name_and_prefix(cli, api_serve
 
 
 def test_purge_commands_accept_urls_tags_or_everything(cli, api_server):
-    signed_in(cli, api_server.url)
+    host = active_zone(api_server, signed_in(cli, api_server.url))
     key = json.loads(cli("keys", "create", "purger", "--json").stdout)["key"]
     env = {"PARADARUM_API_KEY": key}
 
-    by_url = cli("purge", "https://www.example.com/a", "https://www.example.com/b", env=env)
+    by_url = cli("purge", f"https://{host}/a", f"https://{host}/b", env=env)
     assert by_url.exit_code == 0, by_url.output
     assert re.search(r"Purge \d+ accepted \(2 URLs\)", by_url.output)
 
@@ -124,7 +124,9 @@ def test_purge_commands_accept_urls_tags_or_everything(cli, api_server):
     assert by_tag.exit_code == 0, by_tag.output
     assert "2 tags" in by_tag.output
     assert "1/1 cache nodes answered" in by_tag.output
-    assert api_server.node.base_url in by_tag.output and "done" in by_tag.output
+    # A cache node is shown by its label, never by its address.
+    assert "node-1" in by_tag.output and "done" in by_tag.output
+    assert api_server.node.base_url not in by_tag.output
 
     everything = cli("purge", "--everything", "--wait", env=env)
     assert everything.exit_code == 0, everything.output
@@ -145,8 +147,8 @@ def test_purge_commands_accept_urls_tags_or_everything(cli, api_server):
 
 
 def test_purges_list_and_show_find_a_purge_by_the_id_purge_printed(cli, api_server):
-    signed_in(cli, api_server.url)
-    queued = cli("purge", "https://www.example.com/show-me", "https://www.example.com/and-me")
+    host = active_zone(api_server, signed_in(cli, api_server.url))
+    queued = cli("purge", f"https://{host}/show-me", f"https://{host}/and-me")
     purge_id = re.search(r"Purge (\d+) accepted", queued.output).group(1)
     assert f"paradarum purges show {purge_id}" in queued.output
     cli("purge", "--tag", "later")
@@ -154,14 +156,14 @@ def test_purges_list_and_show_find_a_purge_by_the_id_purge_printed(cli, api_serv
     shown = cli("purges", "show", purge_id)
     assert shown.exit_code == 0, shown.output
     assert f"Purge {purge_id}: " in shown.output and "Targets (urls):" in shown.output
-    assert "https://www.example.com/show-me" in shown.output
-    assert "https://www.example.com/and-me" in shown.output
+    assert f"https://{host}/show-me" in shown.output
+    assert f"https://{host}/and-me" in shown.output
     as_json = json.loads(cli("purges", "show", purge_id, "--json").stdout)
     assert as_json["id"] == int(purge_id) and "nodes" in as_json
 
     listed = cli("purges", "list", env={"COLUMNS": "120"})
     assert listed.exit_code == 0, listed.output
-    assert "https://www.example.com/show-me (+1 more)" in listed.output
+    assert f"https://{host}/show-me (+1 more)" in listed.output
     ids = [item["id"] for item in json.loads(cli("purges", "list", "--json").stdout)]
     assert ids[1] == int(purge_id) and ids == sorted(ids, reverse=True)
     assert len(json.loads(cli("purges", "list", "--limit", "1", "--json").stdout)) == 1
@@ -172,7 +174,7 @@ def test_purges_list_and_show_find_a_purge_by_the_id_purge_printed(cli, api_serv
 
 def test_a_wait_that_times_out_says_how_to_check_later(stalled_server, tmp_path):
     cli = Cli(stalled_server.url, tmp_path / "config")
-    signed_in(cli, stalled_server.url)
+    active_zone(stalled_server, signed_in(cli, stalled_server.url))
     waited = cli("purge", "--tag", "slow", "--wait", "--timeout", "1")
     assert waited.exit_code == 1
     purge_id = re.search(r"Purge (\d+) accepted", waited.output).group(1)
@@ -188,7 +190,7 @@ def test_a_purge_that_reached_no_cache_node_warns_that_nothing_was_purged(
     nodeless_server, tmp_path
 ):
     cli = Cli(nodeless_server.url, tmp_path / "config")
-    signed_in(cli, nodeless_server.url)
+    active_zone(nodeless_server, signed_in(cli, nodeless_server.url))
     warning = "no cache node is configured on the server, so nothing was purged"
     for args in (("--everything", "--wait"), ("--tag", "t")):
         result = cli("purge", *args)
@@ -222,15 +224,20 @@ def test_keys_list_fits_80_columns_without_cutting_timestamps(cli, api_server):
     listed = cli("keys", "list", env={"COLUMNS": "80"})
     assert listed.exit_code == 0, listed.output
     assert max(len(line) for line in listed.output.splitlines()) <= 80
-    assert moment(parse_time(created["createdAt"])) in listed.output
-    # Created and last used, both whole, on the key's row.
+    # At 80 columns: last used, whole, and status and expiry; "Created" needs more room.
     row = next(line for line in listed.output.splitlines() if created["keyPrefix"] in line)
-    assert len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d", row)) == 2, listed.output
+    assert len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d", row)) == 1, listed.output
+    assert re.search(r"active +never$", row.rstrip()), row
     assert "…" not in listed.output
+    wide = cli("keys", "list", env={"COLUMNS": "120"})
+    row = next(line for line in wide.output.splitlines() if created["keyPrefix"] in line)
+    assert moment(parse_time(created["createdAt"])) in row
+    assert len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d", row)) == 2, wide.output
 
 
 def test_customer_text_is_printed_literally_never_as_rich_markup(cli, api_server):
-    signed_in(cli, api_server.url)
+    # Short enough that a list of purges shows the whole URL (+ the markup below).
+    host = active_zone(api_server, signed_in(cli, api_server.url), new_hostname("t"))
     names = ["[/bold]", "[link=https://evil.example]support[/link]", "[red]x[/red] \\[b]"]
     for name in names:
         assert cli("keys", "create", name).exit_code == 0
@@ -240,7 +247,7 @@ def test_customer_text_is_printed_literally_never_as_rich_markup(cli, api_server
         assert name in listed.output
     assert "\x1b]8;" not in listed.output  # no terminal hyperlink
 
-    url = "https://www.example.com/[link=https://evil.example]x[/link]"
+    url = f"https://{host}/[link=https://e.x]x[/link]"
     queued = cli("purge", url, "--wait", env={"COLUMNS": "200"})
     assert queued.exit_code == 0, queued.output
     purge_id = re.search(r"Purge (\d+) accepted", queued.output).group(1)

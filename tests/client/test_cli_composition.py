@@ -30,7 +30,9 @@ def test_the_servers_app_is_the_customers_app_plus_the_operators_commands():
     customer = command_names(customer_cli.build_app())
     server = command_names(server_cli.build_app())
     assert customer >= {"login", "logout", "keys create", "keys list", "keys revoke", "purge"}
-    assert customer >= {"purges list", "purges show", "scan"}
+    assert customer >= {"purges list", "purges show", "scan", "keys roll", "keys usage"}
+    assert customer >= {"zones add", "zones list", "zones verify", "zones delete"}
+    # The operator's zones add and zones list take the customer's places.
     assert server - customer == {"serve", "db", "db upgrade", "accounts", "accounts create"}
     assert not customer & {"serve", "db", "accounts"}
 
@@ -63,7 +65,13 @@ def test_an_operator_variant_replaces_a_customer_command_and_keeps_its_customer_
     app = customer_cli.build_app()
     keys = customer_cli.group(app, "keys")
     customer_cli.replace_command(keys, "create", operator_keys_create)
-    assert [info.name for info in keys.registered_commands] == ["create", "list", "revoke"]
+    assert [info.name for info in keys.registered_commands] == [
+        "create",
+        "list",
+        "roll",
+        "usage",
+        "revoke",
+    ]
 
     cli = Cli(api_server.url, tmp_path / "config")
     cli.app = app
@@ -80,4 +88,4 @@ def test_an_operator_variant_replaces_a_customer_command_and_keeps_its_customer_
     with pytest.raises(LookupError):
         customer_cli.replace_command(keys, "nonexistent", operator_keys_create)
     with pytest.raises(LookupError):
-        customer_cli.group(app, "zones")
+        customer_cli.group(app, "nonexistent")

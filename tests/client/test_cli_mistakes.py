@@ -121,6 +121,19 @@ def test_a_client_error_never_prints_a_traceback(api_server, tmp_path):
             ["purge", "--everything"],
             {"PARADARUM_API_KEY": generate(), "PARADARUM_URL": api_server.url},
         ),
+        (
+            ["zones", "verify", "1"],
+            {"PARADARUM_API_KEY": generate(), "PARADARUM_URL": api_server.url},
+        ),
+        (
+            ["keys", "usage", "1"],
+            {"PARADARUM_API_KEY": generate(), "PARADARUM_URL": api_server.url},
+        ),
+        # The operator's command, on a database without that account.
+        (
+            ["zones", "add", "nobody@example.com", "www.example.com", "--verified"],
+            {"PARADARUM_API_KEY": generate(), "PARADARUM_DATA_DIR": str(tmp_path / "data")},
+        ),
     ]
     for args, extra in cases:
         result = run_paradarum(*args, env={**env, **extra})
@@ -129,6 +142,18 @@ def test_a_client_error_never_prints_a_traceback(api_server, tmp_path):
         assert stderr.startswith("Error: ") and stderr.count("\n") == 1, stderr
         assert "Traceback" not in stderr
         assert extra["PARADARUM_API_KEY"][:8] not in stderr
+
+
+def test_a_duration_that_cannot_be_read_is_a_usage_error_not_a_traceback(tmp_path):
+    env = {"PARADARUM_API_KEY": generate(), "XDG_CONFIG_HOME": str(tmp_path)}
+    for args in (
+        ["keys", "create", "x", "--expires", "soon"],
+        ["keys", "roll", "1", "--grace", "8d"],
+    ):
+        result = run_paradarum(*args, env=env)
+        stderr = result.stderr.decode()
+        assert result.returncode == 2, stderr
+        assert "Traceback" not in stderr and stderr.splitlines()[-1].startswith("Error: Invalid")
 
 
 def test_help_has_no_type_labels_on_flags_and_names_the_environment():

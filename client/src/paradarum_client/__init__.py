@@ -22,6 +22,7 @@ from paradarum_client.errors import (
     AlreadyRevokedError,
     AuthenticationError,
     ConfigurationError,
+    ForbiddenError,
     LimitError,
     NetworkError,
     NotFoundError,
@@ -34,10 +35,15 @@ from paradarum_client.models import (
     Account,
     ApiKey,
     AuditEvent,
+    CreatedBy,
+    DayUsage,
+    KeyUsage,
     NewKey,
     Purge,
     PurgeNode,
     Session,
+    Zone,
+    ZoneVerification,
 )
 from paradarum_client.protocol import DEFAULT_BASE_URL, Page
 
@@ -51,6 +57,10 @@ __all__ = [
     "AuthenticationError",
     "Client",
     "ConfigurationError",
+    "CreatedBy",
+    "DayUsage",
+    "ForbiddenError",
+    "KeyUsage",
     "LimitError",
     "NetworkError",
     "NewKey",
@@ -63,5 +73,7 @@ __all__ = [
     "ServerError",
     "Session",
     "ValidationError",
+    "Zone",
+    "ZoneVerification",
     "__version__",
 ]

@@ -16,18 +16,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from paradarum_client.errors import AlreadyRevokedError, LimitError, ValidationError
-from paradarum_client.models import Account, ApiKey, NewKey, Purge, Session
+from paradarum_client.models import Account, ApiKey, KeyUsage, NewKey, Purge, Session, Zone
 from paradarum_client.protocol import (
     BaseClient,
     Page,
     as_list,
     data_of,
+    grace_minutes,
+    new_key_body,
     next_cursor,
     parse,
     parse_list,
@@ -68,6 +71,7 @@ class AsyncClient(BaseClient):
             follow_redirects=False,
         )
         self.keys = AsyncKeys(self)
+        self.zones = AsyncZones(self)
         self.purge = AsyncPurgeActions(self)
         self.purges = AsyncPurges(self)
 
@@ -128,15 +132,43 @@ class AsyncKeys:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
 
-    async def create(self, name: str) -> NewKey:
-        """Create a key. The returned ``key`` is the only time it is ever shown."""
+    async def create(
+        self,
+        name: str,
+        *,
+        expires_at: datetime | timedelta | None = None,
+        allowed_cidrs: Iterable[str] | None = None,
+        purge_only: bool = False,
+        zone_ids: Iterable[int] | None = None,
+    ) -> NewKey:
+        """Create a key (settings as for :meth:`paradarum_client.client.Keys.create`)."""
+        body = new_key_body(
+            name,
+            expires_at=expires_at,
+            allowed_cidrs=allowed_cidrs,
+            purge_only=purge_only,
+            zone_ids=zone_ids,
+        )
         data, _ = await self._client._send(
-            "POST", "/api/account/apikeys", json={"name": name}, on_400=LimitError
+            "POST", "/api/account/apikeys", json=body, on_400=LimitError
         )
         return parse_new_key(data)
 
+    async def roll(self, key_id: int, *, grace: timedelta | Literal[0] = 0) -> NewKey:
+        """Replace a key; the old one works for ``grace`` (see ``Keys.roll``)."""
+        body = {"gracePeriodMinutes": grace_minutes(grace)}
+        data, _ = await self._client._send(
+            "POST", f"/api/account/apikeys/{int(key_id)}/roll", json=body
+        )
+        return parse_new_key(data)
+
+    async def usage(self, key_id: int) -> KeyUsage:
+        """Requests made with the key and refused to it, per UTC day, oldest first."""
+        data, _ = await self._client._send("GET", f"/api/account/apikeys/{int(key_id)}/usage")
+        return parse(KeyUsage, data)
+
     async def list(self, *, status: str = "all") -> list[ApiKey]:
-        """Every key, newest first (all pages); ``status`` is all, active or revoked."""
+        """Every key, newest first (all pages); ``status``: all, active, expired, revoked."""
         keys: list[ApiKey] = []
         params: dict[str, Any] = {"status": status}
         while True:
@@ -153,6 +185,42 @@ class AsyncKeys:
             "DELETE", f"/api/account/apikeys/{int(key_id)}", on_400=AlreadyRevokedError
         )
         return parse(ApiKey, data)
+
+
+class AsyncZones:
+    """``client.zones``: the hostnames the account may purge, once verified."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def add(self, hostname: str) -> Zone:
+        """Add a pending zone; ``verification`` names the DNS TXT record to create."""
+        data, _ = await self._client._send(
+            "POST", "/api/account/zones", json={"hostname": hostname}
+        )
+        return parse(Zone, data)
+
+    async def list(self) -> list[Zone]:
+        """Every zone, newest first (all pages)."""
+        zones: list[Zone] = []
+        params: dict[str, Any] = {}
+        while True:
+            data, response = await self._client._send("GET", "/api/account/zones", params=params)
+            zones += parse_list(Zone, data)
+            cursor = next_cursor(response)
+            if cursor is None:
+                return zones
+            params = {"cursor": cursor}
+
+    async def verify(self, zone_id: int) -> Zone:
+        """Look up the TXT record; not found: :class:`ValidationError` saying what DNS said."""
+        data, _ = await self._client._send("POST", f"/api/account/zones/{int(zone_id)}/verify")
+        return parse(Zone, data)
+
+    async def delete(self, zone_id: int) -> Zone:
+        """Delete a zone: its hostname can no longer be purged from this account."""
+        data, _ = await self._client._send("DELETE", f"/api/account/zones/{int(zone_id)}")
+        return parse(Zone, data)
 
 
 class AsyncPurgeActions:

@@ -1,4 +1,4 @@
-"""The customer's ``paradarum`` command: sign in, manage keys, purge, scan for leaked keys.
+"""The customer's ``paradarum`` command: sign in, keys, zones, purge, scan for leaked keys.
 
 These commands talk to a running Paradarum over HTTP through :class:`Client`, like any
 script would. The server: ``--url``, else ``PARADARUM_URL``, else the one
@@ -13,121 +13,73 @@ the server takes the group with :func:`group` and swaps the command with
 :func:`replace_command`; its variant calls the customer's function (a plain
 module-level function here) for the customer's case.
 
-Every failure the client reports ends the command with one line on standard error
-and status 1 (2 for a URL or key that cannot work, and for wrong arguments) — never
-with a traceback.
+The commands live in small modules: ``command.py`` (what they share: connecting,
+common options, one-line errors), ``cli_keys.py``, ``cli_zones.py``, and here the
+rest (sign-in, purge, scan) and the app that assembles them. Every failure ends
+with one line on standard error and status 1 (2 for a URL or key that cannot work,
+and for wrong arguments) — never with a traceback.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import math
-import os
 import sys
 from collections.abc import Callable
-from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from paradarum_client import __version__, console, scan, session
+from paradarum_client.cli_keys import (
+    KeyStatus,
+    keys_create,
+    keys_list,
+    keys_revoke,
+    keys_roll,
+    keys_usage,
+)
+from paradarum_client.cli_zones import zones_add, zones_delete, zones_list, zones_verify
 from paradarum_client.client import Client
-from paradarum_client.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    ParadarumError,
-    RateLimitedError,
+from paradarum_client.command import (
+    CONNECTION_HELP,
+    AsJson,
+    ServerUrl,
+    client_for,
+    error_message,
+    fail,
+    new_group,
+    reported,
 )
+from paradarum_client.errors import AuthenticationError, ParadarumError
 from paradarum_client.models import Purge, rfc3339, to_wire
-from paradarum_client.protocol import (
-    DEFAULT_BASE_URL,
-    KEY_VARIABLE,
-    URL_VARIABLE,
-    check_base_url,
-)
+from paradarum_client.protocol import DEFAULT_BASE_URL
 
-F = TypeVar("F", bound=Callable[..., Any])
+# What the server's ``paradarum`` (``paradarum.cli``) builds on, and its operator
+# variants call, besides build_app, group and replace_command.
+__all__ = [
+    "CONNECTION_HELP",
+    "AsJson",
+    "KeyStatus",
+    "ServerUrl",
+    "build_app",
+    "group",
+    "keys_create",
+    "keys_list",
+    "keys_revoke",
+    "keys_roll",
+    "keys_usage",
+    "main",
+    "new_group",
+    "replace_command",
+    "zones_add",
+    "zones_delete",
+    "zones_list",
+    "zones_verify",
+]
 
-# Where commands connect and with what credential: in the help of both paradarum apps.
-CONNECTION_HELP = f"""\b
-Server:     --url, else {URL_VARIABLE}, else the server `paradarum login` used
-            (default {DEFAULT_BASE_URL}).
-Credential: {KEY_VARIABLE}, else the session kept by `paradarum login`.
-"""
-HELP = "Paradarum from the command line: API keys, cache purge, leaked-key scans.\n\n" + (
+HELP = "Paradarum from the command line: API keys, zones, cache purge, leaked-key scans.\n\n" + (
     CONNECTION_HELP
 )
-
-ServerUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--url",
-        envvar=URL_VARIABLE,
-        metavar="URL",
-        help=f"The Paradarum server (default: the one `paradarum login` used, "
-        f"else {DEFAULT_BASE_URL}).",
-        show_default=False,
-    ),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
-
-
-class KeyStatus(StrEnum):
-    all = "all"
-    active = "active"
-    revoked = "revoked"
-
-
-# -- how commands end -----------------------------------------------------------------
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``Error: message`` on standard error; raise the returned exit."""
-    typer.echo(f"Error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def error_message(exc: ParadarumError) -> str:
-    if isinstance(exc, RateLimitedError) and exc.retry_after:
-        # The server's sentence already says "Try again later."; add only the wait.
-        return f"{exc.message} (retry in {math.ceil(exc.retry_after)} s)"
-    return exc.message
-
-
-def reported(command: F) -> F:
-    """``command`` with every client error turned into one line and an exit status."""
-
-    @functools.wraps(command)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ConfigurationError as exc:
-            raise fail(exc.message, 2) from None
-        except ParadarumError as exc:
-            typer.echo(f"Error: {error_message(exc)}", err=True)
-            for name, problems in exc.errors.items():
-                typer.echo(f"  {name}: {' '.join(problems)}", err=True)
-            raise typer.Exit(1) from None
-        except OSError as exc:  # the session file: an unwritable config directory, say
-            where = f"{exc.filename}: " if exc.filename else ""
-            raise fail(f"{where}{exc.strerror or exc}") from None
-
-    return run  # type: ignore[return-value]
-
-
-def client_for(url: str | None) -> Client:
-    """A client for the chosen server with the chosen credential (see the module's doc)."""
-    if url is not None:
-        check_base_url(url, source="")  # a wrong URL is worth hearing before "not signed in"
-    kept = session.load()
-    base_url = url or kept.get("url") or None
-    if os.environ.get(KEY_VARIABLE):
-        return Client(base_url=base_url)  # reads and checks the key itself
-    token = kept.get("token") or None
-    if token and (url is None or url.rstrip("/") == kept.get("url")):
-        return Client(token=token, base_url=base_url)
-    raise fail(f"Not signed in: run `paradarum login` or set {KEY_VARIABLE}.")
 
 
 # -- the commands -----------------------------------------------------------------------
@@ -176,64 +128,6 @@ def logout() -> None:
         raise fail(f"{error_message(exc)} The session is still kept in {session.path()}.") from exc
     session.forget()
     typer.echo("Signed out.")
-
-
-def keys_create(
-    name: Annotated[
-        str, typer.Argument(metavar="NAME", help="What the key is for, e.g. 'WordPress'.")
-    ],
-    as_json: AsJson = False,
-    url: ServerUrl = None,
-) -> None:
-    """Create an API key and print it, once: store it right away."""
-    with client_for(url) as client:
-        created = client.keys.create(name)
-    if as_json:
-        typer.echo(json.dumps(to_wire(created)))
-        return
-    typer.echo(f"Created API key {created.id} ({created.name}).")
-    typer.echo("")
-    typer.echo(f"    {created.key}")
-    typer.echo("")
-    typer.echo("This is the only time the key is shown. Store it somewhere safe now.")
-
-
-def keys_list(
-    status: Annotated[
-        KeyStatus, typer.Option(help="Which keys: all, active or revoked.", metavar="STATUS")
-    ] = KeyStatus.all,
-    as_json: AsJson = False,
-    url: ServerUrl = None,
-) -> None:
-    """List API keys, newest first (never the keys themselves)."""
-    with client_for(url) as client:
-        keys = client.keys.list(status=status.value)
-    if as_json:
-        typer.echo(json.dumps([to_wire(key) for key in keys]))
-        return
-    console.stdout().print(console.keys_table(keys))
-
-
-def keys_revoke(
-    key_id: Annotated[int, typer.Argument(metavar="ID", min=1, help="The key's ID.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm.")] = False,
-    url: ServerUrl = None,
-) -> None:
-    """Revoke an API key. Permanent: anything using it stops working at once."""
-    with client_for(url) as client:
-        if not yes:
-            key = next((key for key in client.keys.list() if key.id == key_id), None)
-            if key is None:
-                raise fail(f"No API key with ID {key_id} in this account.")
-            described = f'{key.id} "{key.name}" ({key.key_prefix}…)'
-            if key.is_revoked:
-                raise fail(f"API key {described} is already revoked.")
-            typer.confirm(
-                f"Revoke API key {described} for good? Anything using it stops working.",
-                abort=True,
-            )
-        revoked = client.keys.revoke(key_id)
-    typer.echo(f"Revoked API key {revoked.id} ({revoked.name}, {revoked.key_prefix}).")
 
 
 def purge(
@@ -414,19 +308,6 @@ def root(
 # -- the app -------------------------------------------------------------------------
 
 
-def new_group(help: str) -> typer.Typer:
-    """A command group that looks like the rest of the app (plain help, no completion)."""
-    return typer.Typer(
-        help=help,
-        no_args_is_help=True,
-        add_completion=False,
-        # Plain help: Rich help labels every option with its Python type (--help <bool>).
-        rich_markup_mode=None,
-        # A traceback must never print local variables: they may hold a key or a token.
-        pretty_exceptions_show_locals=False,
-    )
-
-
 def build_app(*, help: str = HELP) -> typer.Typer:
     """The customer's ``paradarum`` app, new each call."""
     app = new_group(help)
@@ -434,11 +315,20 @@ def build_app(*, help: str = HELP) -> typer.Typer:
     app.command("login")(reported(login))
     app.command("logout")(reported(logout))
 
-    keys = new_group("Create, list and revoke API keys.")
+    keys = new_group("Create, list, roll and revoke API keys; see what each is used for.")
     keys.command("create")(reported(keys_create))
     keys.command("list")(reported(keys_list))
+    keys.command("roll")(reported(keys_roll))
+    keys.command("usage")(reported(keys_usage))
     keys.command("revoke")(reported(keys_revoke))
     app.add_typer(keys, name="keys")
+
+    zones = new_group("The hostnames this account may purge, proven with a DNS TXT record.")
+    zones.command("add")(reported(zones_add))
+    zones.command("list")(reported(zones_list))
+    zones.command("verify")(reported(zones_verify))
+    zones.command("delete")(reported(zones_delete))
+    app.add_typer(zones, name="zones")
 
     app.command("purge")(reported(purge))
     purges = new_group("Purges already asked for, and each cache node's result.")
@@ -451,7 +341,7 @@ def build_app(*, help: str = HELP) -> typer.Typer:
 
 
 def group(app: typer.Typer, name: str) -> typer.Typer:
-    """The command group ``name`` of ``app`` (``keys``, ``purges``), to add commands to."""
+    """The command group ``name`` of ``app`` (``keys``, ``zones``, ``purges``), to add to."""
     for info in app.registered_groups:
         if info.name == name and info.typer_instance is not None:
             return info.typer_instance

@@ -25,18 +25,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from paradarum_client.errors import AlreadyRevokedError, LimitError, ValidationError
-from paradarum_client.models import Account, ApiKey, NewKey, Purge, Session
+from paradarum_client.models import Account, ApiKey, KeyUsage, NewKey, Purge, Session, Zone
 from paradarum_client.protocol import (
     BaseClient,
     Page,
     as_list,
     data_of,
+    grace_minutes,
+    new_key_body,
     next_cursor,
     parse,
     parse_list,
@@ -77,6 +80,7 @@ class Client(BaseClient):
             follow_redirects=False,
         )
         self.keys = Keys(self)
+        self.zones = Zones(self)
         self.purge = PurgeActions(self)
         self.purges = Purges(self)
 
@@ -135,15 +139,56 @@ class Keys:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def create(self, name: str) -> NewKey:
-        """Create a key. The returned ``key`` is the only time it is ever shown."""
-        data, _ = self._client._send(
-            "POST", "/api/account/apikeys", json={"name": name}, on_400=LimitError
+    def create(
+        self,
+        name: str,
+        *,
+        expires_at: datetime | timedelta | None = None,
+        allowed_cidrs: Iterable[str] | None = None,
+        purge_only: bool = False,
+        zone_ids: Iterable[int] | None = None,
+    ) -> NewKey:
+        """Create a key. The returned ``key`` is the only time it is ever shown.
+
+        Every setting is optional; without them the key has full access to the
+        account and never expires. ``expires_at``: a moment (naive means UTC) or a
+        ``timedelta`` from now, at most 366 days ahead. ``allowed_cidrs``: the only
+        networks it may be used from. ``purge_only``: purges (and ``account()``)
+        only. ``zone_ids``: the only zones it may purge.
+        """
+        body = new_key_body(
+            name,
+            expires_at=expires_at,
+            allowed_cidrs=allowed_cidrs,
+            purge_only=purge_only,
+            zone_ids=zone_ids,
         )
+        data, _ = self._client._send("POST", "/api/account/apikeys", json=body, on_400=LimitError)
         return parse_new_key(data)
 
+    def roll(self, key_id: int, *, grace: timedelta | Literal[0] = 0) -> NewKey:
+        """Replace a key with a new one of the same name and settings, shown this once.
+
+        The old key keeps working for ``grace`` (whole minutes, at most 7 days; 0:
+        it is revoked now), so that the new one can be deployed first. The answer's
+        ``replaces`` is the old key's ID. A grace period out of range is refused
+        before anything is sent (:class:`ValidationError`).
+        """
+        body = {"gracePeriodMinutes": grace_minutes(grace)}
+        data, _ = self._client._send("POST", f"/api/account/apikeys/{int(key_id)}/roll", json=body)
+        return parse_new_key(data)
+
+    def usage(self, key_id: int) -> KeyUsage:
+        """Requests made with the key and refused to it, per UTC day, oldest first.
+
+        The server adds up counts in memory and writes them every few seconds, so
+        the last seconds of use may be missing from today.
+        """
+        data, _ = self._client._send("GET", f"/api/account/apikeys/{int(key_id)}/usage")
+        return parse(KeyUsage, data)
+
     def list(self, *, status: str = "all") -> list[ApiKey]:
-        """Every key, newest first (all pages); ``status`` is all, active or revoked."""
+        """Every key, newest first (all pages); ``status``: all, active, expired, revoked."""
         keys: list[ApiKey] = []
         params: dict[str, Any] = {"status": status}
         while True:
@@ -160,6 +205,43 @@ class Keys:
             "DELETE", f"/api/account/apikeys/{int(key_id)}", on_400=AlreadyRevokedError
         )
         return parse(ApiKey, data)
+
+
+class Zones:
+    """``client.zones``: the hostnames the account may purge, once verified."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def add(self, hostname: str) -> Zone:
+        """Add a pending zone; ``verification`` names the DNS TXT record to create."""
+        data, _ = self._client._send("POST", "/api/account/zones", json={"hostname": hostname})
+        return parse(Zone, data)
+
+    def list(self) -> list[Zone]:
+        """Every zone, newest first (all pages)."""
+        zones: list[Zone] = []
+        params: dict[str, Any] = {}
+        while True:
+            data, response = self._client._send("GET", "/api/account/zones", params=params)
+            zones += parse_list(Zone, data)
+            cursor = next_cursor(response)
+            if cursor is None:
+                return zones
+            params = {"cursor": cursor}
+
+    def verify(self, zone_id: int) -> Zone:
+        """Ask the server to look up the TXT record: found, the zone is active.
+
+        Not found: :class:`ValidationError` whose message says what DNS returned.
+        """
+        data, _ = self._client._send("POST", f"/api/account/zones/{int(zone_id)}/verify")
+        return parse(Zone, data)
+
+    def delete(self, zone_id: int) -> Zone:
+        """Delete a zone: its hostname can no longer be purged from this account."""
+        data, _ = self._client._send("DELETE", f"/api/account/zones/{int(zone_id)}")
+        return parse(Zone, data)
 
 
 class PurgeActions:

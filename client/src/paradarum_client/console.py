@@ -1,4 +1,4 @@
-"""What the command line prints with Rich: tables of keys, purges and cache nodes.
+"""What the command line prints with Rich: tables of keys, zones, purges and cache nodes.
 
 Rich reads ``[...]`` in a string as markup, and key names, targets and a cache
 node's reason are the customer's (or anyone's) text: a key named ``[/bold]``
@@ -6,25 +6,28 @@ would crash a table and ``[link=...]`` would plant a link in the terminal. So
 every such string goes through :func:`safe` before it reaches Rich, and nothing
 outside this module hands customer text to Rich.
 
-Times are UTC to the minute (``2026-11-27 09:14``): short enough that a key table
-fits an 80-column terminal without cutting them; ``--json`` has the exact times.
+Times are UTC to the minute (``2026-11-27 09:14``), never cut: a table that would
+not fit 80 columns leaves a column out rather than shorten one (the key table shows
+"Created" from 100 columns on); ``--json`` has the exact times and every field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from paradarum_client.models import ApiKey, Purge
+from paradarum_client.models import ApiKey, Purge, Zone
 
 NEVER = "—"
 # "+3 more" after the first target in a list of purges.
 FIRST_TARGET_WIDTH = 60
+# From this width on the key table has room for the "Created" column too.
+WIDE = 100
 
 
 def safe(text: str) -> str:
@@ -47,25 +50,114 @@ def stderr() -> Console:
 
 
 def _table(title: str) -> Table:
-    return Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    # Two spaces between columns and none at the edges: at 80 columns every one left
+    # over goes to the column that folds (a name, a hostname, a target).
+    return Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        collapse_padding=True,
+        pad_edge=False,
+    )
 
 
-def keys_table(keys: Iterable[ApiKey]) -> Table:
+def until(moment: datetime, now: datetime) -> str:
+    """``in 6 days``, ``in 3 hours``, ``in 12 minutes`` (rounded), or ``expired``."""
+    left = moment - now
+    if left <= timedelta(0):
+        return "expired"
+    count, unit = max(1, round(left / timedelta(minutes=1))), "minute"
+    if count >= 60:
+        count, unit = round(left / timedelta(hours=1)), "hour"
+    if count >= 24 and unit == "hour":
+        count, unit = round(left / timedelta(days=1)), "day"
+    return f"in {count} {unit}{'s' if count != 1 else ''}"
+
+
+def _first_and_more(items: list[str]) -> str:
+    """``a +2 more``: the first item, and how many others."""
+    return items[0] + (f" +{len(items) - 1} more" if len(items) > 1 else "")
+
+
+def key_details(
+    key: ApiKey, *, zones: Mapping[int, str], replaced_by: int | None, brief: bool = True
+) -> str:
+    """The key's restrictions at a glance (purge only, networks, zones), and why it
+    ended when that is news: ``purge only · from 203.0.113.0/24 · zone www.example.com``.
+    ``brief``: the first network and zone, and how many more. ``zones`` names zone IDs
+    (an ID it lacks is shown as the ID). Text, not markup: escape it for Rich."""
+    listed = _first_and_more if brief else ", ".join
+    parts = []
+    if key.permissions == "purge":
+        parts.append("purge only")
+    if key.allowed_cidrs:
+        parts.append("from " + listed(key.allowed_cidrs))
+    if key.zone_ids:
+        names = [zones.get(zone_id, str(zone_id)) for zone_id in key.zone_ids]
+        parts.append(("zone " if len(names) == 1 else "zones ") + listed(names))
+    if replaced_by is not None:
+        parts.append(f"replaced by {replaced_by}")
+    if key.revoked_reason == "leaked":
+        parts.append("revoked as leaked")
+    return " · ".join(parts)
+
+
+def keys_table(
+    keys: Iterable[ApiKey],
+    *,
+    now: datetime,
+    zones: Mapping[int, str] | None = None,
+    width: int = 80,
+) -> Table:
+    """One row per key; under its name, its restrictions. ``zones`` names zone IDs."""
+    keys = list(keys)
+    replaced_by = {key.replaces: key.id for key in keys if key.replaces is not None}
+    wide = width >= WIDE
     table = _table("API keys")
     table.add_column("ID", justify="right", no_wrap=True)
     table.add_column("Name", overflow="fold", ratio=1)
     table.add_column("Prefix", no_wrap=True)
-    table.add_column("Created (UTC)", no_wrap=True)
+    if wide:
+        table.add_column("Created (UTC)", no_wrap=True)
     table.add_column("Last used (UTC)", no_wrap=True)
     table.add_column("Status", no_wrap=True)
+    table.add_column("Expires", no_wrap=True)
     for key in keys:
+        name = safe(key.name)
+        details = key_details(key, zones=zones or {}, replaced_by=replaced_by.get(key.id))
+        if details:
+            name += f"\n[dim]{safe(details)}[/dim]"
+        if key.status == "active":
+            expires = until(key.expires_at, now) if key.expires_at else "never"
+        else:
+            expires = "expired" if key.status == "expired" else NEVER
+        times = [moment(key.created_at)] if wide else []
         table.add_row(
             str(key.id),
-            safe(key.name),
+            name,
             safe(key.key_prefix),
-            moment(key.created_at),
+            *times,
             moment(key.last_used_at),
-            "revoked" if key.is_revoked else "active",
+            key.status,
+            expires,
+        )
+    return table
+
+
+def zones_table(zones: Iterable[Zone]) -> Table:
+    table = _table("Zones")
+    table.add_column("ID", justify="right", no_wrap=True)
+    table.add_column("Hostname", overflow="fold", ratio=1)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Added (UTC)", no_wrap=True)
+    table.add_column("Verified (UTC)", no_wrap=True)
+    for zone in zones:
+        table.add_row(
+            str(zone.id),
+            safe(zone.hostname),
+            zone.status,
+            moment(zone.created_at),
+            moment(zone.verified_at),
         )
     return table
 

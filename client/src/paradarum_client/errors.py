@@ -37,6 +37,17 @@ class AuthenticationError(ParadarumError):
     """401/403: the credential is missing, wrong, revoked or expired (or not allowed)."""
 
 
+class ForbiddenError(AuthenticationError):
+    """403: the credential is good, but may not do this.
+
+    A key's restrictions (purge-only, the addresses it may be used from, its zones),
+    or a purge of hosts that are not among the account's active zones; ``message``
+    is the server's sentence saying which, and for a purge ``errors["urls"]`` names
+    the hosts. A subclass of :class:`AuthenticationError`, which 403s raised before
+    it existed, so that code catching that keeps working.
+    """
+
+
 class NotFoundError(ParadarumError):
     """404: no such thing in this account."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +22,7 @@ from paradarum_client import __version__, keyformat
 from paradarum_client.errors import (
     AuthenticationError,
     ConfigurationError,
+    ForbiddenError,
     NetworkError,
     NotFoundError,
     ParadarumError,
@@ -29,7 +30,7 @@ from paradarum_client.errors import (
     ServerError,
     ValidationError,
 )
-from paradarum_client.models import NewKey, Purge, from_wire
+from paradarum_client.models import NewKey, Purge, from_wire, rfc3339
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 URL_VARIABLE = "PARADARUM_URL"
@@ -88,6 +89,83 @@ def check_token(token: str) -> None:
         raise ConfigurationError("The session token has characters no session token has.")
 
 
+# -- requests -----------------------------------------------------------------------
+
+# The longest grace period a roll takes (the server's limit, 7 days).
+MAX_GRACE = timedelta(days=7)
+
+
+def new_key_body(
+    name: str,
+    *,
+    expires_at: datetime | timedelta | None,
+    allowed_cidrs: Iterable[str] | None,
+    purge_only: bool,
+    zone_ids: Iterable[int] | None,
+) -> dict[str, Any]:
+    """The body of a key create: only the settings given, so that a key created
+    without them is exactly the plain key of before.
+
+    A ``timedelta`` expiry counts from now (this machine's clock: the server checks
+    the result against its own, at most 366 days ahead); a naive ``datetime`` is UTC,
+    as everywhere in this client.
+    """
+    body: dict[str, Any] = {"name": name}
+    if isinstance(expires_at, timedelta):
+        expires_at = datetime.now(UTC) + expires_at
+    if expires_at is not None:
+        body["expiresAt"] = rfc3339(expires_at)
+    if allowed_cidrs is not None:
+        body["allowedCidrs"] = as_list(allowed_cidrs)
+    if purge_only:
+        body["permissions"] = "purge"
+    if zone_ids is not None:
+        body["zoneIds"] = [int(zone_id) for zone_id in zone_ids]
+    return body
+
+
+def grace_minutes(grace: timedelta | int) -> int:
+    """``grace`` as the whole minutes a roll sends, or :class:`ValidationError` saying
+    what is allowed (0 to 7 days, whole minutes) before anything is sent.
+
+    An int is taken as seconds would be a trap (``grace=60``); so only 0 is accepted
+    as a number, and anything else must be a ``timedelta``.
+    """
+    if isinstance(grace, int) and not isinstance(grace, bool) and grace == 0:
+        grace = timedelta(0)
+    if not isinstance(grace, timedelta):
+        raise ValidationError(
+            f"The grace period must be a timedelta (such as timedelta(hours=1)), not {grace!r}.",
+            errors={"grace": ["Give a timedelta."]},
+        )
+    problem = None
+    if grace < timedelta(0) or grace > MAX_GRACE:
+        problem = "from 0 to 7 days (10080 minutes)"
+    elif grace % timedelta(minutes=1):
+        problem = "in whole minutes"
+    if problem is not None:
+        raise ValidationError(
+            f"The grace period must be {problem}; {describe(grace)} is not.",
+            errors={"grace": [f"Use a grace period {problem}."]},
+        )
+    return grace // timedelta(minutes=1)
+
+
+def describe(span: timedelta) -> str:
+    """``2 days 3 hours``, ``90 seconds``: a span as a person says it (for messages)."""
+    if span < timedelta(0):
+        return "minus " + describe(-span)
+    seconds = span.total_seconds()
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count:.0f} {unit}{'s' if count != 1 else ''}")
+    if seconds or not parts:
+        parts.append(f"{seconds:g} second{'s' if seconds != 1 else ''}")
+    return " ".join(parts)
+
+
 # -- answers ------------------------------------------------------------------------
 
 
@@ -132,7 +210,9 @@ def error_for(response: httpx.Response, *, on_400: type[ValidationError]) -> Par
     except (ValueError, AttributeError):
         message, errors = "", None
     message = message or f"HTTP {status} {response.reason_phrase}".strip()
-    if status in (401, 403):
+    if status == 403:
+        return ForbiddenError(message, status_code=status, errors=errors)
+    if status == 401:
         return AuthenticationError(message, status_code=status)
     if status == 404:
         return NotFoundError(message, status_code=status)

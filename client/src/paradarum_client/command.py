@@ -1,0 +1,114 @@
+"""What every customer command shares: where it connects, its common options, how it ends.
+
+Kept apart from the commands themselves (``cli.py``, ``cli_keys.py``,
+``cli_zones.py``) so that each group of commands is a small module and none of them
+imports the app that assembles them.
+
+Every failure the client reports ends the command with one line on standard error
+and status 1 (2 for a URL or key that cannot work, and for wrong arguments) — never
+with a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from paradarum_client import session
+from paradarum_client.client import Client
+from paradarum_client.errors import ConfigurationError, ParadarumError, RateLimitedError
+from paradarum_client.protocol import DEFAULT_BASE_URL, KEY_VARIABLE, URL_VARIABLE, check_base_url
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Where commands connect and with what credential: in the help of both paradarum apps.
+CONNECTION_HELP = f"""\b
+Server:     --url, else {URL_VARIABLE}, else the server `paradarum login` used
+            (default {DEFAULT_BASE_URL}).
+Credential: {KEY_VARIABLE}, else the session kept by `paradarum login`.
+"""
+
+ServerUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar=URL_VARIABLE,
+        metavar="URL",
+        help=f"The Paradarum server (default: the one `paradarum login` used, "
+        f"else {DEFAULT_BASE_URL}).",
+        show_default=False,
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm.")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``Error: message`` on standard error; raise the returned exit."""
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def error_message(exc: ParadarumError) -> str:
+    if isinstance(exc, RateLimitedError) and exc.retry_after:
+        # The server's sentence already says "Try again later."; add only the wait.
+        return f"{exc.message} (retry in {math.ceil(exc.retry_after)} s)"
+    return exc.message
+
+
+def reported(command: F) -> F:
+    """``command`` with every client error turned into one line and an exit status."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigurationError as exc:
+            raise fail(exc.message, 2) from None
+        except ParadarumError as exc:
+            typer.echo(f"Error: {error_message(exc)}", err=True)
+            for name, problems in exc.errors.items():
+                typer.echo(f"  {name}: {' '.join(problems)}", err=True)
+            raise typer.Exit(1) from None
+        except OSError as exc:  # the session file: an unwritable config directory, say
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise fail(f"{where}{exc.strerror or exc}") from None
+
+    return run  # type: ignore[return-value]
+
+
+def client_for(url: str | None) -> Client:
+    """A client for the chosen server with the chosen credential.
+
+    The server: ``url`` (``--url``/``PARADARUM_URL``), else the one ``paradarum
+    login`` used. The credential: ``PARADARUM_API_KEY``, else the kept session — and
+    that only for the server it came from.
+    """
+    if url is not None:
+        check_base_url(url, source="")  # a wrong URL is worth hearing before "not signed in"
+    kept = session.load()
+    base_url = url or kept.get("url") or None
+    if os.environ.get(KEY_VARIABLE):
+        return Client(base_url=base_url)  # reads and checks the key itself
+    token = kept.get("token") or None
+    if token and (url is None or url.rstrip("/") == kept.get("url")):
+        return Client(token=token, base_url=base_url)
+    raise fail(f"Not signed in: run `paradarum login` or set {KEY_VARIABLE}.")
+
+
+def new_group(help: str) -> typer.Typer:
+    """A command group that looks like the rest of the app (plain help, no completion)."""
+    return typer.Typer(
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        # Plain help: Rich help labels every option with its Python type (--help <bool>).
+        rich_markup_mode=None,
+        # A traceback must never print local variables: they may hold a key or a token.
+        pretty_exceptions_show_locals=False,
+    )
