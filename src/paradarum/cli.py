@@ -85,9 +85,12 @@ def operator(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
-def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
-    """The settings, with a data directory that is private and writable, and the
-    signing secret readable: every operator command starts here."""
+def _settings(
+    data_dir: Path | None, database_url: str | None, *, secret: bool = True
+) -> Settings:
+    """The settings, with a data directory that is private and writable, and (unless
+    ``secret`` is False: migrations need none) the signing secret readable: every
+    operator command starts here."""
     overrides: dict[str, object] = {}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
@@ -95,6 +98,8 @@ def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
         overrides["database_url"] = database_url
     settings = startup.load_settings(overrides)
     startup.prepare_data_dir(settings)
+    if not secret:
+        return settings
     try:
         load_or_create_secret(settings)
     except ValueError as exc:
@@ -161,7 +166,7 @@ def serve(
 
 def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Apply pending migrations (safe to run from several instances at once)."""
-    settings = _settings(data_dir, database_url)
+    settings = _settings(data_dir, database_url, secret=False)
     _migrate(settings)
     typer.echo("Database is up to date.")
 

@@ -33,7 +33,12 @@ def browser() -> Iterator[Any]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("panel")
     process = start_server(
-        {"PARADARUM_DATA_DIR": str(data_dir / "data"), "PARADARUM_ACCESS_LOG": "false"},
+        {
+            "PARADARUM_DATA_DIR": str(data_dir / "data"),
+            "PARADARUM_ACCESS_LOG": "false",
+            # Every test signs up from 127.0.0.1.
+            "PARADARUM_SIGNUPS_PER_ADDRESS": "100000",
+        },
         log_path=data_dir / "server.log",
     )
     yield process

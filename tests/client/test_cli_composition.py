@@ -33,7 +33,14 @@ def test_the_servers_app_is_the_customers_app_plus_the_operators_commands():
     assert customer >= {"purges list", "purges show", "scan", "keys roll", "keys usage"}
     assert customer >= {"zones add", "zones list", "zones verify", "zones delete"}
     # The operator's zones add and zones list take the customer's places.
-    assert server - customer == {"serve", "db", "db upgrade", "accounts", "accounts create"}
+    assert server - customer == {
+        "serve",
+        "db",
+        "db upgrade",
+        "accounts",
+        "accounts create",
+        "accounts delete",
+    }
     assert not customer & {"serve", "db", "accounts"}
 
 

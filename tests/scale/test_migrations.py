@@ -145,7 +145,7 @@ def test_unreachable_database_is_one_clear_line_and_a_nonzero_exit(tmp_path):
         )
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 1, output
-        assert "Cannot reach the database" in output
+        assert "Cannot use the database" in output
         assert "Traceback" not in output
         assert "not-a-real-password" not in output
 

@@ -29,6 +29,13 @@ def assert_unavailable(response):
     assert "Traceback" not in response.text and "psycopg" not in response.text
 
 
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    # Only the requests' own statements touch the database: no background
+    # notification writes to take the connection a test cuts.
+    return {"notifications_enabled": False}
+
+
 def test_pooled_connections_killed_by_a_restart_are_replaced_unnoticed(client, runtime):
     token = new_account(client)
     key = create_key(client, token)["key"]
@@ -49,7 +56,12 @@ def test_pooled_connections_killed_by_a_restart_are_replaced_unnoticed(client, r
 class TestSmallPool:
     @pytest.fixture
     def settings_overrides(self) -> dict[str, object]:
-        return {"db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout": 0.2}
+        return {
+            "db_pool_size": 1,
+            "db_max_overflow": 0,
+            "db_pool_timeout": 0.2,
+            "notifications_enabled": False,
+        }
 
     def test_an_exhausted_pool_is_a_503_not_a_500(self, client, runtime):
         token = new_account(client)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import jwt
+import pytest
 
 from paradarum.services import audit
 from tests.support import PASSWORD, bearer, create_key, login, signup
@@ -23,6 +24,12 @@ FIELDS = {
     "detail",
 }
 NEW_PASSWORD = "another long password"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    # The account's own events: notifications (in the log too) are tested on their own.
+    return {"notifications_enabled": False}
 
 
 def jti(token: str) -> str:
