@@ -471,7 +471,9 @@ def test_with_sign_up_on_the_sign_in_page_offers_an_account(page):
     expect(page.get_by_role("link", name="Create an account")).to_be_visible()
 
 
-def test_on_a_phone_the_top_bar_shows_the_whole_email(browser, server, api, server_env):
+def test_on_a_phone_the_top_bar_shows_the_whole_email_and_nothing_scrolls_sideways(
+    browser, server, api, server_env
+):
     email = f"panel-{uuid.uuid4().hex}@example.com"  # longer than most
     token = new_account(api, email)
     bootstrap = create_key(api, token, "A rather long key name for the staging WordPress site")
@@ -486,6 +488,13 @@ def test_on_a_phone_the_top_bar_shows_the_whole_email(browser, server, api, serv
         headers=bearer(token),
     )
     revoke_as_leaked(server_env, bootstrap, LEAK_URL + "?" + "x" * 80, [])
+    long_host = f"{'a' * 40}.{uuid.uuid4().hex}.example.com"  # a pending zone's record
+    assert (
+        api.post(
+            "/api/account/zones", json={"hostname": long_host}, headers=bearer(token)
+        ).status_code
+        == 201
+    )
     context = browser.new_context(base_url=server.base_url, viewport=PHONE)
     try:
         page = context.new_page()
@@ -496,6 +505,9 @@ def test_on_a_phone_the_top_bar_shows_the_whole_email(browser, server, api, serv
         expect(shown).to_have_text(email)
         expect(page.locator("#keys-body tr[data-key-id]")).to_have_count(2)
         expect(page.locator(".usage svg")).to_have_count(2)
+        expect(page.locator("#zones-body .record")).to_have_count(1)
+        page.locator("#restrictions summary").click()  # zone choices, long names included
+        expect(page.get_by_role("checkbox", name=long_host)).to_be_visible()
         box = shown.evaluate(
             """(e) => { const r = e.getBoundingClientRect();
                  return {left: r.left, right: r.right, scroll: e.scrollWidth, client: e.clientWidth,
