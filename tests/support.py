@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import secrets
@@ -112,7 +113,13 @@ def peer(address: str, headers: dict[str, str] | None = None) -> dict[str, str]:
 def run(work: Any) -> Any:
     """Run a service coroutine from a synchronous test (its own event loop: only
     for services that touch the database, not the background)."""
-    return asyncio.run(work)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    # A loop runs in this thread already (Playwright's sync API does): use another.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 def free_port() -> int:
@@ -158,9 +165,10 @@ def active_zone(client: Any, runtime: Any, credential: str, hostname: str) -> di
     return {"id": zone.id, "hostname": zone.hostname}
 
 
-def activate_zone(env: dict[str, str], email: str, hostname: str) -> None:
-    """The operator's ``zones add EMAIL HOSTNAME --verified`` on the database of a
-    server started with ``env`` (a runtime of the test's own on the same data)."""
+@contextlib.contextmanager
+def runtime_for(env: dict[str, str]) -> Iterator[Any]:
+    """A runtime of the test's own on the data of a server started with ``env``: for
+    what only an operator or Paradarum itself does (no HTTP request can)."""
     from paradarum.config import Settings
     from paradarum.runtime import build_runtime
 
@@ -170,9 +178,16 @@ def activate_zone(env: dict[str, str], email: str, hostname: str) -> None:
         values["jwt_secret"] = env["PARADARUM_JWT_SECRET"]
     runtime = build_runtime(Settings(**values))
     try:
-        run(runtime.zones.add_for(email=email, hostname=hostname, verified=True))
+        yield runtime
     finally:
         runtime.close()
+
+
+def activate_zone(env: dict[str, str], email: str, hostname: str) -> None:
+    """The operator's ``zones add EMAIL HOSTNAME --verified`` on the database of a
+    server started with ``env`` (a runtime of the test's own on the same data)."""
+    with runtime_for(env) as runtime:
+        run(runtime.zones.add_for(email=email, hostname=hostname, verified=True))
 
 
 def bearer(credential: str) -> dict[str, str]:

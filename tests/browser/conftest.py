@@ -5,6 +5,7 @@ and a fresh browser context (and account, made by each test) per test."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,17 +31,31 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server_overrides() -> dict[str, str]:
+    """Settings a test module gives its server (override the fixture in the module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def server_env(
+    tmp_path_factory: pytest.TempPathFactory, server_overrides: dict[str, str]
+) -> dict[str, str]:
+    """The server's settings: also what a runtime of the test's own needs to reach
+    its data (``tests.support.runtime_for``)."""
     data_dir = tmp_path_factory.mktemp("panel")
-    process = start_server(
-        {
-            "PARADARUM_DATA_DIR": str(data_dir / "data"),
-            "PARADARUM_ACCESS_LOG": "false",
-            # Every test signs up from 127.0.0.1.
-            "PARADARUM_SIGNUPS_PER_ADDRESS": "100000",
-        },
-        log_path=data_dir / "server.log",
-    )
+    return {
+        "PARADARUM_DATA_DIR": str(data_dir / "data"),
+        "PARADARUM_ACCESS_LOG": "false",
+        # Every test signs up an account of its own, all from 127.0.0.1.
+        "PARADARUM_SIGNUPS_PER_ADDRESS": "1000",
+        **server_overrides,
+    }
+
+
+@pytest.fixture(scope="module")
+def server(server_env: dict[str, str]) -> Iterator[ServerProcess]:
+    data_dir = Path(server_env["PARADARUM_DATA_DIR"]).parent
+    process = start_server(server_env, log_path=data_dir / "server.log")
     yield process
     process.stop()
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.support import PASSWORD
+from tests.support import PASSWORD, run, runtime_for
 
 CHROMIUM = Path(os.environ.get("PARADARUM_CHROMIUM", "/usr/bin/chromium"))
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -69,3 +70,84 @@ def visible_text_and_values(page: Any) -> str:
         "() => [...document.querySelectorAll('input, textarea')].map((e) => e.value).join(' ')"
     )
     return "\n".join([page.content(), page.evaluate("document.body.innerText"), values])
+
+
+# -- what only Paradarum itself writes (a runtime of the test's own on the server's data)
+
+
+def revoke_as_leaked(
+    env: dict[str, str], leaked: dict[str, Any], url: str, created_with_it: list[dict[str, Any]]
+) -> None:
+    """What secret scanning does to a key found in public, and to the keys created with
+    it: revoked as ``leaked`` with the URL, and a ``key.leaked`` entry in the log."""
+    from sqlalchemy import select, update
+
+    from paradarum.db.tables import api_keys
+    from paradarum.services import audit
+    from paradarum.services.context import ClientInfo
+
+    with runtime_for(env) as runtime:
+        now = runtime.clock()
+        ids = [leaked["id"], *(key["id"] for key in created_with_it)]
+
+        def work(conn: Any) -> None:
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id.in_(ids))
+                .values(revoked_at=now, revoked_reason="leaked", revoked_detail=url)
+            )
+            account_id = conn.execute(
+                select(api_keys.c.account_id).where(api_keys.c.id == leaked["id"])
+            ).scalar_one()
+            with_it = ", ".join(key["keyPrefix"] for key in created_with_it)
+            audit.record(
+                conn,
+                account_id=account_id,
+                event=audit.Event.KEY_LEAKED,
+                at=now,
+                client=ClientInfo(),
+                actor_type=audit.Actor.SYSTEM,
+                key_id=leaked["id"],
+                key_prefix=leaked["keyPrefix"],
+                detail=f"Found public at {url}."
+                + (f" Revoked with it: {with_it}." if with_it else ""),
+            )
+
+        run(runtime.db.write(work))
+
+
+def add_usage(env: dict[str, str], key_id: int, days: dict[date, tuple[int, int]]) -> None:
+    """Daily counts of a key's requests (successes, refusals), as the flush writes them."""
+    from sqlalchemy import insert
+
+    from paradarum.db.tables import key_usage_daily
+
+    rows = [
+        {"key_id": key_id, "day": day, "successes": ok, "refusals": refused}
+        for day, (ok, refused) in days.items()
+    ]
+
+    def work(conn: Any) -> None:
+        conn.execute(insert(key_usage_daily), rows)
+
+    with runtime_for(env) as runtime:
+        run(runtime.db.write(work))
+
+
+def set_last_used(
+    env: dict[str, str], key_id: int, at: datetime, address: str, user_agent: str
+) -> None:
+    """Where and when a key was last used, as if a request from ``address`` had made it."""
+    from sqlalchemy import update
+
+    from paradarum.db.tables import api_keys
+
+    def work(conn: Any) -> None:
+        conn.execute(
+            update(api_keys)
+            .where(api_keys.c.id == key_id)
+            .values(last_used_at=at, last_used_address=address, last_used_user_agent=user_agent)
+        )
+
+    with runtime_for(env) as runtime:
+        run(runtime.db.write(work))

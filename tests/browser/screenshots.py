@@ -1,24 +1,39 @@
 """Take the panel screenshots shown in the README: ``make screenshots``.
 
 Runs a throwaway ``paradarum serve`` on a temporary SQLite file, fills one account with
-example keys, and photographs the key list and the one-time key dialog at desktop and
-phone widths. The key shown in the dialog is replaced, before the picture is taken, by
-an illustration whose checksum is wrong on purpose, so that no picture in the repository
-holds a key that any Paradarum server (or a secret scanner) would accept.
+example zones and keys (expiring, restricted, rolled, one found in public), and
+photographs the page, the zones, a key row with its use chart and the one-time key
+dialog at desktop and phone widths. The key shown in the dialog is replaced, before the
+picture is taken, by an illustration whose checksum is wrong on purpose, so that no
+picture in the repository holds a key that any Paradarum server (or a secret scanner)
+would accept. The use counts and "last used" details are illustrations, written to the
+throwaway database.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from paradarum import keys
-from tests.browser.harness import DESKTOP, PHONE, chromium_problem, generate_key, launch, sign_in
-from tests.support import bearer, create_key, new_account, start_server
+from tests.browser.harness import (
+    DESKTOP,
+    PHONE,
+    add_usage,
+    chromium_problem,
+    generate_key,
+    launch,
+    revoke_as_leaked,
+    set_last_used,
+    sign_in,
+)
+from tests.support import activate_zone, bearer, create_key, new_account, start_server
 
 EMAIL = "ada@example.com"
 
@@ -32,29 +47,90 @@ def illustration() -> str:
             return candidate
 
 
-USES = {
-    "WordPress purge plugin": "WordPress/6.6.2; https://shop.example.com",
-    "Deploy script (GitHub Actions)": "curl/8.5.0",
-}
+LEAK_URL = "https://github.com/example/shop-theme/blob/main/deploy.sh"
 
 
-def fill_account(base_url: str) -> None:
+def daily_use(seed: int, busy: int, *, days: int = 30, refusals: bool = False) -> dict:
+    """A plausible month of requests: weekdays busier than weekends."""
+    rng = random.Random(seed)
+    today = datetime.now(UTC).date()
+    use = {}
+    for back in range(days):
+        day = today - timedelta(days=back)
+        weekday = day.weekday() < 5
+        ok = int(busy * (1.0 if weekday else 0.35) * rng.uniform(0.6, 1.3))
+        refused = rng.choice([0, 0, 0, 1, 3]) if refusals else 0
+        use[day] = (ok, refused)
+    return use
+
+
+def fill_account(base_url: str, env: dict[str, str]) -> None:
+    now = datetime.now(UTC)
     with httpx.Client(base_url=base_url, timeout=10) as api:
         token = new_account(api, EMAIL)
+        auth = bearer(token)
+        activate_zone(env, EMAIL, "www.example.com")
+        api.post("/api/account/zones", json={"hostname": "shop.example.com"}, headers=auth)
+        zones = {
+            zone["hostname"]: zone["id"]
+            for zone in api.get("/api/account/zones", headers=auth).json()["data"]
+        }
+
         staging = create_key(api, token, "Staging site")
-        api.delete(f"/api/account/apikeys/{staging['id']}", headers=bearer(token))
+        api.delete(f"/api/account/apikeys/{staging['id']}", headers=auth)
         create_key(api, token, "Old laptop backup script")
-        for name, user_agent in USES.items():
-            key = create_key(api, token, name)["key"]
-            headers = {**bearer(key), "User-Agent": user_agent}
-            api.get("/api/account", headers=headers).raise_for_status()
+        bootstrap = create_key(api, token, "CI bootstrap")
+        preview = api.post(
+            "/api/account/apikeys",
+            json={"name": "Preview deploys"},
+            headers=bearer(bootstrap["key"]),
+        ).json()["data"]
+        revoke_as_leaked(env, bootstrap, LEAK_URL, [preview])
+        sync = create_key(api, token, "Image CDN sync")
+        add_usage(env, sync["id"], daily_use(3, 40, days=20))
+        api.post(
+            f"/api/account/apikeys/{sync['id']}/roll",
+            json={"gracePeriodMinutes": 10080},
+            headers=auth,
+        )
+        deploy = api.post(
+            "/api/account/apikeys",
+            json={
+                "name": "Deploy script (GitHub Actions)",
+                "expiresAt": (now + timedelta(days=6)).isoformat(),
+                "permissions": "purge",
+                "zoneIds": [zones["www.example.com"]],
+            },
+            headers=auth,
+        ).json()["data"]
+        add_usage(env, deploy["id"], daily_use(1, 12))
+        set_last_used(env, deploy["id"], now - timedelta(hours=3), "198.51.100.23", "curl/8.5.0")
+        wordpress = api.post(
+            "/api/account/apikeys",
+            json={
+                "name": "WordPress purge plugin",
+                "expiresAt": (now + timedelta(days=90)).isoformat(),
+                "permissions": "purge",
+                "allowedCidrs": ["203.0.113.0/24"],
+            },
+            headers=auth,
+        ).json()["data"]
+        add_usage(env, wordpress["id"], daily_use(2, 180, refusals=True))
+        set_last_used(
+            env,
+            wordpress["id"],
+            now - timedelta(minutes=4),
+            "203.0.113.10",
+            "WordPress/6.6.2; https://shop.example.com",
+        )
 
 
 def shoot(browser: Any, base_url: str, out: Path, viewport: dict[str, int], suffix: str) -> None:
+    phone = viewport is PHONE
     context = browser.new_context(
         base_url=base_url,
         viewport=viewport,
-        device_scale_factor=2 if viewport is PHONE else 1,
+        device_scale_factor=2 if phone else 1,
         permissions=["clipboard-read", "clipboard-write"],
     )
     page = context.new_page()
@@ -63,14 +139,34 @@ def shoot(browser: Any, base_url: str, out: Path, viewport: dict[str, int], suff
     page.wait_for_url("**/account")
     page.locator("#keys-body tr").first.wait_for()
     page.locator("#log-loading").wait_for(state="hidden")
+    page.locator(".usage svg").first.wait_for()
+    page.wait_for_function("!document.querySelector('.usage .muted')")
     # A phone shows what fits on its screen; the desktop shot shows the whole page.
-    page.screenshot(path=str(out / f"panel-keys{suffix}.png"), full_page=viewport is DESKTOP)
+    page.screenshot(path=str(out / f"panel-keys{suffix}.png"), full_page=not phone)
+    page.locator("#zones").screenshot(path=str(out / f"panel-zones{suffix}.png"))
+    if phone:
+        # A key as a phone shows it: one card per key.
+        card = page.locator("#keys-body tr", has_text="WordPress purge plugin")
+        card.screenshot(path=str(out / "panel-key-row-phone.png"))
+    else:
+        # The column heads and the row of a restricted, expiring key with its use chart.
+        clip = page.evaluate(
+            """() => {
+                const table = document.getElementById("keys-table").getBoundingClientRect();
+                const row = [...document.querySelectorAll("#keys-body tr")]
+                    .find((tr) => tr.textContent.includes("WordPress purge plugin"))
+                    .getBoundingClientRect();
+                return {x: table.left - 8, y: table.top + scrollY - 8,
+                        width: table.width + 16, height: row.bottom - table.top + 16};
+            }"""
+        )
+        page.screenshot(path=str(out / "panel-key-row.png"), clip=clip, full_page=True)
+    page.evaluate("scrollTo(0, 0)")
     generate_key(page, "Image optimizer")
-    page.get_by_role("button", name="Copy").click()
-    page.get_by_role("button", name="Copied").wait_for()
-    field = page.get_by_role("dialog", name="Your new API key").get_by_role(
-        "textbox", name="API key"
-    )
+    dialog = page.get_by_role("dialog", name="Your new API key")
+    dialog.get_by_role("button", name="Copy").click()
+    dialog.get_by_role("button", name="Copied").wait_for()
+    field = dialog.get_by_role("textbox", name="API key")
     field.evaluate("(element, value) => { element.value = value; }", illustration())
     page.screenshot(path=str(out / f"panel-new-key{suffix}.png"))
     context.close()
@@ -87,12 +183,10 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(
-            {"PARADARUM_DATA_DIR": str(Path(tmp) / "data"), "PARADARUM_ACCESS_LOG": "false"},
-            log_path=Path(tmp) / "server.log",
-        )
+        env = {"PARADARUM_DATA_DIR": str(Path(tmp) / "data"), "PARADARUM_ACCESS_LOG": "false"}
+        server = start_server(env, log_path=Path(tmp) / "server.log")
         try:
-            fill_account(server.base_url)
+            fill_account(server.base_url, env)
             with sync_playwright() as playwright:
                 browser = launch(playwright)
                 shoot(browser, server.base_url, args.out, DESKTOP, "")

@@ -130,11 +130,25 @@ def test_scripts_never_turn_strings_into_html_or_code(script):
 
 def test_security_log_names_every_audit_event():
     events = {str(event) for event in audit.Event}
-    source = (routes.STATIC_DIR / "account.js").read_text()
+    source = (routes.STATIC_DIR / "log.js").read_text()
     block = re.search(r"const EVENT_LABELS = \{(.*?)\};", source, re.S)
     assert block is not None
     labelled = set(re.findall(r'"([a-z_]+\.[a-z_]+)":', block.group(1)))
     assert labelled == events
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("template", ["signin.html", "signup.html"])
+def test_sign_in_and_sign_up_pages_say_whether_the_server_takes_sign_ups(template, enabled):
+    page = routes.render(template, signup_enabled=enabled).decode()
+    assert f'data-signup="{"on" if enabled else "off"}"' in page
+    assert "{{" not in page
+
+
+def test_account_page_states_the_password_rule_where_it_lives():
+    page = routes.render("account.html", signup_enabled=True).decode()
+    assert f"At least {validation.PASSWORD_MIN} characters" in page
+    assert "{{" not in page
 
 
 def test_signup_page_states_the_password_rule_where_it_lives():

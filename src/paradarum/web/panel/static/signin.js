@@ -5,7 +5,13 @@ const NOTICES = {
   expired: "Your session has expired. Sign in again to continue.",
   "signed-out": "You have signed out.",
   created: "Your account is ready. Sign in to continue.",
+  "password-changed":
+    "Your password has been changed and every session has been signed out. " +
+    "Sign in with your new password.",
 };
+
+// Where sign-up is turned off (the server says so in the page), nobody is offered it.
+document.getElementById("signup-offer").hidden = document.body.dataset.signup === "off";
 
 const page = enterAuthPage(document.getElementById("signup-link"));
 

@@ -2,8 +2,13 @@ import { api, enterAuthPage, saveSession, signInUrl } from "./api.js";
 import { clearErrors, setBusy, showErrors } from "./ui.js";
 
 const page = enterAuthPage(document.getElementById("signin-link"));
+// The server says in the page whether it takes sign-ups; when it does not, the page
+// says so instead of offering a form that can only be refused.
+const signupOn = document.body.dataset.signup !== "off";
+for (const element of document.querySelectorAll(".signup-on")) element.hidden = !signupOn;
+for (const element of document.querySelectorAll(".signup-off")) element.hidden = signupOn;
 
-if (page) {
+if (page && signupOn) {
   const form = document.getElementById("signup-form");
   form.elements.email.focus();
 

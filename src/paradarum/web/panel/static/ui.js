@@ -17,6 +17,23 @@ export function h(tag, props = {}, ...children) {
   return element;
 }
 
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** The same for SVG: svg("rect", {x: 0, class: "bar"}). Attributes only, never markup. */
+export function svg(tag, attributes = {}, ...children) {
+  const element = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== null && value !== undefined) element.setAttribute(name, String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return element;
+}
+
+export const byId = (id) => document.getElementById(id);
+
 export function show(element, visible = true) {
   element.hidden = !visible;
 }
@@ -65,9 +82,28 @@ export function relativeTimeElement(iso) {
   );
 }
 
+/** How long until `iso`: "in 40 minutes", "in 5 hours", "tomorrow", "in 30 days". */
+export function untilTime(iso, now = Date.now()) {
+  const seconds = (Date.parse(iso) - now) / 1000;
+  if (seconds < 60) return "now";
+  if (seconds < 55 * 60) return relativeFormat.format(Math.round(seconds / 60), "minute");
+  if (seconds < 36 * 3600) return relativeFormat.format(Math.round(seconds / 3600), "hour");
+  return relativeFormat.format(Math.round(seconds / 86400), "day");
+}
+
+/** A <time> showing a relative time, kept fresh by refreshTimes(). */
+export function untilTimeElement(iso) {
+  return h("time", { datetime: iso, title: utcText(iso), dataset: { until: "" } }, untilTime(iso));
+}
+
+/** "Nov 27, 2026": the date in the reader's calendar. */
+export function dateText(iso) {
+  return dateFormat.format(new Date(iso));
+}
+
 /** A <time> showing the date in the reader's calendar. */
 export function dateElement(iso) {
-  return h("time", { datetime: iso, title: utcText(iso) }, dateFormat.format(new Date(iso)));
+  return h("time", { datetime: iso, title: utcText(iso) }, dateText(iso));
 }
 
 export function refreshTimes(root = document) {
@@ -75,6 +111,21 @@ export function refreshTimes(root = document) {
   for (const element of root.querySelectorAll("time[data-relative]")) {
     element.textContent = relativeTime(element.dateTime, now);
   }
+  for (const element of root.querySelectorAll("time[data-until]")) {
+    element.textContent = untilTime(element.dateTime, now);
+  }
+}
+
+const numberFormat = new Intl.NumberFormat("en");
+
+/** "1,204". */
+export function count(value) {
+  return numberFormat.format(value);
+}
+
+/** "1 request", "1,204 requests". */
+export function plural(value, one, many = `${one}s`) {
+  return `${count(value)} ${value === 1 ? one : many}`;
 }
 
 /** The key's public part as the table shows it: "pdm_AbCd…". */
@@ -99,7 +150,8 @@ export function showErrors(form, error) {
   let placed = false;
   for (const [field, problems] of Object.entries(error.fieldErrors || {})) {
     const slot = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
-    const input = form.elements.namedItem(field);
+    let input = form.elements.namedItem(field);
+    if (input instanceof RadioNodeList) input = input[0]; // a group of checkboxes or radios
     if (!slot || !input) continue;
     setText(slot, problems.join(" "));
     input.setAttribute("aria-invalid", "true");
@@ -140,4 +192,37 @@ export function openDialog(dialog, { opener = document.activeElement, fallback =
     { once: true },
   );
   dialog.showModal();
+}
+
+// --- Copying ----------------------------------------------------------------
+
+/**
+ * Put `text` on the clipboard. Where the clipboard API is missing or refused, select
+ * `element`'s text (an input, or any element) and try the older copy command, so that
+ * Ctrl+C works at worst. Resolves true when the text was copied.
+ */
+export async function copyText(text, element) {
+  if (navigator.clipboard && window.isSecureContext) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch {
+      // Refused: fall back to selecting it.
+    }
+  }
+  if (element instanceof HTMLInputElement) {
+    element.focus();
+    element.select();
+  } else if (element) {
+    const range = document.createRange();
+    range.selectNodeContents(element);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+  try {
+    return document.execCommand("copy");
+  } catch {
+    return false;
+  }
 }
