@@ -91,7 +91,8 @@ class LeakService:
             if row.revoked_at is not None:
                 continue  # known (a true positive), already harmless
             leak = by_hash[row.key_hash]
-            if not self._mark(conn, row, now, f"Found in public: {leak.found_at}"):
+            # revokedDetail is where the key was found (a URL when there is one).
+            if not self._mark(conn, row, now, leak.found_at):
                 continue  # revoked by someone else meanwhile
             cascade = self._cascade(conn, row, now)
             revoked += 1 + len(cascade)
