@@ -290,7 +290,8 @@ class AccountService:
             self._db,
             account_id=account_id,
             kind=Kind.VERIFY_EMAIL,
-            dedupe_key=f"verify_email:{account_id}:{int(now.timestamp())}",
+            # Each request for a link is its own event (the resend limit bounds them).
+            dedupe_key=f"verify_email:{account_id}:{secrets.token_hex(8)}",
             payload={},
             now=now,
         )
