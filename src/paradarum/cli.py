@@ -75,9 +75,10 @@ def operator(command: F) -> F:
             typer.echo(f"Error: {exc.message}", err=True)
             raise typer.Exit(exc.code) from None
         except ValidationFailed as exc:
-            for field, problems in exc.errors.items():
-                typer.echo(f"{field}: {' '.join(problems)}", err=True)
+            # As the customer commands print it: the sentence, then each field.
             typer.echo(f"Error: {exc.message}", err=True)
+            for field, problems in exc.errors.items():
+                typer.echo(f"  {field}: {' '.join(problems)}", err=True)
             raise typer.Exit(1) from None
         except DomainError as exc:
             typer.echo(f"Error: {exc.message}", err=True)

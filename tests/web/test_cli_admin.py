@@ -56,7 +56,10 @@ def test_accounts_create_reports_a_short_password(tmp_path):
         input="short\nshort\n",
     )
     assert result.exit_code == 1
-    assert "password" in result.output.lower()
+    # As the customer commands print it: the sentence first, then the field's problem.
+    first, *fields = result.output.splitlines()[-2:]
+    assert first.startswith("Error: ")
+    assert fields[0].startswith("  password: ") and "10" in fields[0]
 
 
 def test_serve_on_postgresql_refuses_to_start_without_a_shared_secret(monkeypatch):
