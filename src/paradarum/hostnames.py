@@ -150,7 +150,7 @@ def _to_ascii(label: str) -> str:
 def normalise(raw: str) -> str:
     """``raw`` as a zone hostname in its one stored form, or :class:`ValidationFailed`.
 
-    Accepts what people paste (``WWW.Example.COM.``, ``bücher.example``) and returns the
+    Accepts what people paste (`` WWW.Example.COM ``, ``bücher.example``) and returns the
     form a cache node sees (``www.example.com``, ``xn--bcher-kva.example``). Refuses
     anything that is not a bare hostname with a sentence that says what to change.
     """
@@ -173,7 +173,8 @@ def normalise(raw: str) -> str:
         raise _refuse(problem)
 
     if value.endswith(".") and not value.endswith(".."):
-        value = value[:-1]  # the DNS root: www.example.com. is www.example.com
+        # The DNS root dot: refused as the contract says, with the name to enter instead.
+        raise _refuse(f"Enter the hostname without the trailing dot: {_shown(value[:-1])}.")
     wildcard = value.startswith(WILDCARD)
     base = value[len(WILDCARD) :] if wildcard else value
     labels = base.split(".")
