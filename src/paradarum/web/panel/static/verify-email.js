@@ -5,18 +5,21 @@
 import { api } from "./api.js";
 import { byId, setBusy, setText, show } from "./ui.js";
 
-const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
-// Done with the address bar: the token lingers in neither history nor bookmarks.
-if (location.hash) history.replaceState(null, "", location.pathname + location.search);
-
+const OUTCOMES = ["verify-done", "verify-failed", "verify-missing"];
 const working = byId("verify-working");
 const retry = byId("verify-retry");
+let token = takeToken();
+
+// The token from the address bar, which then no longer holds it (nor does history).
+function takeToken() {
+  const found = new URLSearchParams(location.hash.slice(1)).get("token") || "";
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  return found;
+}
 
 function outcome(id) {
-  for (const other of ["verify-done", "verify-failed", "verify-missing"]) {
-    show(byId(other), other === id);
-  }
-  show(working, false);
+  for (const other of OUTCOMES) show(byId(other), other === id);
+  show(working, id === null);
 }
 
 async function verify() {
@@ -36,14 +39,28 @@ async function verify() {
   outcome("verify-done");
 }
 
+function start() {
+  if (!token) {
+    outcome("verify-missing");
+    return;
+  }
+  outcome(null);
+  verify();
+}
+
 retry.addEventListener("click", async () => {
   setBusy(retry, true, "Trying again…");
   await verify();
   setBusy(retry, false);
 });
 
-if (token) {
-  verify();
-} else {
-  outcome("verify-missing");
-}
+// A link opened while this page is showing changes only the fragment: no new page.
+window.addEventListener("hashchange", () => {
+  const next = takeToken();
+  if (next) {
+    token = next;
+    start();
+  }
+});
+
+start();
