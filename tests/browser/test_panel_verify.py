@@ -168,7 +168,7 @@ def test_send_a_new_link_sends_one_until_the_api_says_to_wait(page, api, smtp):
         button.click()
     assert refused.value.status == 429
     expect(error).to_contain_text("A verification link was sent a moment ago. Try again later.")
-    expect(error).to_contain_text(re.compile(r"You can try again in \d+ minutes?\."))
+    expect(error).to_contain_text(re.compile(r"You can try again in \d+ (seconds?|minutes?)\."))
     expect(status).to_be_empty()
     expect(button).to_be_enabled()
 
