@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.browser.harness import CLIPBOARD, DESKTOP, chromium_problem, launch
-from tests.support import IN_CI, ServerProcess, start_server
+from tests.support import IN_CI, ServerProcess, free_port, start_server
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,13 @@ def browser() -> Iterator[Any]:
         chromium = launch(playwright)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def server_port() -> int:
+    """The port the module's server listens on: chosen first, so that its settings
+    (``server_overrides``) can name the server's own address."""
+    return free_port()
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +60,9 @@ def server_env(
 
 
 @pytest.fixture(scope="module")
-def server(server_env: dict[str, str]) -> Iterator[ServerProcess]:
+def server(server_env: dict[str, str], server_port: int) -> Iterator[ServerProcess]:
     data_dir = Path(server_env["PARADARUM_DATA_DIR"]).parent
-    process = start_server(server_env, log_path=data_dir / "server.log")
+    process = start_server(server_env, log_path=data_dir / "server.log", port=server_port)
     yield process
     process.stop()
 

@@ -1,7 +1,9 @@
-// Account settings: API keys, zones, password and the security log, each a module of
-// its own; this one signs the page in and keeps what they share.
+// Account settings: the email verification banner, API keys, zones, password and the
+// security log, each a module of its own; this one signs the page in and keeps what
+// they share.
 
 import { api, clearSession, goToSignIn, readSession, signInUrl } from "./api.js";
+import { emailSection } from "./email.js";
 import { keysSection } from "./keys.js";
 import { logSection } from "./log.js";
 import { passwordSection } from "./password.js";
@@ -33,7 +35,9 @@ function start() {
       const { data } = await api("GET", "/api/account");
       state.account = data;
       showEmail(data.email);
+      verification.render();
       keys.renderCounter();
+      zones.renderForm();
       setText(byId("page-error"), "");
     } catch (error) {
       if (!error.redirecting) {
@@ -42,6 +46,7 @@ function start() {
     }
   }
 
+  const verification = emailSection(state, { refreshAccount });
   const log = logSection(state);
   const keys = keysSection(state, {
     refreshAccount,
@@ -54,6 +59,7 @@ function start() {
       keys.render(); // rows name the zones a key is restricted to
     },
     changed: () => log.load(),
+    refreshAccount,
   });
   passwordSection();
 

@@ -2,6 +2,7 @@
 // one-time key dialog, revoke and roll.
 
 import { api } from "./api.js";
+import { awaitsVerification } from "./email.js";
 import { keyRows } from "./keyrows.js";
 import { pagedList } from "./paged.js";
 import {
@@ -76,21 +77,28 @@ export function keysSection(state, hooks) {
 
   // --- Counter ----------------------------------------------------------------
 
+  // The form is disabled, with the reason beside it, when the API would refuse it:
+  // the address is not verified yet, or the account is at its limit.
   function renderCounter() {
     const { activeKeys: active, keyLimit: limit } = state.account;
     const full = active >= limit;
+    const unverified = awaitsVerification(state.account);
     const counter = byId("key-counter");
     counter.textContent = `${active} of ${limit} active keys`;
     counter.classList.toggle("counter-full", full);
     show(counter);
-    byId("new-key-fields").disabled = full;
-    setText(
-      byId("limit-note"),
-      full
-        ? `You have ${limit} active keys, the most an account can have. ` +
-            "Revoke a key you no longer use to free a slot for a new one."
-        : "",
-    );
+    byId("new-key-fields").disabled = full || unverified;
+    let reason = "";
+    if (unverified) {
+      reason =
+        "Verify your email address to create keys: follow the link we emailed you, " +
+        "or press “Send a new link” at the top of this page.";
+    } else if (full) {
+      reason =
+        `You have ${limit} active keys, the most an account can have. ` +
+        "Revoke a key you no longer use to free a slot for a new one.";
+    }
+    setText(byId("limit-note"), reason);
   }
 
   // --- List ---------------------------------------------------------------------

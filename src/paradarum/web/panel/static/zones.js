@@ -3,6 +3,7 @@
 // delete it.
 
 import { api } from "./api.js";
+import { awaitsVerification } from "./email.js";
 import { badge } from "./keyrows.js";
 import { pagedList } from "./paged.js";
 import {
@@ -22,7 +23,7 @@ const ZONES_URL = "/api/account/zones?limit=100";
 /**
  * `state.zones` is the page's list of zones. `hooks.zonesShown()` runs when it changed
  * (key rows and the new-key form name zones); `hooks.changed()` after anything that
- * writes a security-log entry.
+ * writes a security-log entry; `hooks.refreshAccount()` reloads the account.
  */
 export function zonesSection(state, hooks) {
   const title = byId("zones-title");
@@ -42,6 +43,19 @@ export function zonesSection(state, hooks) {
       return state.zones.length;
     },
   });
+
+  // Until the address is verified the API refuses new zones: the form says so.
+  function renderForm() {
+    const unverified = awaitsVerification(state.account);
+    byId("new-zone-fields").disabled = unverified;
+    setText(
+      byId("zone-note"),
+      unverified
+        ? "Verify your email address to add zones: follow the link we emailed you, " +
+            "or press “Send a new link” at the top of this page."
+        : "",
+    );
+  }
 
   function render() {
     byId("zones-body").replaceChildren(...state.zones.map(zoneItem));
@@ -185,6 +199,7 @@ export function zonesSection(state, hooks) {
     } catch (error) {
       if (error.redirecting) return;
       showErrors(form, error);
+      if (error.status === 403) hooks.refreshAccount(); // the page may be out of date
     } finally {
       setBusy(button, false);
     }
@@ -224,5 +239,5 @@ export function zonesSection(state, hooks) {
     }
   });
 
-  return { load };
+  return { load, renderForm };
 }

@@ -1,0 +1,66 @@
+// /verify-email: the page the emailed link opens. The token travels in the fragment
+// (#token=...), which browsers never send to a server, so it stays out of every log;
+// this page takes it out of the address bar too, then hands it to the API.
+
+import { api } from "./api.js";
+import { byId, setBusy, setText, show } from "./ui.js";
+
+const OUTCOMES = ["verify-done", "verify-failed", "verify-missing"];
+const working = byId("verify-working");
+const retry = byId("verify-retry");
+let token = takeToken();
+
+// The token from the address bar, which then no longer holds it (nor does history).
+function takeToken() {
+  const found = new URLSearchParams(location.hash.slice(1)).get("token") || "";
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  return found;
+}
+
+function outcome(id) {
+  for (const other of OUTCOMES) show(byId(other), other === id);
+  show(working, id === null);
+}
+
+async function verify() {
+  let message;
+  try {
+    ({ message } = await api("POST", "/api/auth/email/verify", { auth: false, body: { token } }));
+  } catch (error) {
+    // A refused link (400) says why; anything else (no connection, a busy server)
+    // may work on a second try, with the token this page still holds.
+    const problems = (error.fieldErrors && error.fieldErrors.token) || [];
+    setText(byId("verify-error"), problems.length ? problems.join(" ") : error.message);
+    show(retry, error.status !== 400);
+    outcome("verify-failed");
+    return;
+  }
+  setText(byId("verify-done-message"), message);
+  outcome("verify-done");
+}
+
+function start() {
+  if (!token) {
+    outcome("verify-missing");
+    return;
+  }
+  outcome(null);
+  verify();
+}
+
+retry.addEventListener("click", async () => {
+  setBusy(retry, true, "Trying again…");
+  await verify();
+  setBusy(retry, false);
+});
+
+// A link opened while this page is showing changes only the fragment: no new page.
+window.addEventListener("hashchange", () => {
+  const next = takeToken();
+  if (next) {
+    token = next;
+    start();
+  }
+});
+
+start();
