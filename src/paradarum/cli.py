@@ -14,6 +14,7 @@ credential: whoever can run them can read the database anyway.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import json
 from collections.abc import Callable, Coroutine, Iterator
@@ -85,9 +86,7 @@ def operator(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
-def _settings(
-    data_dir: Path | None, database_url: str | None, *, secret: bool = True
-) -> Settings:
+def _settings(data_dir: Path | None, database_url: str | None, *, secret: bool = True) -> Settings:
     """The settings, with a data directory that is private and writable, and (unless
     ``secret`` is False: migrations need none) the signing secret readable: every
     operator command starts here."""
@@ -105,6 +104,11 @@ def _settings(
     except ValueError as exc:
         raise StartupError(str(exc)) from None
     except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StartupError(
+                f"The disk holding {settings.data_dir} is full: free some space, then start again.",
+                code=1,
+            ) from None
         raise StartupError(f"Cannot keep the signing secret: {exc.strerror}.", code=1) from None
     return settings
 

@@ -12,9 +12,10 @@ it is told here, and why:
   connection finished its last answer) to the end of the request's headers, however
   slowly bytes keep arriving; then the connection is closed. Slowloris clients
   are shed within that time. It is also the idle keep-alive timeout.
-* **Header size**: at most 64 KiB in all and 100 lines (the rest is a ``431`` from
-  the server, before any Python runs), and 16 KiB per line (``431`` from
-  ``web/edge.py``).
+* **Header size**: the server buffers at most :data:`HEADER_BUFFER_BYTES` of headers
+  and 100 lines per request (more is a ``431`` before any Python runs, so a huge
+  header costs neither memory nor time); ``web/edge.py`` then holds them to exactly
+  64 KiB in all and 16 KiB per line (``431`` too).
 * **Connections per worker** (``PARADARUM_MAX_CONNECTIONS``, default 1024): more wait
   in the kernel's listen backlog. Requests in flight per worker are capped by
   the app (``PARADARUM_MAX_REQUESTS_IN_FLIGHT``): beyond it, 503 at once and one

@@ -316,3 +316,23 @@ def test_purges_are_listed_newest_first_across_pages(frozen_runtime, clock):
         if cursor is None:
             break
     assert seen == [info.id for info in reversed(made)]
+
+
+def test_node_requests_and_their_urls_are_not_logged_at_info(frozen_runtime, nodes, caplog):
+    """The customer's URLs (query strings included) stay out of the service's log."""
+    import logging
+
+    from paradarum import logs
+
+    saved = logging.getLogger().handlers[:], logging.getLogger().level
+    logs.configure("INFO")
+    logging.getLogger().handlers[:] = saved[0]  # keep pytest's capture
+    try:
+        who = principal(frozen_runtime)
+        request(frozen_runtime, who, urls=["https://www.example.com/private?token=abc123"])
+        with caplog.at_level(logging.INFO):
+            assert deliver(frozen_runtime.purge_delivery) == 2
+        assert nodes[0].requests  # it was delivered
+        assert not [r for r in caplog.records if "abc123" in r.getMessage()]
+    finally:
+        logging.getLogger().setLevel(saved[1])

@@ -418,3 +418,26 @@ def test_pdm_inside_an_opaque_value_is_not_mistaken_for_a_key(client):
     token = new_account(client)
     response = client.get("/api/account/apikeys?cursor=xpdm_abc", headers=bearer(token))
     assert response.status_code == 400  # an invalid cursor, not a leaked key
+
+
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("1234567890", "common passwords"),
+        ("password12", "common passwords"),
+        ("qwertyuiop", "common passwords"),
+        ("my sense of humour", "email"),  # holds the email's name part, "sense"
+    ],
+)
+def test_well_known_passwords_and_ones_built_from_the_email_are_refused(client, password, why):
+    email = "sense@example.com" if why == "email" else "ada@example.com"
+    response = client.post("/api/auth/signup", json={"email": email, "password": password})
+    assert response.status_code == 400, response.text
+    assert why in " ".join(response.json()["errors"]["password"])
+
+
+def test_an_email_with_invisible_or_direction_characters_is_refused(client):
+    for email in ("ad\u202ea@example.com", "ada\u200b@example.com", "ada@exa\u2066mple.com"):
+        response = client.post("/api/auth/signup", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 400, email
+        assert "email" in response.json()["errors"]

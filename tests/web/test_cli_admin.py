@@ -64,3 +64,64 @@ def test_serve_on_postgresql_refuses_to_start_without_a_shared_secret(monkeypatc
     result = runner.invoke(app, ["serve", "--database-url", "postgresql://nobody@127.0.0.1:1/x"])
     assert result.exit_code == 2
     assert "PARADARUM_JWT_SECRET" in result.output
+
+
+def test_accounts_delete_ends_the_accounts_keys_sessions_and_zones_at_once(tmp_path, monkeypatch):
+    """The operator's delete, against a server running on the same data."""
+    import httpx
+
+    from tests.support import activate_zone, bearer, create_key, login, signup, start_server
+
+    env = {"PARADARUM_DATA_DIR": str(tmp_path / "data"), "PARADARUM_ACCESS_LOG": "false"}
+    server = start_server(env, log_path=tmp_path / "server.log")
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+            signup(http, "leaving@example.com")
+            activate_zone(env, "leaving@example.com", "leaving.example")
+            token = login(http, "leaving@example.com")
+            key = create_key(http, token)["key"]
+            assert http.get("/api/account", headers=bearer(key)).status_code == 200
+            refused = runner.invoke(
+                app,
+                [
+                    "accounts",
+                    "delete",
+                    "leaving@example.com",
+                    "--data-dir",
+                    env["PARADARUM_DATA_DIR"],
+                ],
+                input="n\n",
+            )
+            assert refused.exit_code == 1 and "leaving@example.com" in refused.output
+            assert http.get("/api/account", headers=bearer(key)).status_code == 200
+            deleted = runner.invoke(
+                app,
+                [
+                    "accounts",
+                    "delete",
+                    "leaving@example.com",
+                    "--yes",
+                    "--data-dir",
+                    env["PARADARUM_DATA_DIR"],
+                ],
+            )
+            assert deleted.exit_code == 0, deleted.output
+            for credential in (key, token):
+                assert http.get("/api/account", headers=bearer(credential)).status_code == 401
+            # The zone went with it: another account can have the hostname now.
+            signup(http, "next@example.com")
+            activate_zone(env, "next@example.com", "leaving.example")
+            missing = runner.invoke(
+                app,
+                [
+                    "accounts",
+                    "delete",
+                    "nobody@example.com",
+                    "--yes",
+                    "--data-dir",
+                    env["PARADARUM_DATA_DIR"],
+                ],
+            )
+            assert missing.exit_code == 1 and "No account" in missing.output
+    finally:
+        server.stop()

@@ -45,9 +45,7 @@ from tests.support import PASSWORD, run
 # jitter, for one) may draw from the random module while Hypothesis draws a case,
 # which Hypothesis takes for a strategy using it. Not a strategy of ours, and the
 # runs stay reproducible: the seed and derandomize fix every case drawn.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Do not use the `random` module inside strategies"
-)
+pytestmark = pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
 SEED = 20261127
 MAX_EXAMPLES = 40
 CHECKS = [

@@ -342,3 +342,20 @@ def test_instances_share_sign_in_and_authentication_failures(settings, clock, fr
             blocked(two.get("/api/account", headers=bearer(token)), window=60)
     finally:
         other_runtime.close()
+
+
+def test_sign_ups_are_limited_per_address_then_lift(frozen_runtime, clock):
+    app = PeerFromHeader(create_app(runtime=frozen_runtime))
+    limit = frozen_runtime.settings.signups_per_address
+    with TestClient(app) as client:
+        for n in range(limit):
+            signup(client, f"new{n}@example.com", headers=peer("203.0.113.50"))
+        refused = client.post(
+            "/api/auth/signup",
+            json={"email": "one.more@example.com", "password": PASSWORD},
+            headers=peer("203.0.113.50"),
+        )
+        retry = blocked(refused, window=frozen_runtime.settings.signup_window_seconds)
+        signup(client, "elsewhere@example.com", headers=peer("203.0.113.51"))
+        clock.advance(retry)
+        signup(client, "one.more@example.com", headers=peer("203.0.113.50"))

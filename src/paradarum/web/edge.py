@@ -30,6 +30,7 @@ from paradarum.web.responses import envelope_error
 MAX_BODY = 64 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_HEADER_LINE = 16 * 1024
+MAX_HEADERS = 64 * 1024
 logger = logging.getLogger("paradarum.web")
 
 
@@ -153,19 +154,29 @@ class BodyGuard:
 
 
 class HeaderLimit:
-    """431 for a header line over 16 KiB. (The server itself refuses more than
-    64 KiB of headers in all, or more than 100 lines, before any of this runs.)"""
+    """431 for a header line over 16 KiB, or over 64 KiB of headers in all.
 
-    def __init__(self, app: ASGIApp, *, limit: int = MAX_HEADER_LINE) -> None:
+    The server bounds what it buffers before any of this runs (its read buffer, and
+    100 lines at most), so a huge header never reaches Python; this makes the limits
+    exact and says so in the envelope."""
+
+    def __init__(
+        self, app: ASGIApp, *, line: int = MAX_HEADER_LINE, total: int = MAX_HEADERS
+    ) -> None:
         self.app = app
-        self.limit = limit
+        self.line = line
+        self.total = total
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            size = 0
             for name, value in scope["headers"]:
-                if len(name) + len(value) > self.limit:
-                    message = f"A request header line is longer than {_size(self.limit)}."
-                    await envelope_error(431, message)(send)
+                length = len(name) + len(value)
+                size += length + 4  # ": " and CRLF, as on the wire
+                if length > self.line or size > self.total:
+                    limit = self.line if length > self.line else self.total
+                    what = "A request header line is" if limit == self.line else "The headers are"
+                    await envelope_error(431, f"{what} longer than {_size(limit)}.")(send)
                     return
         await self.app(scope, receive, send)
 

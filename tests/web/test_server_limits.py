@@ -1,0 +1,262 @@
+"""What only a real ``paradarum serve`` can show: header limits and the header-read
+deadline of the embedded server, the address check, private data files, a full
+disk, and one-line configuration errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import IN_CI, PASSWORD, bearer, free_port, login, signup, start_server
+
+pytestmark = pytest.mark.slow
+
+
+def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "PARADARUM_DATA_DIR": str(tmp_path / "data"),
+        "PARADARUM_ACCESS_LOG": "false",
+        **extra,
+    }
+
+
+def paradarum(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")}
+    return subprocess.run(
+        [sys.executable, "-m", "paradarum", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_a_64_kib_header_is_431_at_once_and_others_are_served_meanwhile(tmp_path):
+    server = start_server(env_for(tmp_path), log_path=tmp_path / "server.log")
+    try:
+        host, port = "127.0.0.1", int(server.base_url.rsplit(":", 1)[1])
+        started = time.monotonic()
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.sendall(
+                b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n"
+            )
+            answer = sock.recv(200)
+        assert answer.startswith(b"HTTP/1.1 431"), answer
+        assert time.monotonic() - started < 1
+        # Many header lines of 1 KiB, 80 KiB in all: 431 as well, however small each is.
+        many = b"".join(b"X-H%d: %s\r\n" % (n, b"b" * 1000) for n in range(80))
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+            assert sock.recv(200).startswith(b"HTTP/1.1 431")
+        assert httpx.get(server.base_url + "/api/health", timeout=5).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_slow_header_connections_are_closed_at_the_deadline_and_others_are_served(tmp_path):
+    """Slowloris: 50 clients trickle a header byte at a time. Each is closed when the
+    header-read deadline passes, however slowly bytes keep coming, and a fresh client
+    is served meanwhile."""
+    server = start_server(
+        env_for(tmp_path, PARADARUM_HEADER_TIMEOUT_SECONDS="2"), log_path=tmp_path / "server.log"
+    )
+    port = int(server.base_url.rsplit(":", 1)[1])
+    slow: list[socket.socket] = []
+    try:
+        for _ in range(50):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            slow.append(sock)
+        started = time.monotonic()
+        assert httpx.get(server.base_url + "/api/health", timeout=5).status_code == 200
+        closed: set[int] = set()
+        while len(closed) < len(slow) and time.monotonic() - started < 10:
+            for index, sock in enumerate(slow):
+                if index in closed:
+                    continue
+                try:
+                    sock.sendall(b"a")
+                    sock.settimeout(0.01)
+                    if sock.recv(1) == b"":
+                        closed.add(index)
+                except (TimeoutError, BlockingIOError):
+                    pass
+                except OSError:
+                    closed.add(index)
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        assert len(closed) == 50, f"{len(closed)} of 50 slow connections closed"
+        assert elapsed < 6, elapsed  # the deadline (2 s), not whenever the bytes stop
+        assert httpx.get(server.base_url + "/api/health", timeout=5).status_code == 200
+    finally:
+        for sock in slow:
+            sock.close()
+        server.stop()
+
+
+def test_a_port_in_use_is_one_line_before_anything_starts(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        finished = paradarum("serve", "--port", str(port), env=env_for(tmp_path))
+    assert finished.returncode == 1
+    lines = finished.stderr.strip().splitlines()
+    assert lines == [lines[0]] and f"Port {port}" in lines[0] and "in use" in lines[0]
+    assert "started" not in finished.stdout  # nothing started, nothing migrated
+    assert not (tmp_path / "data" / "paradarum.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("PARADARUM_DATABASE_URL", "bogus", "PARADARUM_DATABASE_URL"),
+        ("PARADARUM_REDIS_URL", "bogus", "PARADARUM_REDIS_URL"),
+        ("PARADARUM_LOG_LEVEL", "LOUD", "PARADARUM_LOG_LEVEL"),
+        ("PARADARUM_KEY_LIMIT", "0", "PARADARUM_KEY_LIMIT"),
+        ("PARADARUM_DATA_DIR", "", "PARADARUM_DATA_DIR"),
+        ("PARADARUM_TRUSTED_PROXIES", "not-a-network", "PARADARUM_TRUSTED_PROXIES"),
+        ("PARADARUM_SMTP_URL", "bogus", "PARADARUM_SMTP_URL"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command", [("serve",), ("db", "upgrade"), ("accounts", "create", "a@b.co")]
+)
+def test_a_configuration_error_is_one_line_naming_the_setting_and_exit_2(
+    tmp_path, variable, value, named, command
+):
+    env = {**env_for(tmp_path), variable: value, "PARADARUM_NEW_PASSWORD": PASSWORD}
+    finished = paradarum(*command, env=env)
+    assert finished.returncode == 2, finished.stderr
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1, finished.stderr
+    assert named in lines[0] and "Traceback" not in finished.stderr
+
+
+def test_an_unwritable_data_directory_is_one_line(tmp_path):
+    if os.geteuid() == 0:
+        target = "/proc/paradarum-data"  # not even root writes there
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        target = str(locked / "data")
+    finished = paradarum("serve", env={**env_for(tmp_path), "PARADARUM_DATA_DIR": target})
+    assert finished.returncode == 2
+    assert finished.stderr.count("\n") == 1 and "PARADARUM_DATA_DIR" in finished.stderr
+
+
+def modes(directory: Path) -> dict[str, int]:
+    return {
+        path.name: stat.S_IMODE(path.stat().st_mode)
+        for path in directory.iterdir()
+        if path.name.startswith(("paradarum.db", "jwt-secret"))
+    }
+
+
+def test_data_files_are_private_even_in_an_open_directory_and_old_modes_are_fixed(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    server = start_server(env_for(tmp_path), log_path=tmp_path / "server.log")
+    try:
+        with httpx.Client(base_url=server.base_url) as http:
+            signup(http, "modes@example.com")
+    finally:
+        server.stop()
+    created = modes(data)
+    assert {"paradarum.db", "jwt-secret"} <= set(created)
+    assert all(mode == 0o600 for mode in created.values()), created
+    assert "can be read by other users" in server.output()
+    # Files left readable by an older version are made private at the next start.
+    for name in created:
+        (data / name).chmod(0o644)
+    server = start_server(env_for(tmp_path), log_path=tmp_path / "server2.log")
+    server.stop()
+    assert all(mode == 0o600 for mode in modes(data).values()), modes(data)
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str = "4m") -> Iterator[Path]:
+    """A real file system that fills up: a tmpfs of ``size`` (needs root)."""
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        reason = f"cannot mount a small file system here: {mounted.stderr.strip()}"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with filler.open("wb") as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(b"\0" * 65536)
+            handle.flush()
+    return filler
+
+
+def test_a_full_disk_fails_writes_and_readiness_with_the_cause_logged_then_recovers(tmp_path):
+    with small_disk(tmp_path / "disk") as disk:
+        env = {**env_for(tmp_path), "PARADARUM_DATA_DIR": str(disk / "data")}
+        server = start_server(env, log_path=tmp_path / "server.log")
+        try:
+            base = server.base_url
+            with httpx.Client(base_url=base, timeout=10) as http:
+                signup(http, "full@example.com")
+                token = login(http, "full@example.com")
+                assert http.get("/api/health/ready").status_code == 200
+                filler = fill(disk)
+                statuses = set()
+                for n in range(40):  # until SQLite's spare pages are gone too
+                    created = http.post(
+                        "/api/account/apikeys", json={"name": f"k{n}"}, headers=bearer(token)
+                    )
+                    statuses.add(created.status_code)
+                    if created.status_code == 503:
+                        break
+                assert created.status_code == 503, statuses
+                assert "Traceback" not in created.text
+                ready = http.get("/api/health/ready")
+                assert ready.status_code == 503
+                assert "disk is full" in server.output()
+                filler.unlink()
+                created = http.post(
+                    "/api/account/apikeys", json={"name": "after"}, headers=bearer(token)
+                )
+                assert created.status_code in (201, 400), created.text  # 400: at the key limit
+                assert http.get("/api/health/ready").status_code == 200
+        finally:
+            server.stop()
+
+
+def test_a_first_start_on_a_full_disk_is_one_clear_line(tmp_path):
+    with small_disk(tmp_path / "disk", size="1m") as disk:
+        fill(disk)
+        finished = paradarum(
+            "serve",
+            "--port",
+            str(free_port()),
+            env={**env_for(tmp_path), "PARADARUM_DATA_DIR": str(disk / "data")},
+        )
+    assert finished.returncode == 1
+    assert finished.stderr.count("\n") == 1, finished.stderr
+    assert "full" in finished.stderr.lower() and "Traceback" not in finished.stderr
