@@ -76,7 +76,6 @@ class Driver:
 
 
 def _pairs(
-    driver: Driver,
     a: Callable[[], Any],
     b: Callable[[], Any],
     *,
@@ -103,7 +102,7 @@ def _noop(*_args: Any) -> None:
     return None
 
 
-def _quiet_access_log() -> None:
+def _access_log_to_devnull() -> None:
     handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -120,6 +119,7 @@ PROFILE_GROUPS = [
         (
             "paradarum/services/auth.py",
             "paradarum/keys.py",
+            "paradarum_client/keyformat.py",
             "paradarum/services/usage.py",
             "paradarum/ratelimit.py",
         ),
@@ -172,7 +172,7 @@ def _profile(driver: Driver, key: str, iterations: int) -> dict[str, Any]:
 
 
 def measure(target: Target, *, iterations: int, rounds: int) -> dict[str, Any]:
-    _quiet_access_log()
+    _access_log_to_devnull()
     with opened(target) as runtime:
         data = asyncio.run(main_data(runtime))
         return _measure(runtime, data.key, data.restricted_key, iterations, rounds)
@@ -201,7 +201,7 @@ def _measure(
             finally:
                 del usage.succeeded
 
-        with_counts, without_counts = _pairs(driver, counting, not_counting, rounds=rounds)
+        with_counts, without_counts = _pairs(counting, not_counting, rounds=rounds)
 
         async def plain() -> float:
             return await driver.run(key, iterations)
@@ -209,7 +209,7 @@ def _measure(
         async def restricted_key() -> float:
             return await driver.run(restricted, iterations)
 
-        unrestricted_us, restricted_us = _pairs(driver, plain, restricted_key, rounds=rounds)
+        unrestricted_us, restricted_us = _pairs(plain, restricted_key, rounds=rounds)
         # Where the time goes, in µs of CPU: the open health check, and the key-authed
         # request with the access log off (an app built without it, same runtime).
         quiet = Driver(create_app(runtime=replace(runtime, settings=no_log)))

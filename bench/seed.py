@@ -59,10 +59,10 @@ class Target:
 
 
 @contextlib.contextmanager
-def opened(target: Target, **overrides: Any) -> Iterator[Runtime]:
+def opened(target: Target) -> Iterator[Runtime]:
     """A migrated runtime on ``target`` (closed afterwards)."""
     target.data_dir.mkdir(parents=True, exist_ok=True)
-    runtime = build_runtime(target.settings(**overrides))
+    runtime = build_runtime(target.settings())
     try:
         upgrade(runtime.db)
         yield runtime
