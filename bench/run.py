@@ -1,744 +1,351 @@
-"""Load benchmark for key verification: ``make bench`` (see README, "Performance").
+"""``make bench``: the cost of a key-authenticated request, side by side with the
+floor, in one run on this machine (see docs/performance.md, "The benchmark").
 
-One run starts ``paradarum serve`` (one worker, pinned to CPU 0 where ``taskset``
-exists), loads it with ``wrk`` pinned to CPU 1, and prints one table with every
-scenario measured side by side, so that ratios compare numbers taken minutes apart
-on the same (possibly shared, possibly noisy) machine:
-
-* open ``GET /api/health``; key-authed and JWT-authed ``GET /api/account``;
-  key-authed ``GET /api/account/apikeys``;
-* a hot-key scenario (64 connections, one key) and the ``lastUsedAt`` writes it
-  caused, counted by a database trigger the benchmark adds to its throwaway
-  database (so the count is what reached the table, from any process);
-* a scale scenario: the same key-authed request with 1,000,000 other keys seeded
-  straight into a second database;
-* the same on PostgreSQL when ``PARADARUM_DATABASE_URL`` points at a server (a
-  throwaway database is created there and dropped afterwards);
-* a peer: Django + DRF + djangorestframework-api-key under gunicorn (1 worker,
-  SQLite), installed into ``bench/.peer-venv``.
-
-Scenarios are interleaved over ``--rounds`` rounds and the median is reported.
-Results are written to ``bench/results/<UTC timestamp>.json``.
+Servers are pinned to CPU 0 and ``wrk`` to CPU 1 (``taskset``, 2+ CPUs); every load
+scenario runs once per round, rounds interleaved, and each ratio is the median of
+its per-round pairs. Printed as one table, each goal beside its figure; written to
+``bench/results/<UTC timestamp>.json``. Not part of the test run.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import platform
-import re
 import secrets
-import shutil
-import signal
-import socket
-import sqlite3
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-RESULTS = BENCH / "results"
-PEER_DIR = BENCH / "peer"
-PEER_VENV = BENCH / ".peer-venv"
-PEER_PACKAGES = ["django", "djangorestframework", "djangorestframework-api-key", "gunicorn"]
-PASSWORD = "bench-password-" + secrets.token_hex(8)
-HAS_TASKSET = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+from bench import burst, inprocess, seed  # noqa: E402
+from bench.load import Scenario, cpu_ratio, interleave, ratio, wrk_path  # noqa: E402
+from bench.servers import LOAD_CPU, PINNING, start_floor, start_paradarum, start_peer  # noqa: E402
+from tests.support import (  # noqa: E402
+    PG_ADMIN_URL,
+    ServerProcess,
+    postgres_available,
+    rss_kib,
+    temporary_postgres_database,
+    worker_pids,
+)
 
-
-# -- processes ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+RESULTS = ROOT / "bench" / "results"
+RSS_GOAL_MIB = round(120 * 1_000_000 / 1_048_576, 1)  # 120 MB
 
 
-def pinned(cpu: int, argv: list[str]) -> list[str]:
-    return ["taskset", "-c", str(cpu), *argv] if HAS_TASKSET else argv
-
-
-@dataclass
-class Server:
-    name: str
-    base_url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=15)
-
-
-def launch(
-    name: str, argv: list[str], *, env: dict[str, str], port: int, log_path: Path, cwd: Path
-) -> Server:
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        pinned(0, argv),
-        env=env,
-        cwd=cwd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+def options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4)")
+    parser.add_argument("--seconds", type=int, default=3, help="measured seconds per load")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds per load")
+    parser.add_argument("--keys", type=int, default=1_000_000, help="keys in the scale case")
+    parser.add_argument("--iterations", type=int, default=4000, help="in-process requests/round")
+    parser.add_argument("--no-peer", action="store_true", help="skip the Django peer")
+    parser.add_argument("--no-postgresql", action="store_true", help="skip PostgreSQL")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 2 rounds of 1 s, 100,000 keys, fewer in-process requests",
     )
-    server = Server(name, f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{name} exited early:\n{log_path.read_text()[-4000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(server.base_url + "/api/health", timeout=1).status_code == 200:
-                return server
-        time.sleep(0.2)
-    server.stop()
-    raise SystemExit(f"{name} did not start:\n{log_path.read_text()[-4000:]}")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds, args.keys, args.iterations = 2, 1, 100_000, 1000
+    return args
 
 
-def paradarum_env(data_dir: Path, database_url: str | None, secret: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")}
-    env["PARADARUM_DATA_DIR"] = str(data_dir)
-    env["PARADARUM_JWT_SECRET"] = secret
-    if database_url:
-        env["PARADARUM_DATABASE_URL"] = database_url
-    return env
+def postgres_admin_url() -> str | None:
+    """PARADARUM_DATABASE_URL when set, else a local PostgreSQL if one answers."""
+    url = os.environ.get("PARADARUM_DATABASE_URL") or PG_ADMIN_URL
+    return url if postgres_available(url) else None
 
 
-def paradarum_bin() -> str:
-    candidate = Path(sys.executable).parent / "paradarum"
-    return str(candidate) if candidate.exists() else "paradarum"
+def worker_hwm_mib(server: ServerProcess) -> float:
+    """Peak RSS (VmHWM) of the server's largest worker process so far."""
+    pids = worker_pids(server.process.pid) or [server.process.pid]
+    return round(max(rss_kib(pid, "VmHWM") for pid in pids) / 1024, 1)
 
 
-def start_paradarum(name: str, env: dict[str, str], work: Path) -> Server:
-    port = free_port()
-    argv = [paradarum_bin(), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    return launch(name, argv, env=env, port=port, log_path=work / f"{name}.log", cwd=work)
-
-
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run([paradarum_bin(), "db", "upgrade"], env=env, check=True, capture_output=True)
-
-
-# -- memory ------------------------------------------------------------------------
-
-
-class RssSampler:
-    """Samples VmRSS of a process (and its children) while a load runs."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak_kib = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @staticmethod
-    def rss_kib(pid: int) -> int:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
-    def _pids(self) -> list[int]:
-        pids = [self.pid]
-        with contextlib.suppress(OSError):
-            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
-            pids.extend(int(child) for child in children)
-        return pids
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            # The largest single process: the worker (gunicorn's master is tiny).
-            self.peak_kib = max(self.peak_kib, *(self.rss_kib(p) for p in self._pids()))
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-# -- wrk ---------------------------------------------------------------------------
-
-
-@dataclass
-class Load:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    non_2xx: int
-    socket_errors: int
-    peak_rss_mib: float
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if not match:
-        raise ValueError(f"unexpected wrk latency {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    print("wrk is missing: installing it from the Debian packages (apt-get install wrk)")
-    subprocess.run(["apt-get", "install", "-y", "wrk"], check=False)
-    found = shutil.which("wrk")
-    if not found:
-        subprocess.run(["apt-get", "update"], check=False)
-        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)
-        found = shutil.which("wrk")
-    if not found:
-        raise SystemExit("wrk is required (apt-get install wrk)")
-    return found
-
-
-def run_wrk(
-    wrk: str,
-    url: str,
-    headers: dict[str, str],
-    *,
-    connections: int,
-    seconds: float,
-    warmup: float,
-    pid: int,
-) -> Load:
-    header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
-    threads = "2"
-
-    def call(duration: float, latency: bool) -> str:
-        argv = [
-            wrk,
-            "-t",
-            threads,
-            "-c",
-            str(connections),
-            "-d",
-            f"{max(1, round(duration))}s",
-            "--timeout",
-            "5s",
-        ]
-        if latency:
-            argv.append("--latency")
-        argv += [*header_args, url]
-        done = subprocess.run(pinned(1, argv), capture_output=True, text=True, check=True)
-        return done.stdout
-
-    if warmup > 0:
-        call(warmup, False)
-    with RssSampler(pid) as sampler:
-        out = call(seconds, True)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    non_2xx_match = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors_match = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    )
-    socket_errors = sum(int(g) for g in errors_match.groups()) if errors_match else 0
-    return Load(
-        rps=rps,
-        p50_ms=p50,
-        p99_ms=p99,
-        requests=requests,
-        non_2xx=int(non_2xx_match.group(1)) if non_2xx_match else 0,
-        socket_errors=socket_errors,
-        peak_rss_mib=round(sampler.peak_kib / 1024, 1),
-    )
-
-
-@dataclass
-class Scenario:
-    name: str
-    server: Server
-    path: str
-    headers: dict[str, str] = field(default_factory=dict)
-    connections: int = 32
-    runs: list[Load] = field(default_factory=list)
-
-    def measure(self, wrk: str, args: argparse.Namespace) -> None:
-        load = run_wrk(
-            wrk,
-            self.server.base_url + self.path,
-            self.headers,
-            connections=self.connections,
-            seconds=args.seconds,
-            warmup=args.warmup,
-            pid=self.server.pid,
-        )
-        self.runs.append(load)
-        print(
-            f"  {self.name:<34} {load.rps:>9.0f} req/s  p50 {load.p50_ms:6.2f} ms  "
-            f"p99 {load.p99_ms:6.2f} ms  non-2xx {load.non_2xx}  rss {load.peak_rss_mib} MiB",
-            flush=True,
-        )
-
-    def summary(self) -> dict[str, Any]:
-        rps = [r.rps for r in self.runs]
-        return {
-            "name": self.name,
-            "path": self.path,
-            "connections": self.connections,
-            "rps_median": round(statistics.median(rps), 1),
-            "rps_runs": [round(x, 1) for x in rps],
-            "p50_ms": round(statistics.median(r.p50_ms for r in self.runs), 3),
-            "p99_ms": round(statistics.median(r.p99_ms for r in self.runs), 3),
-            "non_2xx": sum(r.non_2xx for r in self.runs),
-            "socket_errors": sum(r.socket_errors for r in self.runs),
-            "requests": sum(r.requests for r in self.runs),
-            "peak_rss_mib": max(r.peak_rss_mib for r in self.runs),
-        }
-
-
-def interleave(scenarios: list[Scenario], wrk: str, args: argparse.Namespace) -> None:
-    for round_no in range(1, args.rounds + 1):
-        print(f" round {round_no}/{args.rounds}", flush=True)
-        for scenario in scenarios:
-            scenario.measure(wrk, args)
-
-
-# -- paradarum setup ---------------------------------------------------------------
-
-
-@dataclass
-class Credentials:
-    jwt: str
-    key: str
-    hot_key: str
-    hot_key_id: int
-
-
-def sign_in_and_create_keys(base_url: str) -> Credentials:
-    email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
-    with httpx.Client(base_url=base_url, timeout=30) as client:
-        body = {"email": email, "password": PASSWORD}
-        client.post("/api/auth/signup", json=body).raise_for_status()
-        token = client.post("/api/auth/login", json=body).json()["data"]["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        key = client.post("/api/account/apikeys", json={"name": "bench"}, headers=auth)
-        hot = client.post("/api/account/apikeys", json={"name": "hot"}, headers=auth)
-        key.raise_for_status()
-        hot.raise_for_status()
-        # The benchmark key's first use happens here, not under load.
-        client.get("/api/account", headers={"X-API-Key": key.json()["data"]["key"]})
-    return Credentials(
-        jwt=token,
-        key=key.json()["data"]["key"],
-        hot_key=hot.json()["data"]["key"],
-        hot_key_id=int(hot.json()["data"]["id"]),
-    )
-
-
-class Store:
-    """Direct database access for seeding and for counting ``lastUsedAt`` writes."""
-
-    def __init__(self, *, sqlite_path: Path | None = None, pg_url: str | None = None) -> None:
-        self.sqlite_path = sqlite_path
-        self.pg_url = pg_url
-
-    @contextlib.contextmanager
-    def connect(self) -> Iterator[Any]:
-        if self.sqlite_path is not None:
-            conn = sqlite3.connect(self.sqlite_path, timeout=30, isolation_level=None)
-            try:
-                yield conn
-            finally:
-                conn.close()
-        else:
-            import psycopg
-
-            with psycopg.connect(self.pg_url or "", autocommit=True) as conn:
-                yield conn
-
-    def add_write_counter(self) -> None:
-        """A trigger that counts every UPDATE which really changed ``last_used_at``."""
-        with self.connect() as conn:
-            conn.execute("CREATE TABLE bench_usage_writes (key_id BIGINT NOT NULL)")
-            if self.sqlite_path is not None:
-                conn.execute(
-                    "CREATE TRIGGER bench_count_usage AFTER UPDATE OF last_used_at ON api_keys "
-                    "WHEN NEW.last_used_at IS NOT OLD.last_used_at "
-                    "BEGIN INSERT INTO bench_usage_writes VALUES (NEW.id); END"
-                )
-            else:
-                conn.execute(
-                    "CREATE FUNCTION bench_count_usage() RETURNS trigger AS $$ BEGIN "
-                    "INSERT INTO bench_usage_writes VALUES (NEW.id); RETURN NEW; END $$ "
-                    "LANGUAGE plpgsql"
-                )
-                conn.execute(
-                    "CREATE TRIGGER bench_count_usage AFTER UPDATE OF last_used_at ON api_keys "
-                    "FOR EACH ROW WHEN (NEW.last_used_at IS DISTINCT FROM OLD.last_used_at) "
-                    "EXECUTE FUNCTION bench_count_usage()"
-                )
-
-    def usage_writes(self, key_id: int) -> int:
-        with self.connect() as conn:
-            sql = "SELECT count(*) FROM bench_usage_writes WHERE key_id = " + str(int(key_id))
-            return int(conn.execute(sql).fetchone()[0])
-
-    def backdate_last_use(self, key_id: int, minutes: int) -> None:
-        """Pretend the key was last used ``minutes`` ago (as if a minute had passed)."""
-        when = datetime.now(UTC) - timedelta(minutes=minutes)
-        with self.connect() as conn:
-            if self.sqlite_path is not None:
-                value: Any = when.replace(tzinfo=None).isoformat(sep=" ")
-                conn.execute(
-                    "UPDATE api_keys SET last_used_at = ? WHERE id = ?", (value, int(key_id))
-                )
-            else:
-                conn.execute(
-                    "UPDATE api_keys SET last_used_at = %s WHERE id = %s", (when, int(key_id))
-                )
-            conn.execute("DELETE FROM bench_usage_writes")
-
-    def seed_keys(self, count: int, per_account: int = 10) -> float:
-        """``count`` keys (10 per account, like real accounts at the limit), straight
-        into the tables with precomputed hashes. Returns the seconds it took."""
-        started = time.perf_counter()
-        now = datetime.now(UTC).replace(tzinfo=None)
-        n_accounts = (count + per_account - 1) // per_account
-        salt = secrets.token_hex(8)
-
-        def hashes(start: int, stop: int) -> Iterator[str]:
-            sha = hashlib.sha256
-            for i in range(start, stop):
-                yield sha(f"{salt}:{i}".encode()).hexdigest()
-
-        with self.connect() as conn:
-            if self.sqlite_path is not None:
-                stamp = now.isoformat(sep=" ")
-                base = int(conn.execute("SELECT coalesce(max(id), 0) FROM accounts").fetchone()[0])
-                conn.execute("BEGIN")
-                conn.executemany(
-                    "INSERT INTO accounts (id, email, password_hash, created_at, session_epoch) "
-                    "VALUES (?, ?, 'seeded', ?, 0)",
-                    (
-                        (base + a + 1, f"seed-{salt}-{a}@example.com", stamp)
-                        for a in range(n_accounts)
-                    ),
-                )
-                conn.executemany(
-                    "INSERT INTO api_keys (account_id, name, key_prefix, key_hash, created_at) "
-                    "VALUES (?, 'seeded', ?, ?, ?)",
-                    (
-                        (base + i // per_account + 1, "pdm_" + h[:4], h, stamp)
-                        for i, h in enumerate(hashes(0, count))
-                    ),
-                )
-                conn.execute("COMMIT")
-                conn.execute("ANALYZE")
-            else:
-                stamp_pg = now.replace(tzinfo=UTC)
-                row = conn.execute("SELECT coalesce(max(id), 0) FROM accounts").fetchone()
-                base = int(row[0])
-                with conn.transaction():
-                    with conn.cursor().copy(
-                        "COPY accounts (id, email, password_hash, created_at, session_epoch) "
-                        "FROM STDIN"
-                    ) as copy:
-                        for a in range(n_accounts):
-                            copy.write_row(
-                                (base + a + 1, f"seed-{salt}-{a}@example.com", "x", stamp_pg, 0)
-                            )
-                    with conn.cursor().copy(
-                        "COPY api_keys (account_id, name, key_prefix, key_hash, created_at) "
-                        "FROM STDIN"
-                    ) as copy:
-                        for i, h in enumerate(hashes(0, count)):
-                            copy.write_row(
-                                (base + i // per_account + 1, "seeded", "pdm_" + h[:4], h, stamp_pg)
-                            )
-                    conn.execute(
-                        "SELECT setval(pg_get_serial_sequence('accounts', 'id'), "
-                        "(SELECT max(id) FROM accounts))"
-                    )
-                conn.execute("ANALYZE accounts")
-                conn.execute("ANALYZE api_keys")
-        return time.perf_counter() - started
-
-
-# -- PostgreSQL throwaway databases --------------------------------------------------
-
-
-@contextlib.contextmanager
-def throwaway_pg_database(url: str) -> Iterator[str]:
-    """A uniquely named database on the server ``url`` points at, dropped after."""
-    import psycopg
-
-    admin = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    admin = admin.replace("postgres://", "postgresql://", 1)
-    name = f"paradarum_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(admin)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    finally:
-        try:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        except psycopg.Error as exc:
-            print(f"warning: could not drop the database {name}: {exc}", file=sys.stderr)
-
-
-# -- the peer ----------------------------------------------------------------------
-
-
-def ensure_peer_venv() -> Path:
-    python = PEER_VENV / "bin" / "python"
-    marker = PEER_VENV / ".installed"
-    if not marker.exists():
-        print("Installing the peer (Django + DRF + djangorestframework-api-key + gunicorn)")
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PEER_PACKAGES], check=True)
-        marker.write_text("ok\n")
-    return python
-
-
-def start_peer(work: Path) -> tuple[Server, str]:
-    python = ensure_peer_venv()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")}
-    env["PEER_DB"] = str(work / "peer.sqlite3")
-    env["DJANGO_SETTINGS_MODULE"] = "peersite.settings"
-    env["PYTHONPATH"] = str(PEER_DIR)
-    subprocess.run(
-        [str(python), "-m", "django", "migrate", "--noinput"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    created = subprocess.run(
-        [str(python), "-m", "peersite.make_key"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    key = created.stdout.strip()
-    port = free_port()
-    argv = [
-        str(PEER_VENV / "bin" / "gunicorn"),
-        "--workers",
-        "1",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        "peersite.wsgi:application",
-    ]
-    server = launch("peer", argv, env=env, port=port, log_path=work / "peer.log", cwd=PEER_DIR)
-    return server, key
-
-
-# -- one backend -------------------------------------------------------------------
-
-
-def ratio(a: Scenario, b: Scenario) -> float:
-    """Median of the per-round ratios: each pair was measured a few seconds apart,
-    so a burst of load from elsewhere on the machine skews one pair, not all."""
-    pairs = [x.rps / y.rps for x, y in zip(a.runs, b.runs, strict=True) if y.rps]
-    return round(statistics.median(pairs), 3) if pairs else 0.0
-
-
-def bench_backend(
-    label: str,
-    *,
-    wrk: str,
-    args: argparse.Namespace,
-    work: Path,
-    database_urls: tuple[str | None, str | None],
-    store_for: Callable[[Path, str | None], Store],
-    peer: tuple[Server, str] | None,
+def hot_key(
+    server: ServerProcess, target: seed.Target, data: seed.MainData, seconds: int
 ) -> dict[str, Any]:
+    """64 connections on one key: first on a key never used (its first use happens
+    under load), then once its lastUsedAt is two minutes old. The writes are read
+    from the database: each first-use write adds one "key first used" record in
+    its transaction; a later write moves lastUsedAt, at most once a minute (the
+    UPDATE is conditional on ``last_used_at < now - 1 min``)."""
+    headers = {"X-API-Key": data.hot_key}
+    with seed.database(target) as db:
+        before = seed.last_use(db, data.hot_key_id)
+        first = Scenario("64 conns, one key, first use", server, "/api/account", headers, 64)
+        first.measure(seconds=seconds, warmup=0)
+        after_first = seed.last_use(db, data.hot_key_id)
+        backdated = seed.backdate_last_use(db, data.hot_key_id, minutes=2)
+        stale = Scenario("64 conns, one key, 2 min later", server, "/api/account", headers, 64)
+        stale.measure(seconds=seconds, warmup=0)
+        after_stale = seed.last_use(db, data.hot_key_id)
+    moved = after_stale.at is not None and after_stale.at > backdated
+    return {
+        "first_use": {
+            **first.summary(),
+            "last_used_writes": after_first.first_use_records - before.first_use_records,
+            "last_used_at_set": after_first.at is not None,
+        },
+        "two_minutes_later": {**stale.summary(), "last_used_writes": int(moved)},
+        "errors": first.summary()["errors"] + stale.summary()["errors"],
+    }
+
+
+def measure(args: argparse.Namespace, work: Path, pg_url: str | None) -> dict[str, Any]:
     secret = secrets.token_urlsafe(48)
-    main_dir, scale_dir = work / f"{label}-main", work / f"{label}-scale"
-    main_env = paradarum_env(main_dir, database_urls[0], secret)
-    scale_env = paradarum_env(scale_dir, database_urls[1], secret)
-    servers: list[Server] = []
+    servers: list[ServerProcess] = []
+    result: dict[str, Any] = {}
     try:
-        print(f"\n== {label} ==", flush=True)
-        main = start_paradarum(f"{label}-main", main_env, work)
+        print("Seeding through the services ...", flush=True)
+        main_target = seed.Target(work / "sqlite", None, secret)
+        with seed.opened(main_target) as runtime:
+            data, revocable = seed.run(seed.with_revocable_keys(runtime, accounts=12, keys=10))
+        scale_target = seed.Target(work / "scale", None, secret)
+        with seed.opened(scale_target) as runtime:
+            print(f"Adding {args.keys:,} keys in bulk (SQLAlchemy Core) ...", flush=True)
+            seed_seconds = seed.bulk_keys(runtime.db, args.keys)
+            scale_data = seed.run(seed.main_data(runtime))
+            scale_keys = seed.key_count(runtime.db)
+        print(f"  {scale_keys:,} keys in {seed_seconds:.0f} s", flush=True)
+        pg_target = pg_data = None
+        if pg_url:
+            pg_target = seed.Target(work / "postgresql", pg_url, secret)
+            with seed.opened(pg_target) as runtime:
+                pg_data = seed.run(seed.main_data(runtime))
+
+        print("Starting the servers ...", flush=True)
+        floor = start_floor(work)
+        servers.append(floor)
+        main = start_paradarum("sqlite", main_target.env(), work)
         servers.append(main)
-        creds = sign_in_and_create_keys(main.base_url)
-        store = store_for(main_dir, database_urls[0])
-        store.add_write_counter()
-        key_h = {"X-API-Key": creds.key}
-        jwt_h = {"Authorization": f"Bearer {creds.jwt}"}
-        health = Scenario("open GET /api/health", main, "/api/health")
-        key_account = Scenario("key GET /api/account", main, "/api/account", key_h)
-        jwt_account = Scenario("JWT GET /api/account", main, "/api/account", jwt_h)
-        key_list = Scenario("key GET /api/account/apikeys", main, "/api/account/apikeys", key_h)
-        scenarios = [health, key_account, jwt_account, key_list]
+        scale = start_paradarum("scale", scale_target.env(), work)
+        servers.append(scale)
+        pg = None
+        if pg_target is not None:
+            pg = start_paradarum("postgresql", pg_target.env(), work)
+            servers.append(pg)
+        peer = peer_key = None
+        if not args.no_peer:
+            peer, peer_key = start_peer(work)
+            servers.append(peer)
 
-        scale: Scenario | None = None
-        seed_seconds = None
-        if args.keys > 0:
-            migrate(scale_env)
-            scale_store = store_for(scale_dir, database_urls[1])
-            print(f" seeding {args.keys:,} keys straight into the database ...", flush=True)
-            seed_seconds = round(scale_store.seed_keys(args.keys), 1)
-            print(f" seeded in {seed_seconds} s", flush=True)
-            scale_server = start_paradarum(f"{label}-scale", scale_env, work)
-            servers.append(scale_server)
-            scale_creds = sign_in_and_create_keys(scale_server.base_url)
-            scale = Scenario(
-                f"key GET /api/account, {args.keys:,} keys",
-                scale_server,
+        key = {"X-API-Key": data.key}
+        s: dict[str, Scenario] = {
+            "floor": Scenario("floor: raw ASGI, uvicorn+httptools+uvloop", floor, "/api/health"),
+            "health": Scenario("GET /api/health", main, "/api/health"),
+            "key": Scenario("key GET /api/account", main, "/api/account", key),
+            "restricted": Scenario(
+                "key with allowedCidrs, GET /api/account",
+                main,
                 "/api/account",
-                {"X-API-Key": scale_creds.key},
-            )
-            # Right after the 1-key case in every round, so the two are paired.
-            scenarios.insert(scenarios.index(key_account) + 1, scale)
-
-        peer_scenarios: list[Scenario] = []
-        if peer is not None:
-            peer_server, peer_key = peer
-            peer_scenarios = [
-                Scenario("peer open GET /api/health", peer_server, "/api/health"),
-                Scenario(
-                    "peer key GET /api/account",
-                    peer_server,
-                    "/api/account",
-                    {"Authorization": f"Api-Key {peer_key}"},
-                ),
-            ]
-            scenarios.extend(peer_scenarios)
-
-        interleave(scenarios, wrk, args)
-
-        # Hot key: 64 connections on one key that has never been used (the first
-        # use happens under load), then again once its lastUsedAt is over a minute old.
-        hot_h = {"X-API-Key": creds.hot_key}
-        hot_first = Scenario("hot key, first use (64 conns)", main, "/api/account", hot_h, 64)
-        hot_first.measure(wrk, argparse.Namespace(**{**vars(args), "warmup": 0}))
-        first_writes = store.usage_writes(creds.hot_key_id)
-        store.backdate_last_use(creds.hot_key_id, minutes=2)
-        hot_stale = Scenario("hot key, stale by 2 min (64 conns)", main, "/api/account", hot_h, 64)
-        hot_stale.measure(wrk, argparse.Namespace(**{**vars(args), "warmup": 0}))
-        stale_writes = store.usage_writes(creds.hot_key_id)
-
-        main_hwm = vm_hwm_mib(main.pid)
-        result: dict[str, Any] = {
-            "backend": label,
-            "scenarios": {s.name: s.summary() for s in scenarios},
-            "ratios": {
-                "key/open": ratio(key_account, health),
-                "jwt/open": ratio(jwt_account, health),
-                "key list/open": ratio(key_list, health),
-            },
-            "hot_key": {
-                "first_use": {**hot_first.summary(), "last_used_writes": first_writes},
-                "stale": {**hot_stale.summary(), "last_used_writes": stale_writes},
-            },
-            "server_vm_hwm_mib": main_hwm,
+                {"X-API-Key": data.restricted_key},
+            ),
+            "scale": Scenario(
+                f"key GET /api/account, {scale_keys:,} keys",
+                scale,
+                "/api/account",
+                {"X-API-Key": scale_data.key},
+            ),
+            "jwt": Scenario(
+                "JWT GET /api/account",
+                main,
+                "/api/account",
+                {"Authorization": f"Bearer {data.token}"},
+            ),
+            "list": Scenario("key GET /api/account/apikeys", main, "/api/account/apikeys", key),
         }
-        if scale is not None:
-            result["scale"] = {
-                "keys": args.keys,
-                "seed_seconds": seed_seconds,
-                "ratio_vs_1_key": ratio(scale, key_account),
-            }
-        if peer_scenarios:
-            result["peer_ratio_key"] = ratio(key_account, peer_scenarios[1])
-            result["peer_own_ratio"] = ratio(peer_scenarios[1], peer_scenarios[0])
-        return result
+        if pg is not None and pg_data is not None:
+            s["pg"] = Scenario(
+                "PostgreSQL: key GET /api/account", pg, "/api/account", {"X-API-Key": pg_data.key}
+            )
+        if peer is not None:
+            s["peer"] = Scenario(
+                "peer: Django+DRF+drf-api-key, key-authed",
+                peer,
+                "/api/account",
+                {"Authorization": f"Api-Key {peer_key}"},
+            )
+        print(f"Load: {args.rounds} rounds of {args.seconds} s (+{args.warmup} s warm-up)")
+        interleave(list(s.values()), rounds=args.rounds, seconds=args.seconds, warmup=args.warmup)
+        result["scenarios"] = {name: scenario.summary() for name, scenario in s.items()}
+        result["ratios"] = {
+            name: ratio(scenario, s["floor"]) for name, scenario in s.items() if name != "floor"
+        }
+        pairs = {"restricted/key": ("restricted", "key"), "scale/key": ("scale", "key")}
+        if "peer" in s:
+            pairs["key/peer"] = ("key", "peer")
+        result["ratios"].update({name: ratio(s[a], s[b]) for name, (a, b) in pairs.items()})
+        result["cpu_ratios"] = {
+            name: cpu_ratio(scenario, s["floor"]) for name, scenario in s.items() if name != "floor"
+        }
+        result["cpu_ratios"].update({n: cpu_ratio(s[a], s[b]) for n, (a, b) in pairs.items()})
+        result["scale"] = {"keys": scale_keys, "seed_seconds": round(seed_seconds, 1)}
+
+        print("Hot key (64 connections) ...", flush=True)
+        result["hot_key"] = {"sqlite": hot_key(main, main_target, data, args.seconds)}
+        if pg is not None and pg_target is not None and pg_data is not None:
+            result["hot_key"]["postgresql"] = hot_key(pg, pg_target, pg_data, args.seconds)
+
+        paradarum = [main, scale] + ([pg] if pg is not None else [])
+        result["rss"] = {"worker_peak_mib": max(worker_hwm_mib(server) for server in paradarum)}
+        print("200 simultaneous sign-ins ...", flush=True)
+        result["sign_ins"] = burst.sign_in_burst(
+            main.base_url, email=data.email, password=seed.PASSWORD, revocable=revocable
+        )
+        result["rss"]["worker_peak_after_sign_ins_mib"] = worker_hwm_mib(main)
     finally:
         for server in servers:
             server.stop()
 
-
-def vm_hwm_mib(pid: int) -> float:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-# -- output ------------------------------------------------------------------------
-
-
-def print_table(result: dict[str, Any]) -> None:
-    print(f"\n### {result['backend']}")
-    head = f"| {'scenario':<38} | {'conns':>5} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} "
-    head += f"| {'non-2xx':>7} | {'peak RSS MiB':>12} |"
-    print(head)
-    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
-    rows = list(result["scenarios"].values())
-    rows += [
-        {**result["hot_key"]["first_use"]},
-        {**result["hot_key"]["stale"]},
-    ]
-    for row in rows:
-        non_2xx = row["non_2xx"] + row["socket_errors"]
-        print(
-            f"| {row['name']:<38} | {row['connections']:>5} | {row['rps_median']:>8.0f} "
-            f"| {row['p50_ms']:>7.2f} | {row['p99_ms']:>7.2f} | {non_2xx:>7} "
-            f"| {row['peak_rss_mib']:>12} |"
-        )
-    r = result["ratios"]
-    print(f"\nkey/open {r['key/open']:.2f}   JWT/open {r['jwt/open']:.2f}   ", end="")
-    print(f"key list/open {r['key list/open']:.2f}")
-    hot = result["hot_key"]
-    first, stale = hot["first_use"], hot["stale"]
-    print(
-        f"hot key lastUsedAt writes: first use {first['last_used_writes']} "
-        f"({first['requests']} requests), after 2 min {stale['last_used_writes']} "
-        f"({stale['requests']} requests)"
+    print("In-process: usage counting, restrictions, profile ...", flush=True)
+    result["in_process"] = inprocess.measure(
+        seed.Target(work / "in-process", None, secret),
+        iterations=args.iterations,
+        rounds=max(10, 4 * args.rounds),
     )
-    if "scale" in result:
-        s = result["scale"]
-        print(f"{s['keys']:,} keys vs 1 key: {s['ratio_vs_1_key']:.2f}", end="")
-        print(f" (seeded in {s['seed_seconds']} s)")
-    if "peer_ratio_key" in result:
-        print(
-            f"key-authed vs peer key-authed: {result['peer_ratio_key']:.1f}x   "
-            f"(peer's own key/open {result['peer_own_ratio']:.2f})"
+    return result
+
+
+# -- the table ------------------------------------------------------------------------
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT MET"
+
+
+def table(result: dict[str, Any]) -> list[str]:
+    sc, r, c = result["scenarios"], result["ratios"], result["cpu_ratios"]
+    rows: list[tuple[str, ...]] = []
+
+    def load_row(name: str, figure: str = "", goal: str = "", met: str = "") -> None:
+        x = sc[name]
+        rows.append(
+            (
+                x["name"],
+                f"{x['rps_median']:.0f}",
+                f"{x['p50_ms']:.2f}",
+                f"{x['p99_ms']:.2f}",
+                str(x["errors"]),
+                f"{x['cpu_us_per_request']:.0f}",
+                figure,
+                goal,
+                met,
+            )
         )
-    print(f"server VmHWM (whole run): {result['server_vm_hwm_mib']} MiB")
+
+    def verdict(name: str, goal: float) -> str:
+        """Judged on CPU time per request (see docs/performance.md: on a shared
+        machine req/s swings with other work, and the floor can be held back by
+        the load generator's share of its CPU); req/s is named when it disagrees."""
+        met = _met(c[name] >= goal)
+        if (c[name] >= goal) != (r[name] >= goal):
+            met += f" (by req/s: {_met(r[name] >= goal)})"
+        return met
+
+    def floor_goal(name: str, goal: float) -> None:
+        figure = f"{c[name]:.2f} × floor by CPU ({r[name]:.2f} × by req/s)"
+        load_row(name, figure, f"≥ {goal:.2f} ×", verdict(name, goal))
+
+    def other(name: str, figure: str, goal: str, met: str) -> None:
+        rows.append((name, "", "", "", "", "", figure, goal, met))
+
+    load_row("floor", "1.00 × floor")
+    floor_goal("health", 0.60)
+    floor_goal("key", 0.45)
+    floor_goal("jwt", 0.40)
+    if "pg" in sc:
+        floor_goal("pg", 0.25)
+    load_row("list", f"{c['list']:.2f} × floor by CPU ({r['list']:.2f} × by req/s)")
+    load_row(
+        "restricted",
+        f"{c['restricted/key']:.3f} × unrestricted by CPU ({r['restricted/key']:.3f} × by req/s)",
+        "≥ 0.95 ×",
+        verdict("restricted/key", 0.95),
+    )
+    load_row(
+        "scale",
+        f"{c['scale/key']:.3f} × 1 key by CPU ({r['scale/key']:.3f} × by req/s)",
+        "≥ 0.90 ×",
+        verdict("scale/key", 0.90),
+    )
+    if "peer" in sc:
+        load_row(
+            "peer",
+            f"Paradarum key-authed: {c['key/peer']:.1f} × this by CPU "
+            f"({r['key/peer']:.1f} × by req/s)",
+            "≥ 15 ×",
+            verdict("key/peer", 15),
+        )
+    for backend, hot in result["hot_key"].items():
+        first, later = hot["first_use"], hot["two_minutes_later"]
+        other(
+            f"64 conns on one key ({backend}): {first['rps_median']:.0f} / "
+            f"{later['rps_median']:.0f} req/s",
+            f"{hot['errors']} errors; lastUsedAt writes: {first['last_used_writes']} "
+            f"(first use, {first['requests']:,} requests), {later['last_used_writes']} "
+            f"(2 min later, {later['requests']:,} requests)",
+            "0 errors",
+            _met(hot["errors"] == 0),
+        )
+    rss = result["rss"]
+    goal = f"≤ 120 MB ({RSS_GOAL_MIB} MiB)"
+    other(
+        "peak RSS per worker under load (Granian worker, VmHWM)",
+        f"{rss['worker_peak_mib']} MiB",
+        goal,
+        _met(rss["worker_peak_mib"] <= RSS_GOAL_MIB),
+    )
+    other(
+        "peak RSS per worker after 200 sign-ins (4 Argon2id hashes of 19 MiB at once)",
+        f"{rss['worker_peak_after_sign_ins_mib']} MiB",
+        goal,
+        _met(rss["worker_peak_after_sign_ins_mib"] <= RSS_GOAL_MIB),
+    )
+    ip = result["in_process"]
+    usage, restr = ip["usage_counting"], ip["restrictions"]
+    other(
+        f"in-process: usage counting on / off ({ip['request_us']:.0f} µs per request)",
+        f"{usage['ratio']:.3f} × (succeeded(): {usage['succeeded_call_ns']:.0f} ns, "
+        f"{100 * usage['share_of_request']:.2f}% of a request)",
+        "≥ 0.95 ×",
+        _met(usage["ratio"] >= 0.95),
+    )
+    other(
+        "in-process: key with allowedCidrs / unrestricted",
+        f"{restr['ratio']:.3f} × (address check: {restr['address_check_ns']:.0f} ns)",
+        "≥ 0.95 ×",
+        _met(restr["ratio"] >= 0.95),
+    )
+    si = result["sign_ins"]
+    statuses = ", ".join(f"{n} × {status}" for status, n in sorted(si["statuses"].items()))
+    lst, rev = si["key_list"], si["revoke"]
+    other(
+        f"200 simultaneous sign-ins ({statuses}; {si['burst_seconds']} s)",
+        f"key list p50 {lst['p50_ms']} / p95 {lst['p95_ms']} ms (n={lst['count']}); "
+        f"revoke p50 {rev['p50_ms']} / p95 {rev['p95_ms']} ms (n={rev['count']})",
+        "p95 < 100 ms",
+        _met(lst["p95_ms"] < 100 and rev["p95_ms"] < 100 and not si["timed_failures"]),
+    )
+    head = ("scenario", "req/s", "p50 ms", "p99 ms", "errors", "CPU µs", "figure", "goal", "met?")
+    rule = "|" + "|".join(["---"] + ["---:"] * 5 + ["---"] * 3) + "|"
+    lines = ["| " + " | ".join(head) + " |", rule]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
+    cpu = platform.processor()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -748,84 +355,48 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "kernel": platform.release(),
-        "pinned": HAS_TASKSET,
+        "pinned": PINNING,
         "load_average_at_start": os.getloadavg(),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=3, help="measured seconds per wrk run")
-    parser.add_argument("--warmup", type=float, default=1, help="warm-up seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (median kept)")
-    parser.add_argument("--keys", type=int, default=1_000_000, help="keys for the scale case")
-    parser.add_argument("--no-peer", action="store_true", help="skip the Django peer")
-    parser.add_argument(
-        "--backend",
-        choices=["all", "sqlite", "postgresql"],
-        default="all",
-        help="PostgreSQL runs when PARADARUM_DATABASE_URL is set",
-    )
-    args = parser.parse_args()
-    wrk = ensure_wrk()
+    args = options()
+    wrk_path()
+    if PINNING:  # this process (and the in-process driver) stays off the server's CPU
+        os.sched_setaffinity(0, {LOAD_CPU})
     started = datetime.now(UTC)
     report: dict[str, Any] = {
         "date": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "machine": machine(),
-        "settings": {k: v for k, v in vars(args).items()},
-        "results": [],
+        "settings": vars(args),
     }
-    pg_url = os.environ.get("PARADARUM_DATABASE_URL")
-    with tempfile.TemporaryDirectory(prefix="paradarum-bench-") as tmp:
-        work = Path(tmp)
-        peer = None if args.no_peer else start_peer(work)
-        try:
-            if args.backend in ("all", "sqlite"):
-                report["results"].append(
-                    bench_backend(
-                        "sqlite",
-                        wrk=wrk,
-                        args=args,
-                        work=work,
-                        database_urls=(None, None),
-                        store_for=lambda d, _u: Store(sqlite_path=d / "paradarum.db"),
-                        peer=peer,
-                    )
-                )
-            if args.backend in ("all", "postgresql") and pg_url:
-                try:
-                    with (
-                        throwaway_pg_database(pg_url) as main_url,
-                        throwaway_pg_database(pg_url) as scale_url,
-                    ):
-                        report["results"].append(
-                            bench_backend(
-                                "postgresql",
-                                wrk=wrk,
-                                args=args,
-                                work=work,
-                                database_urls=(main_url, scale_url),
-                                store_for=lambda _d, u: Store(pg_url=u),
-                                peer=peer,
-                            )
-                        )
-                except Exception as exc:  # e.g. the shared server restarted mid-run
-                    print(f"PostgreSQL run failed: {exc!r}", file=sys.stderr)
-                    report["postgresql_error"] = repr(exc)
-            elif args.backend == "postgresql":
-                raise SystemExit("set PARADARUM_DATABASE_URL=postgresql://... for PostgreSQL")
-        finally:
-            if peer is not None:
-                peer[0].stop()
+    admin_url = None if args.no_postgresql else postgres_admin_url()
+    with (
+        tempfile.TemporaryDirectory(prefix="paradarum-bench-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
+        pg_url = None
+        if admin_url:  # a throwaway database, dropped after the servers have stopped
+            pg_url = stack.enter_context(
+                temporary_postgres_database(admin_url, prefix="paradarum_bench")
+            )
+        report.update(measure(args, Path(tmp), pg_url))
     report["machine"]["load_average_at_end"] = os.getloadavg()
     report["elapsed_seconds"] = round((datetime.now(UTC) - started).total_seconds())
-    for result in report["results"]:
-        print_table(result)
+    lines = table(report)
+    report["table"] = lines
+    print()
+    print("\n".join(lines))
+    costs = report["in_process"]["cpu_us"]
+    print("\nIn-process, µs of CPU per request: " + "; ".join(f"{k} {v}" for k, v in costs.items()))
+    profile = report["in_process"]["profile"]["groups_percent"]
+    print("In-process profile of key-authed GET /api/account (share of own time, cProfile):")
+    print("  " + "; ".join(f"{group} {share}%" for group, share in profile.items()))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nResults written to {out.relative_to(ROOT)} ({report['elapsed_seconds']} s)")
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"\nWritten to {out.relative_to(ROOT)} ({report['elapsed_seconds']} s)")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +28,13 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PASSWORD = "correct horse battery staple"
 
 
-def postgres_available() -> bool:
+def postgres_available(url: str = PG_ADMIN_URL) -> bool:
     try:
         import psycopg
+        from sqlalchemy.engine import make_url
 
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+        url = make_url(url).set(drivername="postgresql").render_as_string(False)
+        with psycopg.connect(url, connect_timeout=3):
             return True
     except Exception:
         return False
@@ -70,18 +72,23 @@ def temporary_redis_prefix() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def temporary_postgres_database() -> Iterator[str]:
-    """Create a uniquely named database for one test and drop it afterwards."""
+def temporary_postgres_database(
+    admin_url: str = PG_ADMIN_URL, *, prefix: str = "paradarum_test"
+) -> Iterator[str]:
+    """Create a uniquely named database on the server ``admin_url`` points at (for
+    one test, or one benchmark run) and drop it afterwards."""
     import psycopg
+    from sqlalchemy.engine import make_url
 
-    name = f"paradarum_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+    # psycopg takes a plain libpq URL; SQLAlchemy-style ones (postgresql+psycopg://) too.
+    admin_url = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
     try:
-        yield f"{base}/{name}"
+        yield make_url(admin_url).set(database=name).render_as_string(False)
     finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -223,44 +230,86 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(
-    env_overrides: dict[str, str], *, workers: int = 1, log_path: Path, port: int | None = None
+def start_process(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    log_path: Path,
+    base_url: str,
+    ready_path: str = "/api/health",
+    cwd: Path | None = None,
+    timeout: float = 60,
 ) -> ServerProcess:
-    port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")}
-    env.update(env_overrides)
+    """Start an HTTP server process in a session of its own (so that :meth:`stop`
+    ends its workers too) and wait until ``ready_path`` answers 200."""
     with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "paradarum",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
+            list(argv),
             env=env,
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 60
+    server = ServerProcess(base_url, process, log_path)
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{server.output()}")
         try:
-            if httpx.get(server.base_url + "/api/health", timeout=1).status_code == 200:
+            if httpx.get(server.base_url + ready_path, timeout=1).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"server did not start:\n{server.output()}")
+
+
+def start_server(
+    env_overrides: dict[str, str],
+    *,
+    workers: int = 1,
+    log_path: Path,
+    port: int | None = None,
+    prefix: Sequence[str] = (),
+) -> ServerProcess:
+    """A real ``paradarum serve``; ``prefix`` goes before the command (e.g.
+    ``taskset -c 0`` to pin it, and so its workers, to one CPU)."""
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")}
+    env.update(env_overrides)
+    argv = [
+        *prefix,
+        sys.executable,
+        "-m",
+        "paradarum",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    return start_process(argv, env=env, log_path=log_path, base_url=f"http://127.0.0.1:{port}")
+
+
+def worker_pids(master: int) -> list[int]:
+    """The server's worker processes (children of the master process)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{master}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children += [int(pid) for pid in (task / "children").read_text().split()]
+    return children
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of a process, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"{field} not found")
 
 
 def random_secret() -> str:

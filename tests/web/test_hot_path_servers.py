@@ -8,7 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import PASSWORD, bearer, random_secret, start_server
+from tests.support import (
+    PASSWORD,
+    bearer,
+    random_secret,
+    rss_kib,
+    start_server,
+    worker_pids,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -19,13 +26,6 @@ def server_env(tmp_path: Path, database_url: str | None) -> dict[str, str]:
         env["PARADARUM_DATABASE_URL"] = database_url
         env["PARADARUM_JWT_SECRET"] = random_secret()
     return env
-
-
-def rss_kib(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"{field} not found")
 
 
 def test_revoked_key_is_refused_by_every_worker_process_on_the_next_request(tmp_path, database_url):
@@ -53,15 +53,6 @@ def test_revoked_key_is_refused_by_every_worker_process_on_the_next_request(tmp_
             assert response.status_code == 401
     finally:
         server.stop()
-
-
-def worker_pids(master: int) -> list[int]:
-    """The server's worker processes (children of the master process)."""
-    children: list[int] = []
-    for task in Path(f"/proc/{master}/task").iterdir():
-        text = (task / "children").read_text().split()
-        children += [int(pid) for pid in text]
-    return children
 
 
 def test_two_hundred_simultaneous_sign_ins_do_not_slow_keys_or_readiness(tmp_path):
