@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -10,8 +11,10 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     """The real clock: an aware UTC datetime with millisecond precision."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    # Whole milliseconds divided by 1000 round to exactly that millisecond (the
+    # float's error is far below the microsecond datetime keeps), at a third of
+    # the cost of truncating datetime.now(): this runs on every request.
+    return datetime.fromtimestamp(time.time_ns() // 1_000_000 / 1000, UTC)
 
 
 class FrozenClock:

@@ -13,6 +13,8 @@ or name cannot split an entry or make it read differently on a terminal.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -92,12 +94,17 @@ class AccessLogWriter:
     ``LogRecord``, filters, a generic formatter and five redaction passes over
     the whole line): the line has a fixed shape, and only its path comes from the
     caller. The result is the same JSON line :class:`JsonFormatter` would write.
+
+    Lines written in one turn of the event loop reach the stream together, at the
+    end of the turn (one system call for many requests); outside an event loop,
+    each line at once.
     """
 
     def __init__(self) -> None:
         self._logger = logging.getLogger("paradarum.access")
         self._second = -1
         self._stamp = ""
+        self._flush_queued_on: asyncio.AbstractEventLoop | None = None
 
     def _time(self, now: float) -> str:
         second = int(now)
@@ -138,6 +145,22 @@ class AccessLogWriter:
         with handler.lock:  # type: ignore[union-attr]
             try:
                 stream.write(line)
-                stream.flush()
             except (OSError, ValueError):  # a closed or full stream: as logging does, go on
-                pass
+                return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            _flush(handler, stream)
+            return
+        if self._flush_queued_on is not loop:
+            self._flush_queued_on = loop
+            loop.call_soon(self._flush, handler, stream)
+
+    def _flush(self, handler: logging.Handler, stream: Any) -> None:
+        self._flush_queued_on = None
+        _flush(handler, stream)
+
+
+def _flush(handler: logging.Handler, stream: Any) -> None:
+    with handler.lock, contextlib.suppress(OSError, ValueError):  # type: ignore[union-attr]
+        stream.flush()

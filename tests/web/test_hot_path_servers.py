@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -51,6 +52,58 @@ def test_revoked_key_is_refused_by_every_worker_process_on_the_next_request(tmp_
         for _ in range(20):
             response = httpx.get(base + "/api/account", headers=bearer(created["key"]), timeout=30)
             assert response.status_code == 401
+    finally:
+        server.stop()
+
+
+def test_under_load_every_request_sent_after_a_revoke_is_answered_401(tmp_path, database_url):
+    """Two worker processes busy with one key (32 requests at a time): every
+    request sent after the revoke was acknowledged, on whichever process, is
+    refused. On SQLite the processes keep rows between commits (db/hotrows.py);
+    this is the guarantee they keep."""
+    server = start_server(
+        server_env(tmp_path, database_url), workers=2, log_path=tmp_path / "server.log"
+    )
+    try:
+        base = server.base_url
+        body = {"email": "load@example.com", "password": PASSWORD}
+        assert httpx.post(base + "/api/auth/signup", json=body, timeout=30).status_code == 201
+        token = httpx.post(base + "/api/auth/login", json=body, timeout=30).json()["data"]["token"]
+        created = httpx.post(
+            base + "/api/account/apikeys", json={"name": "busy"}, headers=bearer(token), timeout=30
+        ).json()["data"]
+
+        async def load() -> tuple[float, list[tuple[float, int]]]:
+            answers: list[tuple[float, int]] = []
+            limits = httpx.Limits(max_connections=40)
+            async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+                stop = asyncio.Event()
+
+                async def hammer() -> None:
+                    while not stop.is_set():
+                        sent = time.monotonic()
+                        response = await client.get("/api/account", headers=bearer(created["key"]))
+                        answers.append((sent, response.status_code))
+
+                workers = [asyncio.ensure_future(hammer()) for _ in range(32)]
+                await asyncio.sleep(1.0)
+                revoked = await client.delete(
+                    f"/api/account/apikeys/{created['id']}", headers=bearer(token)
+                )
+                assert revoked.status_code == 200
+                acknowledged = time.monotonic()
+                await asyncio.sleep(1.0)
+                stop.set()
+                await asyncio.gather(*workers)
+            return acknowledged, answers
+
+        acknowledged, answers = asyncio.run(load())
+        before = [status for sent, status in answers if sent < acknowledged]
+        after = [status for sent, status in answers if sent > acknowledged]
+        assert before.count(200) > 50 and len(after) > 50
+        # 401, and 429 once the address has failed too often.
+        assert 200 not in after, f"{after.count(200)} of {len(after)} answered 200"
+        assert set(after) <= {401, 429} and after[0] == 401
     finally:
         server.stop()
 

@@ -215,6 +215,7 @@ def wire_name(attribute: str) -> str:
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+@functools.lru_cache(maxsize=4096)  # a server writes the same createdAt again and again
 def rfc3339(moment: datetime | None) -> str | None:
     """``2026-11-27T09:14:03.512Z``: UTC, milliseconds, a ``Z`` suffix."""
     if moment is None:

@@ -43,6 +43,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from paradarum.db.hotrows import AT, HotRows
 from paradarum.db.tables import accounts
 from paradarum.errors import Unavailable
 
@@ -181,6 +182,7 @@ class Database:
         )
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
+        self._hot_rows = HotRows(self.sql_time)
         self._hot_pool: Any = None
         self._hot_broken = False
         self._hot_renewing = False
@@ -326,20 +328,42 @@ class Database:
         if pool is not None:
             await pool.close()
 
-    async def hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    async def hot_read(
+        self,
+        sql: str,
+        params: tuple[Any, ...],
+        *,
+        keep: bool = False,
+        at: datetime | None = None,
+    ) -> tuple[Any, ...] | None:
         """One row from a hand-written, parameterised SELECT, for the hot path.
 
         SQLite: one dedicated autocommit connection per process, read inline (no
         thread hop: it costs more than the read). PostgreSQL: one round trip on
         the asyncio pool (autocommit, no BEGIN/ROLLBACK); a connection the server
         dropped (a restart) is weeded out and the read retried once.
+
+        ``at``: the moment the answer is for, bound where ``params`` holds
+        :data:`AT`; the SELECT then ends with one more column, the moment its
+        answer next changes (or NULL), which is not returned. ``keep``: on SQLite,
+        the row is remembered while no connection commits (:mod:`hotrows`).
         """
         if self.dialect == "sqlite":
             try:
-                return self._sqlite_hot_read(sql, params)
+                if keep:
+                    return self._hot_rows.read(self._sqlite_reader(), sql, params, at)
+                row = self._sqlite_reader().execute(sql, self._bind(params, at)).fetchone()
             except sqlite3.Error as exc:
                 raise self._unavailable(exc, write=False) from exc
-        return await self._postgres_hot_read(sql.replace("?", "%s"), params)
+        else:
+            row = await self._postgres_hot_read(sql.replace("?", "%s"), self._bind(params, at))
+        return row[:-1] if row is not None and at is not None else row
+
+    def _bind(self, params: tuple[Any, ...], at: datetime | None) -> tuple[Any, ...]:
+        if at is None:
+            return params
+        moment = self.sql_time(at)
+        return tuple(moment if value is AT else value for value in params)
 
     async def _renew_hot_pool(self) -> None:
         """After the database failed a hot read, one read at a time replaces the
@@ -364,7 +388,7 @@ class Database:
         finally:
             self._hot_renewing = False
 
-    def _sqlite_hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    def _sqlite_reader(self) -> sqlite3.Connection:
         reader = self._reader
         if reader is None:
             with self._reader_lock:
@@ -385,8 +409,7 @@ class Database:
                     connection.execute("PRAGMA query_only = ON")
                     self._reader = connection
                 reader = self._reader
-        row: tuple[Any, ...] | None = reader.execute(sql, params).fetchone()
-        return row
+        return reader
 
     async def _postgres_hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         import psycopg

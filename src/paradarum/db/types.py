@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,10 +17,17 @@ def as_utc(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return _from_sqlite(value)
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+@functools.lru_cache(maxsize=4096)
+def _from_sqlite(text: str) -> datetime:
+    # The hot path reads the same few timestamps (a key's lastUsedAt, an
+    # account's createdAt) over and over: parsed once each.
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -31,6 +31,7 @@ from paradarum.background import Background
 from paradarum.clock import Clock
 from paradarum.config import Settings
 from paradarum.db.engine import Database
+from paradarum.db.hotrows import AT
 from paradarum.db.tables import accounts, audit_events, revoked_sessions
 from paradarum.db.types import as_utc
 from paradarum.errors import (
@@ -60,10 +61,14 @@ logger = logging.getLogger("paradarum.accounts")
 INVALID_LINK = "This verification link is invalid or has expired. Ask for a new one."
 TOO_MANY_LINKS = "A verification link was sent a moment ago. Try again later."
 # The active-key count uses the (account_id, created_at, id) index of api_keys.
+# For a moment (AT): the account, its keys active then, and when that count next
+# changes (its next key to expire), as Database.hot_read's ``at`` expects.
 SUMMARY_SQL = (
     "SELECT a.id, a.email, a.created_at, a.email_verified_at IS NOT NULL, "
     "(SELECT count(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL "
-    "AND (k.expires_at IS NULL OR k.expires_at > ?)) "
+    "AND (k.expires_at IS NULL OR k.expires_at > ?)), "
+    "(SELECT min(k.expires_at) FROM api_keys k WHERE k.account_id = a.id "
+    "AND k.revoked_at IS NULL AND k.expires_at > ?) "
     "FROM accounts a WHERE a.id = ?"
 )
 
@@ -540,7 +545,7 @@ class AccountService:
         """Who the caller is, for ``GET /api/account`` (a hot path, like authentication):
         one hand-written indexed read through ``Database.hot_read``."""
         now = self._clock()
-        row = await self._db.hot_read(SUMMARY_SQL, (self._db.sql_time(now), account_id))
+        row = await self._db.hot_read(SUMMARY_SQL, (AT, AT, account_id), at=now, keep=True)
         if row is None:  # deleted since the caller authenticated: its credential is void
             raise NotAuthenticated
         account_row_id, email, created_at, verified, active_keys = row

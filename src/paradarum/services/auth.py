@@ -8,8 +8,10 @@ path is built to cost almost nothing per request:
 * a valid-looking key costs one SHA-256 and one lookup through the unique index
   on ``key_hash`` — no password hasher (see ``paradarum.keys`` for why) — in one
   round trip (``Database.hot_read``: inline on SQLite, awaited on PostgreSQL);
-* nothing about keys is cached in the process, so a revoke committed by any
-  process or instance is seen by the very next request everywhere;
+* a revoke committed by any process or instance is seen by the very next request
+  everywhere: on PostgreSQL nothing is kept in the process; on SQLite a row is
+  kept only while SQLite says no connection has committed since
+  (``db/hotrows.py``);
 * restrictions (expiry, addresses, permissions) are checked on the row just read;
 * usage is counted in memory and ``lastUsedAt`` written at most once a minute
   (``services/usage.py``), so a successful request writes nothing most of the time.
@@ -72,9 +74,12 @@ def _networks(
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in json.loads(allowed_cidrs))
 
 
+@functools.lru_cache(maxsize=4096)
 def address_allowed(allowed_cidrs: str, address: str | None) -> bool:
     """Whether ``address`` (the client as the trusted-proxy rules see it) is in one
-    of the key's networks. An address that cannot be read is never allowed."""
+    of the key's networks. An address that cannot be read is never allowed.
+    Remembered: a restricted key is used from the same few addresses, and parsing
+    an address costs more than the rest of the check."""
     if address is None:
         return False
     try:
@@ -84,6 +89,9 @@ def address_allowed(allowed_cidrs: str, address: str | None) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return any(ip in network for network in _networks(allowed_cidrs))
+
+
+_PERMISSIONS = {permission.value: permission for permission in Permission}
 
 
 class Authenticator:
@@ -146,7 +154,7 @@ class Authenticator:
     async def _key(self, raw_key: str, client: ClientInfo, required: Permission) -> Principal:
         if not keys.is_well_formed(raw_key):
             raise NotAuthenticated
-        row = await self._db.hot_read(KEY_LOOKUP_SQL, (keys.hash_key(raw_key),))
+        row = await self._db.hot_read(KEY_LOOKUP_SQL, (keys.hash_key(raw_key),), keep=True)
         if row is None:
             raise NotAuthenticated
         key_id, account_id, prefix, revoked, last_used, expires, permission, cidrs, zones = row
@@ -159,7 +167,7 @@ class Authenticator:
             kind=CredentialKind.KEY,
             key_id=key_id,
             key_prefix=prefix,
-            permission=Permission(permission),
+            permission=_PERMISSIONS[permission],
             zone_ids=tuple(json.loads(zones)) if zones else None,
         )
         if cidrs is not None and not address_allowed(cidrs, client.address):
@@ -221,7 +229,9 @@ class Authenticator:
             claims = self._tokens.decode(token, now=self._clock())
         except InvalidToken as exc:
             raise NotAuthenticated from exc
-        row = await self._db.hot_read(SESSION_LOOKUP_SQL, (claims.token_id, claims.account_id))
+        row = await self._db.hot_read(
+            SESSION_LOOKUP_SQL, (claims.token_id, claims.account_id), keep=True
+        )
         # Refused when the account is gone, the session was signed out, or the
         # account's session key changed (a password change) since it was issued.
         if row is None or row[1] is not None or row[0] != claims.session_key:

@@ -304,7 +304,7 @@ class AccessLog:
     """One JSON line per request: method, path (never the query string: it may hold
     a credential), status, duration, client. A security record, so it is on by
     default; written without the logging framework's per-record machinery, it
-    costs about a microsecond (docs/performance.md)."""
+    costs a few microseconds (docs/performance.md)."""
 
     def __init__(self, app: ASGIApp, *, writer: AccessLogWriter) -> None:
         self.app = app
