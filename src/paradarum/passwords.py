@@ -8,13 +8,18 @@ milliseconds, so:
   a burst of sign-ins cannot slow key checks, revokes or readiness;
 * at most ``queue`` more wait for a thread; beyond that the request is refused at
   once (:class:`~paradarum.errors.Unavailable`, a 503 with ``Retry-After``)
-  rather than queued for seconds behind work that will answer too late anyway.
+  rather than queued for seconds behind work that will answer too late anyway;
+* those threads run at a lower CPU priority (nice +10) than the rest of the
+  process: a core shared with a burst of hashes still answers key checks, key
+  lists and revokes first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +59,20 @@ def return_large_blocks_to_the_os() -> None:
     mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
 
 
+HASHER_NICENESS = 10  # added to the process's own
+
+
+def lower_this_threads_priority() -> None:
+    """Nice the calling thread (Linux schedules threads one by one; elsewhere, and
+    where the process may not change it, nothing happens)."""
+    if not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        niceness = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, niceness + HASHER_NICENESS))
+
+
 BUSY_MESSAGE = "Too many sign-ins are being processed right now. Try again in a moment."
 
 
@@ -70,7 +89,9 @@ class Passwords:
             parallelism=OWASP_PARALLELISM,
         )
         self._threads = ThreadPoolExecutor(
-            max_workers=concurrency, thread_name_prefix="paradarum-argon2"
+            max_workers=concurrency,
+            thread_name_prefix="paradarum-argon2",
+            initializer=lower_this_threads_priority,
         )
         self._capacity = concurrency + queue
         self._in_flight = 0
@@ -79,10 +100,15 @@ class Passwords:
         # wrong password both cost exactly one Argon2 verification.
         self._dummy_hash = self._hasher.hash("paradarum-timing-equaliser")
 
+    def refuse_if_busy(self) -> None:
+        """Refuse now (503) when the queue is full, before a caller does any other
+        work (a database read) for a request that would be refused anyway."""
+        if self._in_flight >= self._capacity:
+            raise Unavailable(BUSY_MESSAGE, reason="password hashing queue full", retry_after=1)
+
     async def _run(self, work: Any, *args: Any) -> Any:
         with self._lock:
-            if self._in_flight >= self._capacity:
-                raise Unavailable(BUSY_MESSAGE, reason="password hashing queue full", retry_after=1)
+            self.refuse_if_busy()
             self._in_flight += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)

@@ -370,6 +370,7 @@ class AccountService:
 
     async def login(self, *, email: str, password: str, client: ClientInfo) -> Session:
         normalised = email.strip().lower()[: validation.EMAIL_MAX]
+        self._passwords.refuse_if_busy()  # before the read: a burst costs no database work
         row = None
         # Sign-up refuses control characters, so such an email names no account
         # (and PostgreSQL cannot even compare a string holding NUL).
