@@ -72,6 +72,13 @@ class SignupDisabled(Forbidden):
     message = "Sign-up is turned off on this server."
 
 
+class RestrictedKey(Forbidden):
+    message = (
+        "A key limited to some zones or addresses cannot create or roll keys: "
+        "use the panel, or a key without those limits."
+    )
+
+
 class EmailNotVerified(Forbidden):
     message = (
         "Verify your email address first: follow the link we emailed you "

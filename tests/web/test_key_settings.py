@@ -126,6 +126,50 @@ def test_a_purge_only_key_purges_and_reads_its_account_but_nothing_else(client, 
         assert "only purge" in response.json()["message"]
 
 
+def test_a_key_limited_to_zones_or_addresses_cannot_make_or_roll_keys(client, runtime):
+    """Else it could mint (or roll into) a key without its limits."""
+    token = new_account(client)
+    zone = active_zone(client, runtime, token, "www.example.com")
+    plain = create_key(client, token, name="plain")
+    from_here = "203.0.113.7"  # the client address these requests come from
+    limited = [
+        make_key(client, token, zoneIds=[zone["id"]])["key"],
+        make_key(client, token, allowedCidrs=["203.0.113.0/24"])["key"],
+    ]
+    for key in limited:
+        headers = peer(from_here, bearer(key))
+        assert client.get("/api/account", headers=headers).status_code == 200
+        made = client.post("/api/account/apikeys", json={"name": "x"}, headers=headers)
+        rolled = client.post(
+            f"/api/account/apikeys/{plain['id']}/roll",
+            json={"gracePeriodMinutes": 0},
+            headers=headers,
+        )
+        for response in (made, rolled):
+            assert response.status_code == 403, response.text
+            assert "cannot create or roll keys" in response.json()["message"]
+    # A key without those limits can, as the panel can.
+    assert (
+        client.post("/api/account/apikeys", json={"name": "y"}, headers=bearer(plain["key"]))
+    ).status_code == 201
+
+
+def test_zone_ids_must_name_zones_of_this_account(client, runtime):
+    other = new_account(client, "other@example.com")
+    foreign = active_zone(client, runtime, other, "shop.example.net")
+    token = new_account(client)
+    own = active_zone(client, runtime, token, "www.example.com")
+    refused = client.post(
+        "/api/account/apikeys",
+        json={"name": "k", "zoneIds": [own["id"], foreign["id"], 999999]},
+        headers=bearer(token),
+    )
+    assert refused.status_code == 400
+    (problem,) = refused.json()["errors"]["zoneIds"]
+    assert f"{foreign['id']}, 999999" in problem and str(own["id"]) + "," not in problem
+    assert make_key(client, token, zoneIds=[own["id"]])["zoneIds"] == [own["id"]]
+
+
 def test_rolling_with_grace_keeps_both_keys_until_the_grace_ends(frozen_client, clock):
     token = new_account(frozen_client, "roller@example.com")
     old = make_key(frozen_client, token, allowedCidrs=["0.0.0.0/0"], permissions="purge")

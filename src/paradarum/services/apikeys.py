@@ -19,13 +19,14 @@ from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, selec
 from paradarum import keys
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
-from paradarum.db.tables import api_keys
+from paradarum.db.tables import api_keys, zones
 from paradarum.errors import (
     AlreadyRevoked,
     KeyLimitReached,
     KeyNotFound,
     NotAuthenticated,
     RateLimited,
+    RestrictedKey,
     ValidationFailed,
 )
 from paradarum.ratelimit import Limit, RateLimiter
@@ -217,6 +218,22 @@ def key_settings(
     )
 
 
+def _require_own_zones(conn: Connection, account_id: int, zone_ids: tuple[int, ...]) -> None:
+    """``zoneIds`` name zones of this account (pending ones too), or 400."""
+    own = set(
+        conn.execute(
+            select(zones.c.id).where(zones.c.account_id == account_id, zones.c.id.in_(zone_ids))
+        ).scalars()
+    )
+    unknown = [zone_id for zone_id in zone_ids if zone_id not in own]
+    if unknown:
+        listed = ", ".join(str(zone_id) for zone_id in unknown)
+        raise ValidationFailed(
+            {"zoneIds": [f"No zone {listed} in your account (GET /api/account/zones lists them)."]},
+            "The key settings are invalid.",
+        )
+
+
 # -- service --------------------------------------------------------------------------
 
 
@@ -278,6 +295,8 @@ class ApiKeyService:
         row lock (PostgreSQL) or ``BEGIN IMMEDIATE`` (SQLite) makes every create
         of one account wait for the previous one to commit.
         """
+        if principal.restricted:
+            raise RestrictedKey
         name = validation.key_name(name)
         settings = settings or KeySettings()
         await self._check_creation_rate(principal)
@@ -291,6 +310,8 @@ class ApiKeyService:
                 require_verified(conn, principal.account_id)
             if self._count_active(conn, principal.account_id, now) >= self._key_limit:
                 raise KeyLimitReached(self._key_limit)
+            if settings.zone_ids is not None:
+                _require_own_zones(conn, principal.account_id, settings.zone_ids)
             return self._insert(
                 conn,
                 principal=principal,
@@ -461,6 +482,8 @@ class ApiKeyService:
         limit, so at the limit only a roll without grace is possible. A key that
         expires gets a replacement with the same lifetime, from now.
         """
+        if principal.restricted:
+            raise RestrictedKey
         if not timedelta(0) <= grace <= MAX_GRACE:
             raise ValidationFailed(
                 {"gracePeriodMinutes": ["Use 0 to 10080 minutes (7 days)."]},

@@ -169,6 +169,7 @@ class Authenticator:
             key_prefix=prefix,
             permission=_PERMISSIONS[permission],
             zone_ids=tuple(json.loads(zones)) if zones else None,
+            address_restricted=cidrs is not None,
         )
         if cidrs is not None and not address_allowed(cidrs, client.address):
             self._refuse(

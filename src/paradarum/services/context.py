@@ -49,6 +49,14 @@ class Principal:
     permission: Permission = Permission.FULL
     # A key restricted to purging some zones only (None: every zone of the account).
     zone_ids: tuple[int, ...] | None = None
+    # A key usable from some addresses only.
+    address_restricted: bool = False
+
+    @property
+    def restricted(self) -> bool:
+        """A key limited to some zones or addresses: it may not make keys, which
+        would carry no such limits."""
+        return self.zone_ids is not None or self.address_restricted
 
     @property
     def actor_id(self) -> str | None:
