@@ -9,6 +9,8 @@ Create Date: 2026-12-01 16:30:00
 * ``accounts.session_key`` (random) replaces ``session_epoch``: session tokens carry
   it and it is compared on every request. Tokens issued before this migration
   carry none and are refused: people sign in again once.
+* ``accounts.email_verified_at``: accounts that exist already count as verified
+  (from their creation), so that turning verification on later locks nobody out.
 * ``api_keys``: expiry, why it was revoked, permissions, address and zone
   restrictions, who created it, the key it replaced.
 * ``audit_events.detail``; ``key_usage_daily``; ``purge_deliveries.label`` (how a
@@ -92,6 +94,7 @@ def upgrade() -> None:
                 batch.add_column(
                     sa.Column("label", sa.String(16), nullable=False, server_default="node")
                 )
+    op.execute("UPDATE accounts SET email_verified_at = created_at")
     if not sqlite:
         # The defaults filled the existing rows; new rows get theirs from the
         # services. (SQLite keeps them: changing a default means a rebuild.)
