@@ -9,6 +9,7 @@ test's choosing. Plus a port where nothing listens and one that never answers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import secrets
@@ -143,9 +144,10 @@ class SmtpServer:
 
 
 class _Handler:
-    def __init__(self, server: SmtpServer, refuse: Mapping[str, str]) -> None:
+    def __init__(self, server: SmtpServer, refuse: Mapping[str, str], delay: float) -> None:
         self.server = server
         self.refuse = refuse
+        self.delay = delay
 
     async def handle_RCPT(
         self,
@@ -161,6 +163,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)  # a slow relay
         content = envelope.original_content or envelope.content
         assert isinstance(content, bytes)
         message = BytesParser(policy=policy.default).parsebytes(content)
@@ -189,12 +193,14 @@ def smtp_server(
     directory: Path | None = None,
     auth: bool = False,
     refuse: Mapping[str, str] | None = None,
+    delay: float = 0.0,
 ) -> Iterator[SmtpServer]:
     """Run a server on 127.0.0.1 for the ``with`` block.
 
     ``directory`` holds the certificate (needed with ``tls``); ``auth`` demands
     a sign-in, over TLS only, with a user and password made here; ``refuse``
-    maps recipient addresses to the reply they get (``"550 5.1.1 ..."``).
+    maps recipient addresses to the reply they get (``"550 5.1.1 ..."``); ``delay``
+    is how long each message takes to be accepted.
     """
     certificate = None
     if tls != "none":
@@ -240,7 +246,7 @@ def smtp_server(
         options["require_starttls"] = True
     if auth:
         options.update(authenticator=authenticator, auth_required=True, auth_require_tls=True)
-    controller = Controller(_Handler(server, refuse or {}), **options)
+    controller = Controller(_Handler(server, refuse or {}, delay), **options)
     controller.start()
     try:
         yield server

@@ -135,6 +135,9 @@ def build_runtime(
         mailer=Mailer.from_settings(settings),
         mail_from=settings.mail_from,
         panel_url=settings.public_url,
+        # Longer than one send can take (connect, TLS, login, data: each up to the
+        # timeout): only a process that died mid-send lets its lease run out.
+        lease_seconds=max(120.0, 6 * settings.smtp_timeout_seconds),
     )
     purge_delivery = PurgeDelivery(
         db=db,
@@ -190,6 +193,7 @@ def build_runtime(
             zone_limit=settings.zone_limit,
             nameserver=settings.dns_nameserver,
             dns_timeout=settings.dns_timeout_seconds,
+            limiter=limiter,
             verifies_email=settings.verifies_email,
         ),
         purges=PurgeService(

@@ -4,6 +4,7 @@ expiry reminders go out once each. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,9 +16,12 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from paradarum.db.tables import notifications
+from paradarum.db.tables import accounts, notifications
+from paradarum.mail import Mailer
 from paradarum.passwords import Passwords
 from paradarum.runtime import build_runtime
+from paradarum.services.context import ClientInfo
+from paradarum.services.notifications import Kind, Notifier, enqueue
 from paradarum.web.app import create_app
 from tests.conftest import make_settings
 from tests.mail import SmtpServer, smtp_server, unused_port
@@ -31,6 +35,8 @@ from tests.support import (
     signup,
     wait_until,
 )
+
+CLIENT = ClientInfo(address="192.0.2.1")
 
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")
 
@@ -85,6 +91,65 @@ def test_the_outbox_survives_a_restart_with_mail_down_then_delivers_once(
             wait_until(lambda rt=runtime: statuses(rt) == ["sent"], timeout=20)
         runtime.close()
     assert len(to(smtp, "outbox@example.com", "added")) == 1
+
+
+def test_a_slow_relay_never_makes_another_process_give_up_on_rows_still_waiting(
+    tmp_path, database_url
+):
+    """Two senders share the outbox; the relay takes 0.5 s per message and a lease is
+    1.5 s. Each row's lease starts with its own send, so the second sender, starting
+    while the first is still busy, gives up on nothing: every message is sent, once."""
+    with smtp_server(directory=tmp_path / "smtp", delay=0.5) as slow:
+        settings = make_settings(
+            tmp_path / "data", database_url, smtp_url=slow.url(), email_verification="off"
+        )
+        runtime = build_runtime(settings, passwords=Passwords(concurrency=2, memory_kib=1024))
+        from paradarum.db.migrate import upgrade
+
+        upgrade(runtime.db)
+        emails = [f"waiting{n}@example.com" for n in range(5)]
+        for email in emails:
+            asyncio.run(runtime.accounts.signup(email=email, password=PASSWORD, client=CLIENT))
+        with runtime.db.writing() as conn:
+            for number, (account_id,) in enumerate(conn.execute(select(accounts.c.id))):
+                enqueue(
+                    conn,
+                    runtime.db,
+                    account_id=account_id,
+                    kind=Kind.VERIFY_EMAIL,
+                    dedupe_key=f"slow-relay-{number}",
+                    payload={},
+                    now=runtime.clock(),
+                )
+
+        def sender() -> Notifier:
+            return Notifier(
+                db=runtime.db,
+                clock=runtime.clock,
+                tokens=runtime.tokens,
+                mailer=Mailer.from_settings(settings),
+                mail_from=settings.mail_from,
+                panel_url=settings.public_url,
+                lease_seconds=1.5,
+            )
+
+        first, second = sender(), sender()
+
+        async def both() -> None:
+            async def later() -> int:
+                await asyncio.sleep(1.8)  # the first is at its 4th message
+                return await second.run_once()
+
+            await asyncio.gather(first.run_once(), later())
+
+        try:
+            asyncio.run(both())
+            assert statuses(runtime) == ["sent"] * 5
+        finally:
+            first.close()
+            second.close()
+            runtime.close()
+        assert sorted(r.rcpt_tos[0] for r in slow.messages()) == emails
 
 
 def _attempts(runtime) -> int:

@@ -187,13 +187,20 @@ class Notifier:
             self._wake = None
 
     async def run_once(self) -> int:
-        """Give up on rows whose sender died, claim what is due, send it, record it."""
-        claims = await self._db.write(self._claim, self._clock())
-        for claim in claims:
-            await self._deliver(claim)
-        return len(claims)
+        """Give up on rows whose sender died; then, up to a batch, claim one due row
+        and send it, one at a time: a row's lease starts when its own send does, so
+        a slow relay never lets another process give up on rows still waiting."""
+        handled = 0
+        while handled < self._batch:
+            claims = await self._db.write(self._claim, self._clock(), 1)
+            if not claims:
+                break
+            for claim in claims:
+                await self._deliver(claim)
+            handled += len(claims)
+        return handled
 
-    def _claim(self, conn: Connection, now: datetime) -> list[Claim]:
+    def _claim(self, conn: Connection, now: datetime, limit: int) -> list[Claim]:
         # A claim that expired while "sending": its process died mid-send. Whether the
         # relay got the message is unknown, and sending again could make it twice.
         conn.execute(
@@ -210,7 +217,7 @@ class Notifier:
             .join(accounts, accounts.c.id == N.c.account_id)
             .where(N.c.status == str(Status.QUEUED), N.c.next_attempt_at <= now)
             .order_by(N.c.next_attempt_at, N.c.id)
-            .limit(self._batch)
+            .limit(limit)
         ).all()
         claims = []
         for row in rows:
