@@ -174,3 +174,17 @@ def test_a_purge_only_key_cannot_manage_zones(client):
     assert (
         client.get("/api/account/zones", headers=peer("192.0.2.1", bearer(full))).status_code == 200
     )
+
+
+def test_verifications_are_limited_per_account(client, dns):
+    """Each one asks DNS for a name the caller chose: 30 a minute, then 429."""
+    token = new_account(client)
+    zone = add(client, token, "limited.example").json()["data"]
+    answers = [verify(client, token, zone["id"]).status_code for _ in range(30)]
+    assert answers[:30] == [400] * 30  # not found, each time asked of DNS
+    limited = verify(client, token, zone["id"])
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    # Another account is not held back by this one.
+    other = new_account(client)
+    mine = add(client, other, "other.example").json()["data"]
+    assert verify(client, other, mine["id"]).status_code == 400

@@ -37,13 +37,19 @@ from paradarum.errors import (
     Conflict,
     NotAuthenticated,
     NotFound,
+    RateLimited,
     ValidationFailed,
     ZoneTaken,
 )
+from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+
+# Verifications per account and minute (each one asks DNS).
+VERIFICATIONS_PER_MINUTE = 30
+TOO_MANY_VERIFICATIONS = "Too many zone verifications. Try again later."
 
 
 class ZoneStatus(StrEnum):
@@ -121,9 +127,13 @@ class ZoneService:
         zone_limit: int,
         nameserver: tuple[str, int] | None,
         dns_timeout: float,
+        limiter: RateLimiter,
+        verifications_per_minute: int = VERIFICATIONS_PER_MINUTE,
         verifies_email: bool = False,
     ) -> None:
         self._db = db
+        self._limiter = limiter
+        self._verifications = verifications_per_minute
         self._verifies_email = verifies_email
         self._clock = clock
         self._limit = zone_limit
@@ -260,6 +270,12 @@ class ZoneService:
         zone = await self._get(principal.account_id, zone_id)
         if zone.status is ZoneStatus.ACTIVE:
             return zone
+        # Each verification sends a DNS question for a name the caller chose.
+        retry = await self._limiter.consume(
+            Limit(f"zone-verify:{principal.account_id}", self._verifications, 60)
+        )
+        if retry:
+            raise RateLimited(retry, TOO_MANY_VERIFICATIONS)
         name = zone.challenge_name
         found = await dnsverify.txt_values(
             name, nameserver=self._nameserver, timeout=self._dns_timeout
