@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import text
 
 from paradarum import keys
 from tests.support import PASSWORD, bearer, create_key, new_account, signup
@@ -341,6 +342,16 @@ def test_health_is_open(client):
     response = client.get("/api/health")
     assert assert_envelope(response, True)["data"] == {"status": "ok"}
     assert client.get("/api/health/ready").status_code == 200
+
+
+def test_readiness_reads_the_schema_not_just_the_connection(client, runtime):
+    """A database that answers but holds no schema is not ready (503, no detail)."""
+    with runtime.db.writing() as conn:
+        conn.execute(text("DELETE FROM alembic_version"))
+    response = client.get("/api/health/ready")
+    assert response.status_code == 503
+    assert assert_envelope(response, False)["data"] is None
+    assert "alembic" not in response.text
 
 
 def test_security_headers_on_every_response(client):

@@ -25,7 +25,10 @@ async def ready(request: Request) -> Reply:
     db = request.runtime.db
     # The same route a key check takes: not the password hasher's threads, not
     # the general database threads, so a burst of sign-ins cannot make it fail.
-    await db.hot_read("SELECT 1", ())
+    # A real table (the schema's version): a database file that cannot be read, or
+    # holds no schema, is not ready.
+    if await db.hot_read("SELECT version_num FROM alembic_version", ()) is None:
+        raise Unavailable(reason="the database has no schema version")
     if db.write_health.failing_since is not None:
         raise Unavailable(reason=f"writes are failing: {db.write_health.reason}")
     return Reply(OK, "Paradarum is ready")
