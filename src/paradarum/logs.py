@@ -23,15 +23,20 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from paradarum_client.keyformat import PREFIX
-
+# Broader on purpose than the scanner's detector (keyformat.PATTERN, valid checksum
+# and full length only): a log also masks a key cut short or mistyped.
 _KEY = re.compile(r"pdm_[A-Za-z0-9]{4}[A-Za-z0-9]*")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+# Up to a quote or backslash: redact() also runs over whole JSON lines, whose
+# structure it must leave intact.
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"\\]+")
 # A key's SHA-256 (PostgreSQL names the duplicate value in a unique violation:
 # "Key (key_hash)=(…) already exists") and a password's Argon2 hash.
 _SHA256 = re.compile(r"(?<![0-9A-Fa-f])[0-9a-f]{64}(?![0-9A-Fa-f])")
 _ARGON2 = re.compile(r"\$argon2(?:id|i|d)\$[A-Za-z0-9+/=,$]+")
+# Whatever redact() would change starts like this: the access log's paths are
+# searched once for it, and redacted only when it is there.
+_SUSPECT = re.compile(r"pdm_|eyJ|\$argon2|[0-9a-f]{64}|(?i:bearer\s)")
 # Printable ASCII that needs no JSON escaping.
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -118,7 +123,7 @@ class AccessLogWriter:
             return
         handlers = logging.root.handlers
         stream = getattr(handlers[0], "stream", None) if len(handlers) == 1 else None
-        if PREFIX in path or "eyJ" in path:
+        if _SUSPECT.search(path):
             path = redact(path)
         # The path is the caller's: quoted and escaped unless it is plain text.
         path_json = f'"{path}"' if _PLAIN.fullmatch(path) else json.dumps(path)

@@ -4,6 +4,7 @@ lines that stay one line whatever a request holds."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from paradarum import logs
-from tests.support import bearer, create_key, new_account
+from tests.support import bearer, create_key, new_account, peer
 
 
 def test_a_method_an_endpoint_does_not_have_is_405_with_the_methods_it_has(client):
@@ -103,3 +104,31 @@ def test_a_header_line_over_16_kib_is_431(client):
     response = client.get("/api/health", headers={"X-Big": "x" * (16 * 1024 + 1)})
     assert response.status_code == 431
     assert response.json()["succeeded"] is False
+
+
+class TestAccessLogBehindAProxy:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"trusted_proxies": ["10.0.0.0/8"]}
+
+    def test_the_access_log_names_the_client_the_proxy_forwards_for(self, client, log_lines):
+        client.get("/api/health", headers=peer("10.1.1.1", {"X-Forwarded-For": "203.0.113.9"}))
+        # A forged header from a peer that is not a trusted proxy changes nothing.
+        client.get("/api/health", headers=peer("198.51.100.7", {"X-Forwarded-For": "192.0.2.1"}))
+        entries = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+        clients = [entry["client"] for entry in entries if entry.get("path") == "/api/health"]
+        assert clients == ["203.0.113.9", "198.51.100.7"]
+
+
+def test_the_access_log_masks_every_kind_of_secret_a_path_can_hold(client, log_lines):
+    digest = hashlib.sha256(b"a key").hexdigest()
+    argon = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+    for path in (f"/api/x/{digest}", f"/api/x/Bearer {digest[:20]}", f"/api/x/{argon}"):
+        client.get(path)
+    entries = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    paths = [entry["path"] for entry in entries if entry["logger"] == "paradarum.access"]
+    assert paths == [
+        "/api/x/[hash]",
+        "/api/x/Bearer [redacted]",
+        "/api/x/[password hash]",
+    ]

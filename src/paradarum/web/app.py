@@ -73,7 +73,7 @@ class App:
         stack = SecurityHeaders(stack)
         stack = InFlightLimit(stack, limit=runtime.settings.max_requests_in_flight)
         if runtime.settings.access_log:
-            stack = AccessLog(stack, writer=AccessLogWriter())
+            stack = AccessLog(stack, writer=AccessLogWriter(), trusted=trusted)
         self._stack = stack
 
     def openapi(self) -> dict[str, Any]:

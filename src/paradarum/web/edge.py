@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from paradarum import keys
 from paradarum.logs import AccessLogWriter
 from paradarum.web import errors as web_errors
+from paradarum.web.request import Network, client_address
 from paradarum.web.responses import envelope_error
 
 MAX_BODY = 64 * 1024
@@ -306,9 +307,12 @@ class AccessLog:
     default; written without the logging framework's per-record machinery, it
     costs a few microseconds (docs/performance.md)."""
 
-    def __init__(self, app: ASGIApp, *, writer: AccessLogWriter) -> None:
+    def __init__(
+        self, app: ASGIApp, *, writer: AccessLogWriter, trusted: Sequence[Network] = ()
+    ) -> None:
         self.app = app
         self.writer = writer
+        self.trusted = trusted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -326,11 +330,20 @@ class AccessLog:
         try:
             await self.app(scope, receive, recording)
         finally:
-            client: Any = scope.get("client")
+            if self.trusted:  # the client as the trusted-proxy rules see it
+                forwarded = [
+                    value.decode("latin-1")
+                    for name, value in scope["headers"]
+                    if name == b"x-forwarded-for"
+                ]
+                address = client_address(scope, forwarded, self.trusted)
+            else:
+                peer: Any = scope.get("client")
+                address = peer[0] if peer else None
             self.writer.write(
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
                 duration=time.perf_counter() - started,
-                client=client[0] if client else "-",
+                client=address or "-",
             )
