@@ -197,8 +197,8 @@ class AccountService:
         per-address limit applies, and the address counts as verified.
 
         Where email addresses are verified, the answer does not tell whether the
-        email was already registered (None either way, and the same work done):
-        only the address's owner learns it, from the email. Otherwise an email
+        email was already registered (None either way, after the same password
+        hash): only the address's owner learns it, from the email. Otherwise an email
         that is taken is a 409 (see docs/security.md for why).
         """
         if not force and not self._settings.signup_enabled:
@@ -214,6 +214,7 @@ class AccountService:
             problems.update(exc.errors)
         if problems:
             raise ValidationFailed(problems)
+        self._passwords.refuse_if_busy()  # before the sign-up counts against the address
         if not force:
             s = self._settings
             retry = await self._limiter.consume(
