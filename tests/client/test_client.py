@@ -203,6 +203,20 @@ def test_a_retry_after_longer_than_the_client_will_wait_is_raised_at_once(strict
     assert waits == []
 
 
+def test_a_sign_in_refused_after_failures_is_raised_at_once_not_retried(api_server):
+    """Retrying it would only send the same (wrong) password once more."""
+    email = signed_up(api_server.url)
+    waits: list[float] = []
+    options = {"sleep": waits.append, "max_retry_wait": 10**9}  # any wait would be taken
+    with Client(base_url=api_server.url, token="", **options) as client:
+        for _ in range(3):  # the server's limit for these tests
+            with pytest.raises(AuthenticationError):
+                client.login(email, "wrong password!")
+        with pytest.raises(RateLimitedError) as limited:
+            client.login(email, "wrong password!")
+    assert waits == [] and limited.value.retry_after
+
+
 def test_every_async_method_works_against_a_real_server(api_server):
     url = api_server.url
     email = signed_up(url)

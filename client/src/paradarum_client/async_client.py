@@ -83,6 +83,7 @@ class AsyncClient(BaseClient):
         json: Any = None,
         params: dict[str, Any] | None = None,
         on_400: type[ValidationError] = ValidationError,
+        retry_limited: bool = True,
     ) -> tuple[Any, httpx.Response]:
         attempt = 0
         while True:
@@ -90,7 +91,7 @@ class AsyncClient(BaseClient):
                 response = await self._http.request(method, path, json=json, params=params)
             except httpx.RequestError as exc:
                 raise self._unreachable(exc) from exc
-            delay = self._delay(response, attempt)
+            delay = self._delay(response, attempt, retry_limited=retry_limited)
             if delay is None:
                 return data_of(response, on_400=on_400), response
             attempt += 1
@@ -103,7 +104,10 @@ class AsyncClient(BaseClient):
     async def login(self, email: str, password: str) -> Session:
         """Sign in with email and password; returns a session token (not stored here)."""
         data, _ = await self._send(
-            "POST", "/api/auth/login", json={"email": email, "password": password}
+            "POST",
+            "/api/auth/login",
+            json={"email": email, "password": password},
+            retry_limited=False,
         )
         return parse(Session, data)
 

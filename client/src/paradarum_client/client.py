@@ -14,8 +14,8 @@ the client is built (:class:`~paradarum_client.ConfigurationError`, saying what 
 wrong). Every failure raises a subclass of :class:`~paradarum_client.ParadarumError`.
 A ``429`` (or a ``503``) is retried after the ``Retry-After`` it carries, at most
 ``max_retries`` times and never for longer than ``max_retry_wait`` seconds per wait;
-then the error is raised. The credential is kept private: it is not in ``repr()``,
-in an error message or in a log line.
+then the error is raised. A sign-in's ``429`` is raised at once. The credential is
+kept private: it is not in ``repr()``, in an error message or in a log line.
 
 :class:`~paradarum_client.AsyncClient` (``async_client.py``) is the same API for
 asyncio; the two share everything but their I/O (``protocol.py``).
@@ -92,6 +92,7 @@ class Client(BaseClient):
         json: Any = None,
         params: dict[str, Any] | None = None,
         on_400: type[ValidationError] = ValidationError,
+        retry_limited: bool = True,
     ) -> tuple[Any, httpx.Response]:
         attempt = 0
         while True:
@@ -99,7 +100,7 @@ class Client(BaseClient):
                 response = self._http.request(method, path, json=json, params=params)
             except httpx.RequestError as exc:
                 raise self._unreachable(exc) from exc
-            delay = self._delay(response, attempt)
+            delay = self._delay(response, attempt, retry_limited=retry_limited)
             if delay is None:
                 return data_of(response, on_400=on_400), response
             attempt += 1
@@ -111,7 +112,12 @@ class Client(BaseClient):
 
     def login(self, email: str, password: str) -> Session:
         """Sign in with email and password; returns a session token (not stored here)."""
-        data, _ = self._send("POST", "/api/auth/login", json={"email": email, "password": password})
+        data, _ = self._send(
+            "POST",
+            "/api/auth/login",
+            json={"email": email, "password": password},
+            retry_limited=False,
+        )
         return parse(Session, data)
 
     def logout(self) -> None:

@@ -255,9 +255,8 @@ def parse_list(cls: type[T], data: Any) -> list[T]:
     return [parse(cls, item) for item in data]
 
 
-# The create answer of this server version carries id, name, key, keyPrefix and
-# createdAt only. A key just created has not been used or revoked, which is what
-# the rest of NewKey says.
+# What a key just created is (never used, not revoked), for a server whose create
+# answer leaves those fields out.
 _NEW_KEY = {
     "lastUsedAt": None,
     "lastUsedFrom": None,
@@ -321,9 +320,14 @@ class BaseClient:
             headers["Authorization"] = f"Bearer {self._credential}"
         return headers
 
-    def _delay(self, response: httpx.Response, attempt: int) -> float | None:
-        """Seconds to wait before retrying ``response``, or None to give up now."""
-        if response.status_code not in (429, 503) or attempt >= self.max_retries:
+    def _delay(
+        self, response: httpx.Response, attempt: int, *, retry_limited: bool = True
+    ) -> float | None:
+        """Seconds to wait before retrying ``response``, or None to give up now.
+        ``retry_limited=False``: a 429 is answered at once (a sign-in refused after
+        failures: sending the same password again later only counts one more)."""
+        retried = (429, 503) if retry_limited else (503,)
+        if response.status_code not in retried or attempt >= self.max_retries:
             return None
         delay = retry_after(response)
         if delay is None:
