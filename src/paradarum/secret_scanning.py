@@ -45,7 +45,6 @@ __all__ = [
     "MAX_BODY_BYTES",
     "Alert",
     "SigningKeys",
-    "candidate_hashes",
     "feedback",
     "parse_alerts",
     "parse_signing_keys",
@@ -354,18 +353,14 @@ def _invalid(where: str, message: str) -> NoReturn:
     raise ValidationFailed({where: [message]}, message)
 
 
-def candidate_hashes(alerts: Sequence[Alert]) -> set[str]:
-    """The hashes worth looking up: only well-formed Paradarum keys can be ours."""
-    return {alert.token_hash for alert in alerts if alert.is_paradarum_key}
-
-
 def feedback(alerts: Sequence[Alert], *, known_hashes: AbstractSet[str]) -> list[dict[str, str]]:
     """GitHub's feedback answer, one entry per match, in the order reported.
 
     ``true_positive`` when the token is, or was, one of our keys: ``known_hashes``
-    holds the hashes the database knows among :func:`candidate_hashes`, active or
-    revoked. The token goes back hashed, never raw. A string that is not a
-    well-formed key is a false positive whatever ``known_hashes`` says.
+    holds the hashes of reported well-formed keys that the database knows, active
+    or revoked (``LeakService.report``). The token goes back hashed, never raw. A
+    string that is not a well-formed key is a false positive whatever
+    ``known_hashes`` says.
     """
     answer: list[dict[str, str]] = []
     for alert in alerts:

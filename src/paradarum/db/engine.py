@@ -449,4 +449,6 @@ class Database:
                 with contextlib.suppress(sqlite3.Error):
                     self._reader.close()
                 self._reader = None
+                # A new reader's change counter starts afresh: nothing kept survives.
+                self._hot_rows = HotRows(self.sql_time)
         self.engine.dispose()
