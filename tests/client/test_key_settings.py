@@ -201,8 +201,13 @@ def test_a_rolled_key_and_its_replacement_both_work_during_the_grace_period(cli,
     with client, pytest.raises(AuthenticationError) as revoked:
         client.account()
     assert type(revoked.value) is AuthenticationError and revoked.value.status_code == 401
-    text = cli("keys", "roll", str(old["id"]))
-    assert text.exit_code == 0 and f"The old key {old['id']} is revoked" in text.output
+    # The old key, still in its grace period, was rolled already: that is said, once.
+    again = cli("keys", "roll", str(old["id"]))
+    assert again.exit_code == 1
+    (error,) = [line for line in again.output.splitlines() if line.startswith("Error:")]
+    assert f"rolled already: key {new_id}" in error
+    text = cli("keys", "roll", str(newest["id"]))
+    assert text.exit_code == 0 and f"The old key {newest['id']} is revoked" in text.output
 
     for grace, said in [("8d", "at most 7 days"), ("90s", "is not a duration"), ("1 h", "")]:
         refused = cli("keys", "roll", str(newest["id"]), "--grace", grace)

@@ -189,6 +189,14 @@ def test_rolling_with_grace_keeps_both_keys_until_the_grace_ends(frozen_client, 
         return response.status_code
 
     assert account(old["key"]) == account(new["key"]) == 200
+    # Rolling it again during its grace period is refused, naming its replacement.
+    again = frozen_client.post(
+        f"/api/account/apikeys/{old['id']}/roll",
+        json={"gracePeriodMinutes": 120},
+        headers=bearer(token),
+    )
+    assert again.status_code == 400
+    assert f"key {new['id']}" in again.json()["message"]
     clock.advance(3601)
     token = login(frozen_client, "roller@example.com")
     assert account(old["key"]) == 401

@@ -512,6 +512,20 @@ class ApiKeyService:
                     {"id": [f"This key is {status}: only an active key can be rolled."]},
                     f"This API key is {status}; create a new key instead.",
                 )
+            replacement = conn.execute(
+                select(api_keys.c.id, api_keys.c.key_prefix)
+                .where(api_keys.c.replaces_id == old.id)
+                .order_by(api_keys.c.id.desc())
+                .limit(1)
+            ).first()
+            if replacement is not None:
+                # Its grace period is running: a second roll would count its
+                # lifetime from a grace period, and leave two replacements.
+                raise ValidationFailed(
+                    {"id": [f"Already rolled: key {replacement.id} replaces it."]},
+                    f"This API key was rolled already: key {replacement.id} "
+                    f"({replacement.key_prefix}…) replaces it. Roll that one instead.",
+                )
             if grace and self._count_active(conn, principal.account_id, now) >= self._key_limit:
                 raise ValidationFailed(
                     {"gracePeriodMinutes": ["At the key limit, only 0 is possible."]},
