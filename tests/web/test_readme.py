@@ -42,32 +42,64 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     # ./data is when the walk-through runs from the repository root.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")}
     env["PARADARUM_DATA_DIR"] = str(data_dir)
+    script = walkthrough().replace("http://127.0.0.1:8000", server.base_url)
+    # This interpreter's own command: .venv/bin/paradarum under `make test`.
+    command = Path(sys.executable).parent / "paradarum"
+    script = script.replace(".venv/bin/paradarum", str(command))
     try:
-        script = walkthrough().replace("http://127.0.0.1:8000", server.base_url)
-        # This interpreter's own command: .venv/bin/paradarum under `make test`.
-        command = Path(sys.executable).parent / "paradarum"
-        script = script.replace(".venv/bin/paradarum", str(command))
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-            env=env,
-        )
+        # Pasted twice against the same server: each time a new account, and it works.
+        results = [
+            subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", script],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=ROOT,
+                env=env,
+            )
+            for _ in range(2)
+        ]
     finally:
         server.stop()
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    lines = out.strip().splitlines()
-    assert re.match(r"Your password: [0-9a-f]{24}$", lines[0])
-    assert '"message":"Account created"' in lines[1]
-    assert re.search(r"Your key: pdm_[A-Za-z0-9]{28}$", out, re.M)
-    assert '"message":"API keys"' in out
-    assert out.count('"email":"you@example.com"') >= 2
-    assert "Added zone 1 (www.example.com) to you@example.com: active." in out
-    assert "No cache node is configured on this server" in out  # the purge's 202
-    assert "not among your active zones: www.example.org" in out  # the 403
-    assert '"message":"API key revoked"' in out
-    assert lines[-1] == "401"
+    emails = []
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        lines = out.strip().splitlines()
+        found = re.match(
+            r"Your email: (you-[0-9a-f]{6}@example\.com)  password: [0-9a-f]{24}$", lines[0]
+        )
+        assert found, lines[0]
+        email = found.group(1)
+        emails.append(email)
+        site = email.replace("you-", "www-").replace("@", ".")
+        assert '"message":"Account created"' in lines[1]
+        assert re.search(r"Your key: pdm_[A-Za-z0-9]{28}$", out, re.M)
+        assert '"message":"API keys"' in out
+        assert out.count(f'"email":"{email}"') >= 2
+        assert re.search(
+            rf"Added zone \d+ \({re.escape(site)}\) to {re.escape(email)}: active\.", out
+        )
+        assert "No cache node is configured on this server" in out  # the purge's 202
+        assert "not among your active zones: www.example.org" in out  # the 403
+        assert '"message":"API key revoked"' in out
+        assert lines[-1] == "401"
+    assert emails[0] != emails[1]
+
+
+def test_the_walkthrough_stops_with_the_apis_sentence_when_a_step_is_refused():
+    """Its field() helper: the API's message and a non-zero status, not a traceback."""
+    found = re.search(r"^field\(\) \{.*?; \}$", walkthrough(), re.S | re.M)
+    assert found
+    helper = found.group(0)
+    refused = '{"succeeded": false, "message": "Wrong email or password.", "data": null}'
+    result = subprocess.run(
+        ["bash", "-c", f"{helper}\necho '{refused}' | field \"['token']\""],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: Wrong email or password."
+    assert "Traceback" not in result.stderr
