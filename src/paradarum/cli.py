@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from paradarum import startup
-from paradarum.config import Settings, load_or_create_secret
+from paradarum.config import DATABASE_FILE_NAME, Settings, load_or_create_secret
 from paradarum.startup import StartupError
 from paradarum_client import cli as customer
-from paradarum_client.command import fail
+from paradarum_client.command import fail, field_lines
 from paradarum_client.models import to_wire
 
 if TYPE_CHECKING:
@@ -77,8 +77,8 @@ def operator(command: F) -> F:
         except ValidationFailed as exc:
             # As the customer commands print it: the sentence, then each field.
             typer.echo(f"Error: {exc.message}", err=True)
-            for field, problems in exc.errors.items():
-                typer.echo(f"  {field}: {' '.join(problems)}", err=True)
+            for line in field_lines(exc.message, exc.errors):
+                typer.echo(line, err=True)
             raise typer.Exit(1) from None
         except DomainError as exc:
             typer.echo(f"Error: {exc.message}", err=True)
@@ -87,16 +87,30 @@ def operator(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
-def _settings(data_dir: Path | None, database_url: str | None, *, secret: bool = True) -> Settings:
+def _settings(
+    data_dir: Path | None,
+    database_url: str | None,
+    *,
+    secret: bool = True,
+    existing: bool = False,
+) -> Settings:
     """The settings, with a data directory that is private and writable, and (unless
     ``secret`` is False: migrations need none) the signing secret readable: every
-    operator command starts here."""
+    operator command starts here. ``existing``: a command about data already there
+    (an account, a zone) refuses to start a new, empty SQLite database instead."""
     overrides: dict[str, object] = {}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     if database_url:
         overrides["database_url"] = database_url
     settings = startup.load_settings(overrides)
+    database = (settings.data_dir / DATABASE_FILE_NAME).resolve()
+    if existing and settings.is_sqlite and not database.exists():
+        raise StartupError(
+            f"No database at {database}: run this where `paradarum serve` keeps its data "
+            "(./data from the directory it started in), or set PARADARUM_DATA_DIR.",
+            code=1,
+        )
     startup.prepare_data_dir(settings)
     if not secret:
         return settings
@@ -212,7 +226,7 @@ def accounts_delete(
 ) -> None:
     """Delete an account and everything it owns; its keys, sessions and zones stop
     working at once."""
-    settings = _settings(data_dir, database_url)
+    settings = _settings(data_dir, database_url, existing=True)
     with _runtime(settings) as runtime:
         account = asyncio.run(runtime.accounts.find(email))
         if not yes:
@@ -239,7 +253,7 @@ def _on_database(
     from paradarum.errors import DomainError
 
     try:
-        with _runtime(_settings(data_dir, database_url)) as runtime:
+        with _runtime(_settings(data_dir, database_url, existing=True)) as runtime:
             return asyncio.run(work(runtime))
     except StartupError as exc:
         raise fail(exc.message, exc.code) from None

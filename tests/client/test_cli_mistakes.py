@@ -198,3 +198,23 @@ def test_a_session_that_cannot_be_kept_is_one_line_not_a_traceback(api_server, t
     )
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and str(not_a_directory) in result.output
+
+
+def test_a_refusal_says_each_problem_once(api_server, tmp_path):
+    """A one-field refusal's sentence is that field's problem: not printed twice."""
+    email = f"once-{uuid.uuid4().hex[:10]}@example.com"
+    with httpx.Client(base_url=api_server.url) as http:
+        signup(http, email)
+        token = http.post("/api/auth/login", json={"email": email, "password": PASSWORD}).json()[
+            "data"
+        ]["token"]
+        key = http.post(
+            "/api/account/apikeys", json={"name": "k"}, headers={"Authorization": f"Bearer {token}"}
+        ).json()["data"]["key"]
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "PARADARUM_URL": api_server.url}
+    result = run_paradarum(
+        "zones", "add", "https://www.example.com/", env={**env, "PARADARUM_API_KEY": key}
+    )
+    stderr = result.stderr.decode()
+    assert result.returncode == 1
+    assert stderr.startswith("Error: Enter the hostname alone") and stderr.count("\n") == 1, stderr

@@ -128,3 +128,17 @@ def test_accounts_delete_ends_the_accounts_keys_sessions_and_zones_at_once(tmp_p
             assert missing.exit_code == 1 and "No account" in missing.output
     finally:
         server.stop()
+
+
+def test_commands_about_existing_data_do_not_start_an_empty_database(tmp_path):
+    """Run from the wrong directory, they say where they looked, and create nothing."""
+    elsewhere = tmp_path / "not-the-data"
+    for args in (
+        ["zones", "add", "you@example.com", "www.example.com", "--verified"],
+        ["zones", "list", "you@example.com"],
+        ["accounts", "delete", "you@example.com", "--yes"],
+    ):
+        result = runner.invoke(app, [*args, "--data-dir", str(elsewhere)])
+        assert result.exit_code == 1, result.output
+        assert f"No database at {elsewhere.resolve() / 'paradarum.db'}" in result.output
+        assert not elsewhere.exists()

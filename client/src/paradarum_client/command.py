@@ -61,6 +61,17 @@ def error_message(exc: ParadarumError) -> str:
     return exc.message
 
 
+def field_lines(message: str, errors: dict[str, list[str]]) -> list[str]:
+    """``  field: problem`` for each field whose problem the sentence does not
+    already say (a one-field refusal's sentence is often that problem)."""
+    lines = []
+    for name, problems in errors.items():
+        said = " ".join(problems)
+        if said and said not in message:
+            lines.append(f"  {name}: {said}")
+    return lines
+
+
 def reported(command: F) -> F:
     """``command`` with every client error turned into one line and an exit status."""
 
@@ -72,8 +83,8 @@ def reported(command: F) -> F:
             raise fail(exc.message, 2) from None
         except ParadarumError as exc:
             typer.echo(f"Error: {error_message(exc)}", err=True)
-            for name, problems in exc.errors.items():
-                typer.echo(f"  {name}: {' '.join(problems)}", err=True)
+            for line in field_lines(exc.message, exc.errors):
+                typer.echo(line, err=True)
             raise typer.Exit(1) from None
         except OSError as exc:  # the session file: an unwritable config directory, say
             where = f"{exc.filename}: " if exc.filename else ""
