@@ -30,13 +30,3 @@ class FrozenClock:
         from datetime import timedelta
 
         self.now = self.now + timedelta(seconds=seconds)
-
-
-def rfc3339(moment: datetime | None) -> str | None:
-    """``2026-11-27T09:14:03.512Z``: UTC, milliseconds, a ``Z`` suffix."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    # isoformat is several times cheaper than strftime, and this runs per response.
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat("T", "milliseconds") + "Z"

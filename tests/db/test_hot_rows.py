@@ -13,10 +13,10 @@ from datetime import timedelta
 import pytest
 
 from paradarum import keys
-from paradarum.clock import rfc3339
 from paradarum.db.hotrows import AT
 from paradarum.services.accounts import SUMMARY_SQL
 from paradarum.services.auth import KEY_LOOKUP_SQL
+from paradarum_client.models import rfc3339
 from tests.support import bearer, create_key, login, signup
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from paradarum.clock import rfc3339
+from paradarum_client.models import rfc3339
 from tests.support import (
     active_zone,
     bearer,

@@ -230,7 +230,7 @@ class TestExpiry:
     def test_a_key_works_until_it_expires_then_frees_its_slot_with_reminders_once_each(
         self, frozen_client, frozen_runtime, clock, smtp
     ):
-        from paradarum.clock import rfc3339
+        from paradarum_client.models import rfc3339
 
         token = new_account(frozen_client, "expiry@example.com")
         expires = clock.now.replace(microsecond=0) + timedelta(days=8)

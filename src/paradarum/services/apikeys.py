@@ -273,6 +273,14 @@ class ApiKeyService:
             ).scalar_one()
         )
 
+    def _lock_for_new_key(self, conn: Connection, principal: Principal) -> None:
+        """Hold the account (creates and rolls of one account queue behind each
+        other) and check it may make keys now."""
+        if not self._db.lock_account(conn, principal.account_id):
+            raise NotAuthenticated
+        if self._verifies_email:
+            require_verified(conn, principal.account_id)
+
     async def _check_creation_rate(self, principal: Principal) -> None:
         retry = await self._limiter.consume(
             Limit(f"key-create:{principal.account_id}", self._creations, self._creation_window)
@@ -304,10 +312,7 @@ class ApiKeyService:
         now = self._clock()
 
         def work(conn: Connection) -> KeyInfo:
-            if not self._db.lock_account(conn, principal.account_id):
-                raise NotAuthenticated
-            if self._verifies_email:
-                require_verified(conn, principal.account_id)
+            self._lock_for_new_key(conn, principal)
             if self._count_active(conn, principal.account_id, now) >= self._key_limit:
                 raise KeyLimitReached(self._key_limit)
             if settings.zone_ids is not None:
@@ -494,10 +499,7 @@ class ApiKeyService:
         now = self._clock()
 
         def work(conn: Connection) -> KeyInfo:
-            if not self._db.lock_account(conn, principal.account_id):
-                raise NotAuthenticated
-            if self._verifies_email:
-                require_verified(conn, principal.account_id)
+            self._lock_for_new_key(conn, principal)
             row = conn.execute(
                 select(*_PUBLIC_COLUMNS).where(
                     api_keys.c.id == key_id, api_keys.c.account_id == principal.account_id
