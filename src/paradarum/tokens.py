@@ -17,6 +17,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -115,19 +116,21 @@ class TokenCodec:
         }
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
+    def _decode(self, token: str, required: list[str]) -> dict[str, Any]:
+        """Signature, algorithm, issuer and the ``required`` claims. Expiry is left to
+        the caller, against the service's (injectable) clock. Raises PyJWT's errors."""
+        payload: dict[str, Any] = jwt.decode(
+            token,
+            self._secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": required, "verify_exp": False, "verify_iat": False},
+        )
+        return payload
+
     def read_email_token(self, token: str, *, now: datetime) -> EmailClaims:
         try:
-            payload = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={
-                    "require": ["exp", "iat", "sub", "eml", "pur", "iss"],
-                    "verify_exp": False,
-                    "verify_iat": False,
-                },
-            )
+            payload = self._decode(token, ["exp", "iat", "sub", "eml", "pur", "iss"])
             if payload["pur"] != VERIFY_EMAIL or int(payload["exp"]) <= now.timestamp():
                 raise InvalidToken
             return EmailClaims(account_id=int(payload["sub"]), email=str(payload["eml"]))
@@ -137,18 +140,7 @@ class TokenCodec:
     def _verify(self, token: str, *, now: datetime) -> SessionClaims:
         """Signature, algorithm and claims; not expiry (checked on every use)."""
         try:
-            payload = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                # Expiry is checked below against the service's (injectable) clock.
-                options={
-                    "require": ["exp", "iat", "sub", "jti", "iss", "sk"],
-                    "verify_exp": False,
-                    "verify_iat": False,
-                },
-            )
+            payload = self._decode(token, ["exp", "iat", "sub", "jti", "iss", "sk"])
             account_id = int(payload["sub"])
             token_id = str(payload["jti"])
             issued_at = datetime.fromtimestamp(int(payload["iat"]), tz=now.tzinfo)
