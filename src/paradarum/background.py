@@ -119,6 +119,17 @@ class Background:
             await asyncio.wait(list(self._spawned))
 
 
+async def wait_for_any(*events: asyncio.Event, seconds: float) -> None:
+    """Wait until one of ``events`` is set, or ``seconds`` pass (a loop's idle wait:
+    stopping, or work to do, or the next poll)."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 async def wait_for_event(event: asyncio.Event, seconds: float) -> bool:
     """Sleep up to ``seconds``, waking early when ``event`` is set; True if it was."""
     try:

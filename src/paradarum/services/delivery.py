@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, func, or_, select, update
 
-from paradarum.background import wait_for_event
+from paradarum.background import wait_for_any, wait_for_event
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.tables import purge_deliveries, purges
@@ -124,7 +124,7 @@ class PurgeDelivery:
                     await wait_for_event(stopping, min(30.0, self._poll * 2**failures))
                     continue
                 if handled == 0:
-                    await _first(stopping, self._wake, self._poll)
+                    await wait_for_any(stopping, self._wake, seconds=self._poll)
         self._wake = None
 
     def wake(self) -> None:
@@ -326,13 +326,3 @@ class PurgeDelivery:
             .values(status=str(status), completed_at=completed)
         )
         return True
-
-
-async def _first(stopping: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    """Wait until either event is set, or ``seconds`` pass."""
-    waiters = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -37,7 +37,7 @@ from sqlalchemy import Connection, and_, exists, select, update
 from sqlalchemy.orm import aliased
 
 from paradarum import messages
-from paradarum.background import wait_for_event
+from paradarum.background import wait_for_any, wait_for_event
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.tables import accounts, api_keys, notifications
@@ -174,15 +174,7 @@ class Notifier:
                     await wait_for_event(stopping, 10.0)
                     continue
                 if handled == 0:
-                    waiters = [
-                        asyncio.ensure_future(stopping.wait()),
-                        asyncio.ensure_future(self._wake.wait()),
-                    ]
-                    await asyncio.wait(
-                        waiters, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for waiter in waiters:
-                        waiter.cancel()
+                    await wait_for_any(stopping, self._wake, seconds=self._poll)
         finally:
             self._wake = None
 
