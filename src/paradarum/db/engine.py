@@ -182,7 +182,7 @@ class Database:
         )
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
-        self._hot_rows = HotRows(self.sql_time)
+        self._hot_rows = HotRows(self._bind)
         self._hot_pool: Any = None
         self._hot_broken = False
         self._hot_renewing = False
@@ -450,5 +450,5 @@ class Database:
                     self._reader.close()
                 self._reader = None
                 # A new reader's change counter starts afresh: nothing kept survives.
-                self._hot_rows = HotRows(self.sql_time)
+                self._hot_rows = HotRows(self._bind)
         self.engine.dispose()

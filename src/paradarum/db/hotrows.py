@@ -51,8 +51,9 @@ AT = _At()
 
 
 class HotRows:
-    def __init__(self, sql_time: Callable[[datetime], Any]) -> None:
-        self._sql_time = sql_time
+    def __init__(self, bind: Callable[[tuple[Any, ...], datetime | None], tuple[Any, ...]]) -> None:
+        # The parameters as executed: ``at`` where the AT markers are (Database._bind).
+        self._bind = bind
         # (sql, params) -> the row (no moment), or (row, since, until) (a moment).
         self._rows: dict[tuple[str, tuple[Any, ...]], Any] = {}
         self._version: int | None = None
@@ -90,10 +91,7 @@ class HotRows:
             row, since, until = kept
             if since <= at and (until is None or at < until):
                 return row
-        if at is not None:
-            moment = self._sql_time(at)
-            params = tuple(moment if value is AT else value for value in params)
-        row = reader.execute(sql, params).fetchone()
+        row = reader.execute(sql, self._bind(params, at)).fetchone()
         if len(self._rows) >= MAX_ROWS:
             self._rows.clear()
         if at is None:
