@@ -218,6 +218,16 @@ def key_settings(
     )
 
 
+def _own_key(conn: Connection, account_id: int, key_id: int) -> Any:
+    """The key's public columns, if it is this account's; else 404."""
+    row = conn.execute(
+        select(*_PUBLIC_COLUMNS).where(api_keys.c.id == key_id, api_keys.c.account_id == account_id)
+    ).first()
+    if row is None:
+        raise KeyNotFound
+    return row
+
+
 def _require_own_zones(conn: Connection, account_id: int, zone_ids: tuple[int, ...]) -> None:
     """``zoneIds`` name zones of this account (pending ones too), or 400."""
     own = set(
@@ -454,13 +464,7 @@ class ApiKeyService:
                 )
                 .values(revoked_at=now, revoked_reason=str(RevokeReason.USER))
             ).rowcount
-            row = conn.execute(
-                select(*_PUBLIC_COLUMNS).where(
-                    api_keys.c.id == key_id, api_keys.c.account_id == principal.account_id
-                )
-            ).first()
-            if row is None:
-                raise KeyNotFound
+            row = _own_key(conn, principal.account_id, key_id)
             if changed != 1:
                 raise AlreadyRevoked
             audit.record(
@@ -500,14 +504,7 @@ class ApiKeyService:
 
         def work(conn: Connection) -> KeyInfo:
             self._lock_for_new_key(conn, principal)
-            row = conn.execute(
-                select(*_PUBLIC_COLUMNS).where(
-                    api_keys.c.id == key_id, api_keys.c.account_id == principal.account_id
-                )
-            ).first()
-            if row is None:
-                raise KeyNotFound
-            old = key_info(row)
+            old = key_info(_own_key(conn, principal.account_id, key_id))
             status = old.status(now)
             if status is not KeyStatus.ACTIVE:
                 raise ValidationFailed(
