@@ -358,6 +358,43 @@ def zones_list(
         typer.echo(_zone_line(zone, id_width))
 
 
+def jobs_status(
+    as_json: customer.AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The job queue (purge deliveries, emails, webhooks): jobs by kind and state."""
+    counts = _on_database(
+        data_dir=data_dir, database_url=database_url, work=lambda runtime: runtime.queue.counts()
+    )
+    if as_json:
+        typer.echo(json.dumps(counts))
+        return
+    states = ("queued", "running", "done", "failed")
+    typer.echo(f"{'kind':<8}" + "".join(f"{state:>9}" for state in states))
+    for kind, by_state in counts.items():
+        typer.echo(f"{kind:<8}" + "".join(f"{by_state.get(state, 0):>9}" for state in states))
+
+
+def jobs_retry(
+    job_id: Annotated[int, typer.Argument(metavar="JOB_ID", help="A failed job's ID.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Queue a failed job again, with a fresh set of attempts."""
+
+    async def work(runtime: Runtime) -> bool:
+        from paradarum.services.queue import requeue
+
+        return await runtime.db.write(
+            lambda conn: requeue(conn, job_id=job_id, now=runtime.clock(), only_failed=True)
+        )
+
+    if not _on_database(data_dir=data_dir, database_url=database_url, work=work):
+        raise fail(f"No failed job {job_id}.")
+    typer.echo(f"Job {job_id} is queued again.")
+
+
 def build_app() -> typer.Typer:
     """The customer's app with the operator's commands added, new each call."""
     app = customer.build_app(help=HELP)
@@ -372,6 +409,10 @@ def build_app() -> typer.Typer:
     accounts_app.command("create")(operator(accounts_create))
     accounts_app.command("delete")(operator(accounts_delete))
     app.add_typer(accounts_app, name="accounts")
+    jobs_app = customer.new_group("The job queue: purge deliveries, emails, webhooks.")
+    jobs_app.command("status")(operator(jobs_status))
+    jobs_app.command("retry")(operator(jobs_retry))
+    app.add_typer(jobs_app, name="jobs")
     return app
 
 

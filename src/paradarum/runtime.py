@@ -31,10 +31,11 @@ from paradarum.services.accounts import AccountService
 from paradarum.services.apikeys import ApiKeyService
 from paradarum.services.audit import AuditLog
 from paradarum.services.auth import Authenticator
-from paradarum.services.delivery import PurgeDelivery
 from paradarum.services.leaks import LeakService
 from paradarum.services.notifications import Notifier
+from paradarum.services.purge_delivery import PurgeDelivery
 from paradarum.services.purges import PurgeService
+from paradarum.services.queue import JobKind, JobQueue
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
 from paradarum.services.zones import ZoneService
 from paradarum.tokens import TokenCodec
@@ -63,6 +64,7 @@ class Runtime:
     authenticator: Authenticator
     zones: ZoneService
     purges: PurgeService
+    queue: JobQueue
     purge_delivery: PurgeDelivery
     notifier: Notifier
     leaks: LeakService
@@ -128,6 +130,7 @@ def build_runtime(
         limiter, clock, spawn=lambda work: background.spawn(work, name="failure-count")
     )
     usage = KeyUsage(db=db, clock=clock)
+    queue = JobQueue(db=db, clock=clock)
     notifier = Notifier(
         db=db,
         clock=clock,
@@ -138,10 +141,10 @@ def build_runtime(
         # Longer than one send can take (connect, TLS, login, data: each up to the
         # timeout): only a process that died mid-send lets its lease run out.
         lease_seconds=max(120.0, 6 * settings.smtp_timeout_seconds),
+        on_queued=queue.waker(JobKind.EMAIL),
     )
     purge_delivery = PurgeDelivery(
         db=db,
-        clock=clock,
         max_attempts=settings.purge_max_attempts,
         retry_seconds=settings.purge_retry_seconds,
         timeout_seconds=settings.purge_timeout_seconds,
@@ -203,17 +206,22 @@ def build_runtime(
             nodes=settings.cache_nodes,
             purges_per_window=settings.purges_per_account,
             window_seconds=settings.purge_window_seconds,
-            on_queued=purge_delivery.wake,
+            on_queued=queue.waker(JobKind.PURGE),
         ),
+        queue=queue,
         purge_delivery=purge_delivery,
         notifier=notifier,
         leaks=LeakService(db=db, clock=clock, on_notify=notifier.wake),
         signing_keys=SigningKeys.from_settings(settings, clock=clock),
     )
+    # Every kind's worker is registered (so that a producer can wake it); a kind
+    # turned off keeps its jobs queued until a process that runs it starts.
+    purge_worker = queue.worker(purge_delivery)
+    email_worker = queue.worker(notifier)
     if settings.purge_delivery_enabled:
-        background.add_loop("purge-delivery", purge_delivery.run)
+        background.add_loop("purge-delivery", purge_worker.run)
     if settings.notifications_enabled:
-        background.add_loop("notifications", notifier.run)
+        background.add_loop("notifications", email_worker.run)
         background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, notifier.remind_expiring)
     background.every("usage-flush", FLUSH_SECONDS, usage.flush)
     background.every("session-cleanup", SESSION_CLEANUP_SECONDS, accounts.clean_up_sessions)

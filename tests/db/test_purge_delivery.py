@@ -1,22 +1,24 @@
-"""Purge queueing and delivery on SQLite and PostgreSQL: claims, fencing, retries."""
+"""Purge queueing and delivery on the job queue, on SQLite and PostgreSQL: claims,
+fencing, retries, fairness."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from paradarum.db.tables import audit_events, purge_deliveries
+from paradarum.db.tables import audit_events, jobs
 from paradarum.errors import NotYourHosts, RateLimited, ValidationFailed, ZoneTaken
 from paradarum.runtime import Runtime, open_database
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
-from paradarum.services.delivery import PurgeDelivery
+from paradarum.services.purge_delivery import PurgeDelivery
 from paradarum.services.purges import PurgeNotFound
+from paradarum.services.queue import JobKind, JobQueue, Outcome, Worker
 from tests.cache import RecordingNode, recording_node
 from tests.support import run
 
@@ -60,22 +62,21 @@ def detail(runtime: Runtime, who: Principal, purge_id: int):
     return run(runtime.purges.get(account_id=who.account_id, purge_id=purge_id))
 
 
-async def _once(delivery: PurgeDelivery) -> int:
-    async with httpx.AsyncClient(timeout=5) as http:
-        return await delivery.run_once(http)
+def worker(runtime: Runtime) -> Worker:
+    return runtime.queue.workers[JobKind.PURGE]
 
 
-def deliver(delivery: PurgeDelivery) -> int:
-    """One pass of the delivery loop: claim what is due, send, record."""
-    return run(_once(delivery))
+def deliver(runtime: Runtime, limit: int = 20) -> int:
+    """One pass of the purge worker: claim what is due, send, record."""
+    return run(worker(runtime).run_once(limit))
 
 
 def deliveries(runtime: Runtime, purge_id: int) -> list:
     with runtime.db.reading() as conn:
         return conn.execute(
-            select(purge_deliveries)
-            .where(purge_deliveries.c.purge_id == purge_id)
-            .order_by(purge_deliveries.c.id)
+            select(jobs)
+            .where(jobs.c.kind == "purge", jobs.c.subject_id == purge_id)
+            .order_by(jobs.c.id)
         ).all()
 
 
@@ -85,8 +86,9 @@ def test_a_purge_queues_one_delivery_per_node_and_is_audited(frozen_runtime, nod
     assert info.kind == "urls" and info.targets == ["https://www.example.com/x"]
     assert info.status == "queued"
     rows = deliveries(frozen_runtime, info.id)
-    assert [(row.node, row.label, row.status, row.attempts) for row in rows] == [
-        (node.base_url, f"node-{index + 1}", "queued", 0) for index, node in enumerate(nodes)
+    assert [(json.loads(row.payload), row.status, row.attempts) for row in rows] == [
+        ({"node": node.base_url, "label": f"node-{index + 1}"}, "queued", 0)
+        for index, node in enumerate(nodes)
     ]
     assert all(node.requests == [] for node in nodes)  # nothing is sent inline
     with frozen_runtime.db.reading() as conn:
@@ -145,7 +147,7 @@ def test_delivery_sends_the_right_request_to_every_node(frozen_runtime, nodes):
     by_tag = request(frozen_runtime, who, tags=["t1", "t-2"])
     everything = request(frozen_runtime, who, everything=True)
 
-    assert deliver(frozen_runtime.purge_delivery) == 6
+    assert deliver(frozen_runtime) == 6
     for node in nodes:
         # Deliveries of different purges run in parallel: compare without order.
         purged = [(r.path, r.headers.get("host")) for r in node.requests if r.method == "PURGE"]
@@ -166,16 +168,15 @@ def test_delivery_sends_the_right_request_to_every_node(frozen_runtime, nodes):
             ("node-1", "done", 1, None),
             ("node-2", "done", 1, None),
         ]
-    assert deliver(frozen_runtime.purge_delivery) == 0  # nothing delivered twice
+    assert deliver(frozen_runtime) == 0  # nothing delivered twice
 
 
 def test_a_failing_node_is_retried_with_backoff_then_marked_failed(frozen_runtime, nodes, clock):
     nodes[1].status = 503
     who = principal(frozen_runtime)
-    delivery = frozen_runtime.purge_delivery
     info = request(frozen_runtime, who, tags=["t"])
 
-    assert deliver(delivery) == 2
+    assert deliver(frozen_runtime) == 2
     result = detail(frozen_runtime, who, info.id)
     assert result.purge.status == "running"
     good, bad = result.nodes
@@ -185,17 +186,22 @@ def test_a_failing_node_is_retried_with_backoff_then_marked_failed(frozen_runtim
         1,
         "the cache node answered HTTP 503",
     )
-    assert (bad.next_attempt_at - clock.now).total_seconds() == 2
+    # 2 s, stretched by up to a quarter (jitter).
+    first = (bad.next_attempt_at - clock.now).total_seconds()
+    assert 2 <= first <= 2.5
 
-    assert deliver(delivery) == 0  # not due yet
-    clock.advance(2)
-    assert deliver(delivery) == 1
-    clock.advance(3)
-    assert deliver(delivery) == 0  # the second retry waits 4 s
-    clock.advance(1)
-    assert deliver(delivery) == 1
+    clock.advance(1.9)
+    assert deliver(frozen_runtime) == 0  # not due yet
+    clock.advance(first - 1.9)
+    assert deliver(frozen_runtime) == 1
+    second = detail(frozen_runtime, who, info.id).nodes[1].next_attempt_at - clock.now
+    assert 4 <= second.total_seconds() <= 5  # the second retry waits twice as long
+    clock.advance(3.9)
+    assert deliver(frozen_runtime) == 0
+    clock.advance(second.total_seconds() - 3.9)
+    assert deliver(frozen_runtime) == 1
     clock.advance(3600)
-    assert deliver(delivery) == 0  # three attempts is the most
+    assert deliver(frozen_runtime) == 0  # three attempts is the most
 
     result = detail(frozen_runtime, who, info.id)
     assert result.purge.status == "failed"
@@ -209,10 +215,10 @@ def test_a_retry_that_succeeds_completes_the_purge(frozen_runtime, nodes, clock)
     nodes[0].status = 500
     who = principal(frozen_runtime)
     info = request(frozen_runtime, who, everything=True)
-    deliver(frozen_runtime.purge_delivery)
+    deliver(frozen_runtime)
     nodes[0].status = 200
-    clock.advance(2)
-    deliver(frozen_runtime.purge_delivery)
+    clock.advance(2.5)
+    deliver(frozen_runtime)
     result = detail(frozen_runtime, who, info.id)
     assert result.purge.status == "done"
     assert [(n.status, n.attempts, n.reason) for n in result.nodes] == [
@@ -226,22 +232,24 @@ def test_a_claim_excludes_other_workers_until_it_expires_and_then_is_fenced(
 ):
     who = principal(frozen_runtime)
     info = request(frozen_runtime, who, everything=True)
-    crashed = frozen_runtime.purge_delivery
+    crashed = frozen_runtime.queue
+    handler = frozen_runtime.purge_delivery
     other_db = open_database(settings)  # another process or instance
-    other = PurgeDelivery(db=other_db, clock=clock, lease_seconds=120)
+    other = JobQueue(db=other_db, clock=clock)
+    other_handler = PurgeDelivery(db=other_db, lease_seconds=120)
     try:
-        held = run(crashed.claim(10))
+        held = run(crashed.claim(handler, 10))
         assert len(held) == 2
-        assert run(other.claim(10)) == []  # claimed, even though nothing was recorded
+        assert run(other.claim(other_handler, 10)) == []  # claimed, though nothing recorded
         clock.advance(119)
-        assert run(other.claim(10)) == []
+        assert run(other.claim(other_handler, 10)) == []
         clock.advance(1)  # the lease is over: the worker is presumed dead
-        taken = run(other.claim(10))
-        assert [claim.attempt for claim in taken] == [2, 2]
+        taken = run(other.claim(other_handler, 10))
+        assert [job.attempt for job in taken] == [2, 2]
         # The first worker wakes up late: its result no longer counts.
-        assert run(crashed.record(held[0], None)) is False
-        for claim in taken:
-            assert run(other.record(claim, None)) is True
+        assert run(crashed.finish(handler, held[0], Outcome.done())) is False
+        for job in taken:
+            assert run(other.finish(other_handler, job, Outcome.done())) is True
     finally:
         other_db.close()
     result = detail(frozen_runtime, who, info.id)
@@ -256,13 +264,13 @@ def test_several_workers_deliver_every_purge_exactly_once(runtime, settings, nod
         request(runtime, who, urls=urls[first : first + 5])
     databases = [open_database(settings) for _ in range(3)]
     workers = [
-        PurgeDelivery(db=db, clock=runtime.clock, batch_size=1, concurrency=2) for db in databases
+        JobQueue(db=db, clock=runtime.clock).worker(PurgeDelivery(db=db, concurrency=2))
+        for db in databases
     ]
 
-    async def work(worker: PurgeDelivery) -> None:
-        async with httpx.AsyncClient(timeout=5) as http:
-            while await worker.run_once(http):
-                pass
+    async def work(worker: Worker) -> None:
+        while await worker.run_once(1):
+            pass
 
     async def together() -> None:
         await asyncio.gather(*(work(worker) for worker in workers))
@@ -296,9 +304,9 @@ def test_one_accounts_flood_does_not_delay_another_accounts_purge(frozen_runtime
     )
     quiet = Principal(account_id=quiet_account.id, kind=CredentialKind.KEY, key_prefix="pdm_Qqqq")
     late = request(frozen_runtime, quiet, urls=["https://quiet.example/now"])
-    claims = run(frozen_runtime.purge_delivery.claim(4))
-    assert {claim.purge_id for claim in claims} >= {late.id}
-    assert sum(claim.purge_id == late.id for claim in claims) == 2  # both nodes
+    claims = run(frozen_runtime.queue.claim(frozen_runtime.purge_delivery, 4))
+    assert {claim.subject_id for claim in claims} >= {late.id}
+    assert sum(claim.subject_id == late.id for claim in claims) == 2  # both nodes
 
 
 def test_purges_are_listed_newest_first_across_pages(frozen_runtime, clock):
@@ -331,7 +339,7 @@ def test_node_requests_and_their_urls_are_not_logged_at_info(frozen_runtime, nod
         who = principal(frozen_runtime)
         request(frozen_runtime, who, urls=["https://www.example.com/private?token=abc123"])
         with caplog.at_level(logging.INFO):
-            assert deliver(frozen_runtime.purge_delivery) == 2
+            assert deliver(frozen_runtime) == 2
         assert nodes[0].requests  # it was delivered
         assert not [r for r in caplog.records if "abc123" in r.getMessage()]
     finally:

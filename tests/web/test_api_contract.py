@@ -340,8 +340,18 @@ def test_unexpected_error_is_a_generic_500_envelope(client, runtime, monkeypatch
 
 def test_health_is_open(client):
     response = client.get("/api/health")
-    assert assert_envelope(response, True)["data"] == {"status": "ok"}
+    assert assert_envelope(response, True)["data"] == {"status": "ok", "jobs": None}
     assert client.get("/api/health/ready").status_code == 200
+
+
+def test_readiness_counts_the_queues_jobs_by_kind_and_state(client):
+    token = new_account(client, "counted@example.com")
+    create_key(client, token)  # "a key was added": an email, queued or sent
+    ready = assert_envelope(client.get("/api/health/ready"), True)["data"]
+    jobs = ready["jobs"]
+    assert set(jobs) == {"purge", "email", "webhook"}
+    assert all(set(states) == {"queued", "running", "done", "failed"} for states in jobs.values())
+    assert sum(jobs["email"].values()) == 1
 
 
 def test_readiness_reads_the_schema_not_just_the_connection(client, runtime):

@@ -1,4 +1,4 @@
-"""The notification outbox against a real SMTP server: it survives a restart with the
+"""Emails on the job queue against a real SMTP server: it survives a restart with the
 mail server down and then delivers once; email verification gates keys and zones;
 expiry reminders go out once each. On SQLite and PostgreSQL."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
@@ -16,12 +17,13 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from paradarum.db.tables import accounts, notifications
+from paradarum.db.tables import accounts, jobs
 from paradarum.mail import Mailer
 from paradarum.passwords import Passwords
 from paradarum.runtime import build_runtime
 from paradarum.services.context import ClientInfo
 from paradarum.services.notifications import Kind, Notifier, enqueue
+from paradarum.services.queue import JobKind, JobQueue
 from paradarum.web.app import create_app
 from tests.conftest import make_settings
 from tests.mail import SmtpServer, smtp_server, unused_port
@@ -57,7 +59,7 @@ def to(smtp: SmtpServer, email: str, subject: str) -> list:
 
 def statuses(runtime) -> list[str]:
     with runtime.db.reading() as conn:
-        return list(conn.execute(select(notifications.c.status)).scalars())
+        return list(conn.execute(select(jobs.c.status).where(jobs.c.kind == "email")).scalars())
 
 
 def test_the_outbox_survives_a_restart_with_mail_down_then_delivers_once(
@@ -75,7 +77,8 @@ def test_the_outbox_survives_a_restart_with_mail_down_then_delivers_once(
     from paradarum.db.migrate import upgrade
 
     upgrade(runtime.db)
-    runtime.notifier._retry = 0.05  # back off briefly: the test watches a few retries
+    # Back off briefly: the test watches a few retries.
+    runtime.notifier.policy = replace(runtime.notifier.policy, retry_seconds=0.05)
     with TestClient(PeerFromHeader(create_app(runtime=runtime))) as client:
         token = new_account(client, "outbox@example.com")
         create_key(client, token, "queued while mail is down")
@@ -86,9 +89,9 @@ def test_the_outbox_survives_a_restart_with_mail_down_then_delivers_once(
     for _ in range(2):  # two restarts: still once
         runtime = build_runtime(up, passwords=Passwords(concurrency=2, memory_kib=1024))
         with runtime.db.writing() as conn:  # due now, not after the backoff
-            conn.execute(notifications.update().values(next_attempt_at=runtime.clock()))
+            conn.execute(jobs.update().values(run_at=runtime.clock()))
         with TestClient(PeerFromHeader(create_app(runtime=runtime))):
-            wait_until(lambda rt=runtime: statuses(rt) == ["sent"], timeout=20)
+            wait_until(lambda rt=runtime: statuses(rt) == ["done"], timeout=20)
         runtime.close()
     assert len(to(smtp, "outbox@example.com", "added")) == 1
 
@@ -134,17 +137,21 @@ def test_a_slow_relay_never_makes_another_process_give_up_on_rows_still_waiting(
             )
 
         first, second = sender(), sender()
+        workers = [
+            JobQueue(db=runtime.db, clock=runtime.clock).worker(handler)
+            for handler in (first, second)
+        ]
 
         async def both() -> None:
             async def later() -> int:
                 await asyncio.sleep(1.8)  # the first is at its 4th message
-                return await second.run_once()
+                return await workers[1].drain()
 
-            await asyncio.gather(first.run_once(), later())
+            await asyncio.gather(workers[0].drain(), later())
 
         try:
             asyncio.run(both())
-            assert statuses(runtime) == ["sent"] * 5
+            assert statuses(runtime) == ["done"] * 5
         finally:
             first.close()
             second.close()
@@ -154,7 +161,9 @@ def test_a_slow_relay_never_makes_another_process_give_up_on_rows_still_waiting(
 
 def _attempts(runtime) -> int:
     with runtime.db.reading() as conn:
-        return int(conn.execute(select(notifications.c.attempts)).scalar_one())
+        return int(
+            conn.execute(select(jobs.c.attempts).where(jobs.c.kind == JobKind.EMAIL)).scalar_one()
+        )
 
 
 class TestEmailVerification:

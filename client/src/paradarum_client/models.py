@@ -38,6 +38,9 @@ def shape(cls: C) -> C:
 @shape
 class Health:
     status: str
+    # Readiness only: the job queue's jobs by kind and state
+    # ({"purge": {"queued": 0, "running": 0, "done": 12, "failed": 0}, ...}).
+    jobs: dict[str, dict[str, int]] | None = None
 
 
 @shape

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     ForeignKey,
@@ -199,51 +200,58 @@ purges = Table(
     sqlite_autoincrement=True,
 )
 
-purge_deliveries = Table(
-    "purge_deliveries",
+# The one durable job queue (services/queue.py): purge deliveries (one per purge and
+# cache node), emails and webhook deliveries. A row is claimed with a lease and a
+# compare-and-swap on ``attempts``; its outcome is written fenced by the same value.
+jobs = Table(
+    "jobs",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column(
-        "purge_id",
-        Id,
-        ForeignKey("purges.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
-    # The node's base URL (operator information) and how customers see it: node-1, ...
-    Column("node", String(255), nullable=False),
-    Column("label", String(16), nullable=False),
-    Column("status", String(16), nullable=False),  # queued | done | failed
+    Column("kind", String(16), nullable=False),  # purge | email | webhook
+    # Whose job it is: claims take accounts in turn, and deleting an account
+    # deletes its jobs.
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    # What it belongs to: the purge, or the webhook endpoint (None for emails).
+    Column("subject_id", Id, nullable=True),
+    # One job per event at most (an email's event, a reminder's key and day).
+    Column("dedupe_key", String(200), nullable=True, unique=True),
+    # What the job needs (JSON): names, prefixes, URLs, an event. Never a secret.
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # queued | running | done | failed
     Column("attempts", Integer, nullable=False, server_default=text("0")),
-    Column("last_error", Text, nullable=True),
-    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    # When it may be claimed (queued), and until when a claim holds (running).
+    Column("run_at", UTCDateTime(), nullable=False),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    # Short, safe to show: why the last attempt failed, what the last one returned.
+    Column("last_error", String(500), nullable=True),
+    Column("result", String(200), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
-    Column("claimed_until", UTCDateTime(), nullable=True),
-    Index("ix_purge_deliveries_due", "status", "next_attempt_at"),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Index("ix_jobs_due", "status", "kind", "run_at"),
+    Index("ix_jobs_subject", "kind", "subject_id", "id"),
+    Index("ix_jobs_account_id", "account_id"),
     sqlite_autoincrement=True,
 )
 
-# The notification outbox: one row per event to tell an account's owner about,
-# written in the transaction of the event itself (so nothing is announced that did
-# not happen, and nothing that happened goes untold), sent by a background loop.
-# ``dedupe_key`` makes each event one notification at most.
-notifications = Table(
-    "notifications",
+# Where an account's events are sent (services/webhooks.py). The signing secret is
+# sealed with a key derived from the server's secret: a database dump alone does
+# not let anyone sign (or read) a delivery.
+webhook_endpoints = Table(
+    "webhook_endpoints",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("dedupe_key", String(200), nullable=False, unique=True),
-    # What the message says (JSON): names, prefixes, times, addresses. Never a secret.
-    Column("payload", Text, nullable=False),
-    # queued | sending | sent | failed | recorded (kept without mail configured)
-    Column("status", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False, server_default=text("0")),
-    Column("next_attempt_at", UTCDateTime(), nullable=True),
-    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("url", String(2048), nullable=False),
+    Column("events", Text, nullable=False),  # JSON array of event names
+    Column("enabled", Boolean, nullable=False),
+    Column("secret_sealed", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
-    Column("sent_at", UTCDateTime(), nullable=True),
-    Column("last_error", String(500), nullable=True),
-    Index("ix_notifications_due", "status", "next_attempt_at"),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    # The first failed attempt since the last success (None: healthy).
+    Column("failing_since", UTCDateTime(), nullable=True),
+    # Why the service turned it off (None when a person did, or it is on).
+    Column("disabled_reason", String(200), nullable=True),
+    Index("ix_webhook_endpoints_account", "account_id", "id"),
     sqlite_autoincrement=True,
 )

@@ -1,20 +1,20 @@
-"""Telling account owners what happened: the notification outbox and its sender.
+"""Telling account owners what happened: emails, on the job queue.
 
 An event that deserves an email (a key added, a key revoked as leaked, a key about
-to expire, an address to verify) is **enqueued in the transaction of the event**:
-a ``notifications`` row whose ``dedupe_key`` names the event, so an event is never
-announced twice and never announced without having happened. A background loop of
-the runtime sends what is queued:
+to expire, an address to verify) is **enqueued in the transaction of the event**
+(:func:`enqueue`): a job of kind ``email`` (``services/queue.py``) whose
+``dedupe_key`` names the event, so an event is never announced twice and never
+announced without having happened. :class:`Notifier` is that kind's handler:
 
 * without a mail server (``PARADARUM_SMTP_URL`` unset) a notification is
   *recorded*: kept, and shown in the owner's security log, never lost;
 * with one, it is sent through :class:`paradarum.mail.Mailer` on a thread of its
   own; a temporary failure (the relay down, a 4xx) is retried with exponential
-  backoff (rows survive restarts: the queue is the database); a permanent one
-  (a 5xx) ends as ``failed``;
-* **at most once**: a row is marked ``sending`` before the relay is contacted. A
-  process that dies while sending leaves it so; when its claim expires the row
-  ends as ``failed`` ("outcome unknown") rather than being sent a second time.
+  backoff and jitter (jobs survive restarts: the queue is the database); a
+  permanent one (a 5xx) ends as ``failed``;
+* **at most once**: a job is ``running`` before the relay is contacted. A process
+  that dies while sending leaves it so; when its lease runs out the job ends as
+  ``failed`` rather than being sent a second time.
 
 Every outcome is written to the security log (``notification.sent``) with what the
 message was about, so the owner sees it in the panel either way.
@@ -23,11 +23,9 @@ message was about, so the owner sees it in the panel either way.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from enum import StrEnum
@@ -37,19 +35,19 @@ from sqlalchemy import Connection, and_, exists, select, update
 from sqlalchemy.orm import aliased
 
 from paradarum import messages
-from paradarum.background import wait_for_any, wait_for_event
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
-from paradarum.db.tables import accounts, api_keys, notifications
+from paradarum.db.tables import accounts, api_keys, jobs
 from paradarum.db.types import as_utc
 from paradarum.mail import Mailer, MailError
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo
+from paradarum.services.queue import Job, JobKind, JobStatus, Outcome, Policy
+from paradarum.services.queue import enqueue as enqueue_job
 from paradarum.tokens import TokenCodec
 
 logger = logging.getLogger("paradarum.notifications")
 
-N = notifications
 EMAIL_TOKEN_LIFETIME = timedelta(hours=24)
 REMINDER_DAYS = (7, 1)
 
@@ -61,11 +59,10 @@ class Kind(StrEnum):
     VERIFY_EMAIL = "verify_email"
 
 
-class Status(StrEnum):
-    QUEUED = "queued"
-    SENDING = "sending"
+class Sent(StrEnum):
+    """What became of an email that was not refused (a job's ``result``)."""
+
     SENT = "sent"
-    FAILED = "failed"
     RECORDED = "recorded"
 
 
@@ -86,36 +83,24 @@ def enqueue(
 ) -> bool:
     """Queue a notification in the caller's transaction; False if that event was
     already queued (``dedupe_key``)."""
-    inserted = conn.execute(
-        db.insert(N)
-        .values(
+    return (
+        enqueue_job(
+            conn,
+            db,
+            kind=JobKind.EMAIL,
             account_id=account_id,
-            kind=str(kind),
-            dedupe_key=dedupe_key[:200],
-            payload=json.dumps(payload, default=str),
-            status=str(Status.QUEUED),
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
+            payload={"message": str(kind), "data": dict(payload)},
+            dedupe_key=dedupe_key,
+            now=now,
         )
-        .on_conflict_do_nothing(index_elements=[N.c.dedupe_key])
-        .returning(N.c.id)
-    ).first()
-    return inserted is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    id: int
-    account_id: int
-    email: str
-    kind: Kind
-    payload: dict[str, Any]
-    attempt: int
+        is not None
+    )
 
 
 class Notifier:
-    """Sends (or records) queued notifications; :meth:`run` is the loop."""
+    """The ``email`` kind of job: builds the message and sends (or records) it."""
+
+    kind = JobKind.EMAIL
 
     def __init__(
         self,
@@ -130,8 +115,7 @@ class Notifier:
         retry_seconds: float = 30.0,
         retry_max_seconds: float = 3600.0,
         lease_seconds: float = 120.0,
-        poll_seconds: float = 2.0,
-        batch_size: int = 20,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -139,175 +123,89 @@ class Notifier:
         self._mailer = mailer
         self._from = mail_from
         self._panel = panel_url
-        self.max_attempts = max_attempts
-        self._retry = retry_seconds
-        self._retry_max = retry_max_seconds
-        self._lease = lease_seconds
-        self._poll = poll_seconds
-        self._batch = batch_size
-        self._wake: asyncio.Event | None = None
-        # SMTP is blocking: one thread of its own, so a slow relay holds nothing else.
+        # One at a time: SMTP is blocking and has a thread of its own, and a job's
+        # lease starts when its own send does, so a slow relay never lets another
+        # process give up on jobs still waiting.
+        self.policy = Policy(
+            max_attempts=max_attempts,
+            retry_seconds=retry_seconds,
+            retry_max_seconds=retry_max_seconds,
+            lease_seconds=lease_seconds,
+            concurrency=1,
+            at_most_once=True,
+        )
+        self._on_queued = on_queued
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paradarum-mail")
+        # What each job in hand is about, for its security-log entry.
+        self._subjects: dict[int, str] = {}
 
     @property
     def mail_configured(self) -> bool:
         return self._mailer is not None
 
     def wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        """Send now rather than at the next poll (an email was just queued)."""
+        if self._on_queued is not None:
+            self._on_queued()
 
     def close(self) -> None:
         self._thread.shutdown(wait=True)
 
-    # -- the loop --------------------------------------------------------------------
+    # -- the job ----------------------------------------------------------------------
 
-    async def run(self, stopping: asyncio.Event) -> None:
-        self._wake = asyncio.Event()
-        try:
-            while not stopping.is_set():
-                self._wake.clear()
-                try:
-                    handled = await self.run_once()
-                except Exception:
-                    logger.exception("notification pass failed")
-                    await wait_for_event(stopping, 10.0)
-                    continue
-                if handled == 0:
-                    await wait_for_any(stopping, self._wake, seconds=self._poll)
-        finally:
-            self._wake = None
+    def claimed(self, conn: Connection, jobs: Sequence[Job], now: datetime) -> None:
+        return None
 
-    async def run_once(self) -> int:
-        """Give up on rows whose sender died; then, up to a batch, claim one due row
-        and send it, one at a time: a row's lease starts when its own send does, so
-        a slow relay never lets another process give up on rows still waiting."""
-        handled = 0
-        while handled < self._batch:
-            claims = await self._db.write(self._claim, self._clock(), 1)
-            if not claims:
-                break
-            for claim in claims:
-                await self._deliver(claim)
-            handled += len(claims)
-        return handled
-
-    def _claim(self, conn: Connection, now: datetime, limit: int) -> list[Claim]:
-        # A claim that expired while "sending": its process died mid-send. Whether the
-        # relay got the message is unknown, and sending again could make it twice.
-        conn.execute(
-            update(N)
-            .where(N.c.status == str(Status.SENDING), N.c.claimed_until <= now)
-            .values(
-                status=str(Status.FAILED),
-                last_error="the sending process stopped; not sent again (at most once)",
-                claimed_until=None,
-            )
-        )
-        rows = conn.execute(
-            select(N.c.id, N.c.account_id, N.c.kind, N.c.payload, N.c.attempts, accounts.c.email)
-            .join(accounts, accounts.c.id == N.c.account_id)
-            .where(N.c.status == str(Status.QUEUED), N.c.next_attempt_at <= now)
-            .order_by(N.c.next_attempt_at, N.c.id)
-            .limit(limit)
-        ).all()
-        claims = []
-        for row in rows:
-            changed = conn.execute(
-                update(N)
-                .where(N.c.id == row.id, N.c.status == str(Status.QUEUED))
-                .values(
-                    status=str(Status.SENDING),
-                    attempts=row.attempts + 1,
-                    claimed_until=now + timedelta(seconds=self._lease),
-                )
-            ).rowcount
-            if changed == 1:
-                claims.append(
-                    Claim(
-                        id=row.id,
-                        account_id=row.account_id,
-                        email=row.email,
-                        kind=Kind(row.kind),
-                        payload=json.loads(row.payload),
-                        attempt=row.attempts + 1,
-                    )
-                )
-        return claims
-
-    async def _deliver(self, claim: Claim) -> None:
+    async def perform(self, job: Job) -> Outcome:
         now = self._clock()
+        email = await self._db.read(
+            lambda conn: conn.execute(
+                select(accounts.c.email).where(accounts.c.id == job.account_id)
+            ).scalar_one_or_none()
+        )
+        if email is None:
+            return Outcome.fail("the account no longer exists")
         try:
-            message = self.build(claim, now)
-        except (ValueError, KeyError) as exc:  # a payload this version cannot render
-            await self._db.write(self._finish, claim, Status.FAILED, f"not built: {exc}", None, now)
-            return
+            message = self.build(job, now, email=email)
+        except (ValueError, KeyError, LookupError) as exc:  # a payload this version cannot render
+            return Outcome.fail(f"not built: {exc}")
+        self._subjects[job.id] = str(message["Subject"])
         if self._mailer is None:
-            await self._db.write(self._finish, claim, Status.RECORDED, None, message, now)
-            return
+            return Outcome.done(str(Sent.RECORDED))
         try:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._thread, self._mailer.send, message)
         except MailError as exc:
             logger.warning(
                 "notification not sent",
-                extra={"notification": claim.id, "attempt": claim.attempt, "reason": str(exc)},
+                extra={"notification": job.id, "attempt": job.attempt, "reason": str(exc)},
             )
-            if exc.temporary and claim.attempt < self.max_attempts:
-                delay = min(self._retry_max, self._retry * 2 ** (claim.attempt - 1))
-                await self._db.write(self._retry_later, claim, str(exc), now, delay)
-            else:
-                await self._db.write(self._finish, claim, Status.FAILED, str(exc), message, now)
-            return
-        await self._db.write(self._finish, claim, Status.SENT, None, message, self._clock())
+            if exc.temporary:
+                return Outcome.retry(str(exc))
+            return Outcome.fail(str(exc))
+        return Outcome.done(str(Sent.SENT))
 
-    @staticmethod
-    def _retry_later(
-        conn: Connection, claim: Claim, error: str, now: datetime, delay: float
+    def finished(
+        self, conn: Connection, job: Job, status: JobStatus, outcome: Outcome, now: datetime
     ) -> None:
-        conn.execute(
-            update(N)
-            .where(N.c.id == claim.id, N.c.status == str(Status.SENDING))
-            .values(
-                status=str(Status.QUEUED),
-                claimed_until=None,
-                last_error=error[:500],
-                next_attempt_at=now + timedelta(seconds=delay),
-            )
-        )
-
-    def _finish(
-        self,
-        conn: Connection,
-        claim: Claim,
-        status: Status,
-        error: str | None,
-        message: EmailMessage | None,
-        now: datetime,
-    ) -> None:
-        changed = conn.execute(
-            update(N)
-            .where(N.c.id == claim.id, N.c.status == str(Status.SENDING))
-            .values(
-                status=str(status),
-                claimed_until=None,
-                sent_at=now if status in (Status.SENT, Status.RECORDED) else None,
-                last_error=error[:500] if error else None,
-                # What was needed to write it is no longer needed.
-                payload="{}" if claim.kind is Kind.VERIFY_EMAIL else N.c.payload,
-            )
-        ).rowcount
-        if changed != 1:
-            return
-        subject = str(message["Subject"]) if message is not None else str(claim.kind)
-        detail = {
-            Status.SENT: f"Emailed to {claim.email}: {subject}",
-            Status.RECORDED: f"Not emailed (no mail server is configured): {subject}",
-            Status.FAILED: f"Could not be emailed to {claim.email}: {subject}",
-        }[status]
+        if status is JobStatus.QUEUED:
+            return  # tried again later
+        if job.payload.get("message") == Kind.VERIFY_EMAIL:
+            # What was needed to write it is no longer needed.
+            conn.execute(update(jobs).where(jobs.c.id == job.id).values(payload="{}"))
+        email = conn.execute(
+            select(accounts.c.email).where(accounts.c.id == job.account_id)
+        ).scalar_one_or_none()
+        subject = self._subjects.pop(job.id, None) or str(job.payload.get("message", "a message"))
+        if status is JobStatus.FAILED:
+            detail = f"Could not be emailed to {email}: {subject}"
+        elif outcome.result == Sent.RECORDED:
+            detail = f"Not emailed (no mail server is configured): {subject}"
+        else:
+            detail = f"Emailed to {email}: {subject}"
         audit.record(
             conn,
-            account_id=claim.account_id,
+            account_id=job.account_id,
             event=audit.Event.NOTIFICATION,
             at=now,
             client=ClientInfo(),
@@ -317,18 +215,19 @@ class Notifier:
 
     # -- what is sent ------------------------------------------------------------------
 
-    def build(self, claim: Claim, now: datetime) -> EmailMessage:
-        payload = claim.payload
+    def build(self, job: Job, now: datetime, *, email: str) -> EmailMessage:
+        kind = Kind(job.payload["message"])
+        payload = job.payload["data"]
         common: dict[str, Any] = {
-            "to": claim.email,
+            "to": email,
             "mail_from": self._from,
             "panel_url": self._panel,
             "date": now,
         }
-        if claim.kind is Kind.VERIFY_EMAIL:
+        if kind is Kind.VERIFY_EMAIL:
             token = self._tokens.issue_email_token(
-                account_id=claim.account_id,
-                email=claim.email,
+                account_id=job.account_id,
+                email=email,
                 now=now,
                 lifetime=EMAIL_TOKEN_LIFETIME,
             )
@@ -336,7 +235,7 @@ class Notifier:
                 token=token, valid_for=EMAIL_TOKEN_LIFETIME, **common
             )
         key = messages.KeyRef(**payload["key"])
-        if claim.kind is Kind.KEY_ADDED:
+        if kind is Kind.KEY_ADDED:
             return messages.key_added(
                 key=key,
                 added_at=_time(payload["added_at"]),
@@ -345,7 +244,7 @@ class Notifier:
                 created_by_prefix=payload.get("created_by_prefix"),
                 **common,
             )
-        if claim.kind is Kind.KEY_LEAKED:
+        if kind is Kind.KEY_LEAKED:
             return messages.key_revoked_as_leaked(
                 key=key,
                 found_at=payload["found_at"],

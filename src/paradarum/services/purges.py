@@ -8,10 +8,10 @@ naming the others, and nothing is queued); a tag or "everything" purge carries t
 zones' hostnames, and the cache bans only objects stored for them
 (``purge_requests`` and ``deploy/varnish/paradarum.vcl``).
 
-A purge is accepted in one write transaction that inserts the purge, one
-``purge_deliveries`` row per configured cache node and the audit event. Nothing
-is sent to a cache here: :mod:`paradarum.services.delivery` does that in the
-background, so the caller's ``202`` never waits for a cache node, and a queued
+A purge is accepted in one write transaction that inserts the purge, one job
+(``services/queue.py``) per configured cache node and the audit event. Nothing
+is sent to a cache here: :mod:`paradarum.services.purge_delivery` does that on
+the job queue, so the caller's ``202`` never waits for a cache node, and a queued
 purge survives a restart because it lives in the database.
 """
 
@@ -30,12 +30,13 @@ from sqlalchemy import Connection, insert, select
 from paradarum import hostnames
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
-from paradarum.db.tables import purge_deliveries, purges
+from paradarum.db.tables import jobs, purges
 from paradarum.errors import NotAuthenticated, NotFound, NotYourHosts, RateLimited, ValidationFailed
 from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import newest_first_page, next_cursor
+from paradarum.services.queue import JobKind, JobStatus, enqueue
 from paradarum.services.zones import active_zones
 
 MAX_TARGETS = 100
@@ -63,6 +64,15 @@ class DeliveryStatus(StrEnum):
     QUEUED = "queued"
     DONE = "done"
     FAILED = "failed"
+
+
+def delivery_status(status: JobStatus) -> DeliveryStatus:
+    """A node's part as the customer sees it: being sent is still queued."""
+    if status is JobStatus.DONE:
+        return DeliveryStatus.DONE
+    if status is JobStatus.FAILED:
+        return DeliveryStatus.FAILED
+    return DeliveryStatus.QUEUED
 
 
 def node_label(index: int) -> str:
@@ -308,21 +318,15 @@ class PurgeService:
                     .returning(purges.c.id)
                 ).scalar_one()
             )
-            if self._nodes:
-                conn.execute(
-                    insert(purge_deliveries),
-                    [
-                        {
-                            "purge_id": purge_id,
-                            "node": node,
-                            "label": node_label(index),
-                            "status": str(DeliveryStatus.QUEUED),
-                            "attempts": 0,
-                            "next_attempt_at": now,
-                            "updated_at": now,
-                        }
-                        for index, node in enumerate(self._nodes)
-                    ],
+            for index, node in enumerate(self._nodes):
+                enqueue(
+                    conn,
+                    self._db,
+                    kind=JobKind.PURGE,
+                    account_id=principal.account_id,
+                    subject_id=purge_id,
+                    payload={"node": node, "label": node_label(index)},
+                    now=now,
                 )
             audit.record(
                 conn,
@@ -375,21 +379,21 @@ class PurgeService:
             if row is None:
                 raise PurgeNotFound
             deliveries = conn.execute(
-                select(purge_deliveries)
-                .where(purge_deliveries.c.purge_id == purge_id)
-                .order_by(purge_deliveries.c.id)
+                select(jobs)
+                .where(jobs.c.kind == str(JobKind.PURGE), jobs.c.subject_id == purge_id)
+                .order_by(jobs.c.id)
             ).all()
             return row, list(deliveries)
 
         row, deliveries = await self._db.read(read)
         nodes = [
             NodeResult(
-                label=d.label,
-                status=DeliveryStatus(d.status),
+                label=json.loads(d.payload)["label"],
+                status=delivery_status(JobStatus(d.status)),
                 attempts=d.attempts,
                 reason=d.last_error,
                 updated_at=d.updated_at,
-                next_attempt_at=d.next_attempt_at if d.status == DeliveryStatus.QUEUED else None,
+                next_attempt_at=d.run_at if d.status == JobStatus.QUEUED else None,
             )
             for d in deliveries
         ]

@@ -19,7 +19,7 @@ async def health(_request: Request) -> Reply:
     "/api/health/ready",
     permission=None,
     response=Health,
-    summary="Readiness: the database answers and writes are not failing",
+    summary="Readiness: the database answers and writes are not failing; jobs by state",
 )
 async def ready(request: Request) -> Reply:
     db = request.runtime.db
@@ -31,4 +31,7 @@ async def ready(request: Request) -> Reply:
         raise Unavailable(reason="the database has no schema version")
     if db.write_health.failing_since is not None:
         raise Unavailable(reason=f"writes are failing: {db.write_health.reason}")
-    return Reply(OK, "Paradarum is ready")
+    # The detail an operator watches: a growing "queued" or any "failed" is work
+    # the cache nodes, the mail relay or a webhook receiver did not take.
+    jobs = await request.runtime.queue.counts()
+    return Reply(Health(status="ok", jobs=jobs), "Paradarum is ready")
