@@ -79,6 +79,8 @@ class DnsServer:
     port: int
     records: list[Record]
     nxdomain_for_unknown: bool = True
+    # A and AAAA records: (name, address).
+    hosts: list[tuple[str, str]] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -117,6 +119,7 @@ class DnsServer:
         if self.nxdomain_for_unknown:
             command.append("--local=/#/")  # authoritative for everything: NXDOMAIN
         command += [_txt_option(name, value) for name, value in self.records]
+        command += [f"--host-record={name},{address}" for name, address in self.hosts]
         with (self.workdir / "dnsmasq.log").open("ab") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -156,10 +159,20 @@ class DnsServer:
         self.records = list(records)
         self.start()
 
+    def set_hosts(self, hosts: Sequence[tuple[str, str]]) -> None:
+        """Answer these A/AAAA records from now on (a name that changes address)."""
+        self.stop()
+        self.hosts = list(hosts)
+        self.start()
+
 
 @contextlib.contextmanager
 def running_dns(
-    workdir: Path, records: Sequence[Record] = (), *, nxdomain_for_unknown: bool = True
+    workdir: Path,
+    records: Sequence[Record] = (),
+    *,
+    nxdomain_for_unknown: bool = True,
+    hosts: Sequence[tuple[str, str]] = (),
 ) -> Iterator[DnsServer]:
     """dnsmasq serving ``records`` on a free loopback port, stopped afterwards.
 
@@ -170,6 +183,7 @@ def running_dns(
         free_udp_and_tcp_port(),
         list(records),
         nxdomain_for_unknown=nxdomain_for_unknown,
+        hosts=list(hosts),
     )
     server.start()
     try:

@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     purge_retry_seconds: float = Field(default=2.0, gt=0, le=3600)
     purge_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
+    # Webhooks: the worker that delivers them, in this process (off: they wait queued).
+    webhooks_enabled: bool = True
+    # How long one delivery may take, connecting included, before it counts as failed.
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    # Networks webhook URLs may reach besides the public internet (loopback, private
+    # and link-local addresses are refused otherwise): a private deployment's own
+    # receivers, or a test's. Comma-separated CIDRs, as PARADARUM_TRUSTED_PROXIES.
+    webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     access_log: bool = True
 
@@ -154,7 +163,7 @@ class Settings(BaseSettings):
                 )
         return value
 
-    @field_validator("trusted_proxies", "cache_nodes", mode="before")
+    @field_validator("trusted_proxies", "cache_nodes", "webhook_allowed_networks", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         # NoDecode: the environment's text arrives here as it is (pydantic-settings
@@ -166,7 +175,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in stripped.split(",") if part.strip()]
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "webhook_allowed_networks")
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:
         for entry in value:

@@ -1,4 +1,5 @@
-"""Asking DNS for the TXT record that proves control of a zone.
+"""Asking DNS: the TXT record that proves control of a zone, and the addresses a
+webhook's host resolves to.
 
 Three answers, kept apart because they mean different things to the customer:
 
@@ -13,6 +14,9 @@ deployments can use a DNS server of their own; unset, the system's resolver is u
 """
 
 from __future__ import annotations
+
+import asyncio
+import socket
 
 import dns.asyncresolver
 import dns.exception
@@ -94,3 +98,40 @@ def check_challenge(found: list[str], expected: str, *, name: str) -> str | None
     ]
     more = f" and {len(found) - _SHOWN_VALUES} more" if len(found) > _SHOWN_VALUES else ""
     return f"found {', '.join(shown)}{more} at {name} but not the expected value"
+
+
+async def host_addresses(
+    host: str, *, nameserver: tuple[str, int] | None, timeout: float
+) -> list[str]:
+    """The IPv4 and IPv6 addresses ``host`` resolves to (``[]``: none). Through the
+    configured resolver when there is one, else the system's (``/etc/hosts`` too).
+    Raises :class:`DnsUnavailable` when DNS does not answer."""
+    if nameserver is None:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), timeout
+            )
+        except socket.gaierror as exc:
+            if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
+                return []
+            raise DnsUnavailable() from exc
+        except (TimeoutError, OSError) as exc:
+            raise DnsUnavailable() from exc
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+    try:
+        qname = dns.name.from_text(host)
+    except dns.exception.DNSException:
+        return []
+    resolver = _resolver(nameserver, timeout)
+    found: list[str] = []
+    for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+        try:
+            answer = await resolver.resolve(qname, rdtype, search=False, raise_on_no_answer=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            continue
+        except (dns.exception.DNSException, OSError) as exc:
+            raise DnsUnavailable() from exc
+        if answer.rrset is not None:
+            found += [rdata.address for rdata in answer.rrset]
+    return found

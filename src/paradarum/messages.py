@@ -312,6 +312,39 @@ def key_expiring(
     )
 
 
+def webhook_disabled(
+    *,
+    to: str,
+    mail_from: str,
+    panel_url: str,
+    url: str,
+    failing_since: datetime,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Tell the owner that a webhook endpoint was turned off after a day of failures."""
+    panel = _Panel(panel_url)
+    shown = _inline(url, limit=200)
+    blocks: list[_Block] = [
+        _Para(
+            f"Paradarum turned off your webhook endpoint {shown}: every delivery to it has "
+            f"failed since {_when(failing_since)}, and the last ones gave up after a day of "
+            "retries."
+        ),
+        _Para(
+            "Nothing more is sent to it. When the receiver works again, turn the endpoint "
+            "back on and resend what it missed from its delivery log: ",
+            panel.link("/account/webhooks"),
+        ),
+    ]
+    return _message(
+        to=to,
+        mail_from=mail_from,
+        subject="A Paradarum webhook endpoint was turned off",
+        blocks=blocks,
+        date=date,
+    )
+
+
 def email_verification(
     *,
     to: str,

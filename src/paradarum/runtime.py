@@ -32,11 +32,17 @@ from paradarum.services.apikeys import ApiKeyService
 from paradarum.services.audit import AuditLog
 from paradarum.services.auth import Authenticator
 from paradarum.services.leaks import LeakService
-from paradarum.services.notifications import Notifier
+from paradarum.services.notifications import Notifier, notify_webhook_disabled
 from paradarum.services.purge_delivery import PurgeDelivery
 from paradarum.services.purges import PurgeService
 from paradarum.services.queue import JobKind, JobQueue
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
+from paradarum.services.webhooks import (
+    Destination,
+    SecretBox,
+    WebhookDelivery,
+    WebhookService,
+)
 from paradarum.services.zones import ZoneService
 from paradarum.tokens import TokenCodec
 
@@ -69,6 +75,8 @@ class Runtime:
     notifier: Notifier
     leaks: LeakService
     signing_keys: SigningKeys
+    webhooks: WebhookService
+    webhook_delivery: WebhookDelivery
 
     async def start(self) -> None:
         await self.db.start()
@@ -122,9 +130,8 @@ def build_runtime(
     passwords = passwords or Passwords(
         concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue
     )
-    tokens = TokenCodec(
-        secret=load_or_create_secret(settings), lifetime_seconds=settings.jwt_lifetime_seconds
-    )
+    server_secret = load_or_create_secret(settings)
+    tokens = TokenCodec(secret=server_secret, lifetime_seconds=settings.jwt_lifetime_seconds)
     limiter = limiter or build_limiter(settings, db, clock)
     auth_failures = FailureMirror(
         limiter, clock, spawn=lambda work: background.spawn(work, name="failure-count")
@@ -141,13 +148,30 @@ def build_runtime(
         # Longer than one send can take (connect, TLS, login, data: each up to the
         # timeout): only a process that died mid-send lets its lease run out.
         lease_seconds=max(120.0, 6 * settings.smtp_timeout_seconds),
-        on_queued=queue.waker(JobKind.EMAIL),
+        # Events that email also call webhooks: wake both.
+        on_queued=queue.wake_all,
     )
     purge_delivery = PurgeDelivery(
         db=db,
         max_attempts=settings.purge_max_attempts,
         retry_seconds=settings.purge_retry_seconds,
         timeout_seconds=settings.purge_timeout_seconds,
+    )
+    box = SecretBox(server_secret)
+    destination = Destination(
+        allowed_networks=settings.webhook_allowed_networks,
+        nameserver=settings.dns_nameserver,
+        dns_timeout=settings.dns_timeout_seconds,
+    )
+    webhook_delivery = WebhookDelivery(
+        db=db,
+        clock=clock,
+        box=box,
+        destination=destination,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        on_disabled=lambda conn, endpoint, now: notify_webhook_disabled(
+            conn, db, endpoint=endpoint, now=now
+        ),
     )
     accounts = AccountService(
         db=db,
@@ -213,16 +237,30 @@ def build_runtime(
         notifier=notifier,
         leaks=LeakService(db=db, clock=clock, on_notify=notifier.wake),
         signing_keys=SigningKeys.from_settings(settings, clock=clock),
+        webhooks=WebhookService(
+            db=db,
+            clock=clock,
+            box=box,
+            destination=destination,
+            on_queued=queue.waker(JobKind.WEBHOOK),
+        ),
+        webhook_delivery=webhook_delivery,
     )
     # Every kind's worker is registered (so that a producer can wake it); a kind
     # turned off keeps its jobs queued until a process that runs it starts.
     purge_worker = queue.worker(purge_delivery)
     email_worker = queue.worker(notifier)
+    webhook_worker = queue.worker(webhook_delivery)
     if settings.purge_delivery_enabled:
         background.add_loop("purge-delivery", purge_worker.run)
     if settings.notifications_enabled:
         background.add_loop("notifications", email_worker.run)
         background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, notifier.remind_expiring)
+    if settings.webhooks_enabled:
+        background.add_loop("webhooks", webhook_worker.run)
+        background.every(
+            "webhook-expiries", EXPIRY_REMINDER_SECONDS, runtime.webhooks.announce_expiries
+        )
     background.every("usage-flush", FLUSH_SECONDS, usage.flush)
     background.every("session-cleanup", SESSION_CLEANUP_SECONDS, accounts.clean_up_sessions)
     return runtime

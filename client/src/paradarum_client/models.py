@@ -209,6 +209,49 @@ class Purge:
         return self.status in ("done", "failed")
 
 
+@shape
+class WebhookEndpoint:
+    """Where an account's events are delivered. ``enabled`` is False when someone
+    turned it off or, with ``disabled_reason``, when Paradarum did after a day of
+    failed deliveries; ``failing_since`` is the first failure since the last success."""
+
+    id: int
+    url: str
+    events: list[str]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    disabled_reason: str | None
+    failing_since: datetime | None
+
+
+@shape
+class NewWebhookSecret(WebhookEndpoint):
+    """An endpoint just created, or its secret just rolled: ``secret`` (``whsec_...``,
+    for the Standard Webhooks libraries) is in this answer only."""
+
+    secret: str = field(repr=False)
+
+
+@shape
+class WebhookDelivery:
+    """One event sent (or being sent) to one endpoint. ``status``: ``queued`` (waiting
+    for its next attempt at ``next_attempt_at``), ``running``, ``done``, ``failed``
+    (given up after a day of retries, or the endpoint was off). ``result`` is the
+    receiver's last answer (``HTTP 500``), ``error`` why the last attempt failed."""
+
+    id: int
+    event_id: str
+    event_type: str
+    status: Literal["queued", "running", "done", "failed"]
+    attempts: int
+    result: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    next_attempt_at: datetime | None
+
+
 # -- the wire -----------------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from paradarum.errors import (
     ValidationFailed,
 )
 from paradarum.ratelimit import Limit, RateLimiter
-from paradarum.services import audit, validation
+from paradarum.services import audit, validation, webhooks
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
 from paradarum.services.notifications import Kind, enqueue
@@ -407,6 +407,15 @@ class ApiKeyService:
             },
             now=now,
         )
+        if replaces is None:
+            webhooks.emit(
+                conn,
+                self._db,
+                account_id=principal.account_id,
+                event=webhooks.WebhookEvent.API_KEY_CREATED,
+                data={"key": {"id": key_id, "name": name, "keyPrefix": prefix}},
+                now=now,
+            )
         return KeyInfo(
             id=key_id,
             name=name,
@@ -477,9 +486,19 @@ class ApiKeyService:
                 key_id=key_id,
                 key_prefix=row.key_prefix,
             )
+            webhooks.emit(
+                conn,
+                self._db,
+                account_id=principal.account_id,
+                event=webhooks.WebhookEvent.API_KEY_REVOKED,
+                data={"key": webhooks.key_data(row), "reason": str(RevokeReason.USER)},
+                now=now,
+            )
             return key_info(row)
 
-        return await self._db.write(work)
+        info = await self._db.write(work)
+        self._notified()
+        return info
 
     async def roll(
         self, *, principal: Principal, key_id: int, grace: timedelta, client: ClientInfo
@@ -571,6 +590,18 @@ class ApiKeyService:
                 key_id=old.id,
                 key_prefix=old.key_prefix,
                 detail=detail,
+            )
+            webhooks.emit(
+                conn,
+                self._db,
+                account_id=principal.account_id,
+                event=webhooks.WebhookEvent.API_KEY_ROLLED,
+                data={
+                    "key": webhooks.key_data(old),
+                    "replacement": webhooks.key_data(created),
+                    "oldKeyWorksUntil": webhooks.rfc3339(values.get("expires_at") or now),
+                },
+                now=now,
             )
             return created
 

@@ -1,5 +1,5 @@
 """The security log: one row per event, written in the transaction of the action,
-and read back newest first by the account it belongs to.
+and read back newest first by the account it belongs to (or exported oldest first).
 
 What a row may hold is chosen so that the log can be shown to the owner as it
 is: the actor is a session's token id (``jti``, useless without the signed token)
@@ -8,11 +8,14 @@ or a key's 8-character prefix, never a credential, a hash or a password.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
+from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Row, Select, insert, select, tuple_
 
 from paradarum.db.engine import Database
 from paradarum.db.tables import audit_events
@@ -101,6 +104,13 @@ class AuditPage:
     next_cursor: str | None
 
 
+def _all(query: Select[Any], conn: Connection) -> Sequence[Row[Any]]:
+    return conn.execute(query).all()
+
+
+# Entries per read of an export.
+EXPORT_BATCH = 500
+
 _COLUMNS = (
     audit_events.c.id,
     audit_events.c.event,
@@ -137,3 +147,26 @@ class AuditLog:
         return AuditPage(
             items=items, next_cursor=next_cursor(rows, limit=limit, moment="occurred_at")
         )
+
+    async def export(
+        self, *, account_id: int, since: datetime, batch: int = EXPORT_BATCH
+    ) -> AsyncIterator[AuditEvent]:
+        """The account's events at or after ``since``, oldest first, read in pages of
+        ``batch`` by time (each page its own short read: an export of years never
+        holds a transaction open, and entries added meanwhile come at the end)."""
+        after: tuple[datetime, int] | None = None
+        while True:
+            query = select(*_COLUMNS).where(audit_events.c.account_id == account_id)
+            if after is None:
+                query = query.where(audit_events.c.occurred_at >= since)
+            else:
+                query = query.where(
+                    tuple_(audit_events.c.occurred_at, audit_events.c.id) > tuple_(*after)
+                )
+            query = query.order_by(audit_events.c.occurred_at, audit_events.c.id).limit(batch)
+            rows = await self._db.read(partial(_all, query))
+            for row in rows:
+                yield AuditEvent(**row._asdict())
+            if len(rows) < batch:
+                return
+            after = (rows[-1].occurred_at, rows[-1].id)

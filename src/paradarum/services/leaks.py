@@ -26,7 +26,7 @@ from paradarum import keys
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.tables import api_keys
-from paradarum.services import audit
+from paradarum.services import audit, webhooks
 from paradarum.services.apikeys import RevokeReason
 from paradarum.services.context import ClientInfo
 from paradarum.services.notifications import Kind, enqueue, key_ref
@@ -120,6 +120,18 @@ class LeakService:
                     "found_at": leak.found_at,
                     "revoked_at": now.isoformat(),
                     "also_revoked": [key_ref(other) for other in cascade],
+                },
+                now=now,
+            )
+            webhooks.emit(
+                conn,
+                self._db,
+                account_id=row.account_id,
+                event=webhooks.WebhookEvent.API_KEY_LEAKED,
+                data={
+                    "key": webhooks.key_data(row),
+                    "foundAt": webhooks.without_keys(leak.found_at),
+                    "alsoRevoked": [webhooks.key_data(other) for other in cascade],
                 },
                 now=now,
             )

@@ -57,6 +57,7 @@ class Kind(StrEnum):
     KEY_LEAKED = "key_leaked"
     KEY_EXPIRING = "key_expiring"
     VERIFY_EMAIL = "verify_email"
+    WEBHOOK_DISABLED = "webhook_disabled"
 
 
 class Sent(StrEnum):
@@ -234,6 +235,10 @@ class Notifier:
             return messages.email_verification(
                 token=token, valid_for=EMAIL_TOKEN_LIFETIME, **common
             )
+        if kind is Kind.WEBHOOK_DISABLED:
+            return messages.webhook_disabled(
+                url=payload["url"], failing_since=_time(payload["failing_since"]), **common
+            )
         key = messages.KeyRef(**payload["key"])
         if kind is Kind.KEY_ADDED:
             return messages.key_added(
@@ -309,3 +314,19 @@ def _time(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     assert moment.tzinfo is not None
     return moment
+
+
+def notify_webhook_disabled(
+    conn: Connection, db: Database, *, endpoint: Any, now: datetime
+) -> None:
+    """Tell the owner, in the transaction that turned the endpoint off."""
+    failing_since = as_utc(endpoint.failing_since) or now
+    enqueue(
+        conn,
+        db,
+        account_id=endpoint.account_id,
+        kind=Kind.WEBHOOK_DISABLED,
+        dedupe_key=f"webhook_disabled:{endpoint.id}:{int(now.timestamp())}",
+        payload={"url": endpoint.url, "failing_since": failing_since.isoformat()},
+        now=now,
+    )

@@ -225,6 +225,10 @@ class JobQueue:
         if worker is not None:
             worker.wake()
 
+    def wake_all(self) -> None:
+        for worker in self._workers.values():
+            worker.wake()
+
     def waker(self, kind: JobKind) -> Callable[[], None]:
         return lambda: self.wake(kind)
 

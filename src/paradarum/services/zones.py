@@ -42,7 +42,7 @@ from paradarum.errors import (
     ZoneTaken,
 )
 from paradarum.ratelimit import Limit, RateLimiter
-from paradarum.services import audit
+from paradarum.services import audit, webhooks
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
@@ -322,6 +322,14 @@ class ZoneService:
                 client=client,
                 actor=principal,
                 detail=zone.hostname,
+            )
+            webhooks.emit(
+                conn,
+                self._db,
+                account_id=principal.account_id,
+                event=webhooks.WebhookEvent.ZONE_VERIFIED,
+                data={"zone": {"id": zone.id, "hostname": zone.hostname}},
+                now=now,
             )
             return ZoneInfo(
                 zone.id, zone.hostname, ZoneStatus.ACTIVE, zone.token, zone.created_at, now

@@ -9,7 +9,7 @@ the few bytes it takes to send a response over ASGI.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -53,6 +53,32 @@ class Response:
             )
         await send({"type": "http.response.start", "status": self.status, "headers": raw})
         await send({"type": "http.response.body", "body": b"" if head else self.body})
+
+
+@dataclass(slots=True)
+class Streamed:
+    """An answer sent in chunks as ``chunks`` yields them (an export), without a
+    length. A failure after the first chunk can only cut the answer short: the
+    status is already sent, so the client sees a truncated body, never a wrong one."""
+
+    chunks: AsyncIterator[bytes]
+    content_type: bytes
+    headers: Mapping[str, str] | None = None
+    status: int = 200
+
+    async def __call__(self, send: Send, *, head: bool = False) -> None:
+        raw = [(b"content-type", self.content_type)]
+        if self.headers:
+            raw.extend(
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in self.headers.items()
+            )
+        await send({"type": "http.response.start", "status": self.status, "headers": raw})
+        if not head:
+            async for chunk in self.chunks:
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
 
 @dataclass(slots=True)

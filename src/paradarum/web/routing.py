@@ -36,12 +36,12 @@ from paradarum.services.context import Permission
 from paradarum.services.pagination import MAX_ID
 from paradarum.web import errors as web_errors
 from paradarum.web.request import Network, Request
-from paradarum.web.responses import Reply, Response, envelope, envelope_error
+from paradarum.web.responses import Reply, Response, Streamed, envelope, envelope_error
 
 if TYPE_CHECKING:
     from paradarum.runtime import Runtime
 
-Handler = Callable[[Request], Awaitable[Reply | Response]]
+Handler = Callable[[Request], Awaitable[Reply | Response | Streamed]]
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -106,6 +106,9 @@ class Routes:
 
     def post(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self._add("POST", path, **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._add("PATCH", path, **options)
 
     def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self._add("DELETE", path, **options)
@@ -257,11 +260,12 @@ class Router:
             )
             await response(send, head=head)
             return
+        answer: Response | Streamed
         try:
-            response = await self._run(route, scope, receive, raw_params)
+            answer = await self._run(route, scope, receive, raw_params)
         except errors.DomainError as exc:
-            response = web_errors.error_response(exc)
-        await response(send, head=head)
+            answer = web_errors.error_response(exc)
+        await answer(send, head=head)
 
     def _not_found(self, path: str) -> Response:
         message = web_errors.NOT_FOUND
@@ -272,7 +276,7 @@ class Router:
 
     async def _run(
         self, route: Route, scope: Scope, receive: Receive, raw_params: dict[str, str]
-    ) -> Response:
+    ) -> Response | Streamed:
         request = Request(scope, receive, self._runtime, raw_params, self._trusted)
         if route.permission is not None:
             request.principal = await self._runtime.authenticator.authenticate(
@@ -285,7 +289,7 @@ class Router:
         if route.body is not None:
             request.body = parse_body(route.body, await read_body(receive))
         reply = await route.handler(request)
-        if isinstance(reply, Response):
+        if isinstance(reply, (Response, Streamed)):
             return reply
         return envelope(
             reply.data, reply.message, status=reply.status or route.status, headers=reply.headers

@@ -145,6 +145,35 @@ class PurgeIn(_Body):
     )
 
 
+WEBHOOK_EVENTS_DOC = (
+    "Events to deliver: api_key.created, api_key.revoked, api_key.leaked, api_key.expiring, "
+    "api_key.expired, api_key.rolled, member.joined, member.removed, zone.verified."
+)
+
+
+class WebhookIn(_Body):
+    url: str = Field(
+        max_length=4000,
+        description=(
+            "An http:// or https:// URL whose host resolves to public addresses only; "
+            "redirects are not followed."
+        ),
+        examples=["https://hooks.example.com/paradarum"],
+    )
+    events: list[Annotated[str, Field(max_length=100)]] = Field(
+        min_length=1, max_length=50, description=WEBHOOK_EVENTS_DOC, examples=[["api_key.revoked"]]
+    )
+    enabled: bool = True
+
+
+class WebhookPatchIn(_Body):
+    url: str | None = Field(default=None, max_length=4000)
+    events: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        default=None, min_length=1, max_length=50, description=WEBHOOK_EVENTS_DOC
+    )
+    enabled: bool | None = Field(default=None, description="true: on again, with a fresh start.")
+
+
 # -- query strings ----------------------------------------------------------------------
 
 
@@ -164,3 +193,21 @@ class KeyListQuery(PageQuery):
 
 class PurgeListQuery(PageQuery):
     limit: int = Field(default=50, ge=1, le=200)
+
+
+class DeliveryListQuery(PageQuery):
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class AuditExportQuery(_Query):
+    since: datetime = Field(
+        description="RFC 3339: entries at or after this moment, oldest first.",
+        examples=["2026-12-01T00:00:00Z"],
+    )
+
+    @field_validator("since")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone (Z or an offset), as RFC 3339 does")
+        return value

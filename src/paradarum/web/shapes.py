@@ -11,6 +11,7 @@ from paradarum.services.apikeys import CreatedKey, KeyInfo, KeyStatus
 from paradarum.services.audit import AuditEvent
 from paradarum.services.purges import PurgeDetail, PurgeInfo
 from paradarum.services.usage import DayUsage
+from paradarum.services.webhooks import DeliveryInfo, EndpointInfo, NewSecret
 from paradarum.services.zones import ZoneInfo
 from paradarum_client import models
 
@@ -147,4 +148,40 @@ def zone(info: ZoneInfo) -> models.Zone:
         ),
         created_at=info.created_at,
         verified_at=info.verified_at,
+    )
+
+
+def _endpoint_fields(info: EndpointInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "url": info.url,
+        "events": info.events,
+        "enabled": info.enabled,
+        "created_at": info.created_at,
+        "updated_at": info.updated_at,
+        "disabled_reason": info.disabled_reason,
+        "failing_since": info.failing_since,
+    }
+
+
+def webhook(info: EndpointInfo) -> models.WebhookEndpoint:
+    return models.WebhookEndpoint(**_endpoint_fields(info))
+
+
+def webhook_secret(new: NewSecret) -> models.NewWebhookSecret:
+    return models.NewWebhookSecret(**_endpoint_fields(new.endpoint), secret=new.secret)
+
+
+def webhook_delivery(info: DeliveryInfo) -> models.WebhookDelivery:
+    return models.WebhookDelivery(
+        id=info.id,
+        event_id=info.event_id,
+        event_type=info.event_type,
+        status=_name(info.status),
+        attempts=info.attempts,
+        result=info.result,
+        error=info.error,
+        created_at=info.created_at,
+        updated_at=info.updated_at,
+        next_attempt_at=info.next_attempt_at,
     )
