@@ -177,3 +177,80 @@ def test_the_security_log_pages_newest_first(client):
 def login_new(client) -> str:
     signup(client, "pager@example.com")
     return login(client, "pager@example.com")
+
+
+def test_the_export_is_ndjson_oldest_first_from_since_with_a_key_too(frozen_client, clock):
+    import json as jsonlib
+    from datetime import timedelta
+
+    from paradarum_client.models import rfc3339
+
+    signup(frozen_client, "export@example.com")
+    token = login(frozen_client, "export@example.com")
+    start = clock.now
+    clock.advance(60)
+    made = [create_key(frozen_client, token, f"k{n}") for n in range(3)]
+    response = frozen_client.get(
+        "/api/account/audit-log/export",
+        params={"since": rfc3339(start + timedelta(seconds=30))},
+        headers=bearer(made[0]["key"]),
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/x-ndjson"
+    lines = [jsonlib.loads(line) for line in response.text.splitlines()]
+    # The export's own key, used for the first time, comes last.
+    assert [line["event"] for line in lines] == ["key.created"] * 3 + ["key.first_used"]
+    assert [line["keyPrefix"] for line in lines[:3]] == [key["keyPrefix"] for key in made]
+    assert all(set(line) == FIELDS for line in lines)
+    everything = frozen_client.get(
+        "/api/account/audit-log/export",
+        params={"since": rfc3339(start)},
+        headers=bearer(token),
+    )
+    events = [jsonlib.loads(line)["event"] for line in everything.text.splitlines()]
+    assert events[:2] == ["account.signup", "session.login_succeeded"]
+    assert len(events) == 6
+    for key in made:
+        assert key["key"] not in everything.text
+
+
+def test_the_export_reads_page_after_page_by_time(frozen_runtime, clock):
+    from datetime import timedelta
+
+    from tests.support import run
+
+    account = run(
+        frozen_runtime.accounts.signup(
+            email="pages@example.com", password=PASSWORD, client=audit.ClientInfo()
+        )
+    )
+    with frozen_runtime.db.writing() as conn:
+        for n in range(7):
+            audit.record(
+                conn,
+                account_id=account.id,
+                event=audit.Event.LOGOUT,
+                at=clock.now + timedelta(seconds=n // 2),  # pairs share a moment
+                client=audit.ClientInfo(),
+                detail=f"entry {n}",
+            )
+
+    async def export() -> list[str | None]:
+        return [
+            event.detail
+            async for event in frozen_runtime.audit.export(
+                account_id=account.id, since=clock.now, batch=2
+            )
+        ]
+
+    details = [detail for detail in run(export()) if detail and detail.startswith("entry")]
+    assert details == [f"entry {n}" for n in range(7)]
+
+
+def test_a_bad_since_is_a_clear_400(client):
+    signup(client, "since@example.com")
+    token = login(client, "since@example.com")
+    for params in ({}, {"since": "yesterday"}, {"since": "2026-12-01T00:00:00"}):
+        refused = client.get("/api/account/audit-log/export", params=params, headers=bearer(token))
+        assert refused.status_code == 400, (params, refused.text)
+        assert refused.json()["succeeded"] is False
