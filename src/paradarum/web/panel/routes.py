@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paradarum.config import Settings
 from paradarum.messages import VERIFY_EMAIL_PATH
-from paradarum.services import validation
+from paradarum.services import purges, validation
 from paradarum.web import errors as web_errors
 from paradarum.web.request import Request
 from paradarum.web.responses import Response, envelope_error
@@ -61,6 +61,7 @@ SETTINGS = "/account"
 SECTIONS = (
     Section("api-keys", "API keys"),
     Section("zones", "Zones"),
+    Section("purge", "Purge"),
     Section("security", "Security"),
     Section("security-log", "Security log"),
 )
@@ -90,6 +91,7 @@ def render(template: str, *, signup_enabled: bool) -> bytes:
     text = (TEMPLATES_DIR / template).read_text(encoding="utf-8")
     text = text.replace("{{password_min}}", str(validation.PASSWORD_MIN))
     text = text.replace("{{signup}}", "on" if signup_enabled else "off")
+    text = text.replace("{{purge_max}}", str(purges.MAX_TARGETS))
     return text.encode()
 
 
