@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     # Cache nodes that receive purges (base URLs such as http://127.0.0.1:6081).
     cache_nodes: Annotated[list[str], NoDecode] = Field(default_factory=list)
     purge_delivery_enabled: bool = True
-    # The loop that sends (or records) notifications; off, they wait in the outbox.
+    # The worker that sends (or records) emails; off, they wait in the job queue.
     notifications_enabled: bool = True
     # Per node and purge: tries before "failed", first retry delay (doubling), timeout.
     purge_max_attempts: int = Field(default=5, ge=1, le=100)
