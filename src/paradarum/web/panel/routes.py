@@ -63,6 +63,7 @@ SECTIONS = (
     Section("zones", "Zones"),
     Section("purge", "Purge"),
     Section("security", "Security"),
+    Section("webhooks", "Webhooks"),
     Section("security-log", "Security log"),
 )
 SETTINGS_LAYOUT = "settings.html"
