@@ -225,10 +225,13 @@ def _operation(route: Route, schemas: Schemas) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": route.raw_body}},
         }
-    answer = route.response if route.raw else _envelope(schemas, route.response)
+    if route.media_type != "application/json":
+        answer = schemas.of(route.response)
+    else:
+        answer = route.response if route.raw else _envelope(schemas, route.response)
     success: dict[str, Any] = {
         "description": route.summary,
-        "content": {"application/json": {"schema": answer}},
+        "content": {route.media_type: {"schema": answer}},
     }
     if route.paged:
         success["headers"] = LINK_HEADER

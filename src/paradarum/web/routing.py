@@ -70,6 +70,9 @@ class Route:
     # The request body is documented by this JSON schema and read by the handler
     # itself (raw bytes: a signature covers them).
     raw_body: dict[str, Any] | None = None
+    # What a success is sent as; anything but JSON is a stream of ``response`` shapes
+    # (NDJSON: one per line).
+    media_type: str = "application/json"
     description: str | None = None
     path_params: tuple[str, ...] = field(default=())
 

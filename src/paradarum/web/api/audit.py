@@ -12,6 +12,7 @@ from paradarum.web.schemas import AuditExportQuery, PageQuery
 from paradarum_client.models import AuditEvent, to_wire
 
 routes = Routes(tag="account")
+NDJSON = b"application/x-ndjson"
 
 
 @routes.get(
@@ -37,6 +38,7 @@ async def list_events(request: Request) -> Reply:
     "/api/account/audit-log/export",
     query=AuditExportQuery,
     response=AuditEvent,
+    media_type="application/x-ndjson",
     summary="The security log as NDJSON (one entry per line), oldest first, for SIEM tools",
     description=(
         "Streamed, `Content-Type: application/x-ndjson`: every entry at or after `since`, "
@@ -59,4 +61,4 @@ async def export_events(request: Request) -> Streamed:
         async for event in events:
             yield orjson.dumps(to_wire(shapes.audit_event(event))) + b"\n"
 
-    return Streamed(lines(), content_type=b"application/x-ndjson")
+    return Streamed(lines(), content_type=NDJSON)
