@@ -46,9 +46,7 @@ async def request_purge(request: Request) -> Reply:
 )
 async def purge_scope(request: Request) -> Reply:
     query: PurgeScopeQuery = request.query
-    scope = await request.runtime.purges.scope(
-        principal=request.principal, hostname=query.hostname
-    )
+    scope = await request.runtime.purges.scope(principal=request.principal, hostname=query.hostname)
     return Reply(shapes.purge_scope(scope), "Purge scope")
 
 
