@@ -213,3 +213,28 @@ def test_purge_everything_from_the_admin_bar_asks_first_then_empties_only_this_s
     for path in ("/", post["url"], "/wp-includes/css/dashicons.min.css"):
         assert stack.cache_state(path) == "MISS", path
     assert stack.cache_state("/", host=BETA_HOST) == "HIT"
+
+
+def test_a_failed_purge_shows_a_notice_with_the_way_out_until_dismissed(
+    admin, configured: Stack, php_log_is_clean
+):
+    stack = configured
+    key = stack.new_key(stack.alpha)
+    with stack.http() as http:
+        http.delete(f"/api/account/apikeys/{key['id']}", headers=stack.alpha.headers)
+    stack.site.set_plugin(api_url=stack.api.base_url, api_key=key["key"])
+    stack.site.insert_post(post_title="Saved anyway", post_status="publish")
+
+    admin.goto("/wp-admin/edit.php")
+    notice = admin.locator(".paradarum-notice")
+    notice.wait_for()
+    text = notice.inner_text()
+    assert f"Paradarum refused the API key {key['keyPrefix']}…" in text
+    assert "revoked or has expired" in text
+    assert "Saved anyway" in admin.inner_text("#the-list")
+    screenshot(admin, "wordpress-notice.png")
+
+    notice.get_by_role("link", name="Dismiss").click()
+    admin.wait_for_load_state()
+    assert admin.locator(".paradarum-notice").count() == 0
+    assert stack.site.notice() is None
