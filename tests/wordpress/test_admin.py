@@ -97,6 +97,14 @@ def test_a_pasted_key_is_never_shown_back_and_test_connection_says_what_it_may_p
     admin.get_by_text("Settings saved.").wait_for()
     assert stored_settings(stack)["api_key"] == key["key"]
 
+    # Something that is no key is refused without being repeated; the stored key stays.
+    typo = key["key"][:-1] + "!"
+    admin.get_by_label("API key").fill(typo)
+    admin.get_by_role("button", name="Save settings").click()
+    admin.get_by_text("That is not a Paradarum API key").wait_for()
+    assert typo not in visible_text_and_values(admin)
+    assert stored_settings(stack)["api_key"] == key["key"]
+
 
 def test_test_connection_says_when_the_key_cannot_purge_this_site(
     admin, configured: Stack, php_log_is_clean

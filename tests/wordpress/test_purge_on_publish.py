@@ -139,3 +139,24 @@ def test_approving_a_comment_purges_the_post_and_the_comment_feeds(
     assert post["url"] in purge["targets"]
     fresh = stack.page(post["url"])
     assert fresh.headers["x-cache"] == "MISS" and "First!" in fresh.text
+
+
+def test_uninstalling_removes_the_settings_the_notice_and_pending_retries(configured: Stack):
+    site = configured.site
+    left = site.php(
+        """
+        update_option( 'paradarum_notice', array( 'message' => 'x', 'time' => time() ) );
+        set_transient( 'paradarum_connection_1', array( 'ok' => true ), 600 );
+        wp_schedule_single_event( time() + 600, 'paradarum_retry_purge', array( array(), 0 ) );
+        require_once ABSPATH . 'wp-admin/includes/plugin.php';
+        uninstall_plugin( 'paradarum/paradarum.php' );
+        global $wpdb;
+        echo wp_json_encode( array(
+            'options' => $wpdb->get_col(
+                "SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE '%paradarum%'"
+            ),
+            'retry' => wp_next_scheduled( 'paradarum_retry_purge', array( array(), 0 ) ),
+        ) );
+        """
+    )
+    assert left == {"options": [], "retry": False}

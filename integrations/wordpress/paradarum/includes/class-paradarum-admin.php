@@ -437,7 +437,7 @@ class Paradarum_Admin {
 			$this->render_confirmation();
 		}
 
-		settings_errors( Paradarum_Options::OPTION );
+		// Settings pages show settings_errors() already (wp-admin/options-head.php).
 		echo '<form method="post" action="' . esc_url( admin_url( 'options.php' ) ) . '">';
 		settings_fields( 'paradarum' );
 		do_settings_sections( self::PAGE );

@@ -189,11 +189,8 @@ class Paradarum_Api {
 				);
 				break;
 			case 403:
-				$hosts = array();
-				if ( is_array( $envelope ) && isset( $envelope['errors']['urls'] ) && is_array( $envelope['errors']['urls'] ) ) {
-					$hosts = array( Paradarum_Options::site_host() );
-				}
-				if ( $hosts ) {
+				if ( is_array( $envelope ) && isset( $envelope['errors']['urls'] ) ) {
+					// The URLs' host is outside the key's zones (the API names it; it is this site's).
 					$result->message = sprintf(
 						/* translators: 1: the key's prefix, 2: this site's hostname. */
 						__( 'The API key %1$s… may not purge %2$s: none of its zones covers this site. Add %2$s as a zone of your Paradarum account and verify it, then use a key that includes that zone.', 'paradarum' ),
@@ -201,6 +198,7 @@ class Paradarum_Api {
 						Paradarum_Options::site_host()
 					);
 				} else {
+					// A key used from an address it does not allow, or beyond its permission.
 					$result->message = sprintf(
 						/* translators: 1: the key's prefix, 2: Paradarum's explanation. */
 						__( 'Paradarum refused the API key %1$s…: %2$s', 'paradarum' ),
