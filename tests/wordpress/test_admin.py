@@ -231,7 +231,7 @@ def test_a_failed_purge_shows_a_notice_with_the_way_out_until_dismissed(
     with stack.http() as http:
         http.delete(f"/api/account/apikeys/{key['id']}", headers=stack.alpha.headers)
     stack.site.set_plugin(api_url=stack.api.base_url, api_key=key["key"])
-    stack.site.insert_post(post_title="Saved anyway", post_status="publish")
+    post = stack.site.insert_post(post_title="Saved anyway", post_status="publish")
 
     admin.goto("/wp-admin/edit.php")
     notice = admin.locator(".paradarum-notice")
@@ -242,6 +242,13 @@ def test_a_failed_purge_shows_a_notice_with_the_way_out_until_dismissed(
     assert "Saved anyway" in admin.inner_text("#the-list")
     screenshot(admin, "wordpress-notice.png")
 
+    # The block editor, which shows no admin notices, shows it too.
+    admin.goto(f"/wp-admin/post.php?post={post['id']}&action=edit")
+    editor_notice = admin.locator(".components-notice", has_text="Paradarum:")
+    editor_notice.wait_for(timeout=60_000)
+    assert "revoked or has expired" in editor_notice.inner_text()
+
+    admin.goto("/wp-admin/edit.php")
     notice.get_by_role("link", name="Dismiss").click()
     admin.wait_for_load_state()
     assert admin.locator(".paradarum-notice").count() == 0

@@ -82,6 +82,19 @@ def test_a_key_without_the_sites_zone_still_saves_and_names_the_missing_zone(
     assert scheduled_retries(stack) == []
 
 
+def test_a_key_used_from_an_address_it_does_not_allow_says_so(configured: Stack, php_log_is_clean):
+    stack = configured
+    key = stack.new_key(stack.alpha, allowedCidrs=["192.0.2.0/24"])
+    stack.site.set_plugin(api_url=stack.api.base_url, api_key=key["key"])
+
+    save_succeeds(stack, "Saved from an address the key does not allow")
+
+    notice = stack.site.notice()
+    assert notice is not None
+    assert f"refused the API key {key['keyPrefix']}…: This key cannot be used from your" in notice
+    assert scheduled_retries(stack) == []
+
+
 def test_with_the_api_down_the_save_succeeds_and_retries_end_after_a_bound(
     configured: Stack, php_log_is_clean
 ):

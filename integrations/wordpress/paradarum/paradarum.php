@@ -1,7 +1,6 @@
 <?php
 /**
  * Plugin Name:       Paradarum Cache Purge
- * Plugin URI:        https://github.com/paradarum/paradarum
  * Description:       Purges this site's pages from the Paradarum cache when content changes, with a purge-only key restricted to the site's zone.
  * Version:           1.0.0
  * Requires at least: 6.0

@@ -43,6 +43,7 @@ class Paradarum_Admin {
 		add_action( 'admin_menu', array( $this, 'menu' ) );
 		add_action( 'admin_init', array( $this, 'settings' ) );
 		add_action( 'admin_notices', array( $this, 'notices' ) );
+		add_action( 'enqueue_block_editor_assets', array( $this, 'editor_notice' ) );
 		add_action( 'admin_post_paradarum_test', array( $this, 'test_connection' ) );
 		add_action( 'admin_post_paradarum_purge_everything', array( $this, 'purge_everything' ) );
 		add_action( 'admin_post_paradarum_dismiss', array( $this, 'dismiss' ) );
@@ -389,6 +390,35 @@ class Paradarum_Admin {
 			echo '<p><a href="' . esc_url( self::page_url() ) . '">' . esc_html__( 'Paradarum settings', 'paradarum' ) . '</a> · <a href="' . esc_url( $dismiss ) . '">' . esc_html__( 'Dismiss', 'paradarum' ) . '</a></p>';
 		}
 		echo '</div>';
+	}
+
+	/**
+	 * The same notice in the block editor, which does not show admin notices.
+	 */
+	public function editor_notice() {
+		if ( ! current_user_can( 'edit_posts' ) ) {
+			return;
+		}
+		$notice = get_option( Paradarum_Options::NOTICE, false );
+		if ( ! is_array( $notice ) || empty( $notice['message'] ) ) {
+			return;
+		}
+		wp_enqueue_script(
+			'paradarum-editor-notice',
+			plugins_url( 'assets/editor-notice.js', PARADARUM_PLUGIN_FILE ),
+			array( 'wp-data', 'wp-notices' ),
+			PARADARUM_PLUGIN_VERSION,
+			true
+		);
+		wp_localize_script(
+			'paradarum-editor-notice',
+			'paradarumNotice',
+			array(
+				'message'       => __( 'Paradarum:', 'paradarum' ) . ' ' . (string) $notice['message'],
+				'settingsUrl'   => current_user_can( self::CAPABILITY ) ? self::page_url() : '',
+				'settingsLabel' => __( 'Paradarum settings', 'paradarum' ),
+			)
+		);
 	}
 
 	/**
