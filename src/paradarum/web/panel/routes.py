@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paradarum.config import Settings
-from paradarum.messages import VERIFY_EMAIL_PATH
+from paradarum.messages import INVITATION_PATH, VERIFY_EMAIL_PATH
 from paradarum.services import validation
 from paradarum.web import errors as web_errors
 from paradarum.web.request import Request
@@ -35,8 +35,11 @@ PAGES = {
     "/signin": "signin.html",
     "/signup": "signup.html",
     "/account": "account.html",
+    "/account/members": "members.html",
     # The page the emailed verification link opens (the token is in its fragment).
     VERIFY_EMAIL_PATH: "verify-email.html",
+    # The page the emailed invitation link opens (the token is in its fragment).
+    INVITATION_PATH: "invitations.html",
 }
 HOME = "/account"
 

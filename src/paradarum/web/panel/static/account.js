@@ -7,6 +7,7 @@ import { emailSection } from "./email.js";
 import { keysSection } from "./keys.js";
 import { logSection } from "./log.js";
 import { passwordSection } from "./password.js";
+import { accountSwitcher } from "./switcher.js";
 import { byId, h, refreshTimes, setBusy, setText } from "./ui.js";
 import { zonesSection } from "./zones.js";
 
@@ -30,10 +31,16 @@ function start() {
   // What the page knows, shared by its sections; each redraws from here.
   const state = { account: null, keys: [], zones: [] };
 
+  let switcherShown = false;
+
   async function refreshAccount() {
     try {
       const { data } = await api("GET", "/api/account");
       state.account = data;
+      if (!switcherShown) {
+        switcherShown = true;
+        accountSwitcher(data.id);
+      }
       showEmail(data.email);
       verification.render();
       keys.renderCounter();

@@ -5,7 +5,7 @@
 
 const SESSION_KEY = "paradarum.session";
 const HOME = "/account";
-const NEXT_PAGES = new Set(["/account"]);
+const NEXT_PAGES = new Set(["/account", "/account/members", "/invitations"]);
 
 export class ApiError extends Error {
   constructor(status, message, { fieldErrors = {}, redirecting = false } = {}) {
