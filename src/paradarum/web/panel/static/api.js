@@ -5,7 +5,10 @@
 
 const SESSION_KEY = "paradarum.session";
 const HOME = "/account";
-const NEXT_PAGES = new Set(["/account", "/account/members", "/invitations"]);
+// Account settings and its sections (/account/<section>): an unknown one is the
+// server's "page not found", never another origin.
+// The invitation page too: someone new signs in (or up) and comes back to accept.
+const NEXT_PAGE = /^\/account(\/[a-z][a-z-]*)?$|^\/invitations$/;
 
 export class ApiError extends Error {
   constructor(status, message, { fieldErrors = {}, redirecting = false } = {}) {
@@ -39,7 +42,7 @@ export function clearSession() {
 
 // Only known panel pages may be a `next`: never another origin or an arbitrary path.
 export function safeNext(value) {
-  return NEXT_PAGES.has(value) ? value : HOME;
+  return typeof value === "string" && NEXT_PAGE.test(value) ? value : HOME;
 }
 
 export function signInUrl({ reason = null, next = null } = {}) {

@@ -1,10 +1,10 @@
-// Account settings → Members: who works on this account and as what, inviting people,
+// Account settings › Members: who works on this account and as what, inviting people,
 // changing roles, removing members (and what happens to their keys), leaving.
 // Every rule is the API's: this page shows what the signed-in member may do, and the
 // API refuses anything else with a sentence shown here.
 
-import { api, clearSession, goToSignIn, readSession, signInUrl } from "./api.js";
-import { accountSwitcher } from "./switcher.js";
+import { api, clearSession, signInUrl } from "../api.js";
+import { settingsSection } from "../settings.js";
 import {
   byId,
   clearErrors,
@@ -16,28 +16,21 @@ import {
   show,
   showErrors,
   untilTimeElement,
-} from "./ui.js";
+} from "../ui.js";
 
 const ROLES = ["owner", "admin", "developer", "purger", "viewer"];
 const MANAGERS = new Set(["owner", "admin"]);
 
-if (readSession()) {
-  start();
-} else {
-  goToSignIn();
-}
-
-function start() {
+settingsSection(({ state: page }) => {
   const state = { me: null, members: [], invitations: [] };
   const manages = () => state.me && MANAGERS.has(state.me.role);
   const isOwner = () => state.me && state.me.role === "owner";
   // The roles the signed-in member may give: admins cannot make owners.
   const grantable = () => ROLES.filter((role) => isOwner() || role !== "owner");
 
-  async function loadAccount() {
-    const { data } = await api("GET", "/api/account");
+  function accountShown() {
+    const data = page.account;
     state.me = data;
-    setText(byId("account-email"), data.email);
     setText(byId("account-name"), data.name);
     const role = byId("my-role");
     setText(role, `You are ${data.role}`);
@@ -48,14 +41,15 @@ function start() {
     select.replaceChildren(
       ...grantable().map((r) => h("option", { value: r, selected: r === "developer" }, r)),
     );
-    accountSwitcher(data.id);
+    if (state.members.length) renderMembers();
+    loadInvitations();
   }
 
   async function loadMembers() {
     try {
       const { data } = await api("GET", "/api/account/members");
       state.members = data;
-      renderMembers();
+      if (state.me) renderMembers(); // else once the account is known
       setText(byId("members-error"), "");
     } catch (error) {
       if (!error.redirecting) setText(byId("members-error"), error.message);
@@ -240,20 +234,5 @@ function start() {
     }
   });
 
-  byId("sign-out").addEventListener("click", async (event) => {
-    setBusy(event.currentTarget, true, "Signing out…");
-    try {
-      await api("POST", "/api/auth/logout");
-    } catch (error) {
-      if (error.redirecting) return;
-    }
-    clearSession();
-    location.replace(signInUrl({ reason: "signed-out" }));
-  });
-
-  loadAccount()
-    .then(() => Promise.all([loadMembers(), loadInvitations()]))
-    .catch((error) => {
-      if (!error.redirecting) setText(byId("page-error"), `Could not load the account. ${error.message}`);
-    });
-}
+  return { accountShown, load: loadMembers };
+});
