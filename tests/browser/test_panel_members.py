@@ -90,7 +90,7 @@ def test_invite_accept_switch_and_remove_a_colleague(browser, server, smtp, page
             f"You joined {owner_email} as purger."
         )
         them.get_by_role("link", name="Go to the account").click()
-        them.wait_for_url("**/account")
+        them.wait_for_url("**/account/api-keys")
         switcher = them.get_by_label("Account", exact=True)
         expect(switcher).to_be_visible()
         expect(switcher.locator("option:checked")).to_have_text(f"{owner_email} (purger)")
