@@ -36,6 +36,7 @@ from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import newest_first_page, next_cursor
+from paradarum.services.roles import Action
 from paradarum.services.zones import active_zones
 
 MAX_TARGETS = 100
@@ -283,6 +284,7 @@ class PurgeService:
         everything: bool | None = None,
     ) -> PurgeInfo:
         """Queue a purge for every cache node; returns at once (delivery is separate)."""
+        principal.require(Action.PURGE)
         kind, targets = purge_request(urls=urls, tags=tags, everything=everything)
 
         def allowed(conn: Connection) -> list[str]:
@@ -363,7 +365,9 @@ class PurgeService:
     async def scope(self, *, principal: Principal, hostname: str | None = None) -> PurgeScope:
         """The active zones ``principal`` may purge (for a zone-restricted key, those of
         its zones), and whether one of them covers ``hostname``, by the rule a URL purge
-        applies (:func:`confine`)."""
+        applies (:func:`confine`). A caller whose role may not purge is refused, as its
+        purges would be."""
+        principal.require(Action.PURGE)
         host = None
         if hostname is not None:
             # A site's address may carry a port or a trailing dot: the host is what counts.
