@@ -32,6 +32,7 @@ from paradarum.services.apikeys import ApiKeyService
 from paradarum.services.audit import AuditLog
 from paradarum.services.auth import Authenticator
 from paradarum.services.leaks import LeakService
+from paradarum.services.members import MemberService
 from paradarum.services.notifications import Notifier, notify_webhook_disabled
 from paradarum.services.purge_delivery import PurgeDelivery
 from paradarum.services.purges import PurgeService
@@ -65,6 +66,7 @@ class Runtime:
     auth_failures: FailureMirror
     usage: KeyUsage
     accounts: AccountService
+    members: MemberService
     apikeys: ApiKeyService
     audit: AuditLog
     authenticator: Authenticator
@@ -194,6 +196,14 @@ def build_runtime(
         auth_failures=auth_failures,
         usage=usage,
         accounts=accounts,
+        members=MemberService(
+            db=db,
+            clock=clock,
+            tokens=tokens,
+            limiter=limiter,
+            accounts=accounts,
+            on_notify=notifier.wake,
+        ),
         apikeys=ApiKeyService(
             db=db,
             clock=clock,

@@ -52,6 +52,9 @@ class NewAccount:
     created_at: datetime
 
 
+Role = Literal["owner", "admin", "developer", "purger", "viewer"]
+
+
 @shape
 class Account:
     """Who the credential belongs to (``GET /api/account``)."""
@@ -63,6 +66,9 @@ class Account:
     key_limit: int
     # False until the address is verified, where the server asks for that.
     email_verified: bool
+    # The account's name, and the role of the member the credential acts for.
+    name: str | None = None
+    role: Role | None = None
 
 
 @shape
@@ -76,10 +82,13 @@ class Session:
 
 @shape
 class CreatedBy:
-    """Who created a key: a panel session, or another key (by its prefix)."""
+    """Who created a key: a member (``member_id``, ``email``; they may have left the
+    account since), or another key (by its prefix)."""
 
-    kind: Literal["session", "key"]
+    kind: Literal["member", "key", "session"]
     key_prefix: str | None
+    member_id: int | None = None
+    email: str | None = None
 
 
 @shape
@@ -103,7 +112,7 @@ class ApiKey:
     revoked_at: datetime | None
     status: Literal["active", "expired", "revoked"]
     expires_at: datetime | None
-    revoked_reason: Literal["user", "leaked", "rolled"] | None
+    revoked_reason: Literal["user", "leaked", "rolled", "member"] | None
     revoked_detail: str | None
     permissions: Literal["full", "purge"]
     allowed_cidrs: list[str] | None
@@ -150,6 +159,41 @@ class AuditEvent:
     client_address: str | None
     user_agent: str | None
     detail: str | None
+    # Who did it: a member's email, a key's prefix, "github" or "system" (None: an
+    # anonymous attempt, such as a failed sign-in).
+    actor: str | None = None
+
+
+@shape
+class AccountMembership:
+    """An account the signed-in person belongs to (``GET /api/accounts``)."""
+
+    id: int
+    name: str
+    role: Role
+
+
+@shape
+class Member:
+    """A member of the account (``GET /api/account/members``)."""
+
+    id: int
+    email: str
+    role: Role
+    joined_at: datetime
+    two_factor: bool
+
+
+@shape
+class Invitation:
+    """A pending invitation to the account."""
+
+    id: int
+    email: str
+    role: Role
+    expires_at: datetime
+    created_at: datetime | None = None
+    invited_by: str | None = None
 
 
 @shape
@@ -250,6 +294,26 @@ class WebhookDelivery:
     created_at: datetime
     updated_at: datetime
     next_attempt_at: datetime | None
+
+
+@shape
+class PurgeScope:
+    """What the calling credential may purge (``GET /api/account/purge/scope``).
+
+    ``credential`` is ``session`` or ``key``; ``key_prefix`` is the key's prefix (None
+    for a session); ``zones`` are the active zones it may purge (for a key restricted to
+    some zones, those among them); ``covered`` says whether one of them covers
+    ``hostname``, the host asked about (both None when none was asked about).
+    """
+
+    credential: Literal["session", "key"]
+    key_prefix: str | None
+    permissions: Literal["full", "purge"]
+    zone_restricted: bool
+    address_restricted: bool
+    zones: list[str]
+    hostname: str | None
+    covered: bool | None
 
 
 # -- the wire -----------------------------------------------------------------------

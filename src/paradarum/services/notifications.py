@@ -37,14 +37,15 @@ from sqlalchemy.orm import aliased
 from paradarum import messages
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
-from paradarum.db.tables import accounts, api_keys, jobs
+from paradarum.db.tables import api_keys, jobs, memberships, persons
 from paradarum.db.types import as_utc
 from paradarum.mail import Mailer, MailError
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo
 from paradarum.services.queue import Job, JobKind, JobStatus, Outcome, Policy
 from paradarum.services.queue import enqueue as enqueue_job
-from paradarum.tokens import TokenCodec
+from paradarum.services.roles import Role
+from paradarum.tokens import INVITATION, TokenCodec
 
 logger = logging.getLogger("paradarum.notifications")
 
@@ -57,6 +58,7 @@ class Kind(StrEnum):
     KEY_LEAKED = "key_leaked"
     KEY_EXPIRING = "key_expiring"
     VERIFY_EMAIL = "verify_email"
+    INVITATION = "invitation"
     WEBHOOK_DISABLED = "webhook_disabled"
 
 
@@ -81,16 +83,18 @@ def enqueue(
     dedupe_key: str,
     payload: Mapping[str, Any],
     now: datetime,
+    recipient: str | None = None,
 ) -> bool:
     """Queue a notification in the caller's transaction; False if that event was
-    already queued (``dedupe_key``)."""
+    already queued (``dedupe_key``). It goes to ``recipient``, or by default to
+    the account's first owner."""
     return (
         enqueue_job(
             conn,
             db,
             kind=JobKind.EMAIL,
             account_id=account_id,
-            payload={"message": str(kind), "data": dict(payload)},
+            payload={"message": str(kind), "data": dict(payload), "recipient": recipient},
             dedupe_key=dedupe_key,
             now=now,
         )
@@ -137,8 +141,9 @@ class Notifier:
         )
         self._on_queued = on_queued
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paradarum-mail")
-        # What each job in hand is about, for its security-log entry.
+        # What each job in hand is about, and to whom, for its security-log entry.
         self._subjects: dict[int, str] = {}
+        self._recipients: dict[int, str] = {}
 
     @property
     def mail_configured(self) -> bool:
@@ -159,13 +164,12 @@ class Notifier:
 
     async def perform(self, job: Job) -> Outcome:
         now = self._clock()
-        email = await self._db.read(
-            lambda conn: conn.execute(
-                select(accounts.c.email).where(accounts.c.id == job.account_id)
-            ).scalar_one_or_none()
+        email = job.payload.get("recipient") or await self._db.read(
+            lambda conn: conn.execute(_first_owner(job.account_id)).scalar_one_or_none()
         )
-        if email is None:
-            return Outcome.fail("the account no longer exists")
+        if email is None:  # an account without owners: nobody to write to
+            return Outcome.fail("no recipient")
+        self._recipients[job.id] = email
         try:
             message = self.build(job, now, email=email)
         except (ValueError, KeyError, LookupError) as exc:  # a payload this version cannot render
@@ -194,9 +198,7 @@ class Notifier:
         if job.payload.get("message") == Kind.VERIFY_EMAIL:
             # What was needed to write it is no longer needed.
             conn.execute(update(jobs).where(jobs.c.id == job.id).values(payload="{}"))
-        email = conn.execute(
-            select(accounts.c.email).where(accounts.c.id == job.account_id)
-        ).scalar_one_or_none()
+        email = self._recipients.pop(job.id, None) or "the account's owner"
         subject = self._subjects.pop(job.id, None) or str(job.payload.get("message", "a message"))
         if status is JobStatus.FAILED:
             detail = f"Could not be emailed to {email}: {subject}"
@@ -227,13 +229,31 @@ class Notifier:
         }
         if kind is Kind.VERIFY_EMAIL:
             token = self._tokens.issue_email_token(
-                account_id=job.account_id,
+                # Queued before teams: the account's person has the account's id.
+                subject=payload.get("person_id", job.account_id),
                 email=email,
                 now=now,
                 lifetime=EMAIL_TOKEN_LIFETIME,
             )
             return messages.email_verification(
                 token=token, valid_for=EMAIL_TOKEN_LIFETIME, **common
+            )
+        if kind is Kind.INVITATION:
+            expires_at = _time(payload["expires_at"])
+            token = self._tokens.issue_email_token(
+                subject=payload["invitation_id"],
+                email=email,
+                now=now,
+                lifetime=max(expires_at - now, timedelta(seconds=1)),
+                purpose=INVITATION,
+            )
+            return messages.invitation(
+                token=token,
+                account_name=payload["account_name"],
+                role=payload["role"],
+                invited_by=payload.get("invited_by"),
+                expires_at=expires_at,
+                **common,
             )
         if kind is Kind.WEBHOOK_DISABLED:
             return messages.webhook_disabled(
@@ -308,6 +328,17 @@ class Notifier:
         if queued:
             self.wake()
         return queued
+
+
+def _first_owner(account_id: int) -> Any:
+    """The email of the account's first owner (who account-wide mail goes to)."""
+    return (
+        select(persons.c.email)
+        .join(memberships, memberships.c.person_id == persons.c.id)
+        .where(memberships.c.account_id == account_id, memberships.c.role == str(Role.OWNER))
+        .order_by(memberships.c.id)
+        .limit(1)
+    )
 
 
 def _time(value: str) -> datetime:

@@ -59,6 +59,7 @@ from paradarum.errors import DnsUnavailable, Forbidden, NotFound, ValidationFail
 from paradarum.services.context import CredentialKind, Principal
 from paradarum.services.pagination import newest_first_page, next_cursor
 from paradarum.services.queue import Job, JobKind, JobStatus, Outcome, Policy, enqueue, requeue
+from paradarum.services.roles import Action
 from paradarum_client import keyformat
 
 logger = logging.getLogger("paradarum.webhooks")
@@ -382,8 +383,10 @@ class WebhookService:
 
     @staticmethod
     def _session(principal: Principal) -> None:
+        """A panel session whose role may manage webhooks (``services/roles.py``)."""
         if principal.kind is not CredentialKind.SESSION:
             raise SessionOnly
+        principal.require(Action.MANAGE_WEBHOOKS)
 
     async def _checked_url(self, url: str) -> str:
         url = url.strip()

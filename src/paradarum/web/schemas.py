@@ -174,6 +174,48 @@ class WebhookPatchIn(_Body):
     enabled: bool | None = Field(default=None, description="true: on again, with a fresh start.")
 
 
+class SwitchIn(_Body):
+    accountId: Id = Field(description="One of the accounts GET /api/accounts lists.")
+
+
+class InvitationIn(_Body):
+    email: str = Field(
+        max_length=320,
+        examples=["grace@example.com"],
+        description="Trimmed and lowercased. Only the person who signs in with it can accept.",
+        json_schema_extra={"format": "email"},
+    )
+    # A string here, so that an unknown role gets the service's sentence.
+    role: str = Field(
+        max_length=100,
+        description="owner (only owners invite owners), admin, developer, purger or viewer.",
+        examples=["purger"],
+    )
+
+
+class RoleIn(_Body):
+    role: str = Field(
+        max_length=100,
+        description="owner, admin, developer, purger or viewer.",
+        examples=["developer"],
+    )
+
+
+class RemoveMemberIn(_Body):
+    keys: str = Field(
+        max_length=100,
+        description=(
+            '"revoke": the member\'s active keys are revoked; "keep": they keep working, '
+            "and the member who removes them vouches for them from now on."
+        ),
+        examples=["revoke"],
+    )
+
+
+class InvitationTokenIn(_Body):
+    token: str = Field(max_length=2000, description="The token from the invitation link.")
+
+
 # -- query strings ----------------------------------------------------------------------
 
 
@@ -211,3 +253,12 @@ class AuditExportQuery(_Query):
         if value.tzinfo is None:
             raise ValueError("must carry a time zone (Z or an offset), as RFC 3339 does")
         return value
+
+
+class PurgeScopeQuery(_Query):
+    hostname: str | None = Field(
+        default=None,
+        max_length=300,
+        description="A hostname (a port is ignored): the answer says whether you may purge it.",
+        examples=["www.example.com"],
+    )

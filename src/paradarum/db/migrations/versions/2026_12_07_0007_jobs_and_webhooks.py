@@ -1,7 +1,7 @@
 """one job queue for purges, emails and webhooks; webhook endpoints
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-07 03:00:00
 
 ``jobs`` replaces ``purge_deliveries`` and ``notifications``: every row of both is
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
@@ -167,8 +167,9 @@ _OUTBOX_STATUS = {
 def _copy_notifications(conn: Any) -> None:
     rows = conn.execute(
         sa.text(
-            "SELECT account_id, kind, dedupe_key, payload, status, attempts, next_attempt_at,"
-            " claimed_until, created_at, sent_at, last_error FROM notifications ORDER BY id"
+            "SELECT account_id, recipient, kind, dedupe_key, payload, status, attempts,"
+            " next_attempt_at, claimed_until, created_at, sent_at, last_error"
+            " FROM notifications ORDER BY id"
         )
     ).all()
     jobs = []
@@ -180,7 +181,13 @@ def _copy_notifications(conn: Any) -> None:
                 "account_id": row.account_id,
                 "subject_id": None,
                 "dedupe_key": row.dedupe_key,
-                "payload": json.dumps({"message": row.kind, "data": json.loads(row.payload)}),
+                "payload": json.dumps(
+                    {
+                        "message": row.kind,
+                        "data": json.loads(row.payload),
+                        "recipient": row.recipient,
+                    }
+                ),
                 "status": status,
                 "attempts": row.attempts,
                 "run_at": row.next_attempt_at or row.created_at,
@@ -201,6 +208,7 @@ def downgrade() -> None:
         sa.Column("id", ID, autoincrement=True, nullable=False),
         sa.Column("account_id", ID, nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("recipient", sa.String(320), nullable=True),
         sa.Column("dedupe_key", sa.String(200), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
@@ -281,13 +289,14 @@ def downgrade() -> None:
         payload = json.loads(row.payload)
         conn.execute(
             sa.text(
-                "INSERT INTO notifications (account_id, kind, dedupe_key, payload, status,"
-                " attempts, next_attempt_at, claimed_until, created_at, sent_at, last_error)"
-                " VALUES (:account_id, :kind, :dedupe_key, :payload, :status, :attempts,"
-                " :run_at, :lease_until, :created_at, :sent_at, :last_error)"
+                "INSERT INTO notifications (account_id, recipient, kind, dedupe_key, payload,"
+                " status, attempts, next_attempt_at, claimed_until, created_at, sent_at,"
+                " last_error) VALUES (:account_id, :recipient, :kind, :dedupe_key, :payload,"
+                " :status, :attempts, :run_at, :lease_until, :created_at, :sent_at, :last_error)"
             ),
             {
                 "account_id": row.account_id,
+                "recipient": payload.get("recipient"),
                 "kind": payload.get("message", ""),
                 "dedupe_key": row.dedupe_key,
                 "payload": json.dumps(payload.get("data", {})),
