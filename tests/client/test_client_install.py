@@ -115,11 +115,11 @@ def test_the_client_installs_alone_and_talks_to_a_real_server(api_server, tmp_pa
 
     found = json.loads(run(python, "-c", INVENTORY, cwd=tmp_path).stdout)
     installed = set(found)
-    assert {"paradarum-client", "httpx", "typer", "rich"} <= installed
+    assert {"paradarum-client", "httpx", "msgspec", "typer", "rich"} <= installed
     assert not installed & SERVER_STACK, installed & SERVER_STACK
-    # Nothing but the client, its three dependencies and theirs.
+    # Nothing but the client, its four dependencies and theirs.
     assert installed - VENV_BOOTSTRAP == dependency_closure(found, "paradarum-client")
-    assert set(found["paradarum-client"]) == {"httpx", "typer", "rich"}
+    assert set(found["paradarum-client"]) == {"httpx", "msgspec", "typer", "rich"}
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")

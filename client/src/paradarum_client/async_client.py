@@ -23,7 +23,20 @@ from typing import Any, Literal
 import httpx
 
 from paradarum_client.errors import AlreadyRevokedError, LimitError, ValidationError
-from paradarum_client.models import Account, ApiKey, KeyUsage, NewKey, Purge, Session, Zone
+from paradarum_client.models import (
+    Account,
+    ApiKey,
+    CredentialsIn,
+    KeyUsage,
+    NewKey,
+    Purge,
+    PurgeIn,
+    RollIn,
+    Session,
+    Zone,
+    ZoneIn,
+    to_wire,
+)
 from paradarum_client.protocol import (
     BaseClient,
     Page,
@@ -106,7 +119,7 @@ class AsyncClient(BaseClient):
         data, _ = await self._send(
             "POST",
             "/api/auth/login",
-            json={"email": email, "password": password},
+            json=to_wire(CredentialsIn(email=email, password=password)),
             retry_limited=False,
         )
         return parse(Session, data)
@@ -160,7 +173,7 @@ class AsyncKeys:
 
     async def roll(self, key_id: int, *, grace: timedelta | Literal[0] = 0) -> NewKey:
         """Replace a key; the old one works for ``grace`` (see ``Keys.roll``)."""
-        body = {"gracePeriodMinutes": grace_minutes(grace)}
+        body = to_wire(RollIn(grace_period_minutes=grace_minutes(grace)))
         data, _ = await self._client._send(
             "POST", f"/api/account/apikeys/{int(key_id)}/roll", json=body
         )
@@ -200,7 +213,7 @@ class AsyncZones:
     async def add(self, hostname: str) -> Zone:
         """Add a pending zone; ``verification`` names the DNS TXT record to create."""
         data, _ = await self._client._send(
-            "POST", "/api/account/zones", json={"hostname": hostname}
+            "POST", "/api/account/zones", json=to_wire(ZoneIn(hostname=hostname))
         )
         return parse(Zone, data)
 
@@ -233,20 +246,22 @@ class AsyncPurgeActions:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
 
-    async def _request(self, body: dict[str, Any]) -> Purge:
-        return parse_purge((await self._client._send("POST", "/api/account/purge", json=body))[0])
+    async def _request(self, body: PurgeIn) -> Purge:
+        return parse_purge(
+            (await self._client._send("POST", "/api/account/purge", json=to_wire(body)))[0]
+        )
 
     async def urls(self, urls: str | Iterable[str]) -> Purge:
         """Purge 1–100 absolute URLs from every cache node."""
-        return await self._request({"urls": as_list(urls)})
+        return await self._request(PurgeIn(urls=as_list(urls)))
 
     async def tags(self, tags: str | Iterable[str]) -> Purge:
         """Purge everything tagged with any of 1–100 cache tags."""
-        return await self._request({"tags": as_list(tags)})
+        return await self._request(PurgeIn(tags=as_list(tags)))
 
     async def everything(self) -> Purge:
         """Purge the whole cache."""
-        return await self._request({"everything": True})
+        return await self._request(PurgeIn(everything=True))
 
 
 class AsyncPurges:

@@ -32,7 +32,20 @@ from typing import Any, Literal
 import httpx
 
 from paradarum_client.errors import AlreadyRevokedError, LimitError, ValidationError
-from paradarum_client.models import Account, ApiKey, KeyUsage, NewKey, Purge, Session, Zone
+from paradarum_client.models import (
+    Account,
+    ApiKey,
+    CredentialsIn,
+    KeyUsage,
+    NewKey,
+    Purge,
+    PurgeIn,
+    RollIn,
+    Session,
+    Zone,
+    ZoneIn,
+    to_wire,
+)
 from paradarum_client.protocol import (
     BaseClient,
     Page,
@@ -115,7 +128,7 @@ class Client(BaseClient):
         data, _ = self._send(
             "POST",
             "/api/auth/login",
-            json={"email": email, "password": password},
+            json=to_wire(CredentialsIn(email=email, password=password)),
             retry_limited=False,
         )
         return parse(Session, data)
@@ -180,7 +193,7 @@ class Keys:
         ``replaces`` is the old key's ID. A grace period out of range is refused
         before anything is sent (:class:`ValidationError`).
         """
-        body = {"gracePeriodMinutes": grace_minutes(grace)}
+        body = to_wire(RollIn(grace_period_minutes=grace_minutes(grace)))
         data, _ = self._client._send("POST", f"/api/account/apikeys/{int(key_id)}/roll", json=body)
         return parse_new_key(data)
 
@@ -221,7 +234,9 @@ class Zones:
 
     def add(self, hostname: str) -> Zone:
         """Add a pending zone; ``verification`` names the DNS TXT record to create."""
-        data, _ = self._client._send("POST", "/api/account/zones", json={"hostname": hostname})
+        data, _ = self._client._send(
+            "POST", "/api/account/zones", json=to_wire(ZoneIn(hostname=hostname))
+        )
         return parse(Zone, data)
 
     def list(self) -> list[Zone]:
@@ -256,20 +271,20 @@ class PurgeActions:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def _request(self, body: dict[str, Any]) -> Purge:
-        return parse_purge(self._client._send("POST", "/api/account/purge", json=body)[0])
+    def _request(self, body: PurgeIn) -> Purge:
+        return parse_purge(self._client._send("POST", "/api/account/purge", json=to_wire(body))[0])
 
     def urls(self, urls: str | Iterable[str]) -> Purge:
         """Purge 1–100 absolute URLs from every cache node."""
-        return self._request({"urls": as_list(urls)})
+        return self._request(PurgeIn(urls=as_list(urls)))
 
     def tags(self, tags: str | Iterable[str]) -> Purge:
         """Purge everything tagged with any of 1–100 cache tags."""
-        return self._request({"tags": as_list(tags)})
+        return self._request(PurgeIn(tags=as_list(tags)))
 
     def everything(self) -> Purge:
         """Purge the whole cache."""
-        return self._request({"everything": True})
+        return self._request(PurgeIn(everything=True))
 
 
 class Purges:

@@ -10,8 +10,8 @@ from paradarum.ratelimit import Limit, address_bucket
 from paradarum.services.leaks import Leak
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply, Response, raw_json
-from paradarum.web.routing import Routes, read_body
-from paradarum.web.schemas import CredentialsRevokeIn
+from paradarum.web.routing import Routes
+from paradarum_client.models import CredentialsRevokeIn
 
 routes = Routes(tag="leaked keys")
 GITHUB = "/api/secret-scanning/github"
@@ -49,8 +49,7 @@ FEEDBACK_SCHEMA: dict[str, Any] = {
     GITHUB,
     permission=None,
     raw_body=ALERTS_SCHEMA,
-    raw=True,
-    response=FEEDBACK_SCHEMA,
+    answer=FEEDBACK_SCHEMA,
     errors=(401,),
     summary="GitHub secret scanning: revoke the reported keys, answer with feedback",
     description=(
@@ -62,9 +61,8 @@ FEEDBACK_SCHEMA: dict[str, Any] = {
         "is or was a Paradarum key."
     ),
 )
-async def github(request: Request) -> Response:
+async def github(request: Request, body: bytes) -> Response:
     runtime = request.runtime
-    body = await read_body(request.receive)
     verified = await runtime.signing_keys.verify(
         body=body,
         identifier=request.header(b"github-public-key-identifier"),
@@ -86,7 +84,6 @@ async def github(request: Request) -> Response:
 @routes.post(
     "/api/credentials/revoke",
     permission=None,
-    body=CredentialsRevokeIn,
     status=202,
     errors=(429,),
     summary="Revoke keys found in public, whoever found them (no credential needed)",
@@ -96,7 +93,7 @@ async def github(request: Request) -> Response:
         "told. Rate limited per client address."
     ),
 )
-async def revoke_found(request: Request) -> Reply:
+async def revoke_found(request: Request, body: CredentialsRevokeIn) -> Reply[None]:
     runtime = request.runtime
     settings = runtime.settings
     retry = await runtime.limiter.consume(
@@ -108,7 +105,6 @@ async def revoke_found(request: Request) -> Reply:
     )
     if retry:
         raise RateLimited(retry, "Too many revocation requests from your address. Try again later.")
-    body: CredentialsRevokeIn = request.body
     await runtime.leaks.report(
         [
             Leak(token.strip(), "reported through Paradarum's public revocation endpoint")
