@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from paradarum import secret_scanning
-from paradarum.errors import NotAuthenticated, RateLimited
-from paradarum.ratelimit import Limit, address_bucket
+from paradarum.errors import NotAuthenticated
 from paradarum.services.leaks import Leak
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply, Response, raw_json
@@ -94,22 +93,5 @@ async def github(request: Request, body: bytes) -> Response:
     ),
 )
 async def revoke_found(request: Request, body: CredentialsRevokeIn) -> Reply[None]:
-    runtime = request.runtime
-    settings = runtime.settings
-    retry = await runtime.limiter.consume(
-        Limit(
-            f"public-revoke:{address_bucket(request.client.address)}",
-            settings.public_revocations_per_address,
-            settings.public_revocation_window_seconds,
-        )
-    )
-    if retry:
-        raise RateLimited(retry, "Too many revocation requests from your address. Try again later.")
-    await runtime.leaks.report(
-        [
-            Leak(token.strip(), "reported through Paradarum's public revocation endpoint")
-            for token in body.credentials
-        ],
-        client=request.client,
-    )
+    await request.runtime.leaks.report_found(body.credentials, client=request.client)
     return Reply(None, THANKS)
