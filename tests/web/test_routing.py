@@ -205,3 +205,9 @@ def test_a_route_declared_twice_is_refused():
     routes.get("/x", permission=None)(handler)
     with pytest.raises(ValueError, match="declared twice"):
         Router(routes.routes, runtime=None, trusted=[])  # type: ignore[arg-type]
+
+
+def test_what_the_signature_says_cannot_be_said_in_the_decorator_too():
+    routes = Routes()
+    with pytest.raises(TypeError, match="signature"):
+        routes.post("/things", permission=None, body=ThingIn)

@@ -11,7 +11,7 @@ the rest, from the same facts the code acts on:
 * a route that needs a credential can answer 400 (two credentials), 401 (with
   ``WWW-Authenticate``), 403 (a key used where its restrictions do not allow)
   and 429 (failed authentications from the address, with ``Retry-After``);
-* every ``POST`` under ``/api`` passes the body guard: 400 (bad
+* every ``POST``, ``PUT`` and ``PATCH`` under ``/api`` passes the body guard: 400 (bad
   ``Content-Length``), 413 (too large), 415 (not JSON);
 * a route with input can answer 400 (invalid fields);
 * every route but liveness can answer 503 with ``Retry-After``.
@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from paradarum.web.edge import BODY_METHODS
 from paradarum.web.routing import Route
 from paradarum_client.models import ErrorEnvelope, Id
 
@@ -178,7 +179,7 @@ def _operation(route: Route, schemas: Schemas) -> dict[str, Any]:
         for code in (400, 401, 403, 429):
             _error(responses, code)
         operation["security"] = [{"bearer": []}, {"apiKey": []}]
-    if route.method == "POST" and route.path.startswith("/api"):
+    if route.method in BODY_METHODS and route.path.startswith("/api"):
         for code in (400, 413, 415):
             _error(responses, code)
     if route.takes_arguments:

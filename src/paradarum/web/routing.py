@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 
 Handler = Callable[..., Awaitable[Reply[Any] | Response]]
 _PARAM = re.compile(r"\{([a-z_]+)\}")
+# What a handler's signature says, never the decorator.
+_FROM_THE_SIGNATURE = {"body", "query", "response", "paged", "path_params", "raw_body_bytes"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,14 @@ class Routes:
         self.routes: list[Route] = []
 
     def _add(self, method: str, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        said = sorted(set(options) & _FROM_THE_SIGNATURE)
+        if said:
+            raise TypeError(
+                f"{method} {path}: {', '.join(said)} come from the handler's signature "
+                "(body: SomeIn, query: SomeQuery, id: int, -> Reply[Shape]); see "
+                '"How to add an endpoint" in docs/architecture.md'
+            )
+
         def register(handler: Handler) -> Handler:
             options.setdefault("tag", self.tag)
             options.setdefault("public", self.public)
@@ -145,6 +155,9 @@ class Routes:
 
     def post(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self._add("POST", path, **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._add("PATCH", path, **options)
 
     def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self._add("DELETE", path, **options)
