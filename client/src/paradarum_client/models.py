@@ -56,6 +56,9 @@ class NewAccount(Shape):
     created_at: Timestamp
 
 
+Role = Literal["owner", "admin", "developer", "purger", "viewer"]
+
+
 class Account(Shape):
     """Who the credential belongs to (``GET /api/account``)."""
 
@@ -66,6 +69,9 @@ class Account(Shape):
     key_limit: int
     # False until the address is verified, where the server asks for that.
     email_verified: bool
+    # The account's name, and the role of the member the credential acts for.
+    name: str | None = None
+    role: Role | None = None
 
 
 class Session(Shape):
@@ -80,10 +86,13 @@ class Session(Shape):
 
 
 class CreatedBy(Shape):
-    """Who created a key: a panel session, or another key (by its prefix)."""
+    """Who created a key: a member (``member_id``, ``email``; they may have left the
+    account since), or another key (by its prefix)."""
 
-    kind: Literal["session", "key"]
+    kind: Literal["member", "key", "session"]
     key_prefix: str | None
+    member_id: int | None = None
+    email: str | None = None
 
 
 class ApiKey(Shape):
@@ -106,7 +115,7 @@ class ApiKey(Shape):
     revoked_at: Timestamp | None
     status: Literal["active", "expired", "revoked"]
     expires_at: Timestamp | None
-    revoked_reason: Literal["user", "leaked", "rolled"] | None
+    revoked_reason: Literal["user", "leaked", "rolled", "member"] | None
     revoked_detail: str | None
     permissions: Literal["full", "purge"]
     allowed_cidrs: list[str] | None
@@ -152,6 +161,38 @@ class AuditEvent(Shape):
     client_address: str | None
     user_agent: str | None
     detail: str | None
+    # Who did it: a member's email, a key's prefix, "github" or "system" (None: an
+    # anonymous attempt, such as a failed sign-in).
+    actor: str | None = None
+
+
+class AccountMembership(Shape):
+    """An account the signed-in person belongs to (``GET /api/accounts``)."""
+
+    id: int
+    name: str
+    role: Role
+
+
+class Member(Shape):
+    """A member of the account (``GET /api/account/members``)."""
+
+    id: int
+    email: str
+    role: Role
+    joined_at: Timestamp
+    two_factor: bool
+
+
+class Invitation(Shape):
+    """A pending invitation to the account."""
+
+    id: int
+    email: str
+    role: Role
+    expires_at: Timestamp
+    created_at: Timestamp | None = None
+    invited_by: str | None = None
 
 
 class ZoneVerification(Shape):
@@ -351,6 +392,59 @@ class PurgeIn(Body):
         bool | None,
         Meta(description="true to purge everything cached for your active zones."),
     ] = None
+
+
+class SwitchIn(Body):
+    account_id: Annotated[Id, Meta(description="One of the accounts GET /api/accounts lists.")]
+
+
+class InvitationIn(Body):
+    email: Annotated[
+        str,
+        Meta(max_length=320, examples=["grace@example.com"]),
+        _described(
+            "Trimmed and lowercased. Only the person who signs in with it can accept.",
+            format="email",
+        ),
+    ]
+    # A string here, so that an unknown role gets the service's sentence.
+    role: Annotated[
+        str,
+        Meta(
+            max_length=100,
+            description="owner (only owners invite owners), admin, developer, purger or viewer.",
+            examples=["purger"],
+        ),
+    ]
+
+
+class RoleIn(Body):
+    role: Annotated[
+        str,
+        Meta(
+            max_length=100,
+            description="owner, admin, developer, purger or viewer.",
+            examples=["developer"],
+        ),
+    ]
+
+
+class RemoveMemberIn(Body):
+    keys: Annotated[
+        str,
+        Meta(
+            max_length=100,
+            description=(
+                '"revoke": the member\'s active keys are revoked; "keep": they keep working, '
+                "and the member who removes them vouches for them from now on."
+            ),
+            examples=["revoke"],
+        ),
+    ]
+
+
+class InvitationTokenIn(Body):
+    token: Annotated[str, Meta(max_length=2000, description="The token from the invitation link.")]
 
 
 # -- query strings ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ the rest, from the same facts the code acts on:
 * a route that needs a credential can answer 400 (two credentials), 401 (with
   ``WWW-Authenticate``), 403 (a key used where its restrictions do not allow)
   and 429 (failed authentications from the address, with ``Retry-After``);
-* every ``POST``, ``PUT`` and ``PATCH`` under ``/api`` passes the body guard: 400 (bad
+* every ``POST``, ``PUT``, ``PATCH`` and ``DELETE`` under ``/api`` passes the body guard: 400 (bad
   ``Content-Length``), 413 (too large), 415 (not JSON);
 * a route with input can answer 400 (invalid fields);
 * every route but liveness can answer 503 with ``Retry-After``.

@@ -76,6 +76,7 @@ async def github(request: Request, body: bytes) -> Response:
             for alert in alerts
         ],
         client=request.client,
+        reporter="github",
     )
     return raw_json(secret_scanning.feedback(alerts, known_hashes=report.known_hashes))
 
