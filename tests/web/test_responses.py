@@ -49,6 +49,8 @@ def test_a_shape_is_sent_with_camel_case_names_and_millisecond_utc_times():
             "activeKeys": 2,
             "keyLimit": 10,
             "emailVerified": True,
+            "name": None,
+            "role": None,
         },
     }
 
