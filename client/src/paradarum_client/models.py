@@ -248,6 +248,25 @@ class Purge(Shape):
         return self.status in ("done", "failed")
 
 
+class PurgeScope(Shape):
+    """What the calling credential may purge (``GET /api/account/purge/scope``).
+
+    ``credential`` is ``session`` or ``key``; ``key_prefix`` is the key's prefix (None
+    for a session); ``zones`` are the active zones it may purge (for a key restricted to
+    some zones, those among them); ``covered`` says whether one of them covers
+    ``hostname``, the host asked about (both None when none was asked about).
+    """
+
+    credential: Literal["session", "key"]
+    key_prefix: str | None
+    permissions: Literal["full", "purge"]
+    zone_restricted: bool
+    address_restricted: bool
+    zones: list[str]
+    hostname: str | None
+    covered: bool | None
+
+
 class ErrorEnvelope(Shape):
     """Every error response. ``errors`` (field → problems) only on invalid fields."""
 
@@ -459,6 +478,18 @@ class PageQuery(Body):
 
 class KeyListQuery(PageQuery):
     status: Literal["all", "active", "revoked", "expired"] = "all"
+
+
+class PurgeScopeQuery(Body):
+    hostname: Annotated[
+        Annotated[str, Meta(max_length=300)] | None,
+        Meta(
+            description=(
+                "A hostname (a port is ignored): the answer says whether you may purge it."
+            ),
+            examples=["www.example.com"],
+        ),
+    ] = None
 
 
 # -- the wire -----------------------------------------------------------------------

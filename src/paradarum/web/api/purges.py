@@ -5,7 +5,7 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply, next_page_link
 from paradarum.web.routing import Routes
-from paradarum_client.models import PageQuery, Purge, PurgeIn
+from paradarum_client.models import PageQuery, Purge, PurgeIn, PurgeScope, PurgeScopeQuery
 
 routes = Routes(tag="cache purge")
 NO_NODES = (
@@ -31,6 +31,16 @@ async def request_purge(request: Request, body: PurgeIn) -> Reply[Purge]:
     )
     nodes = request.runtime.purges.nodes
     return Reply(shapes.purge(info), "Purge queued" if nodes else NO_NODES)
+
+
+@routes.get(
+    "/api/account/purge/scope",
+    permission=Permission.PURGE,
+    summary="What this credential may purge, and whether that covers a hostname",
+)
+async def purge_scope(request: Request, query: PurgeScopeQuery) -> Reply[PurgeScope]:
+    scope = await request.runtime.purges.scope(principal=request.principal, hostname=query.hostname)
+    return Reply(shapes.purge_scope(scope), "Purge scope")
 
 
 @routes.get(
