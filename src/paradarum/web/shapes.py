@@ -9,7 +9,7 @@ from typing import Any
 from paradarum.services.accounts import Account, AccountSummary, Session
 from paradarum.services.apikeys import CreatedKey, KeyInfo, KeyStatus
 from paradarum.services.audit import AuditEvent
-from paradarum.services.purges import PurgeDetail, PurgeInfo
+from paradarum.services.purges import PurgeDetail
 from paradarum.services.usage import DayUsage
 from paradarum.services.zones import ZoneInfo
 from paradarum_client import models
@@ -100,17 +100,6 @@ def audit_event(event: AuditEvent) -> models.AuditEvent:
         client_address=event.client_address,
         user_agent=event.user_agent,
         detail=event.detail,
-    )
-
-
-def purge(info: PurgeInfo) -> models.Purge:
-    return models.Purge(
-        id=info.id,
-        kind=_name(info.kind),
-        targets=info.targets,
-        status=_name(info.status),
-        created_at=info.created_at,
-        completed_at=info.completed_at,
     )
 
 
