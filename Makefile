@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck bench screenshots clean
+.PHONY: run test install lint typecheck bench screenshots wordpress-plugin clean
 
 $(RUNTIME): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -m pg_outage $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench client
-	$(BIN)/ruff format --check src tests bench client
+	$(BIN)/ruff check src tests bench client integrations
+	$(BIN)/ruff format --check src tests bench client integrations
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -42,6 +42,10 @@ bench: $(STAMP)
 
 screenshots: $(STAMP)   # the panel pictures in docs/, from a throwaway server
 	$(BIN)/python -m tests.browser.screenshots --out docs
+
+# The WordPress plugin as WordPress uploads it (Plugins → Add New → Upload Plugin).
+wordpress-plugin:
+	$(PYTHON) integrations/wordpress/build.py dist/paradarum-wordpress.zip
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

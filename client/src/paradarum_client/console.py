@@ -99,6 +99,8 @@ def key_details(
         parts.append(f"replaced by {replaced_by}")
     if key.revoked_reason == "leaked":
         parts.append("revoked as leaked")
+    if key.revoked_reason == "member":
+        parts.append("revoked with its member")
     return " · ".join(parts)
 
 

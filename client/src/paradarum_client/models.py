@@ -251,6 +251,26 @@ class Purge:
         return self.status in ("done", "failed")
 
 
+@shape
+class PurgeScope:
+    """What the calling credential may purge (``GET /api/account/purge/scope``).
+
+    ``credential`` is ``session`` or ``key``; ``key_prefix`` is the key's prefix (None
+    for a session); ``zones`` are the active zones it may purge (for a key restricted to
+    some zones, those among them); ``covered`` says whether one of them covers
+    ``hostname``, the host asked about (both None when none was asked about).
+    """
+
+    credential: Literal["session", "key"]
+    key_prefix: str | None
+    permissions: Literal["full", "purge"]
+    zone_restricted: bool
+    address_restricted: bool
+    zones: list[str]
+    hostname: str | None
+    covered: bool | None
+
+
 # -- the wire -----------------------------------------------------------------------
 
 

@@ -110,6 +110,18 @@ class PurgePage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class PurgeScope:
+    """What the calling credential may purge: read by a CMS plugin to say, before any
+    purge, whether its key reaches the site it is installed on."""
+
+    principal: Principal
+    zones: list[str]
+    # The host asked about (normalised), and whether a zone above covers it.
+    hostname: str | None
+    covered: bool | None
+
+
 # -- rules (pure) ---------------------------------------------------------------
 
 
@@ -371,6 +383,30 @@ class PurgeService:
             created_at=now,
             completed_at=None if self._nodes else now,
         )
+
+    async def scope(self, *, principal: Principal, hostname: str | None = None) -> PurgeScope:
+        """The active zones ``principal`` may purge (for a zone-restricted key, those of
+        its zones), and whether one of them covers ``hostname``, by the rule a URL purge
+        applies (:func:`confine`). A caller whose role may not purge is refused, as its
+        purges would be."""
+        principal.require(Action.PURGE)
+        host = None
+        if hostname is not None:
+            # A site's address may carry a port or a trailing dot: the host is what counts.
+            raw = hostname.strip()
+            bare = raw and not any(ch in raw for ch in "/?#@\\")
+            host = hostnames.url_host(f"http://{raw}/") if bare else None
+            if host is None:
+                problem = "Give a hostname, such as www.example.com."
+                raise ValidationFailed({"hostname": [problem]}, problem)
+
+        def read(conn: Connection) -> list[str]:
+            zones = active_zones(conn, principal.account_id, principal.zone_ids)
+            return [zone.hostname for zone in zones]
+
+        names = await self._db.read(read)
+        covered = None if host is None else any(hostnames.covers(zone, host) for zone in names)
+        return PurgeScope(principal=principal, zones=names, hostname=host, covered=covered)
 
     async def list(
         self, *, account_id: int, limit: int = 50, cursor: str | None = None

@@ -10,7 +10,7 @@ from paradarum.services.accounts import Account, AccountSummary, Session
 from paradarum.services.apikeys import CreatedKey, KeyInfo, KeyStatus
 from paradarum.services.audit import AuditEvent
 from paradarum.services.members import Invitation, Member, MemberAccount
-from paradarum.services.purges import PurgeDetail
+from paradarum.services.purges import PurgeDetail, PurgeScope
 from paradarum.services.usage import DayUsage
 from paradarum.services.zones import ZoneInfo
 from paradarum_client import models
@@ -168,4 +168,18 @@ def zone(info: ZoneInfo) -> models.Zone:
         ),
         created_at=info.created_at,
         verified_at=info.verified_at,
+    )
+
+
+def purge_scope(scope: PurgeScope) -> models.PurgeScope:
+    principal = scope.principal
+    return models.PurgeScope(
+        credential=_name(principal.kind),
+        key_prefix=principal.key_prefix,
+        permissions=_name(principal.permission),
+        zone_restricted=principal.zone_ids is not None,
+        address_restricted=principal.address_restricted,
+        zones=scope.zones,
+        hostname=scope.hostname,
+        covered=scope.covered,
     )

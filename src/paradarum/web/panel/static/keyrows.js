@@ -95,13 +95,25 @@ function keyRow(key, context) {
       restrictionList(key, context.zones),
     ),
     h("td", { dataset: { label: "Key" } }, h("code", {}, prefixText(key.keyPrefix))),
-    h("td", { dataset: { label: "Created" } }, dateElement(key.createdAt)),
+    h("td", { dataset: { label: "Created" } }, dateElement(key.createdAt), createdBy(key, context)),
     h("td", { dataset: { label: "Last used" } }, ...lastUsed(key)),
     h("td", { className: "cell-expiry", dataset: { label: "Expires" } }, ...expiry(key)),
     h("td", { dataset: { label: "Last 30 days" } }, context.usageCell(key)),
     h("td", { dataset: { label: "Status" } }, ...status(key, context.keys)),
     h("td", { className: "cell-actions" }, ...actions),
   );
+}
+
+// Who made the key, when it was someone else (another member, or a key).
+function createdBy(key, context) {
+  const by = key.createdBy || {};
+  if (by.kind === "key" && by.keyPrefix) {
+    return h("span", { className: "sub" }, `by key ${prefixText(by.keyPrefix)}`);
+  }
+  if (by.email && context.me && by.email !== context.me) {
+    return h("span", { className: "sub" }, `by ${by.email}`);
+  }
+  return null;
 }
 
 function restrictionList(key, zones) {
@@ -229,6 +241,8 @@ function status(key, keys) {
   } else if (key.revokedReason === "rolled") {
     const text = successor ? `Rolled: replaced by ${prefixText(successor.keyPrefix)}` : "Rolled";
     parts.push(h("span", { className: "sub" }, text));
+  } else if (key.revokedReason === "member") {
+    parts.push(h("span", { className: "sub" }, "Its member was demoted or removed"));
   }
   return parts;
 }

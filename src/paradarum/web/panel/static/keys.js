@@ -117,6 +117,10 @@ export function keysSection(state, hooks) {
     get zones() {
       return state.zones;
     },
+    // The signed-in member's email: keys made by others name their maker.
+    get me() {
+      return state.account ? state.account.email : null;
+    },
     usageCell,
     roll: openRoll,
     revoke: openRevoke,
