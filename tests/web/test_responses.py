@@ -79,7 +79,7 @@ def test_a_shape_the_server_sends_is_what_the_client_parses():
         completed_at=None,
     )
     sent = data_of(envelope(purge, "", status=202, headers=None))
-    assert sent == to_wire(purge) and sent["nodes"] is None
+    assert sent == to_wire(purge) and sent["nodes"] == []
     assert from_wire(Purge, sent) == purge
 
 

@@ -233,7 +233,8 @@ class PurgeNode(Shape):
 
 
 class Purge(Shape):
-    """A purge request and, from ``GET /api/account/purges/{id}``, each node's result."""
+    """A purge request and each cache node's result (``[]``: the server has no cache
+    node, so nothing was sent)."""
 
     id: int
     kind: Literal["urls", "tags", "everything"]
@@ -241,7 +242,7 @@ class Purge(Shape):
     status: Literal["queued", "running", "done", "failed"]
     created_at: Timestamp
     completed_at: Timestamp | None
-    nodes: list[PurgeNode] | None = None
+    nodes: list[PurgeNode] = msgspec.field(default_factory=list)
 
     @property
     def finished(self) -> bool:
