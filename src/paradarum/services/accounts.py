@@ -66,9 +66,9 @@ TOO_MANY_LINKS = "A verification link was sent a moment ago. Try again later."
 SUMMARY_SQL = (
     "SELECT a.id, a.email, a.created_at, a.email_verified_at IS NOT NULL, "
     "(SELECT count(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL "
-    "AND (k.expires_at IS NULL OR k.expires_at > ?)), "
+    "AND (k.expires_at IS NULL OR k.expires_at > ?) AND k.trust_policy_id IS NULL), "
     "(SELECT min(k.expires_at) FROM api_keys k WHERE k.account_id = a.id "
-    "AND k.revoked_at IS NULL AND k.expires_at > ?) "
+    "AND k.revoked_at IS NULL AND k.expires_at > ? AND k.trust_policy_id IS NULL) "
     "FROM accounts a WHERE a.id = ?"
 )
 

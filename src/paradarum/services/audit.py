@@ -39,6 +39,10 @@ class Event(StrEnum):
     ZONE_VERIFIED = "zone.verified"
     ZONE_DELETED = "zone.deleted"
     NOTIFICATION = "notification.sent"
+    TRUST_POLICY_CREATED = "trust_policy.created"
+    TRUST_POLICY_DELETED = "trust_policy.deleted"
+    OIDC_KEY_MINTED = "oidc.key_minted"
+    OIDC_TOKEN_REFUSED = "oidc.token_refused"
 
 
 class Actor(StrEnum):
@@ -47,6 +51,8 @@ class Actor(StrEnum):
     ANONYMOUS = "anonymous"
     # Paradarum itself: an operator command, secret scanning, an expiry.
     SYSTEM = "system"
+    # A CI job, by its OpenID Connect token's subject.
+    OIDC = "oidc"
 
 
 def record(

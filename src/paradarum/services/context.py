@@ -9,6 +9,9 @@ from enum import StrEnum
 class CredentialKind(StrEnum):
     SESSION = "session"
     KEY = "key"
+    # An OpenID Connect ID token traded for a key (POST /api/oidc/token): never a
+    # principal's kind, only what created such a key.
+    OIDC = "oidc"
 
 
 class Permission(StrEnum):

@@ -10,6 +10,7 @@ from paradarum.services.accounts import Account, AccountSummary, Session
 from paradarum.services.apikeys import CreatedKey, KeyInfo, KeyStatus
 from paradarum.services.audit import AuditEvent
 from paradarum.services.purges import PurgeDetail, PurgeInfo
+from paradarum.services.trust import MintedKey, TrustPolicy
 from paradarum.services.usage import DayUsage
 from paradarum.services.zones import ZoneInfo
 from paradarum_client import models
@@ -64,7 +65,10 @@ def _key_fields(info: KeyInfo, now: datetime) -> dict[str, Any]:
         "allowed_cidrs": list(settings.allowed_cidrs) if settings.allowed_cidrs else None,
         "zone_ids": list(settings.zone_ids) if settings.zone_ids else None,
         "created_by": models.CreatedBy(
-            kind=_name(info.created_by_kind), key_prefix=info.created_by_key_prefix
+            kind=_name(info.created_by_kind),
+            key_prefix=info.created_by_key_prefix,
+            policy_id=info.trust_policy_id,
+            subject=info.created_by_subject,
         ),
         "replaces": info.replaces_id,
     }
@@ -147,4 +151,28 @@ def zone(info: ZoneInfo) -> models.Zone:
         ),
         created_at=info.created_at,
         verified_at=info.verified_at,
+    )
+
+
+def trust_policy(policy: TrustPolicy) -> models.TrustPolicy:
+    return models.TrustPolicy(
+        id=policy.id,
+        name=policy.name,
+        issuer=policy.issuer,
+        audience=policy.audience,
+        conditions=policy.conditions,
+        permissions=_name(policy.permission),
+        zone_ids=list(policy.zone_ids) if policy.zone_ids else None,
+        ttl_seconds=policy.ttl_seconds,
+        created_at=policy.created_at,
+        active_keys=policy.active_keys,
+    )
+
+
+def oidc_key(minted: MintedKey) -> models.OidcKey:
+    return models.OidcKey(
+        key=minted.raw_key,
+        key_prefix=minted.key_prefix,
+        expires_at=minted.expires_at,
+        policy_id=minted.policy_id,
     )

@@ -225,6 +225,8 @@ function status(key, keys) {
     const successor = keys.find((other) => other.replaces === key.id);
     const text = successor ? `Rolled: replaced by ${prefixText(successor.keyPrefix)}` : "Rolled";
     parts.push(h("span", { className: "sub" }, text));
+  } else if (key.revokedReason === "policy") {
+    parts.push(h("span", { className: "sub" }, "Its CI trust policy was deleted"));
   }
   return parts;
 }
