@@ -150,6 +150,8 @@ def test_keys_created_by_a_leaked_key_are_revoked_with_it_those_from_the_panel_a
     assert listed[made_by_leaked["id"]]["createdBy"] == {
         "kind": "key",
         "keyPrefix": leaked["keyPrefix"],
+        "policyId": None,
+        "subject": None,
     }
     assert listed[made_by_leaked["id"]]["revokedReason"] == "leaked"
     assert listed[from_panel["id"]]["createdBy"] == {"kind": "session", "keyPrefix": None}

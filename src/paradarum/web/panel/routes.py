@@ -35,6 +35,7 @@ PAGES = {
     "/signin": "signin.html",
     "/signup": "signup.html",
     "/account": "account.html",
+    "/account/ci": "ci.html",
     # The page the emailed verification link opens (the token is in its fragment).
     VERIFY_EMAIL_PATH: "verify-email.html",
 }
