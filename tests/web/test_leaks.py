@@ -154,7 +154,12 @@ def test_keys_created_by_a_leaked_key_are_revoked_with_it_those_from_the_panel_a
         "subject": None,
     }
     assert listed[made_by_leaked["id"]]["revokedReason"] == "leaked"
-    assert listed[from_panel["id"]]["createdBy"] == {"kind": "session", "keyPrefix": None}
+    assert listed[from_panel["id"]]["createdBy"] == {
+        "kind": "session",
+        "keyPrefix": None,
+        "policyId": None,
+        "subject": None,
+    }
     # The notice lists what went with the leaked key.
     wait_until(lambda: len(leak_mails(smtp, email)) == 1)
     text = leak_mails(smtp, email)[0].message.get_body(("plain",)).get_content()

@@ -2,7 +2,7 @@
 // for a short-lived key. Create (the form explains each field), list with the keys each
 // policy issued, delete (which revokes those keys).
 
-import { api, goToSignIn, readSession } from "./api.js";
+import { api } from "./api.js";
 import { badge } from "./keyrows.js";
 import {
   byId,
@@ -27,12 +27,6 @@ const PROVIDERS = {
   other: { issuer: "", conditions: "sub=" },
 };
 
-if (readSession()) {
-  start();
-} else {
-  goToSignIn();
-}
-
 /** `claim=value` lines → an object; a line without "=" is kept whole, for the API to refuse. */
 export function parseConditions(text) {
   const conditions = {};
@@ -46,8 +40,9 @@ export function parseConditions(text) {
   return conditions;
 }
 
-function start() {
-  const state = { policies: [], keys: [], zones: [] };
+/** The section, on `state` (the settings page's: `zones` and `keys` are filled here). */
+export function trustSection(state) {
+  state.policies = [];
   const form = byId("new-policy-form");
   const provider = byId("policy-provider");
   const deleteDialog = byId("policy-delete-dialog");
@@ -60,15 +55,6 @@ function start() {
   }
   provider.addEventListener("change", fillProvider);
   fillProvider();
-
-  async function loadAccount() {
-    try {
-      const { data } = await api("GET", "/api/account");
-      setText(byId("account-email"), data.email);
-    } catch (error) {
-      if (!error.redirecting) setText(byId("page-error"), `Could not load your account. ${error.message}`);
-    }
-  }
 
   async function loadZones() {
     try {
@@ -224,6 +210,5 @@ function start() {
     }
   });
 
-  loadAccount();
-  loadZones().finally(load);
+  return { load: () => loadZones().finally(load) };
 }
