@@ -368,10 +368,9 @@ def build_app() -> typer.Typer:
     db_app = customer.new_group("Database administration.")
     db_app.command("upgrade")(operator(db_upgrade))
     app.add_typer(db_app, name="db")
-    accounts_app = customer.new_group("Account administration (works with sign-up off).")
+    accounts_app = customer.group(app, "accounts")
     accounts_app.command("create")(operator(accounts_create))
     accounts_app.command("delete")(operator(accounts_delete))
-    app.add_typer(accounts_app, name="accounts")
     return app
 
 

@@ -87,10 +87,6 @@ class RestrictedKey(Forbidden):
     )
 
 
-class SessionRequired(Forbidden):
-    message = "This is managed from a panel session (sign in); an API key cannot do it."
-
-
 class EmailNotVerified(Forbidden):
     message = (
         "Verify your email address first: follow the link we emailed you "

@@ -76,6 +76,7 @@ class Check(StrEnum):
     NOT_YET_VALID = "the token is not valid yet"
     CONDITIONS = "a condition of the policy does not hold"
     REPLAYED = "the token was used before"
+    MEMBER = "the member who made the policy may no longer create such keys"
 
 
 class TokenRejected(Exception):

@@ -175,6 +175,8 @@ def test_a_github_token_becomes_a_short_lived_key_that_purges_its_zone(client, r
     assert entry["createdBy"] == {
         "kind": "oidc",
         "keyPrefix": None,
+        "memberId": None,
+        "email": None,
         "policyId": policy["id"],
         "subject": f"repo:{REPOSITORY}:ref:refs/heads/main",
     }
@@ -464,3 +466,33 @@ def test_refusals_fill_an_accounts_log_once_a_minute_per_check_at_most(client, i
         token = issuer.sign(issuer.github_claims(audience=AUDIENCE, ref="refs/heads/x"))
         assert exchange(client, token).status_code == 401
     assert len(events(client, session, "oidc.token_refused")) == 1
+
+
+def test_policies_need_a_developer_and_mint_only_what_their_member_still_may(
+    client, runtime, issuer
+):
+    """A key never holds more than a current member vouches for: a policy's keys act for
+    the member who made it."""
+    from tests.web.test_teams import join
+
+    owner = new_account(client)
+    purger = join(client, runtime, owner, "purger")
+    body = {"name": "deploy", "issuer": issuer.url, "conditions": CONDITIONS}
+    refused = client.post(
+        "/api/account/trust-policies", json=body, headers=bearer(purger["session"])
+    )
+    assert refused.status_code == 403 and "developer" in refused.json()["message"]
+    developer = join(client, runtime, owner, "developer")
+    add_policy(client, developer["session"], issuer, permissions="full")
+    token = issuer.sign(issuer.github_claims(audience=AUDIENCE))
+    assert exchange(client, token).status_code == 201
+    demoted = client.patch(
+        f"/api/account/members/{developer['member_id']}",
+        json={"role": "purger"},
+        headers=bearer(owner),
+    )
+    assert demoted.status_code == 200, demoted.text
+    again = exchange(client, issuer.sign(issuer.github_claims(audience=AUDIENCE)))
+    assert again.status_code == 401
+    logged = events(client, owner, "oidc.token_refused")
+    assert any("may no longer" in entry["detail"] for entry in logged)

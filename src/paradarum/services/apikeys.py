@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, selec
 from paradarum import keys
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
-from paradarum.db.tables import api_keys, zones
+from paradarum.db.tables import api_keys, memberships, zones
 from paradarum.errors import (
     AlreadyRevoked,
     KeyLimitReached,
@@ -35,6 +35,7 @@ from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
 from paradarum.services.notifications import Kind, enqueue
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+from paradarum.services.roles import Action, Role, require
 
 MAX_EXPIRY = timedelta(days=366)
 MAX_CIDRS = 20
@@ -54,6 +55,17 @@ class RevokeReason(StrEnum):
     ROLLED = "rolled"
     # Minted by a trust policy that was deleted since.
     POLICY = "policy"
+    # Its member was demoted to a role that could not create it, or removed.
+    MEMBER = "member"
+
+
+class CreatorKind(StrEnum):
+    """Who created a key: a member (with a session), another key, or a CI job."""
+
+    MEMBER = "member"
+    KEY = "key"
+    # A CI job's OpenID Connect ID token, traded under a trust policy (services/trust.py).
+    OIDC = "oidc"
 
 
 class ListFilter(StrEnum):
@@ -88,9 +100,11 @@ class KeyInfo:
     revoked_reason: RevokeReason | None
     revoked_detail: str | None
     settings: KeySettings
-    created_by_kind: CredentialKind
+    created_by_kind: CreatorKind
     created_by_key_prefix: str | None
     replaces_id: int | None
+    created_by_member_id: int | None = None
+    created_by_email: str | None = None
     # Minted for a CI job by this trust policy, for the token's subject.
     trust_policy_id: int | None = None
     created_by_subject: str | None = None
@@ -136,6 +150,8 @@ _PUBLIC_COLUMNS = (
     api_keys.c.created_by_kind,
     api_keys.c.created_by_key_prefix,
     api_keys.c.replaces_id,
+    api_keys.c.created_by_member_id,
+    api_keys.c.created_by_email,
     api_keys.c.trust_policy_id,
     api_keys.c.created_by_subject,
 )
@@ -159,9 +175,11 @@ def key_info(row: Any) -> KeyInfo:
             allowed_cidrs=tuple(json.loads(row.allowed_cidrs)) if row.allowed_cidrs else None,
             zone_ids=tuple(json.loads(row.zone_ids)) if row.zone_ids else None,
         ),
-        created_by_kind=CredentialKind(row.created_by_kind),
+        created_by_kind=CreatorKind(row.created_by_kind),
         created_by_key_prefix=row.created_by_key_prefix,
         replaces_id=row.replaces_id,
+        created_by_member_id=row.created_by_member_id,
+        created_by_email=row.created_by_email,
         trust_policy_id=row.trust_policy_id,
         created_by_subject=row.created_by_subject,
     )
@@ -227,6 +245,20 @@ def key_settings(
     )
 
 
+def creating_action(permission: Permission) -> Action:
+    """What making a key with ``permission`` takes (``services/roles.py``)."""
+    return Action.CREATE_PURGE_KEY if permission is Permission.PURGE else Action.MANAGE_KEYS
+
+
+def current_role(conn: Connection, member_id: int | None) -> Role | None:
+    """A member's role as committed now (the principal's was read at sign-in of
+    this request; a demotion may have committed since)."""
+    role = conn.execute(
+        select(memberships.c.role).where(memberships.c.id == member_id)
+    ).scalar_one_or_none()
+    return None if role is None else Role(role)
+
+
 def _own_key(conn: Connection, account_id: int, key_id: int) -> Any:
     """The key's public columns, if it is this account's; else 404."""
     row = conn.execute(
@@ -261,7 +293,7 @@ def insert_key(
     raw: str,
     settings: KeySettings,
     now: datetime,
-    created_by_kind: CredentialKind,
+    created_by_kind: CreatorKind,
     **created_by: Any,
 ) -> int:
     """Store a new key (its hash and prefix, never the key) and return its id.
@@ -335,13 +367,19 @@ class ApiKeyService:
             ).scalar_one()
         )
 
-    def _lock_for_new_key(self, conn: Connection, principal: Principal) -> None:
-        """Hold the account (creates and rolls of one account queue behind each
-        other) and check it may make keys now."""
+    def _lock_for_new_key(self, conn: Connection, principal: Principal, action: Action) -> None:
+        """Hold the account (creates, rolls and role changes of one account queue
+        behind each other) and check the caller may make this key now: with the
+        member's role as committed, so that a key made while its member is being
+        demoted cannot outlive the demotion."""
         if not self._db.lock_account(conn, principal.account_id):
             raise NotAuthenticated
+        role = current_role(conn, principal.member_id)
+        if role is None:
+            raise NotAuthenticated
+        require(role, action)
         if self._verifies_email:
-            require_verified(conn, principal.account_id)
+            require_verified(conn, principal.person_id)
 
     async def _check_creation_rate(self, principal: Principal) -> None:
         retry = await self._limiter.consume(
@@ -365,16 +403,18 @@ class ApiKeyService:
         row lock (PostgreSQL) or ``BEGIN IMMEDIATE`` (SQLite) makes every create
         of one account wait for the previous one to commit.
         """
+        settings = settings or KeySettings()
+        action = creating_action(settings.permission)
+        principal.require(action)
         if principal.restricted:
             raise RestrictedKey
         name = validation.key_name(name)
-        settings = settings or KeySettings()
         await self._check_creation_rate(principal)
         raw = keys.generate()
         now = self._clock()
 
         def work(conn: Connection) -> KeyInfo:
-            self._lock_for_new_key(conn, principal)
+            self._lock_for_new_key(conn, principal, action)
             if self._count_active(conn, principal.account_id, now) >= self._key_limit:
                 raise KeyLimitReached(self._key_limit)
             if settings.zone_ids is not None:
@@ -418,9 +458,12 @@ class ApiKeyService:
             raw=raw,
             settings=settings,
             now=now,
-            created_by_kind=principal.kind,
+            created_by_kind=CreatorKind.KEY if by_key else CreatorKind.MEMBER,
             created_by_key_id=principal.key_id if by_key else None,
             created_by_key_prefix=principal.key_prefix if by_key else None,
+            created_by_member_id=principal.member_id,
+            created_by_email=principal.email,
+            member_id=principal.member_id,
             replaces_id=replaces.id if replaces else None,
         )
         audit.record(
@@ -462,9 +505,11 @@ class ApiKeyService:
             revoked_reason=None,
             revoked_detail=None,
             settings=settings,
-            created_by_kind=principal.kind,
+            created_by_kind=CreatorKind.KEY if by_key else CreatorKind.MEMBER,
             created_by_key_prefix=principal.key_prefix if by_key else None,
             replaces_id=replaces.id if replaces else None,
+            created_by_member_id=principal.member_id,
+            created_by_email=principal.email,
         )
 
     async def list(
@@ -495,6 +540,7 @@ class ApiKeyService:
 
     async def revoke(self, *, principal: Principal, key_id: int, client: ClientInfo) -> KeyInfo:
         """Revoke for good. Of simultaneous revokes, exactly one changes the row."""
+        principal.require(Action.MANAGE_KEYS)
         now = self._clock()
 
         def work(conn: Connection) -> KeyInfo:
@@ -534,6 +580,7 @@ class ApiKeyService:
         limit, so at the limit only a roll without grace is possible. A key that
         expires gets a replacement with the same lifetime, from now.
         """
+        principal.require(Action.MANAGE_KEYS)
         if principal.restricted:
             raise RestrictedKey
         if not timedelta(0) <= grace <= MAX_GRACE:
@@ -546,7 +593,7 @@ class ApiKeyService:
         now = self._clock()
 
         def work(conn: Connection) -> KeyInfo:
-            self._lock_for_new_key(conn, principal)
+            self._lock_for_new_key(conn, principal, Action.MANAGE_KEYS)
             old = key_info(_own_key(conn, principal.account_id, key_id))
             status = old.status(now)
             if status is not KeyStatus.ACTIVE:

@@ -34,11 +34,10 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 from paradarum import keys, oidc
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
-from paradarum.db.tables import api_keys, oidc_token_uses, trust_policies
+from paradarum.db.tables import api_keys, memberships, oidc_token_uses, trust_policies
 from paradarum.errors import (
     NotAuthenticated,
     RateLimited,
-    SessionRequired,
     TrustPolicyLimitReached,
     TrustPolicyNotFound,
     Unavailable,
@@ -48,6 +47,7 @@ from paradarum.oidc import Check, IssuerKeys, TokenRejected
 from paradarum.ratelimit import Limit, RateLimiter, address_bucket
 from paradarum.services import audit, validation
 from paradarum.services.apikeys import (
+    CreatorKind,
     KeySettings,
     RevokeReason,
     active,
@@ -55,7 +55,8 @@ from paradarum.services.apikeys import (
     key_settings,
     require_own_zones,
 )
-from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
+from paradarum.services.context import ClientInfo, Permission, Principal
+from paradarum.services.roles import Action, Role, may
 
 logger = logging.getLogger("paradarum.oidc")
 
@@ -99,6 +100,8 @@ class TrustPolicy:
     zone_ids: tuple[int, ...] | None
     ttl_seconds: int
     created_at: datetime
+    # The member who made it, who vouches for the keys it mints.
+    member_id: int | None = None
     # Keys it minted that work now (filled in by the list).
     active_keys: int = 0
 
@@ -134,6 +137,7 @@ _COLUMNS = (
     trust_policies.c.zone_ids,
     trust_policies.c.ttl_seconds,
     trust_policies.c.created_at,
+    trust_policies.c.member_id,
 )
 
 
@@ -149,6 +153,7 @@ def _policy(row: Any, active_keys: int = 0) -> TrustPolicy:
         zone_ids=tuple(json.loads(row.zone_ids)) if row.zone_ids else None,
         ttl_seconds=row.ttl_seconds,
         created_at=row.created_at,
+        member_id=row.member_id,
         active_keys=active_keys,
     )
 
@@ -272,16 +277,17 @@ def token_use_id(issuer: str, jti: str) -> str:
     return hashlib.sha256(f"{issuer}\x00{jti}".encode()).hexdigest()
 
 
-def _may_manage(principal: Principal) -> None:
-    """Who may add or delete trust policies: a panel session, never a key (a key
-    that could mint keys would outlive its own revocation).
+#: Managing trust policies needs a sign-in at most 10 minutes old (two-factor
+#: "step-up", API.md): the check that enforces it reads this when it exists.
+REQUIRES_STEP_UP = True
 
-    Roles and two-factor step-up are declared here as they arrive: trust policies
-    need a sign-in at most 10 minutes old ("step-up") and a role of developer or
-    above.
-    """
-    if principal.kind is not CredentialKind.SESSION:
-        raise SessionRequired
+
+def _may_manage(principal: Principal) -> None:
+    """Who may see, add or delete trust policies: a member of developer or above,
+    with a panel session, never a key (a key that could add a policy could mint
+    keys that outlive its own revocation). ``services/roles.py`` holds the rule;
+    step-up (``REQUIRES_STEP_UP``) will be checked here too."""
+    principal.require(Action.MANAGE_TRUST_POLICIES)
 
 
 # -- service --------------------------------------------------------------------------
@@ -371,6 +377,7 @@ class TrustPolicyService:
                     zone_ids=json.dumps(key.zone_ids) if key.zone_ids is not None else None,
                     ttl_seconds=settings.ttl_seconds,
                     created_at=now,
+                    member_id=principal.member_id,
                 )
                 .returning(trust_policies.c.id)
             ).scalar_one()
@@ -396,6 +403,7 @@ class TrustPolicyService:
                 zone_ids=key.zone_ids,
                 ttl_seconds=settings.ttl_seconds,
                 created_at=now,
+                member_id=principal.member_id,
             )
 
         return await self._db.write(work)
@@ -576,6 +584,21 @@ class TrustPolicyService:
             ).first()
             if still_there is None:
                 raise TokenRejected(Check.NO_POLICY, "the policy was deleted")
+            # A key never holds more than a current member vouches for: the member
+            # who made the policy must still be able to create such a key.
+            role = conn.execute(
+                select(memberships.c.role).where(
+                    memberships.c.id == policy.member_id,
+                    memberships.c.account_id == policy.account_id,
+                )
+            ).scalar()
+            needed = (
+                Action.CREATE_PURGE_KEY
+                if policy.permission is Permission.PURGE
+                else (Action.MANAGE_KEYS)
+            )
+            if role is None or not may(Role(role), needed):
+                raise TokenRejected(Check.MEMBER)
             # Remembered until the token expires (plus the leeway): after that the
             # token is refused as expired anyway.
             first_use = conn.execute(
@@ -598,7 +621,10 @@ class TrustPolicyService:
                     zone_ids=policy.zone_ids,
                 ),
                 now=now,
-                created_by_kind=CredentialKind.OIDC,
+                created_by_kind=CreatorKind.OIDC,
+                # The policy acts for the member who made it: the key may do no more
+                # than that member's current role allows (services/roles.py).
+                member_id=policy.member_id,
                 trust_policy_id=policy.id,
                 created_by_subject=subject,
             )
@@ -611,6 +637,7 @@ class TrustPolicyService:
                 client=client,
                 actor_type=audit.Actor.OIDC,
                 actor_id=(subject or "")[:64] or None,
+                actor_name=f"CI job {subject or '(no subject)'}",
                 key_id=key_id,
                 key_prefix=prefix,
                 detail=f"Trust policy {policy.id} ({policy.name}) minted a {policy.permission} "

@@ -1,7 +1,7 @@
 """trust policies: CI jobs trade an OpenID Connect ID token for a short-lived key
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-07 03:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("zone_ids", sa.Text(), nullable=True),
         sa.Column("ttl_seconds", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("member_id", ID, nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
