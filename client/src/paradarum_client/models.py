@@ -268,7 +268,8 @@ class PurgeNode:
 
 @shape
 class Purge:
-    """A purge request and, from ``GET /api/account/purges/{id}``, each node's result."""
+    """A purge request and each cache node's result (``[]``: the server has no cache
+    node, so nothing was sent)."""
 
     id: int
     kind: Literal["urls", "tags", "everything"]
@@ -276,11 +277,31 @@ class Purge:
     status: Literal["queued", "running", "done", "failed"]
     created_at: datetime
     completed_at: datetime | None
-    nodes: list[PurgeNode] | None = None
+    nodes: list[PurgeNode] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
         return self.status in ("done", "failed")
+
+
+@shape
+class PurgeScope:
+    """What the calling credential may purge (``GET /api/account/purge/scope``).
+
+    ``credential`` is ``session`` or ``key``; ``key_prefix`` is the key's prefix (None
+    for a session); ``zones`` are the active zones it may purge (for a key restricted to
+    some zones, those among them); ``covered`` says whether one of them covers
+    ``hostname``, the host asked about (both None when none was asked about).
+    """
+
+    credential: Literal["session", "key"]
+    key_prefix: str | None
+    permissions: Literal["full", "purge"]
+    zone_restricted: bool
+    address_restricted: bool
+    zones: list[str]
+    hostname: str | None
+    covered: bool | None
 
 
 # -- the wire -----------------------------------------------------------------------

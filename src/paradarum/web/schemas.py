@@ -260,3 +260,12 @@ class KeyListQuery(PageQuery):
 
 class PurgeListQuery(PageQuery):
     limit: int = Field(default=50, ge=1, le=200)
+
+
+class PurgeScopeQuery(_Query):
+    hostname: str | None = Field(
+        default=None,
+        max_length=300,
+        description="A hostname (a port is ignored): the answer says whether you may purge it.",
+        examples=["www.example.com"],
+    )

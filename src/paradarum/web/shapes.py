@@ -10,7 +10,7 @@ from paradarum.services.accounts import Account, AccountSummary, Session
 from paradarum.services.apikeys import CreatedKey, KeyInfo, KeyStatus
 from paradarum.services.audit import AuditEvent
 from paradarum.services.members import Invitation, Member, MemberAccount
-from paradarum.services.purges import PurgeDetail, PurgeInfo
+from paradarum.services.purges import PurgeDetail, PurgeScope
 from paradarum.services.trust import MintedKey, TrustPolicy
 from paradarum.services.usage import DayUsage
 from paradarum.services.zones import ZoneInfo
@@ -138,17 +138,6 @@ def invitation(info: Invitation) -> models.Invitation:
     )
 
 
-def purge(info: PurgeInfo) -> models.Purge:
-    return models.Purge(
-        id=info.id,
-        kind=_name(info.kind),
-        targets=info.targets,
-        status=_name(info.status),
-        created_at=info.created_at,
-        completed_at=info.completed_at,
-    )
-
-
 def purge_detail(detail: PurgeDetail) -> models.Purge:
     info = detail.purge
     return models.Purge(
@@ -182,6 +171,20 @@ def zone(info: ZoneInfo) -> models.Zone:
         ),
         created_at=info.created_at,
         verified_at=info.verified_at,
+    )
+
+
+def purge_scope(scope: PurgeScope) -> models.PurgeScope:
+    principal = scope.principal
+    return models.PurgeScope(
+        credential=_name(principal.kind),
+        key_prefix=principal.key_prefix,
+        permissions=_name(principal.permission),
+        zone_restricted=principal.zone_ids is not None,
+        address_restricted=principal.address_restricted,
+        zones=scope.zones,
+        hostname=scope.hostname,
+        covered=scope.covered,
     )
 
 
