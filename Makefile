@@ -2,20 +2,26 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# What serving needs (make run), and the test toolchain on top of it (everything else).
+RUNTIME := $(VENV)/.runtime
+STAMP   := $(VENV)/.installed
 
 .PHONY: run test install lint typecheck bench screenshots wordpress-plugin clean
 
-$(STAMP): pyproject.toml client/pyproject.toml
+$(RUNTIME): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 # make run HOST=0.0.0.0 PORT=8080 (or PARADARUM_HOST / PARADARUM_PORT; default 127.0.0.1:8000)
-run: $(STAMP)
+run: $(RUNTIME)
 	$(BIN)/paradarum serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 # On every core (pytest-xdist); then, alone, the tests that stop the PostgreSQL server

@@ -17,7 +17,7 @@ import asyncio
 import builtins
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
@@ -154,7 +154,7 @@ class AsyncKeys:
         self,
         name: str,
         *,
-        expires_at: datetime | timedelta | None = None,
+        expires_at: datetime | date | timedelta | None = None,
         allowed_cidrs: Iterable[str] | None = None,
         purge_only: bool = False,
         zone_ids: Iterable[int] | None = None,

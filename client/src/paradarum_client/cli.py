@@ -203,7 +203,7 @@ def _wait_with_progress(client: Client, purge_id: int, timeout: float) -> Purge:
         task = progress.add_task("purge", total=None)
 
         def show(current: Purge) -> None:
-            nodes = current.nodes or []
+            nodes = current.nodes
             if nodes:
                 answered = sum(1 for node in nodes if node.finished)
                 progress.update(task, total=len(nodes), completed=answered)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
@@ -163,7 +163,7 @@ class Keys:
         self,
         name: str,
         *,
-        expires_at: datetime | timedelta | None = None,
+        expires_at: datetime | date | timedelta | None = None,
         allowed_cidrs: Iterable[str] | None = None,
         purge_only: bool = False,
         zone_ids: Iterable[int] | None = None,
@@ -171,8 +171,9 @@ class Keys:
         """Create a key. The returned ``key`` is the only time it is ever shown.
 
         Every setting is optional; without them the key has full access to the
-        account and never expires. ``expires_at``: a moment (naive means UTC) or a
-        ``timedelta`` from now, at most 366 days ahead. ``allowed_cidrs``: the only
+        account and never expires. ``expires_at``: a moment (naive means UTC), a
+        ``date`` (the key works through that day, UTC) or a ``timedelta`` from now, at
+        most 366 days ahead. ``allowed_cidrs``: the only
         networks it may be used from. ``purge_only``: purges (and ``account()``)
         only. ``zone_ids``: the only zones it may purge.
         """

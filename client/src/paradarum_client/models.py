@@ -235,7 +235,8 @@ class PurgeNode:
 
 @shape
 class Purge:
-    """A purge request and, from ``GET /api/account/purges/{id}``, each node's result."""
+    """A purge request and each cache node's result (``[]``: the server has no cache
+    node, so nothing was sent)."""
 
     id: int
     kind: Literal["urls", "tags", "everything"]
@@ -243,7 +244,7 @@ class Purge:
     status: Literal["queued", "running", "done", "failed"]
     created_at: datetime
     completed_at: datetime | None
-    nodes: list[PurgeNode] | None = None
+    nodes: list[PurgeNode] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:

@@ -249,6 +249,28 @@ def _info(row: Any) -> PurgeInfo:
     )
 
 
+def _node_results(conn: Connection, purge_ids: Sequence[int]) -> dict[int, list[NodeResult]]:
+    """Each purge's nodes, in the order the nodes are configured."""
+    found: dict[int, list[NodeResult]] = {purge_id: [] for purge_id in purge_ids}
+    rows = conn.execute(
+        select(purge_deliveries)
+        .where(purge_deliveries.c.purge_id.in_(list(purge_ids)))
+        .order_by(purge_deliveries.c.purge_id, purge_deliveries.c.id)
+    ).all()
+    for d in rows:
+        found[d.purge_id].append(
+            NodeResult(
+                label=d.label,
+                status=DeliveryStatus(d.status),
+                attempts=d.attempts,
+                reason=d.last_error,
+                updated_at=d.updated_at,
+                next_attempt_at=d.next_attempt_at if d.status == DeliveryStatus.QUEUED else None,
+            )
+        )
+    return found
+
+
 class PurgeService:
     def __init__(
         self,
@@ -406,29 +428,21 @@ class PurgeService:
     async def get(self, *, account_id: int, purge_id: int) -> PurgeDetail:
         """One purge with each node's result; another account's purge is not found."""
 
-        def read(conn: Connection) -> tuple[Any, list[Any]]:
+        def read(conn: Connection) -> tuple[Any, list[NodeResult]]:
             row = conn.execute(
                 select(purges).where(purges.c.id == purge_id, purges.c.account_id == account_id)
             ).first()
             if row is None:
                 raise PurgeNotFound
-            deliveries = conn.execute(
-                select(purge_deliveries)
-                .where(purge_deliveries.c.purge_id == purge_id)
-                .order_by(purge_deliveries.c.id)
-            ).all()
-            return row, list(deliveries)
+            return row, _node_results(conn, [purge_id]).get(purge_id, [])
 
-        row, deliveries = await self._db.read(read)
-        nodes = [
-            NodeResult(
-                label=d.label,
-                status=DeliveryStatus(d.status),
-                attempts=d.attempts,
-                reason=d.last_error,
-                updated_at=d.updated_at,
-                next_attempt_at=d.next_attempt_at if d.status == DeliveryStatus.QUEUED else None,
-            )
-            for d in deliveries
-        ]
+        row, nodes = await self._db.read(read)
         return PurgeDetail(purge=_info(row), nodes=nodes)
+
+    async def with_nodes(self, items: Sequence[PurgeInfo]) -> Sequence[PurgeDetail]:
+        """``items`` (the account's own, from :meth:`request` or :meth:`list`) with each
+        node's result, in one query: so that every answer about a purge says what the
+        cache nodes did (an empty list: no node, nothing was sent)."""
+        ids = [item.id for item in items]
+        found = await self._db.read(lambda conn: _node_results(conn, ids)) if ids else {}
+        return [PurgeDetail(purge=item, nodes=found.get(item.id, [])) for item in items]

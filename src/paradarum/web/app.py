@@ -36,7 +36,7 @@ from paradarum.web.edge import (
     QueryCredentials,
     SecurityHeaders,
 )
-from paradarum.web.panel.routes import Assets, page_routes
+from paradarum.web.panel.routes import Assets, not_found_page, page_routes
 from paradarum.web.request import Request
 from paradarum.web.responses import Response, raw_json
 from paradarum.web.routing import Route, Router, Routes
@@ -74,7 +74,11 @@ class App:
         routes += page_routes(runtime.settings).routes + extra.routes
         self.routes = routes
         self.router = Router(
-            routes, runtime=runtime, trusted=trusted, mounts={"/static/": Assets()}
+            routes,
+            runtime=runtime,
+            trusted=trusted,
+            mounts={"/static/": Assets()},
+            not_found_page=not_found_page,
         )
         stack: Any = BodyGuard(self.router, larger=LARGER_BODIES)
         stack = QueryCredentials(stack)

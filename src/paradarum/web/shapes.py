@@ -10,7 +10,7 @@ from paradarum.services.accounts import Account, AccountSummary, Session
 from paradarum.services.apikeys import CreatedKey, KeyInfo, KeyStatus
 from paradarum.services.audit import AuditEvent
 from paradarum.services.members import Invitation, Member, MemberAccount
-from paradarum.services.purges import PurgeDetail, PurgeInfo, PurgeScope
+from paradarum.services.purges import PurgeDetail, PurgeScope
 from paradarum.services.usage import DayUsage
 from paradarum.services.zones import ZoneInfo
 from paradarum_client import models
@@ -132,17 +132,6 @@ def invitation(info: Invitation) -> models.Invitation:
         expires_at=info.expires_at,
         created_at=info.created_at,
         invited_by=info.invited_by,
-    )
-
-
-def purge(info: PurgeInfo) -> models.Purge:
-    return models.Purge(
-        id=info.id,
-        kind=_name(info.kind),
-        targets=info.targets,
-        status=_name(info.status),
-        created_at=info.created_at,
-        completed_at=info.completed_at,
     )
 
 

@@ -123,6 +123,12 @@ def render_section(section: Section, *, signup_enabled: bool) -> bytes:
     return text.encode()
 
 
+def not_found_page() -> Response:
+    """The page a browser gets at an address that is no page: a way home."""
+    body = render("not-found.html", signup_enabled=True)
+    return Response(404, body, PAGE_HEADERS, content_type=HTML)
+
+
 def page_routes(settings: Settings) -> Routes:
     routes = Routes(tag="panel", public=False)
 

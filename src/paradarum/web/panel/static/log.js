@@ -128,7 +128,7 @@ export function logSection(state) {
         { dataset: { label: "Details" } },
         h(
           "span",
-          {},
+          { className: "log-details" },
           ...details,
           entry.detail ? h("span", { className: "detail" }, entry.detail) : null,
         ),
