@@ -87,19 +87,23 @@ class Session(Shape):
 
 class CreatedBy(Shape):
     """Who created a key: a member (``member_id``, ``email``; they may have left the
-    account since), or another key (by its prefix)."""
+    account since), another key (by its prefix), or a CI job through a trust policy
+    (``oidc``: ``policy_id`` and the token's ``subject``)."""
 
-    kind: Literal["member", "key", "session"]
+    kind: Literal["member", "key", "session", "oidc"]
     key_prefix: str | None
     member_id: int | None = None
     email: str | None = None
+    policy_id: int | None = None
+    subject: str | None = None
 
 
 class ApiKey(Shape):
     """A key as listed: never the key itself, never its hash.
 
     ``status`` is ``active``, ``expired`` or ``revoked``; ``revoked_reason`` is
-    ``user``, ``leaked`` (``revoked_detail`` says where it was found) or ``rolled``.
+    ``user``, ``leaked`` (``revoked_detail`` says where it was found), ``rolled`` or
+    ``policy`` (minted by a trust policy that was deleted).
     ``permissions`` is ``full`` or ``purge``; ``allowed_cidrs`` and ``zone_ids`` are
     None when the key is not restricted that way.
     """
@@ -115,7 +119,7 @@ class ApiKey(Shape):
     revoked_at: Timestamp | None
     status: Literal["active", "expired", "revoked"]
     expires_at: Timestamp | None
-    revoked_reason: Literal["user", "leaked", "rolled", "member"] | None
+    revoked_reason: Literal["user", "leaked", "rolled", "member", "policy"] | None
     revoked_detail: str | None
     permissions: Literal["full", "purge"]
     allowed_cidrs: list[str] | None
@@ -131,6 +135,36 @@ class NewKey(ApiKey):
 
     def __repr__(self) -> str:
         return f"NewKey(id={self.id!r}, name={self.name!r}, key_prefix={self.key_prefix!r})"
+
+
+class TrustPolicy(Shape):
+    """Which CI jobs may trade their OpenID Connect ID token for a short-lived key:
+    tokens of ``issuer`` for ``audience`` whose claims equal ``conditions``.
+    ``active_keys``: keys it minted that work now."""
+
+    id: int
+    name: str
+    issuer: str
+    audience: str
+    conditions: dict[str, str]
+    permissions: Literal["full", "purge"]
+    zone_ids: list[int] | None
+    ttl_seconds: int
+    created_at: Timestamp
+    active_keys: int
+
+
+class OidcKey(Shape):
+    """A key minted for a CI job (``POST /api/oidc/token``): ``key`` is in this
+    answer only, and it stops working at ``expires_at``."""
+
+    key: str
+    key_prefix: str
+    expires_at: Timestamp
+    policy_id: int
+
+    def __repr__(self) -> str:  # the key is a credential: never in a repr
+        return f"OidcKey(key_prefix={self.key_prefix!r}, policy_id={self.policy_id!r})"
 
 
 class DayUsage(Shape):
@@ -154,7 +188,7 @@ class AuditEvent(Shape):
     id: int
     event: str
     occurred_at: Timestamp
-    actor_type: Literal["session", "key", "anonymous", "system"]
+    actor_type: Literal["session", "key", "anonymous", "system", "oidc"]
     actor_id: str | None
     key_id: int | None
     key_prefix: str | None
@@ -352,6 +386,62 @@ class NewKeyIn(Body):
     zone_ids: Annotated[
         Annotated[list[Id], Meta(max_length=100)] | None,
         Meta(description="The zones this key may purge. Leave out: every zone of the account."),
+    ] = None
+
+
+class TrustPolicyIn(Body):
+    name: Annotated[
+        str,
+        Meta(max_length=1000, examples=["acme/site deploy"]),
+        _described(
+            "1–100 characters after trimming, e.g. the repository and workflow.", minLength=1
+        ),
+    ]
+    issuer: Annotated[
+        str,
+        Meta(
+            max_length=1000,
+            description="The `iss` of the tokens, exactly; https:// only.",
+            examples=["https://token.actions.githubusercontent.com"],
+        ),
+    ]
+    conditions: Annotated[
+        dict[Annotated[str, Meta(max_length=100)], Annotated[str, Meta(max_length=1000)]],
+        Meta(
+            max_length=20,
+            description=(
+                "Claims and the exact values the token must carry; at least one of "
+                "`sub`, `repository_id`, `repository_owner_id`, `project_id`."
+            ),
+            examples=[{"repository_id": "123456789", "ref": "refs/heads/main"}],
+        ),
+    ]
+    audience: Annotated[
+        Annotated[str, Meta(max_length=1000)] | None,
+        Meta(description="The `aud` the tokens must carry. Leave out: this server's public URL."),
+    ] = None
+    permissions: Annotated[
+        Literal["full", "purge"], Meta(description="What the minted keys may do.")
+    ] = "purge"
+    zone_ids: Annotated[
+        Annotated[list[Id], Meta(max_length=100)] | None,
+        Meta(description="The zones the minted keys may purge. Leave out: every zone."),
+    ] = None
+    ttl_seconds: Annotated[
+        int, Meta(ge=60, le=3600, description="How long a minted key works: 60 to 3600 s.")
+    ] = 900
+
+
+class OidcTokenIn(Body):
+    # No max_length: an oversized token is refused like every other bad token
+    # (the same 401), and the body limit bounds it anyway.
+    token: Annotated[str, Meta(description="The CI job's OpenID Connect ID token (a JWT).")]
+    policy_id: Annotated[
+        Id | None,
+        Meta(
+            description="The trust policy to use; needed only when policies of several "
+            "accounts trust the same workload."
+        ),
     ] = None
 
 
