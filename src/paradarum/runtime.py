@@ -18,6 +18,7 @@ from paradarum.clock import Clock, utcnow
 from paradarum.config import Settings, load_or_create_secret
 from paradarum.db.engine import Database
 from paradarum.mail import Mailer
+from paradarum.oidc import IssuerKeys
 from paradarum.passwords import Passwords
 from paradarum.ratelimit import (
     DatabaseRateLimiter,
@@ -36,6 +37,7 @@ from paradarum.services.leaks import LeakService
 from paradarum.services.members import MemberService
 from paradarum.services.notifications import Notifier
 from paradarum.services.purges import PurgeService
+from paradarum.services.trust import TrustPolicyService
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
 from paradarum.services.zones import ZoneService
 from paradarum.tokens import TokenCodec
@@ -69,6 +71,7 @@ class Runtime:
     notifier: Notifier
     leaks: LeakService
     signing_keys: SigningKeys
+    trust: TrustPolicyService
 
     async def start(self) -> None:
         await self.db.start()
@@ -219,6 +222,20 @@ def build_runtime(
         notifier=notifier,
         leaks=LeakService(db=db, clock=clock, on_notify=notifier.wake),
         signing_keys=SigningKeys.from_settings(settings, clock=clock),
+        trust=TrustPolicyService(
+            db=db,
+            clock=clock,
+            limiter=limiter,
+            issuer_keys=IssuerKeys(
+                timeout=settings.oidc_fetch_timeout_seconds,
+                insecure_issuers=frozenset(settings.oidc_insecure_issuers),
+                clock=clock,
+            ),
+            default_audience=settings.public_url,
+            insecure_issuers=frozenset(settings.oidc_insecure_issuers),
+            exchanges_per_address=settings.oidc_exchanges_per_address,
+            exchange_window_seconds=settings.oidc_exchange_window_seconds,
+        ),
     )
     if settings.purge_delivery_enabled:
         background.add_loop("purge-delivery", purge_delivery.run)
@@ -227,4 +244,5 @@ def build_runtime(
         background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, notifier.remind_expiring)
     background.every("usage-flush", FLUSH_SECONDS, usage.flush)
     background.every("session-cleanup", SESSION_CLEANUP_SECONDS, accounts.clean_up_sessions)
+    background.every("oidc-token-cleanup", SESSION_CLEANUP_SECONDS, runtime.trust.clean_up)
     return runtime

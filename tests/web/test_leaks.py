@@ -154,6 +154,8 @@ def test_keys_created_by_a_leaked_key_are_revoked_with_it_those_from_the_panel_a
         "keyPrefix": leaked["keyPrefix"],
         "memberId": owner["memberId"],
         "email": owner["email"],
+        "policyId": None,
+        "subject": None,
     }
     assert listed[made_by_leaked["id"]]["revokedReason"] == "leaked"
     # The notice lists what went with the leaked key.

@@ -41,6 +41,7 @@ from paradarum_client.models import (
     KeyUsage,
     Member,
     NewKey,
+    OidcKey,
     Purge,
     Session,
     Zone,
@@ -137,6 +138,34 @@ class Client(BaseClient):
     def logout(self) -> None:
         """End the session token this client uses."""
         self._send("POST", "/api/auth/logout")
+
+    def exchange_oidc_token(self, id_token: str, *, policy_id: int | None = None) -> OidcKey:
+        """Trade a CI job's OpenID Connect ID token for a short-lived key
+        (``POST /api/oidc/token``; the account's trust policy decides the rest).
+        ``policy_id`` is needed only when several accounts trust the same workload.
+        Any refusal is an :class:`~paradarum_client.AuthenticationError`."""
+        body: dict[str, Any] = {"token": id_token}
+        if policy_id is not None:
+            body["policyId"] = policy_id
+        data, _ = self._send("POST", "/api/oidc/token", json=body)
+        return parse(OidcKey, data)
+
+    @classmethod
+    def from_oidc_token(
+        cls,
+        id_token: str,
+        *,
+        base_url: str | None = None,
+        policy_id: int | None = None,
+        **options: Any,
+    ) -> tuple[Client, OidcKey]:
+        """A client that uses the key minted for ``id_token``, and that key's facts
+        (when it expires, which trust policy made it)."""
+        # No credential of its own: the ID token is the only one this request carries.
+        with cls(token="", base_url=base_url, **options) as anonymous:
+            minted = anonymous.exchange_oidc_token(id_token, policy_id=policy_id)
+            base_url = anonymous.base_url
+        return cls(minted.key, base_url=base_url, **options), minted
 
     def close(self) -> None:
         self._http.close()

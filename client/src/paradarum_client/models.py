@@ -80,12 +80,15 @@ class Session:
 @shape
 class CreatedBy:
     """Who created a key: a member (``member_id``, ``email``; they may have left the
-    account since), or another key (by its prefix)."""
+    account since), another key (by its prefix), or a CI job through a trust policy
+    (``oidc``: ``policy_id`` and the token's ``subject``)."""
 
-    kind: Literal["member", "key", "session"]
+    kind: Literal["member", "key", "session", "oidc"]
     key_prefix: str | None
     member_id: int | None = None
     email: str | None = None
+    policy_id: int | None = None
+    subject: str | None = None
 
 
 @shape
@@ -93,7 +96,8 @@ class ApiKey:
     """A key as listed: never the key itself, never its hash.
 
     ``status`` is ``active``, ``expired`` or ``revoked``; ``revoked_reason`` is
-    ``user``, ``leaked`` (``revoked_detail`` says where it was found) or ``rolled``.
+    ``user``, ``leaked`` (``revoked_detail`` says where it was found), ``rolled`` or
+    ``policy`` (minted by a trust policy that was deleted).
     ``permissions`` is ``full`` or ``purge``; ``allowed_cidrs`` and ``zone_ids`` are
     None when the key is not restricted that way.
     """
@@ -109,7 +113,7 @@ class ApiKey:
     revoked_at: datetime | None
     status: Literal["active", "expired", "revoked"]
     expires_at: datetime | None
-    revoked_reason: Literal["user", "leaked", "rolled", "member"] | None
+    revoked_reason: Literal["user", "leaked", "rolled", "member", "policy"] | None
     revoked_detail: str | None
     permissions: Literal["full", "purge"]
     allowed_cidrs: list[str] | None
@@ -123,6 +127,35 @@ class NewKey(ApiKey):
     """A key just created: ``key`` is in this answer only, and left out of ``repr()``."""
 
     key: str = field(repr=False)
+
+
+@shape
+class TrustPolicy:
+    """Which CI jobs may trade their OpenID Connect ID token for a short-lived key:
+    tokens of ``issuer`` for ``audience`` whose claims equal ``conditions``.
+    ``active_keys``: keys it minted that work now."""
+
+    id: int
+    name: str
+    issuer: str
+    audience: str
+    conditions: dict[str, str]
+    permissions: Literal["full", "purge"]
+    zone_ids: list[int] | None
+    ttl_seconds: int
+    created_at: datetime
+    active_keys: int
+
+
+@shape
+class OidcKey:
+    """A key minted for a CI job (``POST /api/oidc/token``): ``key`` is in this
+    answer only, and it stops working at ``expires_at``."""
+
+    key: str = field(repr=False)
+    key_prefix: str
+    expires_at: datetime
+    policy_id: int
 
 
 @shape
@@ -149,7 +182,7 @@ class AuditEvent:
     id: int
     event: str
     occurred_at: datetime
-    actor_type: Literal["session", "key", "anonymous", "system"]
+    actor_type: Literal["session", "key", "anonymous", "system", "oidc"]
     actor_id: str | None
     key_id: int | None
     key_prefix: str | None

@@ -48,6 +48,10 @@ class Event(StrEnum):
     MEMBER_ROLE_CHANGED = "member.role_changed"
     MEMBER_REMOVED = "member.removed"
     MEMBER_LEFT = "member.left"
+    TRUST_POLICY_CREATED = "trust_policy.created"
+    TRUST_POLICY_DELETED = "trust_policy.deleted"
+    OIDC_KEY_MINTED = "oidc.key_minted"
+    OIDC_TOKEN_REFUSED = "oidc.token_refused"
 
 
 class Actor(StrEnum):
@@ -56,6 +60,8 @@ class Actor(StrEnum):
     ANONYMOUS = "anonymous"
     # Paradarum itself: an operator command, secret scanning, an expiry.
     SYSTEM = "system"
+    # A CI job, by its OpenID Connect token's subject.
+    OIDC = "oidc"
 
 
 def record(

@@ -26,11 +26,14 @@ class _Body(BaseModel):
     @classmethod
     def _no_lone_surrogates(cls, value: object) -> object:
         # JSON can spell "\ud800", which no database or hasher can encode.
-        if isinstance(value, str) and any("\ud800" <= ch <= "\udfff" for ch in value):
-            raise ValueError("must be valid Unicode text (no lone surrogates)")
-        if isinstance(value, list) and any(
+        texts: list[object] = [value]
+        if isinstance(value, list):
+            texts = value
+        elif isinstance(value, dict):
+            texts = [*value.keys(), *value.values()]
+        if any(
             isinstance(item, str) and any("\ud800" <= ch <= "\udfff" for ch in item)
-            for item in value
+            for item in texts
         ):
             raise ValueError("must be valid Unicode text (no lone surrogates)")
         return value
@@ -96,6 +99,57 @@ class NewKeyIn(_Body):
         default=None,
         max_length=100,
         description="The zones this key may purge. Leave out: every zone of the account.",
+    )
+
+
+class TrustPolicyIn(_Body):
+    name: str = Field(
+        max_length=1000,
+        description="1–100 characters after trimming, e.g. the repository and workflow.",
+        examples=["acme/site deploy"],
+        json_schema_extra={"minLength": 1},
+    )
+    issuer: str = Field(
+        max_length=1000,
+        description="The `iss` of the tokens, exactly; https:// only.",
+        examples=["https://token.actions.githubusercontent.com"],
+    )
+    audience: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="The `aud` the tokens must carry. Leave out: this server's public URL.",
+    )
+    conditions: dict[
+        Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=1000)]
+    ] = Field(
+        max_length=20,
+        description=(
+            "Claims and the exact values the token must carry; at least one of "
+            "`sub`, `repository_id`, `repository_owner_id`, `project_id`."
+        ),
+        examples=[{"repository_id": "123456789", "ref": "refs/heads/main"}],
+    )
+    permissions: Literal["full", "purge"] = Field(
+        default="purge", description="What the minted keys may do."
+    )
+    zoneIds: list[Id] | None = Field(
+        default=None,
+        max_length=100,
+        description="The zones the minted keys may purge. Leave out: every zone.",
+    )
+    ttlSeconds: int = Field(
+        default=900, ge=60, le=3600, description="How long a minted key works: 60 to 3600 s."
+    )
+
+
+class OidcTokenIn(_Body):
+    # No max_length: an oversized token is refused like every other bad token
+    # (the same 401), and the body limit bounds it anyway.
+    token: str = Field(description="The CI job's OpenID Connect ID token (a JWT).")
+    policyId: Id | None = Field(
+        default=None,
+        description="The trust policy to use; needed only when policies of several "
+        "accounts trust the same workload.",
     )
 
 
