@@ -235,6 +235,7 @@ def build_runtime(
             insecure_issuers=frozenset(settings.oidc_insecure_issuers),
             exchanges_per_address=settings.oidc_exchanges_per_address,
             exchange_window_seconds=settings.oidc_exchange_window_seconds,
+            verifies_email=settings.verifies_email,
         ),
     )
     if settings.purge_delivery_enabled:
