@@ -45,6 +45,7 @@ from paradarum_client.models import (
     Member,
     NewKey,
     OidcKey,
+    OidcTokenIn,
     Purge,
     PurgeIn,
     RemoveMemberIn,
@@ -154,10 +155,8 @@ class Client(BaseClient):
         (``POST /api/oidc/token``; the account's trust policy decides the rest).
         ``policy_id`` is needed only when several accounts trust the same workload.
         Any refusal is an :class:`~paradarum_client.AuthenticationError`."""
-        body: dict[str, Any] = {"token": id_token}
-        if policy_id is not None:
-            body["policyId"] = policy_id
-        data, _ = self._send("POST", "/api/oidc/token", json=body)
+        body = OidcTokenIn(token=id_token, policy_id=policy_id)
+        data, _ = self._send("POST", "/api/oidc/token", json=to_wire(body))
         return parse(OidcKey, data)
 
     @classmethod
