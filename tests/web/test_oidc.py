@@ -496,3 +496,22 @@ def test_policies_need_a_developer_and_mint_only_what_their_member_still_may(
     assert again.status_code == 401
     logged = events(client, owner, "oidc.token_refused")
     assert any("may no longer" in entry["detail"] for entry in logged)
+
+
+class TestUnverifiedEmail:
+    @pytest.fixture
+    def settings_overrides(self, issuer: Issuer) -> dict[str, object]:
+        return {
+            "oidc_insecure_issuers": [issuer.url],
+            "public_url": AUDIENCE,
+            "email_verification": "on",
+            "smtp_url": "smtp://127.0.0.1:9",
+            "notifications_enabled": False,
+        }
+
+    def test_an_unverified_address_cannot_add_a_policy_as_it_cannot_add_a_key(self, client, issuer):
+        session = new_account(client)
+        body = {"name": "deploy", "issuer": issuer.url, "conditions": CONDITIONS}
+        response = client.post("/api/account/trust-policies", json=body, headers=bearer(session))
+        assert response.status_code == 403
+        assert "Verify your email address" in response.json()["message"]

@@ -46,6 +46,7 @@ from paradarum.errors import (
 from paradarum.oidc import Check, IssuerKeys, TokenRejected
 from paradarum.ratelimit import Limit, RateLimiter, address_bucket
 from paradarum.services import audit, validation
+from paradarum.services.accounts import require_verified
 from paradarum.services.apikeys import (
     CreatorKind,
     KeySettings,
@@ -305,6 +306,7 @@ class TrustPolicyService:
         insecure_issuers: frozenset[str],
         exchanges_per_address: int,
         exchange_window_seconds: int,
+        verifies_email: bool = False,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -315,10 +317,7 @@ class TrustPolicyService:
         self._exchanges = exchanges_per_address
         self._exchange_window = exchange_window_seconds
         self._refusals_logged: dict[tuple[int, Check], float] = {}
-
-    @property
-    def default_audience(self) -> str:
-        return self._default_audience
+        self._verifies_email = verifies_email
 
     # -- managing policies ------------------------------------------------------------
 
@@ -354,6 +353,9 @@ class TrustPolicyService:
         def work(conn: Connection) -> TrustPolicy:
             if not self._db.lock_account(conn, principal.account_id):
                 raise NotAuthenticated
+            # A policy makes keys: the same rule as for making one by hand.
+            if self._verifies_email:
+                require_verified(conn, principal.person_id)
             count = conn.execute(
                 select(func.count())
                 .select_from(trust_policies)
