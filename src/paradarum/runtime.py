@@ -17,7 +17,8 @@ from paradarum.background import Background
 from paradarum.clock import Clock, utcnow
 from paradarum.config import Settings, load_or_create_secret
 from paradarum.db.engine import Database
-from paradarum.mail import Mailer
+from paradarum.mail import Mailer, parse_smtp_url
+from paradarum.oidc import IssuerKeys
 from paradarum.passwords import Passwords
 from paradarum.ratelimit import (
     DatabaseRateLimiter,
@@ -37,6 +38,7 @@ from paradarum.services.notifications import Notifier, notify_webhook_disabled
 from paradarum.services.purge_delivery import PurgeDelivery
 from paradarum.services.purges import PurgeService
 from paradarum.services.queue import JobKind, JobQueue
+from paradarum.services.trust import TrustPolicyService
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
 from paradarum.services.webhooks import (
     Destination,
@@ -79,6 +81,7 @@ class Runtime:
     signing_keys: SigningKeys
     webhooks: WebhookService
     webhook_delivery: WebhookDelivery
+    trust: TrustPolicyService
 
     async def start(self) -> None:
         await self.db.start()
@@ -120,6 +123,20 @@ def build_limiter(settings: Settings, db: Database, clock: Clock) -> RateLimiter
     return MemoryRateLimiter(clock)
 
 
+def build_mailer(settings: Settings) -> Mailer | None:
+    """The mailer the settings describe, or ``None`` when mail is not configured.
+    (Here rather than in ``mail.py``: the settings use the mail module to check the
+    SMTP URL, so the mail module does not know the settings.)"""
+    if settings.smtp_url is None:
+        return None
+    return Mailer(
+        parse_smtp_url(settings.smtp_url.get_secret_value()),
+        timeout=settings.smtp_timeout_seconds,
+        ca_file=settings.smtp_ca_file,
+        helo_name=settings.smtp_helo_name,
+    )
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -144,7 +161,7 @@ def build_runtime(
         db=db,
         clock=clock,
         tokens=tokens,
-        mailer=Mailer.from_settings(settings),
+        mailer=build_mailer(settings),
         mail_from=settings.mail_from,
         panel_url=settings.public_url,
         # Longer than one send can take (connect, TLS, login, data: each up to the
@@ -245,7 +262,14 @@ def build_runtime(
         queue=queue,
         purge_delivery=purge_delivery,
         notifier=notifier,
-        leaks=LeakService(db=db, clock=clock, on_notify=notifier.wake),
+        leaks=LeakService(
+            db=db,
+            clock=clock,
+            limiter=limiter,
+            public_per_address=settings.public_revocations_per_address,
+            public_window_seconds=settings.public_revocation_window_seconds,
+            on_notify=notifier.wake,
+        ),
         signing_keys=SigningKeys.from_settings(settings, clock=clock),
         webhooks=WebhookService(
             db=db,
@@ -255,6 +279,21 @@ def build_runtime(
             on_queued=queue.waker(JobKind.WEBHOOK),
         ),
         webhook_delivery=webhook_delivery,
+        trust=TrustPolicyService(
+            db=db,
+            clock=clock,
+            limiter=limiter,
+            issuer_keys=IssuerKeys(
+                timeout=settings.oidc_fetch_timeout_seconds,
+                insecure_issuers=frozenset(settings.oidc_insecure_issuers),
+                clock=clock,
+            ),
+            default_audience=settings.public_url,
+            insecure_issuers=frozenset(settings.oidc_insecure_issuers),
+            exchanges_per_address=settings.oidc_exchanges_per_address,
+            exchange_window_seconds=settings.oidc_exchange_window_seconds,
+            verifies_email=settings.verifies_email,
+        ),
     )
     # Every kind's worker is registered (so that a producer can wake it); a kind
     # turned off keeps its jobs queued until a process that runs it starts.
@@ -273,4 +312,5 @@ def build_runtime(
         )
     background.every("usage-flush", FLUSH_SECONDS, usage.flush)
     background.every("session-cleanup", SESSION_CLEANUP_SECONDS, accounts.clean_up_sessions)
+    background.every("oidc-token-cleanup", SESSION_CLEANUP_SECONDS, runtime.trust.clean_up)
     return runtime

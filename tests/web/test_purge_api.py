@@ -134,7 +134,11 @@ def test_purges_are_listed_newest_first_with_a_link_to_the_next_page(client, acc
     assert "link" not in second.headers
     entry = second.json()["data"][0]
     assert set(entry) == {"id", "kind", "targets", "status", "createdAt", "completedAt", "nodes"}
-    assert entry["nodes"] is None  # the detail has them
+    # Each entry says what the nodes did, as the purge's own page does.
+    detail = client.get(f"/api/account/purges/{entry['id']}", headers=bearer(token))
+    assert [n["node"] for n in entry["nodes"]] == [
+        n["node"] for n in detail.json()["data"]["nodes"]
+    ]
     bad = client.get("/api/account/purges?cursor=nonsense", headers=bearer(token))
     assert bad.status_code == 400
 

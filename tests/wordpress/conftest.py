@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser.harness import DESKTOP, chromium_problem, launch
 from tests.cache import Varnish, running_varnish
 from tests.support import (
+    IN_CI,
     ServerProcess,
     activate_zone,
     bearer,
@@ -25,6 +27,8 @@ from tests.support import (
     start_server,
 )
 from tests.wordpress.harness import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
     WordPress,
     build_plugin_zip,
     install,
@@ -120,7 +124,14 @@ def _account(stack_env: dict[str, str], api: ServerProcess, email: str, host: st
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def plugin_preinstalled() -> bool:
+    """Whether the site starts with the plugin unpacked from its zip and activated
+    (a module that uploads it as a new user would says False)."""
+    return True
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, plugin_preinstalled: bool) -> Iterator[Stack]:
     require_wordpress()
     work = tmp_path_factory.mktemp("wordpress")
     env = {
@@ -131,12 +142,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     site = WordPress(root=work / "site", host=ALPHA_HOST, url="", origin_port=free_port())
     with contextlib.ExitStack() as cleanup:
         db = cleanup.enter_context(mariadb_database())
-        prepare_wordpress(site.root, db=db, plugin_zip=build_plugin_zip(work / "plugin.zip"))
+        plugin_zip = build_plugin_zip(work / "plugin.zip") if plugin_preinstalled else None
+        prepare_wordpress(site.root, db=db, plugin_zip=plugin_zip)
         start_php(site, work / "php.log")
         cleanup.callback(site.server.stop)
         varnish = cleanup.enter_context(running_varnish(site.origin_port, work / "varnish"))
         site.url = f"http://{ALPHA_HOST}:{varnish.base_url.rsplit(':', 1)[1]}"
-        install(site, "Alpha Blog")
+        install(site, "Alpha Blog", activate=plugin_preinstalled)
         env["PARADARUM_CACHE_NODES"] = varnish.base_url
         api = start_server(env, log_path=work / "paradarum.log")
         cleanup.callback(api.stop)
@@ -160,6 +172,36 @@ def configured(stack: Stack) -> Iterator[Stack]:
 def php_log_is_clean(stack: Stack) -> Iterator[None]:
     yield
     assert stack.site.plugin_warnings() == []
+
+
+@pytest.fixture(scope="module")
+def browser(stack: Stack) -> Iterator[Any]:
+    problem = chromium_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"Browser tests must run in CI: {problem}")
+        pytest.skip(problem)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # The site's hostname resolves nowhere: the browser sends it to the local Varnish.
+        chromium = launch(playwright, f"--host-resolver-rules=MAP {ALPHA_HOST} 127.0.0.1")
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def admin(browser: Any, stack: Stack) -> Iterator[Any]:
+    """A page signed in to wp-admin as the administrator."""
+    context = browser.new_context(viewport=DESKTOP, base_url=stack.site.url)
+    page = context.new_page()
+    page.goto("/wp-login.php")
+    page.fill("#user_login", ADMIN_USER)
+    page.fill("#user_pass", ADMIN_PASSWORD)
+    page.click("#wp-submit")
+    page.wait_for_url("**/wp-admin/**")
+    yield page
+    context.close()
 
 
 __all__ = ["ALPHA_HOST", "BETA_HOST", "Account", "Path", "Stack"]

@@ -284,24 +284,25 @@ def salts() -> str:
     return "\n".join(lines)
 
 
-def prepare_wordpress(root: Path, *, db: str, plugin_zip: Path) -> None:
+def prepare_wordpress(root: Path, *, db: str, plugin_zip: Path | None) -> None:
     """A copy of Debian's WordPress with a wp-config.php of its own (Debian's reads
-    /etc/wordpress/config-<host>.php), and the plugin unpacked from its zip."""
+    /etc/wordpress/config-<host>.php), and the plugin unpacked from its zip (unless
+    None: the test uploads it)."""
     shutil.copytree(WORDPRESS, root, symlinks=True)
     (root / "wp-config.php").write_text(
         WP_CONFIG.format(db=db, db_host=f"{MARIADB[0]}:{MARIADB[1]}", salts=salts())
     )
     (root / "router.php").write_text(ROUTER)
-    plugins = root / "wp-content" / "plugins"
-    with zipfile.ZipFile(plugin_zip) as archive:
-        archive.extractall(plugins)
+    if plugin_zip is not None:
+        with zipfile.ZipFile(plugin_zip) as archive:
+            archive.extractall(root / "wp-content" / "plugins")
     mu_plugins = root / "wp-content" / "mu-plugins"
     mu_plugins.mkdir(exist_ok=True)
     (mu_plugins / "test-no-mail.php").write_text(NO_MAIL)
 
 
-def install(site: WordPress, title: str) -> None:
-    """``wp_install()``, pretty permalinks, and the plugin activated."""
+def install(site: WordPress, title: str, *, activate: bool = True) -> None:
+    """``wp_install()``, pretty permalinks, and the plugin activated (if told)."""
     script = f"""
         require_once ABSPATH . 'wp-admin/includes/upgrade.php';
         require_once ABSPATH . 'wp-admin/includes/plugin.php';
@@ -311,7 +312,8 @@ def install(site: WordPress, title: str) -> None:
         update_option( 'home', {json.dumps(site.url)} );
         update_option( 'permalink_structure', '/%year%/%monthnum%/%postname%/' );
         update_option( 'posts_per_page', 2 );
-        $activated = activate_plugin( 'paradarum/paradarum.php' );
+        $activated = {"true" if activate else "false"}
+            ? activate_plugin( 'paradarum/paradarum.php' ) : null;
         if ( is_wp_error( $activated ) ) {{
             fwrite( STDERR, $activated->get_error_message() );
             exit( 1 );

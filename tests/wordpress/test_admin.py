@@ -7,54 +7,27 @@ Set ``PARADARUM_WORDPRESS_SCREENSHOTS=docs`` to keep the pictures docs/wordpress
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.harness import DESKTOP, chromium_problem, launch, visible_text_and_values
-from tests.support import IN_CI
+from tests.browser.harness import visible_text_and_values
 from tests.wordpress.conftest import ALPHA_HOST, BETA_HOST, Stack
-from tests.wordpress.harness import ADMIN_PASSWORD, ADMIN_USER, wait_for
+from tests.wordpress.harness import wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.wordpress]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.wordpress,
+    pytest.mark.xdist_group("wordpress-admin"),
+]
 
 
 def screenshot(page: Any, name: str) -> None:
     folder = os.environ.get("PARADARUM_WORDPRESS_SCREENSHOTS")
     if folder:
         page.screenshot(path=str(Path(folder) / name), full_page=True)
-
-
-@pytest.fixture(scope="module")
-def browser(stack: Stack) -> Iterator[Any]:
-    problem = chromium_problem()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"Browser tests must run in CI: {problem}")
-        pytest.skip(problem)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # The site's hostname resolves nowhere: the browser sends it to the local Varnish.
-        chromium = launch(playwright, f"--host-resolver-rules=MAP {ALPHA_HOST} 127.0.0.1")
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def admin(browser: Any, configured: Stack) -> Iterator[Any]:
-    """A page signed in to wp-admin as the administrator."""
-    context = browser.new_context(viewport=DESKTOP, base_url=configured.site.url)
-    page = context.new_page()
-    page.goto("/wp-login.php")
-    page.fill("#user_login", ADMIN_USER)
-    page.fill("#user_pass", ADMIN_PASSWORD)
-    page.click("#wp-submit")
-    page.wait_for_url("**/wp-admin/**")
-    yield page
-    context.close()
 
 
 SETTINGS = "/wp-admin/options-general.php?page=paradarum"

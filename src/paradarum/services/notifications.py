@@ -145,10 +145,6 @@ class Notifier:
         self._subjects: dict[int, str] = {}
         self._recipients: dict[int, str] = {}
 
-    @property
-    def mail_configured(self) -> bool:
-        return self._mailer is not None
-
     def wake(self) -> None:
         """Send now rather than at the next poll (an email was just queued)."""
         if self._on_queued is not None:
@@ -200,10 +196,12 @@ class Notifier:
             conn.execute(update(jobs).where(jobs.c.id == job.id).values(payload="{}"))
         email = self._recipients.pop(job.id, None) or "the account's owner"
         subject = self._subjects.pop(job.id, None) or str(job.payload.get("message", "a message"))
+        if status is JobStatus.DONE and outcome.result == Sent.RECORDED:
+            # Nothing went out: no mail server is configured, which is the operator's
+            # business (PARADARUM_SMTP_URL), not an event of the account.
+            return
         if status is JobStatus.FAILED:
             detail = f"Could not be emailed to {email}: {subject}"
-        elif outcome.result == Sent.RECORDED:
-            detail = f"Not emailed (no mail server is configured): {subject}"
         else:
             detail = f"Emailed to {email}: {subject}"
         audit.record(

@@ -35,7 +35,7 @@ from paradarum.errors import NotAuthenticated, NotFound, NotYourHosts, RateLimit
 from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.pagination import newest_first_page, next_cursor
+from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from paradarum.services.queue import JobKind, JobStatus, enqueue
 from paradarum.services.roles import Action
 from paradarum.services.zones import active_zones
@@ -112,12 +112,6 @@ class NodeResult:
 class PurgeDetail:
     purge: PurgeInfo
     nodes: list[NodeResult]
-
-
-@dataclass(frozen=True, slots=True)
-class PurgePage:
-    items: list[PurgeInfo]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +253,28 @@ def _info(row: Any) -> PurgeInfo:
     )
 
 
+def _node_results(conn: Connection, purge_ids: Sequence[int]) -> dict[int, list[NodeResult]]:
+    """Each purge's nodes, in the order the nodes are configured."""
+    found: dict[int, list[NodeResult]] = {purge_id: [] for purge_id in purge_ids}
+    rows = conn.execute(
+        select(jobs)
+        .where(jobs.c.kind == str(JobKind.PURGE), jobs.c.subject_id.in_(list(purge_ids)))
+        .order_by(jobs.c.subject_id, jobs.c.id)
+    ).all()
+    for d in rows:
+        found[d.subject_id].append(
+            NodeResult(
+                label=json.loads(d.payload)["label"],
+                status=delivery_status(JobStatus(d.status)),
+                attempts=d.attempts,
+                reason=d.last_error,
+                updated_at=d.updated_at,
+                next_attempt_at=d.run_at if d.status == JobStatus.QUEUED else None,
+            )
+        )
+    return found
+
+
 class PurgeService:
     def __init__(
         self,
@@ -391,48 +407,37 @@ class PurgeService:
         return PurgeScope(principal=principal, zones=names, hostname=host, covered=covered)
 
     async def list(
-        self, *, account_id: int, limit: int = 50, cursor: str | None = None
-    ) -> PurgePage:
+        self, *, account_id: int, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> Page[PurgeInfo]:
         """Newest first (``created_at``, then ``id``)."""
-        query = newest_first_page(
+        return await newest_first(
+            self._db,
             select(purges).where(purges.c.account_id == account_id),
             moment=purges.c.created_at,
             row_id=purges.c.id,
             limit=limit,
             cursor=cursor,
-        )
-        rows = await self._db.read(lambda conn: conn.execute(query).all())
-        items = [_info(row) for row in rows[:limit]]
-        return PurgePage(
-            items=items, next_cursor=next_cursor(rows, limit=limit, moment="created_at")
+            item=_info,
         )
 
     async def get(self, *, account_id: int, purge_id: int) -> PurgeDetail:
         """One purge with each node's result; another account's purge is not found."""
 
-        def read(conn: Connection) -> tuple[Any, list[Any]]:
+        def read(conn: Connection) -> tuple[Any, list[NodeResult]]:
             row = conn.execute(
                 select(purges).where(purges.c.id == purge_id, purges.c.account_id == account_id)
             ).first()
             if row is None:
                 raise PurgeNotFound
-            deliveries = conn.execute(
-                select(jobs)
-                .where(jobs.c.kind == str(JobKind.PURGE), jobs.c.subject_id == purge_id)
-                .order_by(jobs.c.id)
-            ).all()
-            return row, list(deliveries)
+            return row, _node_results(conn, [purge_id]).get(purge_id, [])
 
-        row, deliveries = await self._db.read(read)
-        nodes = [
-            NodeResult(
-                label=json.loads(d.payload)["label"],
-                status=delivery_status(JobStatus(d.status)),
-                attempts=d.attempts,
-                reason=d.last_error,
-                updated_at=d.updated_at,
-                next_attempt_at=d.run_at if d.status == JobStatus.QUEUED else None,
-            )
-            for d in deliveries
-        ]
+        row, nodes = await self._db.read(read)
         return PurgeDetail(purge=_info(row), nodes=nodes)
+
+    async def with_nodes(self, items: Sequence[PurgeInfo]) -> Sequence[PurgeDetail]:
+        """``items`` (the account's own, from :meth:`request` or :meth:`list`) with each
+        node's result, in one query: so that every answer about a purge says what the
+        cache nodes did (an empty list: no node, nothing was sent)."""
+        ids = [item.id for item in items]
+        found = await self._db.read(lambda conn: _node_results(conn, ids)) if ids else {}
+        return [PurgeDetail(purge=item, nodes=found.get(item.id, [])) for item in items]

@@ -8,8 +8,7 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply, Streamed, next_page_link
 from paradarum.web.routing import Routes
-from paradarum.web.schemas import AuditExportQuery, PageQuery
-from paradarum_client.models import AuditEvent, to_wire
+from paradarum_client.models import AuditEvent, AuditExportQuery, PageQuery, to_wire
 
 routes = Routes(tag="account")
 NDJSON = b"application/x-ndjson"
@@ -17,27 +16,21 @@ NDJSON = b"application/x-ndjson"
 
 @routes.get(
     "/api/account/audit",
-    query=PageQuery,
-    response=list[AuditEvent],
-    paged=True,
     summary="Security log: sign-ins, key and zone events, purges, notifications; newest first",
 )
-async def list_events(request: Request) -> Reply:
-    query: PageQuery = request.query
+async def list_events(request: Request, query: PageQuery) -> Reply[list[AuditEvent]]:
     page = await request.runtime.audit.list(
         account_id=request.principal.account_id, limit=query.limit, cursor=query.cursor
     )
     return Reply(
         [shapes.audit_event(event) for event in page.items],
         "Security log",
-        headers=next_page_link(request.path, query.model_dump(), page.next_cursor),
+        headers=next_page_link(request.path, query, page.next_cursor),
     )
 
 
 @routes.get(
     "/api/account/audit-log/export",
-    query=AuditExportQuery,
-    response=AuditEvent,
     media_type="application/x-ndjson",
     summary="The security log as NDJSON (one entry per line), oldest first, for SIEM tools",
     description=(
@@ -45,8 +38,7 @@ async def list_events(request: Request) -> Reply:
         "each line an object shaped as in `GET /api/account/audit`."
     ),
 )
-async def export_events(request: Request) -> Streamed:
-    query: AuditExportQuery = request.query
+async def export_events(request: Request, query: AuditExportQuery) -> Streamed[AuditEvent]:
     events = request.runtime.audit.export(
         account_id=request.principal.account_id, since=query.since
     )

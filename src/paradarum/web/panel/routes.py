@@ -64,6 +64,7 @@ SECTIONS = (
     Section("purge", "Purge"),
     Section("members", "Members"),
     Section("security", "Security"),
+    Section("ci", "CI access"),
     Section("webhooks", "Webhooks"),
     Section("security-log", "Security log"),
 )
@@ -122,6 +123,12 @@ def render_section(section: Section, *, signup_enabled: bool) -> bytes:
         .replace("{{section}}", body)
     )
     return text.encode()
+
+
+def not_found_page() -> Response:
+    """The page a browser gets at an address that is no page: a way home."""
+    body = render("not-found.html", signup_enabled=True)
+    return Response(404, body, PAGE_HEADERS, content_type=HTML)
 
 
 def page_routes(settings: Settings) -> Routes:
