@@ -638,9 +638,7 @@ class WebhookPatchIn(Body):
         ]
         | None
     ) = None
-    enabled: Annotated[bool | None, Meta(description="true: on again, with a fresh start.")] = (
-        None
-    )
+    enabled: Annotated[bool | None, Meta(description="true: on again, with a fresh start.")] = None
 
 
 class AuditExportQuery(Body):
