@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     login_throttle_seconds: int = Field(default=10, ge=1, le=3600)
     signups_per_address: int = Field(default=10, ge=1)
     signup_window_seconds: int = Field(default=3600, ge=1)
+    # Password reset links asked for (POST /api/auth/password/forgot) per address and
+    # per email, in one window; a sign-up that meets a squatted address counts too.
+    password_resets_per_address: int = Field(default=10, ge=1)
+    password_resets_per_email: int = Field(default=3, ge=1)
+    password_reset_window_seconds: int = Field(default=3600, ge=1)
     auth_failures_per_address: int = Field(default=100, ge=1)
     auth_failure_window_seconds: int = Field(default=60, ge=1)
     key_creations_per_account: int = Field(default=50, ge=1)

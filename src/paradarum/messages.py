@@ -48,12 +48,14 @@ from urllib.parse import quote, urlsplit
 from paradarum_client.keyformat import DISPLAY_PREFIX_LENGTH, PREFIX
 
 __all__ = [
+    "RESET_PASSWORD_PATH",
     "VERIFY_EMAIL_PATH",
     "KeyRef",
     "email_verification",
     "key_added",
     "key_expiring",
     "key_revoked_as_leaked",
+    "password_reset",
     "single_address",
 ]
 
@@ -61,6 +63,8 @@ __all__ = [
 #: (``#token=...``), which browsers never send to a server, so it stays out of
 #: access logs, proxies and ``Referer`` headers. The page posts it to the API.
 VERIFY_EMAIL_PATH = "/verify-email"
+#: Panel page a password reset link opens (the token in the fragment, likewise).
+RESET_PASSWORD_PATH = "/reset-password"
 
 _PREFIX_SHAPE = re.compile(rf"{PREFIX}[A-Za-z0-9]{{{DISPLAY_PREFIX_LENGTH - len(PREFIX)}}}")
 # Key-shaped text in a customer string (someone pasting a key as its name):
@@ -409,6 +413,67 @@ def email_verification(
         blocks=blocks,
         date=date,
     )
+
+
+def password_reset(
+    *,
+    to: str,
+    mail_from: str,
+    panel_url: str,
+    token: str,
+    valid_for: timedelta,
+    claimed: bool = False,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Send a link to choose a new password: ``{panel_url}/reset-password#token=...``.
+
+    ``claimed``: the reason is not a forgotten password but a sign-up for an
+    address that an unverified account already holds. Whoever holds it may not be
+    the address's owner, so the owner gets this link, never a second verification
+    link that would confirm the first sign-up's password.
+    """
+    if not _TOKEN_SHAPE.fullmatch(token):
+        raise ValueError("the reset token must be 16-512 URL-safe characters")
+    if valid_for <= timedelta(0):
+        raise ValueError("valid_for must be positive")
+    panel = _Panel(panel_url)
+    recipient = single_address(to).addr_spec
+    link = _Link(panel.url(RESET_PASSWORD_PATH) + "#token=" + quote(token, safe=""))
+    if claimed:
+        opening = [
+            _Para(
+                f"Someone, hopefully you, signed up for Paradarum with {recipient}, but an "
+                "account with this address was already waiting for it to be confirmed. It "
+                "may have been made by you earlier, or by someone else with your address."
+            ),
+            _Para(
+                "Either way the address is yours: choose the account's password with this "
+                "link. That signs out every session of the account, ends the password it "
+                "had, and confirms the address:"
+            ),
+        ]
+        subject = "Someone signed up for Paradarum with your email address"
+    else:
+        opening = [
+            _Para(
+                f"Someone, hopefully you, asked to reset the password of the Paradarum "
+                f"account of {recipient}. To choose a new password, open this link:"
+            ),
+        ]
+        subject = "Reset your Paradarum password"
+    blocks: list[_Block] = [
+        *opening,
+        _Para(link),
+        _Para(
+            f"The link works once, for {_duration(valid_for)}. Choosing a new password "
+            "signs out every session of the account."
+        ),
+        _Para(
+            "If you did not ask for this, ignore this email: nothing changes until "
+            "the link is used."
+        ),
+    ]
+    return _message(to=to, mail_from=mail_from, subject=subject, blocks=blocks, date=date)
 
 
 # --- One description, two renderings ----------------------------------------------

@@ -13,6 +13,7 @@ account that happens to get the same id.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ ISSUER = "paradarum"
 # The purpose of a token that is not a session: it cannot be used as one (it has no
 # session key), and a session cannot be used as one of these (no purpose).
 VERIFY_EMAIL = "verify-email"
+RESET_PASSWORD = "reset-password"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,16 @@ class SessionClaims:
 class EmailClaims:
     account_id: int
     email: str
+    # For a password reset: a fingerprint of the session key the account had when
+    # the link was made (see ``session_key_fingerprint``).
+    fingerprint: str | None = None
+
+
+def session_key_fingerprint(session_key: str) -> str:
+    """What a reset link carries of the account's session key: a reset gives the
+    account a new one, so the link works once, and a password changed since makes
+    it void too. A hash, so that the link never shows the key itself."""
+    return hashlib.sha256(f"reset-link:{session_key}".encode()).hexdigest()[:32]
 
 
 class InvalidToken(Exception):
@@ -101,19 +113,29 @@ class TokenCodec:
         return claims
 
     def issue_email_token(
-        self, *, account_id: int, email: str, now: datetime, lifetime: timedelta
+        self,
+        *,
+        account_id: int,
+        email: str,
+        now: datetime,
+        lifetime: timedelta,
+        purpose: str = VERIFY_EMAIL,
+        session_key: str | None = None,
     ) -> str:
         """A link token that proves its holder received mail at ``email`` (the
-        sign-up address check): signed like a session token, but for that purpose
-        only, and valid for ``lifetime``. Nothing about it is stored."""
+        sign-up address check, or a password reset with the account's current
+        ``session_key``): signed like a session token, but for that purpose only,
+        and valid for ``lifetime``. Nothing about it is stored."""
         payload = {
             "sub": str(account_id),
             "eml": email,
-            "pur": VERIFY_EMAIL,
+            "pur": purpose,
             "iat": int(now.timestamp()),
             "exp": int((now + lifetime).timestamp()),
             "iss": ISSUER,
         }
+        if session_key is not None:
+            payload["skf"] = session_key_fingerprint(session_key)
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
     def _decode(self, token: str, required: list[str]) -> dict[str, Any]:
@@ -128,12 +150,22 @@ class TokenCodec:
         )
         return payload
 
-    def read_email_token(self, token: str, *, now: datetime) -> EmailClaims:
+    def read_email_token(
+        self, token: str, *, now: datetime, purpose: str = VERIFY_EMAIL
+    ) -> EmailClaims:
+        required = ["exp", "iat", "sub", "eml", "pur", "iss"]
+        if purpose == RESET_PASSWORD:
+            required.append("skf")
         try:
-            payload = self._decode(token, ["exp", "iat", "sub", "eml", "pur", "iss"])
-            if payload["pur"] != VERIFY_EMAIL or int(payload["exp"]) <= now.timestamp():
+            payload = self._decode(token, required)
+            if payload["pur"] != purpose or int(payload["exp"]) <= now.timestamp():
                 raise InvalidToken
-            return EmailClaims(account_id=int(payload["sub"]), email=str(payload["eml"]))
+            fingerprint = payload.get("skf")
+            return EmailClaims(
+                account_id=int(payload["sub"]),
+                email=str(payload["eml"]),
+                fingerprint=str(fingerprint) if fingerprint is not None else None,
+            )
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError) as exc:
             raise InvalidToken from exc
 

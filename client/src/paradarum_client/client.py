@@ -124,6 +124,17 @@ class Client(BaseClient):
         """End the session token this client uses."""
         self._send("POST", "/api/auth/logout")
 
+    def forgot_password(self, email: str) -> None:
+        """Ask for a link to reset the password of ``email``'s account, sent there by
+        email. The answer is the same whether or not the email has an account."""
+        self._send("POST", "/api/auth/password/forgot", json={"email": email}, retry_limited=False)
+
+    def reset_password(self, token: str, password: str) -> None:
+        """Choose a new password with the token from the emailed link (its
+        ``#token=`` part). Every session of the account ends; a used or expired
+        token raises :class:`ValidationError`."""
+        self._send("POST", "/api/auth/password/reset", json={"token": token, "password": password})
+
     def close(self) -> None:
         self._http.close()
 

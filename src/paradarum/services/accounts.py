@@ -49,7 +49,13 @@ from paradarum.ratelimit import Limit, RateLimiter, address_bucket
 from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.notifications import Kind, enqueue
-from paradarum.tokens import InvalidToken, SessionClaims, TokenCodec
+from paradarum.tokens import (
+    RESET_PASSWORD,
+    InvalidToken,
+    SessionClaims,
+    TokenCodec,
+    session_key_fingerprint,
+)
 
 WRONG_CREDENTIALS = "Wrong email or password."
 TOO_MANY_FAILURES = "Too many failed sign-ins. Try again later."
@@ -59,6 +65,10 @@ TOO_MANY_SIGNUPS = "Too many sign-ups from your address. Try again later."
 KNOWN_ADDRESS_DAYS = 30
 logger = logging.getLogger("paradarum.accounts")
 INVALID_LINK = "This verification link is invalid or has expired. Ask for a new one."
+INVALID_RESET_LINK = (
+    "This password reset link is invalid, has expired or was used already. Ask for a new one."
+)
+TOO_MANY_RESETS = "Too many password reset requests. Try again later."
 TOO_MANY_LINKS = "A verification link was sent a moment ago. Try again later."
 # The active-key count uses the (account_id, created_at, id) index of api_keys.
 # For a moment (AT): the account, its keys active then, and when that count next
@@ -229,6 +239,17 @@ class AccountService:
         password_hash = await self._passwords.hash(password)
         now = self._clock()
         verify = self.verifies_email and not force
+        # Where the address turns out to be held by an unverified account, its owner
+        # gets a reset link, as many an hour as the email may ask for. Counted for
+        # every sign-up, and apart from the requests' count, so that neither the
+        # answer nor a later request's limit tells whether the email was taken.
+        may_claim = verify and not await self._limiter.consume(
+            Limit(
+                f"reset-claim:{email}",
+                self._settings.password_resets_per_email,
+                self._settings.password_reset_window_seconds,
+            )
+        )
         try:
             account_id = await self._db.write(
                 self._insert_account,
@@ -238,6 +259,7 @@ class AccountService:
                 client=client,
                 verified=not verify,
                 quiet_if_taken=verify,
+                may_claim=may_claim,
             )
         except IntegrityError as exc:  # two sign-ups racing on PostgreSQL
             if verify:
@@ -260,11 +282,31 @@ class AccountService:
         client: ClientInfo,
         verified: bool,
         quiet_if_taken: bool,
+        may_claim: bool = False,
     ) -> int | None:
-        if conn.execute(select(accounts.c.id).where(accounts.c.email == email)).first():
-            if quiet_if_taken:
+        """The new account's id; where the email is taken, a 409, or (``quiet_if_taken``)
+        the id of the unverified account that holds it when its owner was sent a reset
+        link (``may_claim``), else None."""
+        taken = conn.execute(
+            select(accounts.c.id, accounts.c.email_verified_at).where(accounts.c.email == email)
+        ).first()
+        if taken is not None:
+            if not quiet_if_taken:
+                raise EmailTaken
+            if taken.email_verified_at is not None or not may_claim:
                 return None
-            raise EmailTaken
+            # The first sign-up may be a squatter's: the address gets a link to set
+            # the password, never a link that would verify the first one's password.
+            enqueue(
+                conn,
+                self._db,
+                account_id=taken.id,
+                kind=Kind.ADDRESS_CLAIMED,
+                dedupe_key=f"address_claimed:{taken.id}:{secrets.token_hex(8)}",
+                payload={},
+                now=now,
+            )
+            return int(taken.id)
         account_id = int(
             conn.execute(
                 insert(accounts)
@@ -538,6 +580,126 @@ class AccountService:
                 client=client,
                 actor=principal,
             )
+
+        await self._db.write(work)
+
+    # -- forgotten passwords ------------------------------------------------------------
+
+    def _reset_limits(self, email: str, address: str | None) -> tuple[Limit, Limit]:
+        s = self._settings
+        window = s.password_reset_window_seconds
+        return (
+            Limit(
+                f"reset-address:{address_bucket(address)}", s.password_resets_per_address, window
+            ),
+            Limit(f"reset-email:{email}", s.password_resets_per_email, window),
+        )
+
+    async def forgot_password(self, *, email: str, client: ClientInfo) -> None:
+        """Send a reset link to ``email`` if it is an account's. The caller learns
+        nothing either way: the same answer, and the lookup and the write happen
+        after it. Limited per address and per email (registered or not)."""
+        normalised = email.strip().lower()[: validation.EMAIL_MAX]
+        per_address, per_email = self._reset_limits(normalised, client.address)
+        for limit in (per_address, per_email):
+            retry = await self._limiter.consume(limit)
+            if retry:
+                raise RateLimited(retry, TOO_MANY_RESETS)
+        if validation.has_control_characters(normalised):
+            return  # names no account (and PostgreSQL cannot compare a NUL)
+        self._background.spawn(self.send_reset_link(normalised), name="password-reset-link")
+
+    async def send_reset_link(self, email: str) -> Account | None:
+        """Queue a reset link for the account of ``email``; None when there is none.
+        Also what operators use (``paradarum accounts reset-password``)."""
+        now = self._clock()
+
+        def work(conn: Connection) -> Account | None:
+            row = conn.execute(
+                select(accounts.c.id, accounts.c.email, accounts.c.created_at).where(
+                    accounts.c.email == email
+                )
+            ).first()
+            if row is None:
+                return None
+            enqueue(
+                conn,
+                self._db,
+                account_id=row.id,
+                kind=Kind.PASSWORD_RESET,
+                dedupe_key=f"password_reset:{row.id}:{secrets.token_hex(8)}",
+                payload={},
+                now=now,
+            )
+            return Account(id=row.id, email=row.email, created_at=as_utc(row.created_at) or now)
+
+        account = await self._db.write(work)
+        if account is not None and self._on_notify is not None:
+            self._on_notify()
+        return account
+
+    async def reset_password(self, *, token: str, password: str, client: ClientInfo) -> None:
+        """Follow a reset link: the new password is set, every session of the account
+        ends (a new session key, which also voids the link and any other one sent
+        before), and the address counts as verified (the link went to it)."""
+        now = self._clock()
+        invalid = ValidationFailed({"token": [INVALID_RESET_LINK]}, INVALID_RESET_LINK)
+        try:
+            claims = self._tokens.read_email_token(token, now=now, purpose=RESET_PASSWORD)
+        except InvalidToken:
+            raise invalid from None
+        validation.password(password, email=claims.email)
+        self._passwords.refuse_if_busy()
+        new_hash = await self._passwords.hash(password)
+
+        def work(conn: Connection) -> None:
+            row = conn.execute(
+                select(
+                    accounts.c.email, accounts.c.session_key, accounts.c.email_verified_at
+                ).where(accounts.c.id == claims.account_id)
+            ).first()
+            # For this address of this account, and only while nothing has replaced
+            # the session key it was made with (a reset, a password change).
+            if (
+                row is None
+                or row.email != claims.email
+                or session_key_fingerprint(row.session_key) != claims.fingerprint
+            ):
+                raise invalid
+            changed = conn.execute(
+                update(accounts)
+                .where(
+                    accounts.c.id == claims.account_id,
+                    # Of two simultaneous resets with one link, one wins.
+                    accounts.c.session_key == row.session_key,
+                )
+                .values(
+                    password_hash=new_hash,
+                    session_key=new_session_key(),
+                    email_verified_at=row.email_verified_at or now,
+                )
+            ).rowcount
+            if changed != 1:
+                raise invalid
+            audit.record(
+                conn,
+                account_id=claims.account_id,
+                event=audit.Event.PASSWORD_RESET,
+                at=now,
+                client=client,
+                actor_type=audit.Actor.ANONYMOUS,
+                detail=claims.email,
+            )
+            if row.email_verified_at is None:
+                audit.record(
+                    conn,
+                    account_id=claims.account_id,
+                    event=audit.Event.EMAIL_VERIFIED,
+                    at=now,
+                    client=client,
+                    actor_type=audit.Actor.ANONYMOUS,
+                    detail=claims.email,
+                )
 
         await self._db.write(work)
 

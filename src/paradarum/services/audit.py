@@ -25,6 +25,7 @@ class Event(StrEnum):
     SIGNUP = "account.signup"
     EMAIL_VERIFIED = "account.email_verified"
     PASSWORD_CHANGED = "account.password_changed"
+    PASSWORD_RESET = "account.password_reset"
     LOGIN_SUCCEEDED = "session.login_succeeded"
     LOGIN_FAILED = "session.login_failed"
     LOGOUT = "session.logout"

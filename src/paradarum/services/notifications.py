@@ -45,12 +45,13 @@ from paradarum.db.types import as_utc
 from paradarum.mail import Mailer, MailError
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo
-from paradarum.tokens import TokenCodec
+from paradarum.tokens import RESET_PASSWORD, TokenCodec
 
 logger = logging.getLogger("paradarum.notifications")
 
 N = notifications
 EMAIL_TOKEN_LIFETIME = timedelta(hours=24)
+RESET_TOKEN_LIFETIME = timedelta(hours=1)
 REMINDER_DAYS = (7, 1)
 
 
@@ -59,6 +60,14 @@ class Kind(StrEnum):
     KEY_LEAKED = "key_leaked"
     KEY_EXPIRING = "key_expiring"
     VERIFY_EMAIL = "verify_email"
+    # A link to choose a new password: asked for, or sent because a second sign-up
+    # met an address that an unverified account holds.
+    PASSWORD_RESET = "password_reset"
+    ADDRESS_CLAIMED = "address_claimed"
+
+
+# Kinds whose message carries a link made at send time: nothing to keep afterwards.
+LINK_KINDS = frozenset({Kind.VERIFY_EMAIL, Kind.PASSWORD_RESET, Kind.ADDRESS_CLAIMED})
 
 
 class Status(StrEnum):
@@ -112,6 +121,7 @@ class Claim:
     kind: Kind
     payload: dict[str, Any]
     attempt: int
+    session_key: str = ""
 
 
 class Notifier:
@@ -205,7 +215,15 @@ class Notifier:
             )
         )
         rows = conn.execute(
-            select(N.c.id, N.c.account_id, N.c.kind, N.c.payload, N.c.attempts, accounts.c.email)
+            select(
+                N.c.id,
+                N.c.account_id,
+                N.c.kind,
+                N.c.payload,
+                N.c.attempts,
+                accounts.c.email,
+                accounts.c.session_key,
+            )
             .join(accounts, accounts.c.id == N.c.account_id)
             .where(N.c.status == str(Status.QUEUED), N.c.next_attempt_at <= now)
             .order_by(N.c.next_attempt_at, N.c.id)
@@ -231,6 +249,7 @@ class Notifier:
                         kind=Kind(row.kind),
                         payload=json.loads(row.payload),
                         attempt=row.attempts + 1,
+                        session_key=row.session_key,
                     )
                 )
         return claims
@@ -294,7 +313,7 @@ class Notifier:
                 sent_at=now if status in (Status.SENT, Status.RECORDED) else None,
                 last_error=error[:500] if error else None,
                 # What was needed to write it is no longer needed.
-                payload="{}" if claim.kind is Kind.VERIFY_EMAIL else N.c.payload,
+                payload="{}" if claim.kind in LINK_KINDS else N.c.payload,
             )
         ).rowcount
         if changed != 1:
@@ -334,6 +353,23 @@ class Notifier:
             )
             return messages.email_verification(
                 token=token, valid_for=EMAIL_TOKEN_LIFETIME, **common
+            )
+        if claim.kind in (Kind.PASSWORD_RESET, Kind.ADDRESS_CLAIMED):
+            # Bound to the session key the account has now: the reset replaces it, so
+            # the link works once, and a password changed meanwhile voids it.
+            token = self._tokens.issue_email_token(
+                account_id=claim.account_id,
+                email=claim.email,
+                now=now,
+                lifetime=RESET_TOKEN_LIFETIME,
+                purpose=RESET_PASSWORD,
+                session_key=claim.session_key,
+            )
+            return messages.password_reset(
+                token=token,
+                valid_for=RESET_TOKEN_LIFETIME,
+                claimed=claim.kind is Kind.ADDRESS_CLAIMED,
+                **common,
             )
         key = messages.KeyRef(**payload["key"])
         if claim.kind is Kind.KEY_ADDED:

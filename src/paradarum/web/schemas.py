@@ -62,6 +62,19 @@ class EmailTokenIn(_Body):
     token: str = Field(max_length=2000, description="The token from the emailed link.")
 
 
+class EmailIn(_Body):
+    email: str = Field(max_length=320, examples=["ada@example.com"])
+
+
+class PasswordResetIn(_Body):
+    token: str = Field(max_length=2000, description="The token from the emailed link.")
+    password: str = Field(
+        max_length=1024,
+        description="The new password, as for sign-up.",
+        json_schema_extra={"minLength": 10},
+    )
+
+
 class PasswordChangeIn(_Body):
     currentPassword: str = Field(max_length=1024)
     newPassword: str = Field(

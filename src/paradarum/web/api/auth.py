@@ -5,7 +5,13 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
 from paradarum.web.routing import Routes
-from paradarum.web.schemas import CredentialsIn, EmailTokenIn, SignupIn
+from paradarum.web.schemas import (
+    CredentialsIn,
+    EmailIn,
+    EmailTokenIn,
+    PasswordResetIn,
+    SignupIn,
+)
 from paradarum_client.models import NewAccount, Session
 
 routes = Routes(tag="auth")
@@ -86,3 +92,44 @@ async def login(request: Request) -> Reply:
 async def logout(request: Request) -> Reply:
     await request.runtime.accounts.logout(principal=request.principal, client=request.client)
     return Reply(None, "Signed out")
+
+
+@routes.post(
+    "/api/auth/password/forgot",
+    permission=None,
+    body=EmailIn,
+    status=202,
+    errors=(429,),
+    summary="Ask for a password reset link by email",
+    description=(
+        "Always the same `202`, whether or not the email is registered; where it is, "
+        "the address gets a link to `/reset-password#token=...`, valid for 1 hour, "
+        "once. Limited per client address and per email."
+    ),
+)
+async def forgot_password(request: Request) -> Reply:
+    body: EmailIn = request.body
+    await request.runtime.accounts.forgot_password(email=body.email, client=request.client)
+    return Reply(
+        None,
+        "If an account uses this email address, a link to reset its password is on "
+        "its way there. It works once, for 1 hour.",
+    )
+
+
+@routes.post(
+    "/api/auth/password/reset",
+    permission=None,
+    body=PasswordResetIn,
+    summary="Choose a new password with the token from the emailed link",
+    description=(
+        "Sets the password, ends every session of the account and counts the email "
+        "address as verified. A used, replaced or expired token is a `400`."
+    ),
+)
+async def reset_password(request: Request) -> Reply:
+    body: PasswordResetIn = request.body
+    await request.runtime.accounts.reset_password(
+        token=body.token, password=body.password, client=request.client
+    )
+    return Reply(None, "Your password has been changed and every session has been signed out.")

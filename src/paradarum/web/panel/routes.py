@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paradarum.config import Settings
-from paradarum.messages import VERIFY_EMAIL_PATH
+from paradarum.messages import RESET_PASSWORD_PATH, VERIFY_EMAIL_PATH
 from paradarum.services import validation
 from paradarum.web import errors as web_errors
 from paradarum.web.request import Request
@@ -37,6 +37,9 @@ PAGES = {
     "/account": "account.html",
     # The page the emailed verification link opens (the token is in its fragment).
     VERIFY_EMAIL_PATH: "verify-email.html",
+    "/forgot-password": "forgot-password.html",
+    # The page the emailed reset link opens (the token in its fragment, likewise).
+    RESET_PASSWORD_PATH: "reset-password.html",
 }
 HOME = "/account"
 

@@ -14,6 +14,7 @@ const EVENT_LABELS = {
   "account.signup": "Account created",
   "account.email_verified": "Email address verified",
   "account.password_changed": "Password changed",
+  "account.password_reset": "Password reset by email link",
   "session.login_succeeded": "Signed in",
   "session.login_failed": "Failed sign-in attempt",
   "session.logout": "Signed out",
