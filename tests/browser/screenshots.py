@@ -29,6 +29,7 @@ from tests.browser.harness import (
     chromium_problem,
     generate_key,
     launch,
+    open_section,
     revoke_as_leaked,
     set_last_used,
     sign_in,
@@ -136,14 +137,12 @@ def shoot(browser: Any, base_url: str, out: Path, viewport: dict[str, int], suff
     page = context.new_page()
     page.goto("/account")
     sign_in(page, EMAIL)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     page.locator("#keys-body tr").first.wait_for()
-    page.locator("#log-loading").wait_for(state="hidden")
     page.locator(".usage svg").first.wait_for()
     page.wait_for_function("!document.querySelector('.usage .muted')")
     # A phone shows what fits on its screen; the desktop shot shows the whole page.
     page.screenshot(path=str(out / f"panel-keys{suffix}.png"), full_page=not phone)
-    page.locator("#zones").screenshot(path=str(out / f"panel-zones{suffix}.png"))
     if phone:
         # A key as a phone shows it: one card per key.
         card = page.locator("#keys-body tr", has_text="WordPress purge plugin")
@@ -169,6 +168,10 @@ def shoot(browser: Any, base_url: str, out: Path, viewport: dict[str, int], suff
     field = dialog.get_by_role("textbox", name="API key")
     field.evaluate("(element, value) => { element.value = value; }", illustration())
     page.screenshot(path=str(out / f"panel-new-key{suffix}.png"))
+    dialog.get_by_role("button", name="Done").click()
+    open_section(page, "Zones")
+    page.locator("#zones-loading").wait_for(state="hidden")
+    page.locator("#zones").screenshot(path=str(out / f"panel-zones{suffix}.png"))
     context.close()
 
 
