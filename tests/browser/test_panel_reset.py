@@ -88,7 +88,7 @@ def test_forgot_your_password_leads_to_a_link_that_sets_a_new_one(page, api, smt
     sign_in(page, email, PASSWORD)
     expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
     sign_in(page, email, NEW_PASSWORD)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     expect(page.get_by_text("0 of 10 active keys")).to_be_visible()
 
 
