@@ -15,8 +15,9 @@ Rules every message keeps, and why:
   to click what phishing mails send them.
 - **No secrets.** A key is named by its name and 8-character prefix only
   (:class:`KeyRef` refuses anything longer); never a raw key, hash, password or
-  session token. The one exception is the verification link, which is the
-  whole point of that message and is good for one use.
+  session token. The exceptions are the links of the address confirmation, the
+  password reset and the sign-in link, which are the whole point of those
+  messages and are short-lived.
 - **Customer-supplied text is inert.** Key names, user agents and URLs are put
   on one line (control characters, line and paragraph separators and bidi
   overrides become spaces), anything shaped like a key is cut to its prefix,
@@ -49,6 +50,7 @@ from paradarum_client.keyformat import DISPLAY_PREFIX_LENGTH, PREFIX
 
 __all__ = [
     "RESET_PASSWORD_PATH",
+    "SIGN_IN_LINK_PATH",
     "VERIFY_EMAIL_PATH",
     "KeyRef",
     "email_verification",
@@ -56,6 +58,7 @@ __all__ = [
     "key_expiring",
     "key_revoked_as_leaked",
     "password_reset",
+    "sign_in_link",
     "single_address",
 ]
 
@@ -65,6 +68,8 @@ __all__ = [
 VERIFY_EMAIL_PATH = "/verify-email"
 #: Panel page a password reset link opens (the token in the fragment, likewise).
 RESET_PASSWORD_PATH = "/reset-password"
+#: Panel page a one-time sign-in link opens (likewise).
+SIGN_IN_LINK_PATH = "/confirm-sign-in"
 
 _PREFIX_SHAPE = re.compile(rf"{PREFIX}[A-Za-z0-9]{{{DISPLAY_PREFIX_LENGTH - len(PREFIX)}}}")
 # Key-shaped text in a customer string (someone pasting a key as its name):
@@ -474,6 +479,58 @@ def password_reset(
         ),
     ]
     return _message(to=to, mail_from=mail_from, subject=subject, blocks=blocks, date=date)
+
+
+def sign_in_link(
+    *,
+    to: str,
+    mail_from: str,
+    panel_url: str,
+    token: str,
+    valid_for: timedelta,
+    address: str | None,
+    user_agent: str | None,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Finish a sign-in with the right password from a new address, made while the
+    account sees many failed sign-ins: ``{panel_url}/confirm-sign-in#token=...``."""
+    if not _TOKEN_SHAPE.fullmatch(token):
+        raise ValueError("the sign-in token must be 16-512 URL-safe characters")
+    if valid_for <= timedelta(0):
+        raise ValueError("valid_for must be positive")
+    panel = _Panel(panel_url)
+    link = _Link(panel.url(SIGN_IN_LINK_PATH) + "#token=" + quote(token, safe=""))
+    blocks: list[_Block] = [
+        _Para(
+            "Someone, hopefully you, signed in to your Paradarum account with its "
+            "password from an address it was not used from before. Your account is "
+            "seeing many failed sign-ins from elsewhere, so a sign-in from a new address "
+            "needs this email too. To finish signing in, open this link:"
+        ),
+        _Para(link),
+        _Facts(
+            (
+                ("From address", (_inline(address or "unknown", limit=100),)),
+                ("User agent", (_inline(user_agent or "unknown", limit=200),)),
+            )
+        ),
+        _Para(
+            f"The link works once, for {_duration(valid_for)}. From then on this address "
+            "signs in with the password alone."
+        ),
+        _Para(
+            "If it was not you, someone knows your password: do not open the link, and "
+            "choose a new password with “Forgot your password?” on the sign-in page: ",
+            panel.link("/forgot-password"),
+        ),
+    ]
+    return _message(
+        to=to,
+        mail_from=mail_from,
+        subject="Finish signing in to Paradarum",
+        blocks=blocks,
+        date=date,
+    )
 
 
 # --- One description, two renderings ----------------------------------------------

@@ -28,6 +28,12 @@ ISSUER = "paradarum"
 # session key), and a session cannot be used as one of these (no purpose).
 VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"
+# A one-time sign-in link, mailed when the right password came from a new address
+# while the account's email is under attack (services/accounts.py).
+SIGN_IN = "sign-in"
+# Purposes whose links are bound to the account's session key, and so void once
+# the password changes.
+_BOUND = (RESET_PASSWORD, SIGN_IN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +52,14 @@ class EmailClaims:
     # For a password reset: a fingerprint of the session key the account had when
     # the link was made (see ``session_key_fingerprint``).
     fingerprint: str | None = None
+    # The link's own id (``jti``): a single-use link is spent by recording it.
+    token_id: str | None = None
 
 
 def session_key_fingerprint(session_key: str) -> str:
-    """What a reset link carries of the account's session key: a reset gives the
-    account a new one, so the link works once, and a password changed since makes
-    it void too. A hash, so that the link never shows the key itself."""
+    """What a reset or sign-in link carries of the account's session key: a reset
+    gives the account a new one, so a reset link works once, and a password changed
+    since voids either. A hash, so that a link never shows the key itself."""
     return hashlib.sha256(f"reset-link:{session_key}".encode()).hexdigest()[:32]
 
 
@@ -130,6 +138,7 @@ class TokenCodec:
             "sub": str(account_id),
             "eml": email,
             "pur": purpose,
+            "jti": secrets.token_urlsafe(16),
             "iat": int(now.timestamp()),
             "exp": int((now + lifetime).timestamp()),
             "iss": ISSUER,
@@ -154,17 +163,18 @@ class TokenCodec:
         self, token: str, *, now: datetime, purpose: str = VERIFY_EMAIL
     ) -> EmailClaims:
         required = ["exp", "iat", "sub", "eml", "pur", "iss"]
-        if purpose == RESET_PASSWORD:
-            required.append("skf")
+        if purpose in _BOUND:
+            required += ["skf", "jti"]
         try:
             payload = self._decode(token, required)
             if payload["pur"] != purpose or int(payload["exp"]) <= now.timestamp():
                 raise InvalidToken
-            fingerprint = payload.get("skf")
+            fingerprint, token_id = payload.get("skf"), payload.get("jti")
             return EmailClaims(
                 account_id=int(payload["sub"]),
                 email=str(payload["eml"]),
                 fingerprint=str(fingerprint) if fingerprint is not None else None,
+                token_id=str(token_id) if token_id is not None else None,
             )
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError) as exc:
             raise InvalidToken from exc

@@ -1,7 +1,8 @@
-"""Forgotten passwords in a real Chromium against a real ``paradarum serve`` that mails
-its links through a real SMTP server of the test's own: "Forgot your password?" on the
+"""Getting back in, in a real Chromium against a real ``paradarum serve`` that mails its
+links through a real SMTP server of the test's own: "Forgot your password?" on the
 sign-in page, the page that asks for a link, and the page the link opens, which sets
-the new password and sends the person to sign in with it."""
+the new password and sends the person to sign in with it; and the one-time link that
+finishes a sign-in from a new address while the account is under attack."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def server_overrides(smtp: SmtpServer, server_port: int) -> dict[str, str]:
         "PARADARUM_SMTP_URL": smtp.url(),
         # The emailed links lead to this very server's panel.
         "PARADARUM_PUBLIC_URL": f"http://127.0.0.1:{server_port}",
+        # A few failures from anywhere and an email counts as under attack.
+        "PARADARUM_LOGIN_FAILURES_PER_EMAIL": "3",
     }
 
 
@@ -120,10 +123,50 @@ def test_without_a_token_the_reset_page_says_so(page):
     expect(page.get_by_label("New password")).to_be_hidden()
 
 
-def test_both_pages_fit_a_phone(page):
+def test_the_new_pages_fit_a_phone(page):
     page.set_viewport_size(PHONE)
-    for path in ("/forgot-password", f"/reset-password#token=t{uuid.uuid4().hex}"):
+    token = f"t{uuid.uuid4().hex}"
+    for path in (
+        "/forgot-password",
+        f"/reset-password#token={token}",
+        f"/confirm-sign-in#token={token}",
+    ):
         page.goto(path)
         page.get_by_role("button").first.wait_for()
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], (path, width)
+
+
+def test_under_attack_a_new_address_finishes_signing_in_with_the_emailed_link(page, api, smtp):
+    email = fresh_email()
+    signup(api, email)
+    for _ in range(3):  # failures from anywhere: the account is under attack
+        wrong = api.post("/api/auth/login", json={"email": email, "password": "a wrong guess"})
+        assert wrong.status_code == 401
+
+    page.goto("/signin")
+    sign_in(page, email, PASSWORD)  # this browser's address never signed in to it
+    expect(page.get_by_role("alert")).to_contain_text("a link to finish signing in")
+    wait_until(lambda: bool(sign_in_links(smtp, email)))
+    link = sign_in_links(smtp, email)[-1]
+    page.goto(link)
+    assert "#" not in page.url
+    page.get_by_role("button", name="Finish signing in").click()
+    page.wait_for_url("**/account/api-keys")
+    expect(page.get_by_text("0 of 10 active keys")).to_be_visible()
+
+    # Spent: the same link a second time says so.
+    page.goto(link)
+    page.get_by_role("button", name="Finish signing in").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "This sign-in link is invalid, has expired or was used already. Sign in again."
+    )
+
+
+def sign_in_links(smtp: SmtpServer, email: str) -> list[str]:
+    links = []
+    for received in smtp.messages():
+        if email in received.rcpt_tos and "Finish signing in" in str(received.message["Subject"]):
+            text = received.message.get_body(("plain",)).get_content()
+            links += re.findall(r"http://127\.0\.0\.1:\d+/confirm-sign-in#token=\S+", text)
+    return links

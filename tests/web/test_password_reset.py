@@ -198,3 +198,18 @@ def test_a_verified_address_gets_no_mail_from_a_second_sign_up(client, smtp):
     sign_up(client, "marker@example.com")  # its mail leaves after any the first caused
     wait_until(lambda: bool(mails(smtp, "marker@example.com", "Confirm")))
     assert not mails(smtp, "settled@example.com", CLAIMED_SUBJECT)
+
+
+def test_the_python_client_asks_for_a_link_and_resets_the_password(client, smtp):
+    from paradarum_client import Client
+    from paradarum_client.errors import ValidationError
+
+    sign_up(client, "python@example.com")
+    # The client speaks to this test's app through the test client's own transport.
+    with Client(base_url="http://testserver", token="", transport=client._transport) as py:
+        py.forgot_password("python@example.com")
+        token = link(smtp, "python@example.com", RESET_SUBJECT)
+        py.reset_password(token, NEW_PASSWORD)
+        with pytest.raises(ValidationError):
+            py.reset_password(token, "yet another passphrase")
+        assert py.login("python@example.com", NEW_PASSWORD).token

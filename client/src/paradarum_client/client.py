@@ -120,6 +120,14 @@ class Client(BaseClient):
         )
         return parse(Session, data)
 
+    def login_with_link(self, token: str) -> Session:
+        """Finish a sign-in with the token of the one-time link mailed when the right
+        password came from a new address while the account was under attack."""
+        data, _ = self._send(
+            "POST", "/api/auth/login/link", json={"token": token}, retry_limited=False
+        )
+        return parse(Session, data)
+
     def logout(self) -> None:
         """End the session token this client uses."""
         self._send("POST", "/api/auth/logout")

@@ -6,11 +6,12 @@ Sign-in limits (docs/security.md explains the trade-offs):
   many per hour, four times as many per day — then that address waits, for that
   email only;
 * per address, whatever the email: a password sprayer is stopped;
-* per email, from anywhere: past a threshold the account counts as under attack,
-  and addresses that have not signed in to it successfully before get one
-  attempt per ``login_throttle_seconds`` between them. Distributed guessing is
-  slowed to a crawl; the owner is never locked out (from a known address not
-  even slowed, from a new one by seconds).
+* per email, from anywhere: past a threshold the account counts as under attack.
+  Addresses that signed in to it successfully before are not slowed. Any other
+  address gets one answer whatever the password (429): where mail is configured,
+  the right password mails the account a one-time link that finishes the sign-in,
+  so the flood learns nothing and the owner still gets in from a new address;
+  without mail, those addresses share one attempt per ``login_throttle_seconds``.
 
 Everything about a password runs on the password hasher's own bounded threads
 (``paradarum.passwords``); a full queue is a 503 at once.
@@ -23,8 +24,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paradarum.background import Background
@@ -48,9 +50,11 @@ from paradarum.passwords import Passwords
 from paradarum.ratelimit import Limit, RateLimiter, address_bucket
 from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.notifications import Kind, enqueue
+from paradarum.services.notifications import SIGN_IN_TOKEN_LIFETIME, Kind, enqueue
 from paradarum.tokens import (
     RESET_PASSWORD,
+    SIGN_IN,
+    EmailClaims,
     InvalidToken,
     SessionClaims,
     TokenCodec,
@@ -60,6 +64,14 @@ from paradarum.tokens import (
 WRONG_CREDENTIALS = "Wrong email or password."
 TOO_MANY_FAILURES = "Too many failed sign-ins. Try again later."
 THROTTLED = "This account is seeing many failed sign-ins. Try again in a few seconds."
+CONFIRM_BY_EMAIL = (
+    "This account is seeing many failed sign-ins, so a sign-in from a new address needs "
+    "its email too: if the password was right, a link to finish signing in is on its way "
+    "to the account's email address."
+)
+INVALID_SIGN_IN_LINK = (
+    "This sign-in link is invalid, has expired or was used already. Sign in again."
+)
 TOO_MANY_SIGNUPS = "Too many sign-ups from your address. Try again later."
 # An address counts as the owner's when it signed in successfully this recently.
 KNOWN_ADDRESS_DAYS = 30
@@ -118,6 +130,26 @@ def require_verified(conn: Connection, account_id: int) -> None:
         raise EmailNotVerified
 
 
+def _linked_account(
+    conn: Connection, claims: EmailClaims, invalid: ValidationFailed
+) -> Row[Any, Any, Any]:
+    """The account an emailed reset or sign-in link is for: its address, and only
+    while nothing has replaced the session key the link was made with (a reset, a
+    password change). Raises ``invalid`` otherwise."""
+    row = conn.execute(
+        select(accounts.c.email, accounts.c.session_key, accounts.c.email_verified_at).where(
+            accounts.c.id == claims.account_id
+        )
+    ).first()
+    if (
+        row is None
+        or row.email != claims.email
+        or session_key_fingerprint(row.session_key) != claims.fingerprint
+    ):
+        raise invalid
+    return row
+
+
 class AccountService:
     def __init__(
         self,
@@ -160,19 +192,26 @@ class AccountService:
 
     async def _check_login_limits(
         self, email: str, client: ClientInfo, account_id: int | None
-    ) -> list[Limit]:
+    ) -> tuple[list[Limit], bool]:
+        """Refuse (429) an address past a hard limit; else the limits a failure
+        counts against, and whether this is a stranger to an email under attack (the
+        per-email guard holds and the address never signed in to the account)."""
         hard, guard = self._login_limits(email, client.address)
         waits = await self._limiter.waits([*hard, guard])
         if max(waits[:-1]):
             raise RateLimited(max(waits[:-1]), TOO_MANY_FAILURES)
-        if waits[-1] and not (
+        stranger = bool(waits[-1]) and not (
             account_id is not None and await self._known_address(account_id, client.address)
-        ):
-            throttle = Limit(f"login-throttle:{email}", 1, self._settings.login_throttle_seconds)
-            retry = await self._limiter.consume(throttle)
-            if retry:
-                raise RateLimited(retry, THROTTLED)
-        return [*hard, guard]
+        )
+        return [*hard, guard], stranger
+
+    async def _throttle(self, email: str) -> None:
+        """One attempt per ``login_throttle_seconds`` for all the strangers to an
+        email under attack, between them (without mail: see ``login``)."""
+        throttle = Limit(f"login-throttle:{email}", 1, self._settings.login_throttle_seconds)
+        retry = await self._limiter.consume(throttle)
+        if retry:
+            raise RateLimited(retry, THROTTLED)
 
     async def _known_address(self, account_id: int, address: str | None) -> bool:
         if not address:
@@ -425,10 +464,24 @@ class AccountService:
                     )
                 ).first()
             )
-        limits = await self._check_login_limits(normalised, client, row.id if row else None)
+        limits, stranger = await self._check_login_limits(
+            normalised, client, row.id if row else None
+        )
+        # A stranger to an email under attack. With mail, the answer is the same
+        # whatever the password, so the flood learns nothing from it, and the right
+        # password mails the account a one-time link that finishes this sign-in (and
+        # makes the address a known one). Without mail, strangers share the throttle.
+        confirm = stranger and self._settings.smtp_url is not None
+        if stranger and not confirm:
+            await self._throttle(normalised)
         # Exactly one Argon2 verification whether or not the email exists.
         ok = await self._passwords.verify(row.password_hash if row else None, password)
         now = self._clock()
+        if confirm and ok and row is not None:
+            self._background.spawn(
+                self._send_sign_in_link(row.id, client, now), name="sign-in-link"
+            )
+            raise RateLimited(self._settings.login_throttle_seconds, CONFIRM_BY_EMAIL)
         if not ok or row is None:
             await self._limiter.hit(limits)
             if row is not None:
@@ -446,6 +499,8 @@ class AccountService:
                     ),
                     name="failed-sign-in",
                 )
+            if confirm:
+                raise RateLimited(self._settings.login_throttle_seconds, CONFIRM_BY_EMAIL)
             raise NotAuthenticated(WRONG_CREDENTIALS)
         # Hashes made with weaker parameters than today's are replaced on the way in.
         new_hash = (
@@ -456,6 +511,60 @@ class AccountService:
         token, claims = self._tokens.issue(account_id=row.id, session_key=row.session_key, now=now)
         await self._db.write(self._record_login, row.id, claims, now, client, new_hash)
         return Session(token=token, claims=claims)
+
+    async def _send_sign_in_link(self, account_id: int, client: ClientInfo, now: datetime) -> None:
+        """Queue a one-time sign-in link for the account (at most a few per window:
+        every one of them means that someone has the password)."""
+        window = self._settings.login_failure_window_seconds
+        if await self._limiter.consume(Limit(f"sign-in-link:{account_id}", 3, window)):
+            return
+        seen = client.clipped()
+
+        def work(conn: Connection) -> None:
+            enqueue(
+                conn,
+                self._db,
+                account_id=account_id,
+                kind=Kind.SIGN_IN_LINK,
+                dedupe_key=f"sign_in_link:{account_id}:{secrets.token_hex(8)}",
+                payload={"address": seen.address, "user_agent": seen.user_agent},
+                now=now,
+            )
+
+        await self._db.write(work)
+        if self._on_notify is not None:
+            self._on_notify()
+
+    async def login_with_link(self, *, token: str, client: ClientInfo) -> Session:
+        """Finish a sign-in with the emailed one-time link: a session, and this
+        address counts as a known one from now on (it signed in successfully)."""
+        now = self._clock()
+        invalid = ValidationFailed({"token": [INVALID_SIGN_IN_LINK]}, INVALID_SIGN_IN_LINK)
+        try:
+            claims = self._tokens.read_email_token(token, now=now, purpose=SIGN_IN)
+        except InvalidToken:
+            raise invalid from None
+        # A link expires at most this long after it is used: its id is kept as long.
+        expires = now + SIGN_IN_TOKEN_LIFETIME
+
+        def work(conn: Connection) -> Session:
+            row = _linked_account(conn, claims, invalid)
+            # Spent by recording its id as ended, like a signed-out session's.
+            spent = conn.execute(
+                self._db.insert(revoked_sessions)
+                .values(token_id=claims.token_id, account_id=claims.account_id, expires_at=expires)
+                .on_conflict_do_nothing(index_elements=[revoked_sessions.c.token_id])
+                .returning(revoked_sessions.c.token_id)
+            ).first()
+            if spent is None:
+                raise invalid
+            issued, session_claims = self._tokens.issue(
+                account_id=claims.account_id, session_key=row.session_key, now=now
+            )
+            self._record_login(conn, claims.account_id, session_claims, now, client, None)
+            return Session(token=issued, claims=session_claims)
+
+        return await self._db.write(work)
 
     @staticmethod
     def _record_login(
@@ -550,7 +659,9 @@ class AccountService:
         if row is None:
             raise NotAuthenticated
         validation.password(new, email=row.email, field="newPassword")
-        limits = await self._check_login_limits(row.email, client, principal.account_id)
+        limits, stranger = await self._check_login_limits(row.email, client, principal.account_id)
+        if stranger:
+            await self._throttle(row.email)
         if not await self._passwords.verify(row.password_hash, current):
             await self._limiter.hit(limits)
             raise ValidationFailed(
@@ -653,19 +764,7 @@ class AccountService:
         new_hash = await self._passwords.hash(password)
 
         def work(conn: Connection) -> None:
-            row = conn.execute(
-                select(
-                    accounts.c.email, accounts.c.session_key, accounts.c.email_verified_at
-                ).where(accounts.c.id == claims.account_id)
-            ).first()
-            # For this address of this account, and only while nothing has replaced
-            # the session key it was made with (a reset, a password change).
-            if (
-                row is None
-                or row.email != claims.email
-                or session_key_fingerprint(row.session_key) != claims.fingerprint
-            ):
-                raise invalid
+            row = _linked_account(conn, claims, invalid)
             changed = conn.execute(
                 update(accounts)
                 .where(

@@ -1,9 +1,10 @@
 """Telling account owners what happened: the notification outbox and its sender.
 
 An event that deserves an email (a key added, a key revoked as leaked, a key about
-to expire, an address to verify) is **enqueued in the transaction of the event**:
-a ``notifications`` row whose ``dedupe_key`` names the event, so an event is never
-announced twice and never announced without having happened. A background loop of
+to expire, an address to verify, a password reset link, a sign-in link) is
+**enqueued in the transaction of the event**: a ``notifications`` row whose
+``dedupe_key`` names the event, so an event is never announced twice and never
+announced without having happened. A background loop of
 the runtime sends what is queued:
 
 * without a mail server (``PARADARUM_SMTP_URL`` unset) a notification is
@@ -45,13 +46,14 @@ from paradarum.db.types import as_utc
 from paradarum.mail import Mailer, MailError
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo
-from paradarum.tokens import RESET_PASSWORD, TokenCodec
+from paradarum.tokens import RESET_PASSWORD, SIGN_IN, TokenCodec
 
 logger = logging.getLogger("paradarum.notifications")
 
 N = notifications
 EMAIL_TOKEN_LIFETIME = timedelta(hours=24)
 RESET_TOKEN_LIFETIME = timedelta(hours=1)
+SIGN_IN_TOKEN_LIFETIME = timedelta(minutes=15)
 REMINDER_DAYS = (7, 1)
 
 
@@ -64,10 +66,20 @@ class Kind(StrEnum):
     # met an address that an unverified account holds.
     PASSWORD_RESET = "password_reset"
     ADDRESS_CLAIMED = "address_claimed"
+    # The right password from a new address while the email is under attack.
+    SIGN_IN_LINK = "sign_in_link"
 
 
+# Kinds whose link is bound to the account's session key: its purpose and lifetime.
+BOUND_LINKS = {
+    Kind.PASSWORD_RESET: (RESET_PASSWORD, RESET_TOKEN_LIFETIME),
+    Kind.ADDRESS_CLAIMED: (RESET_PASSWORD, RESET_TOKEN_LIFETIME),
+    Kind.SIGN_IN_LINK: (SIGN_IN, SIGN_IN_TOKEN_LIFETIME),
+}
 # Kinds whose message carries a link made at send time: nothing to keep afterwards.
-LINK_KINDS = frozenset({Kind.VERIFY_EMAIL, Kind.PASSWORD_RESET, Kind.ADDRESS_CLAIMED})
+LINK_KINDS = frozenset(
+    {Kind.VERIFY_EMAIL, Kind.PASSWORD_RESET, Kind.ADDRESS_CLAIMED, Kind.SIGN_IN_LINK}
+)
 
 
 class Status(StrEnum):
@@ -354,20 +366,29 @@ class Notifier:
             return messages.email_verification(
                 token=token, valid_for=EMAIL_TOKEN_LIFETIME, **common
             )
-        if claim.kind in (Kind.PASSWORD_RESET, Kind.ADDRESS_CLAIMED):
-            # Bound to the session key the account has now: the reset replaces it, so
-            # the link works once, and a password changed meanwhile voids it.
+        if claim.kind in BOUND_LINKS:
+            # Bound to the session key the account has now: a reset replaces it, so
+            # a reset link works once, and a password changed meanwhile voids either.
+            purpose, lifetime = BOUND_LINKS[claim.kind]
             token = self._tokens.issue_email_token(
                 account_id=claim.account_id,
                 email=claim.email,
                 now=now,
-                lifetime=RESET_TOKEN_LIFETIME,
-                purpose=RESET_PASSWORD,
+                lifetime=lifetime,
+                purpose=purpose,
                 session_key=claim.session_key,
             )
+            if claim.kind is Kind.SIGN_IN_LINK:
+                return messages.sign_in_link(
+                    token=token,
+                    valid_for=lifetime,
+                    address=payload.get("address"),
+                    user_agent=payload.get("user_agent"),
+                    **common,
+                )
             return messages.password_reset(
                 token=token,
-                valid_for=RESET_TOKEN_LIFETIME,
+                valid_for=lifetime,
                 claimed=claim.kind is Kind.ADDRESS_CLAIMED,
                 **common,
             )

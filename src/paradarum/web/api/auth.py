@@ -85,6 +85,27 @@ async def login(request: Request) -> Reply:
 
 
 @routes.post(
+    "/api/auth/login/link",
+    permission=None,
+    body=EmailTokenIn,
+    response=Session,
+    summary="Finish a sign-in with the one-time link emailed while the account is under attack",
+    description=(
+        "When an email sees many failed sign-ins, a sign-in from an address that never "
+        "signed in to the account answers `429` whatever the password; the right "
+        "password mails the account a link to `/confirm-sign-in#token=...` (15 minutes, "
+        "once). Its token here gives the session, and the address counts as known."
+    ),
+)
+async def login_with_link(request: Request) -> Reply:
+    body: EmailTokenIn = request.body
+    session = await request.runtime.accounts.login_with_link(
+        token=body.token, client=request.client
+    )
+    return Reply(shapes.session(session), "Signed in", headers=NO_STORE)
+
+
+@routes.post(
     "/api/auth/logout",
     permission=Permission.PURGE,
     summary="Sign out: end this session token (an API key gets 400: revoke it instead)",

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paradarum.config import Settings
-from paradarum.messages import RESET_PASSWORD_PATH, VERIFY_EMAIL_PATH
+from paradarum.messages import RESET_PASSWORD_PATH, SIGN_IN_LINK_PATH, VERIFY_EMAIL_PATH
 from paradarum.services import validation
 from paradarum.web import errors as web_errors
 from paradarum.web.request import Request
@@ -77,6 +77,8 @@ PAGES = {
     "/forgot-password": "forgot-password.html",
     # The page the emailed reset link opens (the token in its fragment, likewise).
     RESET_PASSWORD_PATH: "reset-password.html",
+    # The one-time sign-in link, mailed while an account is under attack.
+    SIGN_IN_LINK_PATH: "confirm-sign-in.html",
 }
 # Where "/" and "/account" lead: the first section.
 HOME = SECTIONS[0].path

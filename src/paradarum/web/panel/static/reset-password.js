@@ -3,16 +3,11 @@
 // takes it out of the address bar before anything else.
 
 import { api, clearSession, signInUrl } from "./api.js";
+import { onNewLinkToken, takeLinkToken } from "./link-token.js";
 import { byId, clearErrors, setBusy, setText, show, showErrors } from "./ui.js";
 
 const form = byId("reset-form");
-let token = takeToken();
-
-function takeToken() {
-  const found = new URLSearchParams(location.hash.slice(1)).get("token") || "";
-  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
-  return found;
-}
+let token = takeLinkToken();
 
 function start() {
   show(byId("reset-failed"), false);
@@ -50,13 +45,9 @@ form.addEventListener("submit", async (event) => {
   location.replace(signInUrl({ reason: "password-changed" }));
 });
 
-// A link opened while this page is showing changes only the fragment: no new page.
-window.addEventListener("hashchange", () => {
-  const next = takeToken();
-  if (next) {
-    token = next;
-    start();
-  }
+onNewLinkToken((next) => {
+  token = next;
+  start();
 });
 
 start();
