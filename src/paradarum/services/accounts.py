@@ -478,12 +478,17 @@ class AccountService:
         ok = await self._passwords.verify(row.password_hash if row else None, password)
         now = self._clock()
         if confirm and ok and row is not None:
+            # Everything after the answer, as for a wrong password below: the time
+            # of the answer must not tell the flood that a guess was right either.
             self._background.spawn(
                 self._send_sign_in_link(row.id, client, now), name="sign-in-link"
             )
             raise RateLimited(self._settings.login_throttle_seconds, CONFIRM_BY_EMAIL)
         if not ok or row is None:
-            await self._limiter.hit(limits)
+            if confirm:
+                self._background.spawn(self._limiter.hit(limits), name="failed-sign-in-count")
+            else:
+                await self._limiter.hit(limits)
             if row is not None:
                 # Recorded after the answer: a write (and its fsync) before the 401
                 # would make a wrong password slower than an unknown email, and so
