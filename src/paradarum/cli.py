@@ -244,7 +244,7 @@ def accounts_reset_password(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Email the account a link to choose a new password (it works once, for 1 hour).
+    """Email the person a link to choose a new password (it works once, for 1 hour).
     The password and sessions stay as they are until the link is used."""
     from paradarum.errors import AccountNotFound
 
@@ -252,17 +252,17 @@ def accounts_reset_password(
         if runtime.settings.smtp_url is None:
             raise fail(
                 "Mail is not configured (PARADARUM_SMTP_URL), so no link can reach the "
-                "account: set it where `paradarum serve` runs, and here, then try again.",
+                "person: set it where `paradarum serve` runs, and here, then try again.",
                 1,
             )
-        account = await runtime.accounts.send_reset_link(email.strip().lower())
-        if account is None:
+        person = await runtime.accounts.send_reset_link(email.strip().lower())
+        if person is None:
             raise AccountNotFound(f"No account with the email {email.strip().lower()}.")
-        return account
+        return person
 
-    account = _on_database(data_dir=data_dir, database_url=database_url, work=work)
+    person = _on_database(data_dir=data_dir, database_url=database_url, work=work)
     typer.echo(
-        f"Queued a password reset link for account {account.id} <{account.email}>: "
+        f"Queued a password reset link for {person.email}: "
         "the running server emails it within seconds, and it works once, for 1 hour. "
         "The current password and sessions keep working until the link is used."
     )
@@ -397,11 +397,10 @@ def build_app() -> typer.Typer:
     db_app = customer.new_group("Database administration.")
     db_app.command("upgrade")(operator(db_upgrade))
     app.add_typer(db_app, name="db")
-    accounts_app = customer.new_group("Account administration (works with sign-up off).")
+    accounts_app = customer.group(app, "accounts")
     accounts_app.command("create")(operator(accounts_create))
     accounts_app.command("delete")(operator(accounts_delete))
     accounts_app.command("reset-password")(operator(accounts_reset_password))
-    app.add_typer(accounts_app, name="accounts")
     return app
 
 

@@ -2,12 +2,13 @@
 
 Runs a throwaway ``paradarum serve`` on a temporary SQLite file, fills one account with
 example zones and keys (expiring, restricted, rolled, one found in public), and
-photographs the page, the zones, a key row with its use chart and the one-time key
-dialog at desktop and phone widths. The key shown in the dialog is replaced, before the
-picture is taken, by an illustration whose checksum is wrong on purpose, so that no
-picture in the repository holds a key that any Paradarum server (or a secret scanner)
-would accept. The use counts and "last used" details are illustrations, written to the
-throwaway database.
+photographs the page, the zones, a key row with its use chart, the one-time key dialog
+and the Purge section (delivering to two stand-in cache nodes, one of which holds its
+answer while the picture is taken) at desktop and phone widths. The key shown in the
+dialog is replaced, before the picture is taken, by an illustration whose checksum is
+wrong on purpose, so that no picture in the repository holds a key that any Paradarum
+server (or a secret scanner) would accept. The use counts and "last used" details are
+illustrations, written to the throwaway database.
 """
 
 from __future__ import annotations
@@ -34,7 +35,16 @@ from tests.browser.harness import (
     set_last_used,
     sign_in,
 )
-from tests.support import activate_zone, bearer, create_key, new_account, start_server
+from tests.cache import RecordingNode, recording_node
+from tests.support import (
+    activate_zone,
+    bearer,
+    create_key,
+    login,
+    new_account,
+    runtime_for,
+    start_server,
+)
 
 EMAIL = "ada@example.com"
 
@@ -126,7 +136,81 @@ def fill_account(base_url: str, env: dict[str, str]) -> None:
         )
 
 
-def shoot(browser: Any, base_url: str, out: Path, viewport: dict[str, int], suffix: str) -> None:
+def fill_purges(base_url: str) -> None:
+    with httpx.Client(base_url=base_url, timeout=10) as api:
+        auth = bearer(login(api, EMAIL))
+        for body in (
+            {"tags": ["product-42", "category-shoes"]},
+            {"urls": ["https://www.example.com/", "https://www.example.com/blog/hello-world"]},
+        ):
+            assert api.post("/api/account/purge", json=body, headers=auth).status_code == 202
+
+
+TEAM = (("grace@example.com", "developer"), ("lin@example.com", "purger"))
+
+
+def fill_members(base_url: str, env: dict[str, str]) -> None:
+    """Colleagues who accepted their invitations (the links' tokens made by a runtime of
+    our own, as the outbox would mail them), and one invitation still pending."""
+    from paradarum.tokens import INVITATION
+
+    with httpx.Client(base_url=base_url, timeout=30) as api, runtime_for(env) as runtime:
+        owner = bearer(login(api, EMAIL))
+        for email, role in TEAM:
+            made = api.post(
+                "/api/account/invitations", json={"email": email, "role": role}, headers=owner
+            ).json()["data"]
+            token = runtime.tokens.issue_email_token(
+                subject=made["id"],
+                email=email,
+                now=runtime.clock(),
+                lifetime=timedelta(days=7),
+                purpose=INVITATION,
+            )
+            session = bearer(new_account(api, email))
+            accepted = api.post("/api/invitations/accept", json={"token": token}, headers=session)
+            assert accepted.status_code == 200, accepted.text
+        api.post(
+            "/api/account/invitations",
+            json={"email": "sam@example.com", "role": "viewer"},
+            headers=owner,
+        )
+
+
+def shoot_members(page: Any, out: Path, suffix: str) -> None:
+    open_section(page, "Members")
+    page.locator("#members-body tr").nth(2).wait_for()
+    page.locator("#invitations-body tr").first.wait_for()
+    page.screenshot(path=str(out / f"panel-members{suffix}.png"), full_page=True)
+
+
+def shoot_purge(page: Any, out: Path, suffix: str, held: RecordingNode) -> None:
+    open_section(page, "Purge")
+    page.locator("#purges-loading").wait_for(state="hidden")
+    held.hold()
+    try:
+        page.get_by_label("URLs").fill("https://www.example.com/shop/summer-sale")
+        page.get_by_role("button", name="Purge URLs").click()
+        latest = page.locator("#purges-body > li").first
+        latest.locator('[data-node="node-1"]', has_text="Done").wait_for()
+        latest.locator('[data-node="node-2"]', has_text="Sending").wait_for()
+        page.get_by_label("URLs").fill(
+            "https://www.example.com/blog/\nhttps://shop.example.com/cart"
+        )
+        page.locator("#purge-urls-check li").first.wait_for()
+        page.screenshot(path=str(out / f"panel-purge{suffix}.png"), full_page=True)
+    finally:
+        held.release()
+
+
+def shoot(
+    browser: Any,
+    base_url: str,
+    out: Path,
+    viewport: dict[str, int],
+    suffix: str,
+    held: RecordingNode,
+) -> None:
     phone = viewport is PHONE
     context = browser.new_context(
         base_url=base_url,
@@ -140,7 +224,7 @@ def shoot(browser: Any, base_url: str, out: Path, viewport: dict[str, int], suff
     page.wait_for_url("**/account/api-keys")
     page.locator("#keys-body tr").first.wait_for()
     page.locator(".usage svg").first.wait_for()
-    page.wait_for_function("!document.querySelector('.usage .muted')")
+    page.locator(".usage .muted").first.wait_for(state="detached")  # no eval: the CSP
     # A phone shows what fits on its screen; the desktop shot shows the whole page.
     page.screenshot(path=str(out / f"panel-keys{suffix}.png"), full_page=not phone)
     if phone:
@@ -172,6 +256,8 @@ def shoot(browser: Any, base_url: str, out: Path, viewport: dict[str, int], suff
     open_section(page, "Zones")
     page.locator("#zones-loading").wait_for(state="hidden")
     page.locator("#zones").screenshot(path=str(out / f"panel-zones{suffix}.png"))
+    shoot_purge(page, out, suffix, held)
+    shoot_members(page, out, suffix)
     context.close()
 
 
@@ -185,15 +271,25 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"PARADARUM_DATA_DIR": str(Path(tmp) / "data"), "PARADARUM_ACCESS_LOG": "false"}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        recording_node() as first,
+        recording_node() as second,
+    ):
+        env = {
+            "PARADARUM_DATA_DIR": str(Path(tmp) / "data"),
+            "PARADARUM_ACCESS_LOG": "false",
+            "PARADARUM_CACHE_NODES": f"{first.base_url},{second.base_url}",
+        }
         server = start_server(env, log_path=Path(tmp) / "server.log")
         try:
             fill_account(server.base_url, env)
+            fill_purges(server.base_url)
+            fill_members(server.base_url, env)
             with sync_playwright() as playwright:
                 browser = launch(playwright)
-                shoot(browser, server.base_url, args.out, DESKTOP, "")
-                shoot(browser, server.base_url, args.out, PHONE, "-phone")
+                shoot(browser, server.base_url, args.out, DESKTOP, "", second)
+                shoot(browser, server.base_url, args.out, PHONE, "-phone", second)
                 browser.close()
         finally:
             server.stop()

@@ -107,7 +107,7 @@ def test_an_email_link_token_serves_its_own_purpose_only():
     now = utcnow()
     tokens = {
         purpose: codec().issue_email_token(
-            account_id=3,
+            subject=3,
             email="a@example.com",
             now=now,
             lifetime=timedelta(hours=1),
@@ -118,11 +118,11 @@ def test_an_email_link_token_serves_its_own_purpose_only():
     }
     session, _ = codec().issue(account_id=3, session_key="k" * 32, now=now)
     unbound = codec().issue_email_token(
-        account_id=3, email="a@example.com", now=now, lifetime=timedelta(hours=1), purpose=SIGN_IN
+        subject=3, email="a@example.com", now=now, lifetime=timedelta(hours=1), purpose=SIGN_IN
     )
     for purpose, token in tokens.items():
         claims = codec().read_email_token(token, now=now, purpose=purpose)
-        assert claims.account_id == 3 and claims.email == "a@example.com"
+        assert claims.subject == 3 and claims.email == "a@example.com"
         for other in tokens.values():
             if other != token:
                 with pytest.raises(InvalidToken):

@@ -34,19 +34,20 @@ from email.message import EmailMessage
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, select, update
+from sqlalchemy import Connection, and_, exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from paradarum import messages
 from paradarum.background import wait_for_any, wait_for_event
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
-from paradarum.db.tables import accounts, api_keys, notifications
+from paradarum.db.tables import api_keys, memberships, notifications, persons
 from paradarum.db.types import as_utc
 from paradarum.mail import Mailer, MailError
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo
-from paradarum.tokens import RESET_PASSWORD, SIGN_IN, TokenCodec
+from paradarum.services.roles import Role
+from paradarum.tokens import INVITATION, RESET_PASSWORD, SIGN_IN, TokenCodec
 
 logger = logging.getLogger("paradarum.notifications")
 
@@ -62,24 +63,24 @@ class Kind(StrEnum):
     KEY_LEAKED = "key_leaked"
     KEY_EXPIRING = "key_expiring"
     VERIFY_EMAIL = "verify_email"
+    INVITATION = "invitation"
     # A link to choose a new password: asked for, or sent because a second sign-up
-    # met an address that an unverified account holds.
+    # met an address that an unverified person holds.
     PASSWORD_RESET = "password_reset"
     ADDRESS_CLAIMED = "address_claimed"
     # The right password from a new address while the email is under attack.
     SIGN_IN_LINK = "sign_in_link"
 
 
-# Kinds whose link is bound to the account's session key: its purpose and lifetime.
+# Kinds whose link is bound to the person's session key: its purpose and lifetime.
+# They are queued with the person's email as recipient and ``person_id`` in the payload.
 BOUND_LINKS = {
     Kind.PASSWORD_RESET: (RESET_PASSWORD, RESET_TOKEN_LIFETIME),
     Kind.ADDRESS_CLAIMED: (RESET_PASSWORD, RESET_TOKEN_LIFETIME),
     Kind.SIGN_IN_LINK: (SIGN_IN, SIGN_IN_TOKEN_LIFETIME),
 }
 # Kinds whose message carries a link made at send time: nothing to keep afterwards.
-LINK_KINDS = frozenset(
-    {Kind.VERIFY_EMAIL, Kind.PASSWORD_RESET, Kind.ADDRESS_CLAIMED, Kind.SIGN_IN_LINK}
-)
+LINK_KINDS = frozenset({Kind.VERIFY_EMAIL, *BOUND_LINKS})
 
 
 class Status(StrEnum):
@@ -104,13 +105,16 @@ def enqueue(
     dedupe_key: str,
     payload: Mapping[str, Any],
     now: datetime,
+    recipient: str | None = None,
 ) -> bool:
     """Queue a notification in the caller's transaction; False if that event was
-    already queued (``dedupe_key``)."""
+    already queued (``dedupe_key``). It goes to ``recipient``, or by default to
+    the account's first owner."""
     inserted = conn.execute(
         db.insert(N)
         .values(
             account_id=account_id,
+            recipient=recipient,
             kind=str(kind),
             dedupe_key=dedupe_key[:200],
             payload=json.dumps(payload, default=str),
@@ -133,6 +137,7 @@ class Claim:
     kind: Kind
     payload: dict[str, Any]
     attempt: int
+    # The recipient person's session key, for the links bound to it (else "").
     session_key: str = ""
 
 
@@ -226,6 +231,16 @@ class Notifier:
                 claimed_until=None,
             )
         )
+        first_owner = (
+            select(persons.c.email)
+            .join(memberships, memberships.c.person_id == persons.c.id)
+            .where(
+                memberships.c.account_id == N.c.account_id, memberships.c.role == str(Role.OWNER)
+            )
+            .order_by(memberships.c.id)
+            .limit(1)
+            .scalar_subquery()
+        )
         rows = conn.execute(
             select(
                 N.c.id,
@@ -233,16 +248,25 @@ class Notifier:
                 N.c.kind,
                 N.c.payload,
                 N.c.attempts,
-                accounts.c.email,
-                accounts.c.session_key,
+                func.coalesce(N.c.recipient, first_owner).label("email"),
+                select(persons.c.session_key)
+                .where(persons.c.email == N.c.recipient)
+                .scalar_subquery()
+                .label("session_key"),
             )
-            .join(accounts, accounts.c.id == N.c.account_id)
             .where(N.c.status == str(Status.QUEUED), N.c.next_attempt_at <= now)
             .order_by(N.c.next_attempt_at, N.c.id)
             .limit(limit)
         ).all()
         claims = []
         for row in rows:
+            if row.email is None:  # an account without owners: nobody to write to
+                conn.execute(
+                    update(N)
+                    .where(N.c.id == row.id)
+                    .values(status=str(Status.FAILED), last_error="no recipient")
+                )
+                continue
             changed = conn.execute(
                 update(N)
                 .where(N.c.id == row.id, N.c.status == str(Status.QUEUED))
@@ -261,7 +285,7 @@ class Notifier:
                         kind=Kind(row.kind),
                         payload=json.loads(row.payload),
                         attempt=row.attempts + 1,
-                        session_key=row.session_key,
+                        session_key=row.session_key or "",
                     )
                 )
         return claims
@@ -358,7 +382,8 @@ class Notifier:
         }
         if claim.kind is Kind.VERIFY_EMAIL:
             token = self._tokens.issue_email_token(
-                account_id=claim.account_id,
+                # Queued before teams: the account's person has the account's id.
+                subject=payload.get("person_id", claim.account_id),
                 email=claim.email,
                 now=now,
                 lifetime=EMAIL_TOKEN_LIFETIME,
@@ -366,12 +391,32 @@ class Notifier:
             return messages.email_verification(
                 token=token, valid_for=EMAIL_TOKEN_LIFETIME, **common
             )
+        if claim.kind is Kind.INVITATION:
+            expires_at = _time(payload["expires_at"])
+            token = self._tokens.issue_email_token(
+                subject=payload["invitation_id"],
+                email=claim.email,
+                now=now,
+                lifetime=max(expires_at - now, timedelta(seconds=1)),
+                purpose=INVITATION,
+            )
+            return messages.invitation(
+                token=token,
+                account_name=payload["account_name"],
+                role=payload["role"],
+                invited_by=payload.get("invited_by"),
+                expires_at=expires_at,
+                **common,
+            )
         if claim.kind in BOUND_LINKS:
-            # Bound to the session key the account has now: a reset replaces it, so
-            # a reset link works once, and a password changed meanwhile voids either.
+            if not claim.session_key:
+                # The person left or changed their address since: nobody to link.
+                raise ValueError("the recipient is no longer a person with this email")
+            # Bound to the session key the person has now: a reset replaces it, so a
+            # reset link works once, and a password changed meanwhile voids either.
             purpose, lifetime = BOUND_LINKS[claim.kind]
             token = self._tokens.issue_email_token(
-                account_id=claim.account_id,
+                subject=payload["person_id"],
                 email=claim.email,
                 now=now,
                 lifetime=lifetime,

@@ -36,6 +36,7 @@ from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import newest_first_page, next_cursor
+from paradarum.services.roles import Action
 from paradarum.services.zones import active_zones
 
 MAX_TARGETS = 100
@@ -271,6 +272,7 @@ class PurgeService:
         everything: bool | None = None,
     ) -> PurgeInfo:
         """Queue a purge for every cache node; returns at once (delivery is separate)."""
+        principal.require(Action.PURGE)
         kind, targets = purge_request(urls=urls, tags=tags, everything=everything)
 
         def allowed(conn: Connection) -> list[str]:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from paradarum import dnsverify, hostnames
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
-from paradarum.db.tables import accounts, zones
+from paradarum.db.tables import persons, zones
 from paradarum.errors import (
     AccountNotFound,
     Conflict,
@@ -43,9 +43,10 @@ from paradarum.errors import (
 )
 from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit
-from paradarum.services.accounts import require_verified
+from paradarum.services.accounts import home_account, require_verified
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+from paradarum.services.roles import Action
 
 # Verifications per account and minute (each one asks DNS).
 VERIFICATIONS_PER_MINUTE = 30
@@ -142,6 +143,7 @@ class ZoneService:
 
     async def add(self, *, principal: Principal, hostname: str, client: ClientInfo) -> ZoneInfo:
         """A pending zone; 409 when the hostname is active in another account."""
+        principal.require(Action.MANAGE_ZONES)
         name = hostnames.normalise(hostname)
         now = self._clock()
 
@@ -149,7 +151,7 @@ class ZoneService:
             if not self._db.lock_account(conn, principal.account_id):
                 raise NotAuthenticated
             if self._verifies_email:
-                require_verified(conn, principal.account_id)
+                require_verified(conn, principal.person_id)
             return self._insert(
                 conn,
                 account_id=principal.account_id,
@@ -267,6 +269,7 @@ class ZoneService:
 
     async def verify(self, *, principal: Principal, zone_id: int, client: ClientInfo) -> ZoneInfo:
         """Look for the TXT record; found → active (and other pending claims dropped)."""
+        principal.require(Action.MANAGE_ZONES)
         zone = await self._get(principal.account_id, zone_id)
         if zone.status is ZoneStatus.ACTIVE:
             return zone
@@ -330,6 +333,7 @@ class ZoneService:
         return await self._write(work)
 
     async def delete(self, *, principal: Principal, zone_id: int, client: ClientInfo) -> ZoneInfo:
+        principal.require(Action.MANAGE_ZONES)
         now = self._clock()
 
         def work(conn: Connection) -> ZoneInfo:
@@ -392,9 +396,10 @@ class ZoneService:
     @staticmethod
     def _account_id(conn: Connection, email: str) -> int:
         normalised = email.strip().lower()
-        account_id = conn.execute(
-            select(accounts.c.id).where(accounts.c.email == normalised)
+        person_id = conn.execute(
+            select(persons.c.id).where(persons.c.email == normalised)
         ).scalar_one_or_none()
+        account_id = home_account(conn, person_id) if person_id is not None else None
         if account_id is None:
             raise AccountNotFound(f"No account with the email {normalised}.")
-        return int(account_id)
+        return account_id

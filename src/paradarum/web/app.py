@@ -16,7 +16,17 @@ from paradarum.config import Settings
 from paradarum.logs import AccessLogWriter
 from paradarum.runtime import Runtime, build_runtime
 from paradarum.web import openapi
-from paradarum.web.api import account, apikeys, audit, auth, health, leaks, purges, zones
+from paradarum.web.api import (
+    account,
+    apikeys,
+    audit,
+    auth,
+    health,
+    leaks,
+    members,
+    purges,
+    zones,
+)
 from paradarum.web.edge import (
     AccessLog,
     BodyGuard,
@@ -41,7 +51,7 @@ Every response is an envelope `{"succeeded", "message", "data"}`; validation
 errors add `errors: {field: [problems]}`. Authenticate with
 `Authorization: Bearer <session JWT or pdm_ key>` or `X-API-Key: pdm_...`.
 """
-API_MODULES = (health, auth, account, apikeys, zones, audit, purges, leaks)
+API_MODULES = (health, auth, account, members, apikeys, zones, audit, purges, leaks)
 # Bodies larger than the 64 KiB every other route accepts: a report of 1,000 leaks
 # with their URLs is several hundred KiB.
 LARGER_BODIES: dict[str, int] = {leaks.GITHUB: 1024 * 1024}

@@ -107,6 +107,9 @@ class Routes:
     def post(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self._add("POST", path, **options)
 
+    def patch(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._add("PATCH", path, **options)
+
     def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self._add("DELETE", path, **options)
 

@@ -19,8 +19,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paradarum.config import Settings
-from paradarum.messages import RESET_PASSWORD_PATH, SIGN_IN_LINK_PATH, VERIFY_EMAIL_PATH
-from paradarum.services import validation
+from paradarum.messages import (
+    INVITATION_PATH,
+    RESET_PASSWORD_PATH,
+    SIGN_IN_LINK_PATH,
+    VERIFY_EMAIL_PATH,
+)
+from paradarum.services import purges, validation
 from paradarum.web import errors as web_errors
 from paradarum.web.request import Request
 from paradarum.web.responses import Response, envelope_error
@@ -61,6 +66,8 @@ SETTINGS = "/account"
 SECTIONS = (
     Section("api-keys", "API keys"),
     Section("zones", "Zones"),
+    Section("purge", "Purge"),
+    Section("members", "Members"),
     Section("security", "Security"),
     Section("security-log", "Security log"),
 )
@@ -79,6 +86,8 @@ PAGES = {
     RESET_PASSWORD_PATH: "reset-password.html",
     # The one-time sign-in link, mailed while an account is under attack.
     SIGN_IN_LINK_PATH: "confirm-sign-in.html",
+    # The page the emailed invitation link opens (the token is in its fragment).
+    INVITATION_PATH: "invitations.html",
 }
 # Where "/" and "/account" lead: the first section.
 HOME = SECTIONS[0].path
@@ -95,6 +104,7 @@ def render(template: str, *, signup_enabled: bool) -> bytes:
     text = (TEMPLATES_DIR / template).read_text(encoding="utf-8")
     text = text.replace("{{password_min}}", str(validation.PASSWORD_MIN))
     text = text.replace("{{signup}}", "on" if signup_enabled else "off")
+    text = text.replace("{{purge_max}}", str(purges.MAX_TARGETS))
     return text.encode()
 
 

@@ -29,6 +29,13 @@ const EVENT_LABELS = {
   "zone.verified": "Zone verified",
   "zone.deleted": "Zone deleted",
   "notification.sent": "Email notification",
+  "session.account_switched": "Switched to this account",
+  "member.invited": "Member invited",
+  "member.invitation_withdrawn": "Invitation withdrawn",
+  "member.joined": "Member joined",
+  "member.role_changed": "Member's role changed",
+  "member.removed": "Member removed",
+  "member.left": "Member left",
 };
 const WARNING_EVENTS = new Set(["session.login_failed", "key.leaked", "key.refused"]);
 
@@ -93,6 +100,10 @@ export function logSection(state) {
     if (entry.actorType === "key" && entry.actorId && entry.actorId !== entry.keyPrefix) {
       if (details.length) details.push(" · ");
       details.push("with API key ", mention(byPrefix(entry.actorId), entry.actorId));
+    }
+    if (entry.actorType !== "key" && entry.actor) {
+      if (details.length) details.push(" · ");
+      details.push(`by ${entry.actor}`);
     }
     if (!details.length && !entry.detail) details.push("—");
     const label = EVENT_LABELS[entry.event] || entry.event;
