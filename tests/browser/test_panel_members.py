@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -111,6 +112,15 @@ def test_invite_accept_switch_and_remove_a_colleague(browser, server, smtp, page
         expect(them.get_by_role("button", name="Leave")).to_be_visible()
         assert fits(them)
 
+        # A purge-only key of theirs, made with their session as a script would.
+        token = them.evaluate("JSON.parse(sessionStorage.getItem('paradarum.session')).token")
+        made = httpx.post(
+            f"{server.base_url}/api/account/apikeys",
+            json={"name": "CI purge", "permissions": "purge"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert made.status_code == 201, made.text
+
         # The owner sees them, and removes them (revoking their keys).
         page.reload()
         row = page.locator("#members-body tr", has_text=colleague)
@@ -125,6 +135,11 @@ def test_invite_accept_switch_and_remove_a_colleague(browser, server, smtp, page
         # Their very next request: signed out of that account.
         them.reload()
         them.wait_for_url(re.compile(r".*/signin\?reason=expired.*"))
+        # The owner's key list names who made the key, and why it ended.
+        page.get_by_role("link", name="API keys").click()
+        key_row = page.locator("#keys-body tr", has_text="CI purge")
+        expect(key_row).to_contain_text(f"by {colleague}")
+        expect(key_row).to_contain_text("Its member was demoted or removed")
     finally:
         other.close()
     page.set_viewport_size(DESKTOP)

@@ -4,6 +4,7 @@ purges and makes a purge-only key but nothing more; then is demoted and removed.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -13,7 +14,7 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from paradarum_client import Client, ForbiddenError
+from paradarum_client import AsyncClient, Client, ForbiddenError
 from tests.cache import recording_node
 from tests.client.conftest import ApiServer, serve
 from tests.client.harness import Cli, active_zone, signed_in
@@ -99,6 +100,12 @@ def test_an_invited_purger_purges_and_makes_purge_keys_then_is_demoted_and_remov
     assert refused.exit_code == 1
     assert "developer role or above" in refused.output
     assert them("members", "invite", "x@example.com", "viewer").exit_code == 1
+
+    async def listed_async() -> list:
+        async with AsyncClient(base_url=url, token=team_session) as client:
+            return [(m.email, m.role) for m in await client.members.list()]
+
+    assert (colleague, "purger") in asyncio.run(listed_async())
 
     members = owner("members", "list")
     assert colleague in members.output and "purger" in members.output

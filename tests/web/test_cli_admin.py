@@ -95,7 +95,8 @@ def test_accounts_delete_ends_the_accounts_keys_sessions_and_zones_at_once(tmp_p
                 ],
                 input="n\n",
             )
-            assert refused.exit_code == 1 and "leaving@example.com" in refused.output
+            assert refused.exit_code == 0 and "leaving@example.com" in refused.output
+            assert refused.output.splitlines()[-1] == "Nothing was changed."
             assert http.get("/api/account", headers=bearer(key)).status_code == 200
             deleted = runner.invoke(
                 app,
@@ -142,3 +143,31 @@ def test_commands_about_existing_data_do_not_start_an_empty_database(tmp_path):
         assert result.exit_code == 1, result.output
         assert f"No database at {elsewhere.resolve() / 'paradarum.db'}" in result.output
         assert not elsewhere.exists()
+
+
+def test_operator_commands_do_not_upgrade_a_schema_in_use(tmp_path):
+    """Upgrading is `db upgrade`'s job: an account created with a newer paradarum
+    must not migrate the database under the servers using it."""
+    from paradarum.db.migrate import current_revision, downgrade
+    from paradarum.runtime import open_database
+
+    data = tmp_path / "data"
+    assert runner.invoke(app, ["db", "upgrade", "--data-dir", str(data)]).exit_code == 0
+    db = open_database(Settings(data_dir=data))
+    try:
+        downgrade(db, "0003")
+    finally:
+        db.close()
+    result = runner.invoke(
+        app,
+        ["accounts", "create", "a@example.com", "--data-dir", str(data)],
+        input="an operator chosen password\n" * 2,
+    )
+    assert result.exit_code == 1
+    assert "paradarum db upgrade" in result.output.splitlines()[-1]
+    db = open_database(Settings(data_dir=data))
+    try:
+        with db.reading() as conn:
+            assert current_revision(conn) == "0003"
+    finally:
+        db.close()

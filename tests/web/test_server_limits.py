@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import stat
 import subprocess
@@ -17,7 +18,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import IN_CI, PASSWORD, bearer, free_port, login, signup, start_server
+from tests.support import (
+    IN_CI,
+    PASSWORD,
+    bearer,
+    free_port,
+    login,
+    signup,
+    start_server,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +103,9 @@ def test_slow_header_connections_are_closed_at_the_deadline_and_others_are_serve
                     pass
                 except OSError:
                     closed.add(index)
-            time.sleep(0.2)
+            # Until one of the others is closed (readable: its end of file), or it is
+            # time for the next byte.
+            select.select([s for i, s in enumerate(slow) if i not in closed], [], [], 0.2)
         elapsed = time.monotonic() - started
         assert len(closed) == 50, f"{len(closed)} of 50 slow connections closed"
         assert elapsed < 6, elapsed  # the deadline (2 s), not whenever the bytes stop
@@ -115,6 +127,57 @@ def test_a_port_in_use_is_one_line_before_anything_starts(tmp_path):
     assert lines == [lines[0]] and f"Port {port}" in lines[0] and "in use" in lines[0]
     assert "started" not in finished.stdout  # nothing started, nothing migrated
     assert not (tmp_path / "data" / "paradarum.db").exists()
+
+
+def _connected_clients(base_url: str, count: int) -> list[httpx.Client]:
+    """``count`` clients, each holding a keep-alive connection after one answer."""
+    clients = []
+    for _ in range(count):
+        client = httpx.Client(base_url=base_url, timeout=10)
+        assert client.get("/api/health").status_code == 200
+        clients.append(client)
+    return clients
+
+
+def _connections_on(port: int) -> set[str]:
+    """The TCP states of this machine's sockets whose local port is ``port`` (IPv4)."""
+    states = {
+        "01": "ESTABLISHED", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT",
+        "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING",
+    }  # fmt: skip
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            found.add(states.get(fields[3], fields[3]))
+    return found
+
+
+def test_a_restart_right_after_kill_minus_nine_with_clients_connected_starts_at_once(tmp_path):
+    port = free_port()
+    first = start_server(env_for(tmp_path), port=port, log_path=tmp_path / "first.log")
+    clients = _connected_clients(first.base_url, 5)
+    try:
+        first.kill()  # SIGKILL: the kernel closes the server's side of each connection
+        # Every worker is gone once nothing listens or is established on the port.
+        wait_until(lambda: not _connections_on(port) & {"LISTEN", "ESTABLISHED"})
+        for client in clients:  # the clients close theirs: the server's side is TIME_WAIT
+            client.close()
+        assert "TIME_WAIT" in _connections_on(port), "nothing lingers: nothing is tested"
+        # Without SO_REUSEADDR the start-up check would refuse the port for a minute.
+        second = start_server(env_for(tmp_path), port=port, log_path=tmp_path / "second.log")
+    finally:
+        for client in clients:
+            client.close()
+    try:
+        assert httpx.get(second.base_url + "/api/health", timeout=5).status_code == 200
+        # A second live server on that port is still refused, in one line.
+        refused = paradarum("serve", "--port", str(port), env=env_for(tmp_path / "other"))
+        assert refused.returncode == 1
+        assert f"Port {port}" in refused.stderr and "in use" in refused.stderr
+        assert httpx.get(second.base_url + "/api/health", timeout=5).status_code == 200
+    finally:
+        second.stop()
 
 
 @pytest.mark.parametrize(
@@ -260,3 +323,74 @@ def test_a_first_start_on_a_full_disk_is_one_clear_line(tmp_path):
     assert finished.returncode == 1
     assert finished.stderr.count("\n") == 1, finished.stderr
     assert "full" in finished.stderr.lower() and "Traceback" not in finished.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "extra", "named", "said"),
+    [
+        (("--port", "70000"), {}, "PARADARUM_PORT", "less than or equal to 65535"),
+        (("--workers", "0"), {}, "PARADARUM_WORKERS", "greater than or equal to 1"),
+        ((), {"PARADARUM_PORT": "abc"}, "PARADARUM_PORT", "must be a whole number"),
+        ((), {"PARADARUM_SIGNUP_ENABLED": "maybe"}, "PARADARUM_SIGNUP_ENABLED", "true or false"),
+    ],
+)
+def test_a_bad_flag_or_setting_of_serve_is_one_line(tmp_path, args, extra, named, said):
+    finished = paradarum("serve", *args, env={**env_for(tmp_path), **extra})
+    assert finished.returncode == 2, finished.stderr
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1, finished.stderr
+    assert named in lines[0] and said in lines[0]
+    assert "Usage:" not in finished.stderr and "Traceback" not in finished.stderr
+
+
+def test_a_data_directory_that_is_a_file_says_so_in_one_line(tmp_path):
+    a_file = tmp_path / "data"
+    a_file.write_text("not a directory")
+    finished = paradarum("serve", env=env_for(tmp_path))
+    assert finished.returncode == 2
+    assert finished.stderr.strip() == (
+        f"Error: PARADARUM_DATA_DIR: {a_file} is a file, not a directory; give a directory "
+        "(it is created if missing), such as ./data."
+    )
+
+
+def test_db_upgrade_says_what_it_did(tmp_path):
+    database = (tmp_path / "data" / "paradarum.db").resolve()
+    first = paradarum("db", "upgrade", env=env_for(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"Created the SQLite database {database} (schema ")
+    again = paradarum("db", "upgrade", env=env_for(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"The SQLite database {database} is up to date (schema ")
+    assert again.stdout.strip().endswith("nothing to do.")
+
+
+def test_serve_says_where_it_runs_in_one_plain_line_with_the_real_port(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "paradarum", "serve", "--port", "0"],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")},
+            **env_for(tmp_path),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline().strip()
+        prefix, _, rest = line.partition("http://127.0.0.1:")
+        assert prefix == "Paradarum is running at ", line
+        port, _, tail = rest.partition(" ")
+        assert tail == "— Ctrl-C to stop" and port.isdigit() and port != "0"
+        deadline = time.monotonic() + 30
+        while True:  # the address it named answers
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).is_success:
+                    break
+            assert time.monotonic() < deadline, "the server never answered"
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        assert process.stderr is not None
+        process.stderr.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from paradarum_client import __version__, keyformat
+from paradarum_client.durations import end_of_day
 from paradarum_client.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -30,7 +31,7 @@ from paradarum_client.errors import (
     ServerError,
     ValidationError,
 )
-from paradarum_client.models import NewKey, Purge, from_wire, rfc3339
+from paradarum_client.models import NewKey, NewKeyIn, Purge, from_wire, to_wire
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 URL_VARIABLE = "PARADARUM_URL"
@@ -98,7 +99,7 @@ MAX_GRACE = timedelta(days=7)
 def new_key_body(
     name: str,
     *,
-    expires_at: datetime | timedelta | None,
+    expires_at: datetime | date | timedelta | None,
     allowed_cidrs: Iterable[str] | None,
     purge_only: bool,
     zone_ids: Iterable[int] | None,
@@ -108,20 +109,22 @@ def new_key_body(
 
     A ``timedelta`` expiry counts from now (this machine's clock: the server checks
     the result against its own, at most 366 days ahead); a naive ``datetime`` is UTC,
-    as everywhere in this client.
+    as everywhere in this client; a ``date`` alone means the key works through that
+    day, UTC (the panel's rule too).
     """
-    body: dict[str, Any] = {"name": name}
     if isinstance(expires_at, timedelta):
         expires_at = datetime.now(UTC) + expires_at
-    if expires_at is not None:
-        body["expiresAt"] = rfc3339(expires_at)
-    if allowed_cidrs is not None:
-        body["allowedCidrs"] = as_list(allowed_cidrs)
-    if purge_only:
-        body["permissions"] = "purge"
-    if zone_ids is not None:
-        body["zoneIds"] = [int(zone_id) for zone_id in zone_ids]
-    return body
+    elif isinstance(expires_at, date) and not isinstance(expires_at, datetime):
+        expires_at = end_of_day(expires_at)
+    return to_wire(
+        NewKeyIn(
+            name=name,
+            expires_at=expires_at,
+            allowed_cidrs=None if allowed_cidrs is None else as_list(allowed_cidrs),
+            permissions="purge" if purge_only else "full",
+            zone_ids=None if zone_ids is None else [int(zone_id) for zone_id in zone_ids],
+        )
+    )
 
 
 def grace_minutes(grace: timedelta | int) -> int:

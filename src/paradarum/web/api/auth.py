@@ -5,14 +5,15 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
 from paradarum.web.routing import Routes
-from paradarum.web.schemas import (
+from paradarum_client.models import (
     CredentialsIn,
     EmailIn,
     EmailTokenIn,
+    NewAccount,
     PasswordResetIn,
+    Session,
     SignupIn,
 )
-from paradarum_client.models import NewAccount, Session
 
 routes = Routes(tag="auth")
 NO_STORE = {"Cache-Control": "no-store"}
@@ -21,8 +22,6 @@ NO_STORE = {"Cache-Control": "no-store"}
 @routes.post(
     "/api/auth/signup",
     permission=None,
-    body=SignupIn,
-    response=NewAccount | None,
     status=201,
     errors=(403, 409, 429),
     summary="Create an account",
@@ -32,8 +31,7 @@ NO_STORE = {"Cache-Control": "no-store"}
         "Elsewhere `data` is the new account, and a registered email is a 409."
     ),
 )
-async def signup(request: Request) -> Reply:
-    body: SignupIn = request.body
+async def signup(request: Request, body: SignupIn) -> Reply[NewAccount | None]:
     account = await request.runtime.accounts.signup(
         email=body.email, password=body.password, client=request.client
     )
@@ -49,11 +47,9 @@ async def signup(request: Request) -> Reply:
 @routes.post(
     "/api/auth/email/verify",
     permission=None,
-    body=EmailTokenIn,
     summary="Verify an email address with the token from the emailed link",
 )
-async def verify_email(request: Request) -> Reply:
-    body: EmailTokenIn = request.body
+async def verify_email(request: Request, body: EmailTokenIn) -> Reply[None]:
     await request.runtime.accounts.verify_email(token=body.token, client=request.client)
     return Reply(None, "Your email address is verified.")
 
@@ -63,7 +59,7 @@ async def verify_email(request: Request) -> Reply:
     errors=(429,),
     summary="Send a new email verification link",
 )
-async def resend_verification(request: Request) -> Reply:
+async def resend_verification(request: Request) -> Reply[None]:
     await request.runtime.accounts.resend_verification(principal=request.principal)
     return Reply(None, "A new verification link is on its way to your inbox.")
 
@@ -71,13 +67,10 @@ async def resend_verification(request: Request) -> Reply:
 @routes.post(
     "/api/auth/login",
     permission=None,
-    body=CredentialsIn,
-    response=Session,
     errors=(401, 429),
     summary="Sign in: get a panel session token (JWT)",
 )
-async def login(request: Request) -> Reply:
-    body: CredentialsIn = request.body
+async def login(request: Request, body: CredentialsIn) -> Reply[Session]:
     session = await request.runtime.accounts.login(
         email=body.email, password=body.password, client=request.client
     )
@@ -87,18 +80,15 @@ async def login(request: Request) -> Reply:
 @routes.post(
     "/api/auth/login/link",
     permission=None,
-    body=EmailTokenIn,
-    response=Session,
     summary="Finish a sign-in with the one-time link emailed while the account is under attack",
     description=(
         "When an email sees many failed sign-ins, a sign-in from an address that never "
         "signed in to the account answers `429` whatever the password; the right "
-        "password mails the account a link to `/confirm-sign-in#token=...` (15 minutes, "
+        "password mails the person a link to `/confirm-sign-in#token=...` (15 minutes, "
         "once). Its token here gives the session, and the address counts as known."
     ),
 )
-async def login_with_link(request: Request) -> Reply:
-    body: EmailTokenIn = request.body
+async def login_with_link(request: Request, body: EmailTokenIn) -> Reply[Session]:
     session = await request.runtime.accounts.login_with_link(
         token=body.token, client=request.client
     )
@@ -106,19 +96,8 @@ async def login_with_link(request: Request) -> Reply:
 
 
 @routes.post(
-    "/api/auth/logout",
-    permission=Permission.PURGE,
-    summary="Sign out: end this session token (an API key gets 400: revoke it instead)",
-)
-async def logout(request: Request) -> Reply:
-    await request.runtime.accounts.logout(principal=request.principal, client=request.client)
-    return Reply(None, "Signed out")
-
-
-@routes.post(
     "/api/auth/password/forgot",
     permission=None,
-    body=EmailIn,
     status=202,
     errors=(429,),
     summary="Ask for a password reset link by email",
@@ -128,8 +107,7 @@ async def logout(request: Request) -> Reply:
         "once. Limited per client address and per email."
     ),
 )
-async def forgot_password(request: Request) -> Reply:
-    body: EmailIn = request.body
+async def forgot_password(request: Request, body: EmailIn) -> Reply[None]:
     await request.runtime.accounts.forgot_password(email=body.email, client=request.client)
     return Reply(
         None,
@@ -141,16 +119,24 @@ async def forgot_password(request: Request) -> Reply:
 @routes.post(
     "/api/auth/password/reset",
     permission=None,
-    body=PasswordResetIn,
     summary="Choose a new password with the token from the emailed link",
     description=(
-        "Sets the password, ends every session of the account and counts the email "
+        "Sets the password, ends every session of the person and counts the email "
         "address as verified. A used, replaced or expired token is a `400`."
     ),
 )
-async def reset_password(request: Request) -> Reply:
-    body: PasswordResetIn = request.body
+async def reset_password(request: Request, body: PasswordResetIn) -> Reply[None]:
     await request.runtime.accounts.reset_password(
         token=body.token, password=body.password, client=request.client
     )
     return Reply(None, "Your password has been changed and every session has been signed out.")
+
+
+@routes.post(
+    "/api/auth/logout",
+    permission=Permission.PURGE,
+    summary="Sign out: end this session token (an API key gets 400: revoke it instead)",
+)
+async def logout(request: Request) -> Reply[None]:
+    await request.runtime.accounts.logout(principal=request.principal, client=request.client)
+    return Reply(None, "Signed out")

@@ -69,6 +69,7 @@ SECTIONS = (
     Section("purge", "Purge"),
     Section("members", "Members"),
     Section("security", "Security"),
+    Section("ci", "CI access"),
     Section("security-log", "Security log"),
 )
 SETTINGS_LAYOUT = "settings.html"
@@ -131,6 +132,12 @@ def render_section(section: Section, *, signup_enabled: bool) -> bytes:
         .replace("{{section}}", body)
     )
     return text.encode()
+
+
+def not_found_page() -> Response:
+    """The page a browser gets at an address that is no page: a way home."""
+    body = render("not-found.html", signup_enabled=True)
+    return Response(404, body, PAGE_HEADERS, content_type=HTML)
 
 
 def page_routes(settings: Settings) -> Routes:

@@ -36,8 +36,17 @@ const EVENT_LABELS = {
   "member.role_changed": "Member's role changed",
   "member.removed": "Member removed",
   "member.left": "Member left",
+  "trust_policy.created": "CI trust policy added",
+  "trust_policy.deleted": "CI trust policy deleted",
+  "oidc.key_minted": "Key issued to a CI job",
+  "oidc.token_refused": "CI token refused",
 };
-const WARNING_EVENTS = new Set(["session.login_failed", "key.leaked", "key.refused"]);
+const WARNING_EVENTS = new Set([
+  "session.login_failed",
+  "key.leaked",
+  "key.refused",
+  "oidc.token_refused",
+]);
 
 // Repeats of one event for the same key, address and detail, one right after the
 // other, are one row: "Failed sign-in attempt ×37".
@@ -129,7 +138,7 @@ export function logSection(state) {
         { dataset: { label: "Details" } },
         h(
           "span",
-          {},
+          { className: "log-details" },
           ...details,
           entry.detail ? h("span", { className: "detail" }, entry.detail) : null,
         ),
