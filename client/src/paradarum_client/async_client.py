@@ -32,6 +32,7 @@ from paradarum_client.models import (
     KeyUsage,
     Member,
     NewKey,
+    OidcKey,
     Purge,
     Session,
     Zone,
@@ -44,6 +45,7 @@ from paradarum_client.protocol import (
     grace_minutes,
     new_key_body,
     next_cursor,
+    oidc_token_body,
     parse,
     parse_list,
     parse_new_key,
@@ -128,6 +130,14 @@ class AsyncClient(BaseClient):
     async def logout(self) -> None:
         """End the session token this client uses."""
         await self._send("POST", "/api/auth/logout")
+
+    async def exchange_oidc_token(self, id_token: str, *, policy_id: int | None = None) -> OidcKey:
+        """Trade a CI job's OpenID Connect ID token for a short-lived key (as
+        :meth:`Client.exchange_oidc_token <paradarum_client.Client.exchange_oidc_token>`)."""
+        data, _ = await self._send(
+            "POST", "/api/oidc/token", json=oidc_token_body(id_token, policy_id)
+        )
+        return parse(OidcKey, data)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -54,6 +54,7 @@ from paradarum_client.protocol import (
     grace_minutes,
     new_key_body,
     next_cursor,
+    oidc_token_body,
     parse,
     parse_list,
     parse_new_key,
@@ -144,10 +145,7 @@ class Client(BaseClient):
         (``POST /api/oidc/token``; the account's trust policy decides the rest).
         ``policy_id`` is needed only when several accounts trust the same workload.
         Any refusal is an :class:`~paradarum_client.AuthenticationError`."""
-        body: dict[str, Any] = {"token": id_token}
-        if policy_id is not None:
-            body["policyId"] = policy_id
-        data, _ = self._send("POST", "/api/oidc/token", json=body)
+        data, _ = self._send("POST", "/api/oidc/token", json=oidc_token_body(id_token, policy_id))
         return parse(OidcKey, data)
 
     @classmethod
