@@ -115,12 +115,12 @@ def test_the_client_installs_alone_and_talks_to_a_real_server(api_server, tmp_pa
 
     found = json.loads(run(python, "-c", INVENTORY, cwd=tmp_path).stdout)
     installed = set(found)
-    assert {"paradarum-client", "httpx"} <= installed
+    assert {"paradarum-client", "httpx", "msgspec"} <= installed
     assert not installed & SERVER_STACK, installed & SERVER_STACK
     assert not installed & {"typer", "rich", "click"}  # the command line is an extra
-    # Nothing but the client, httpx and what httpx needs.
+    # Nothing but the client, httpx, msgspec and what httpx needs.
     assert installed - VENV_BOOTSTRAP == dependency_closure(found, "paradarum-client")
-    assert set(found["paradarum-client"]) == {"httpx"}
+    assert set(found["paradarum-client"]) == {"httpx", "msgspec"}
 
     # The library works without the command line's packages.
     email = f"installed-{uuid.uuid4().hex[:10]}@example.com"

@@ -16,7 +16,12 @@ from tests.browser.harness import visible_text_and_values
 from tests.wordpress.conftest import ALPHA_HOST, BETA_HOST, Stack
 from tests.wordpress.harness import wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.wordpress]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.wordpress,
+    pytest.mark.xdist_group("wordpress-admin"),
+]
 
 
 def screenshot(page: Any, name: str) -> None:

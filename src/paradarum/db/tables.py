@@ -1,4 +1,4 @@
-"""Tables (SQLAlchemy Core). API schemas live in ``paradarum.web.schemas``, apart,
+"""Tables (SQLAlchemy Core). API shapes live in ``paradarum_client.models``, apart,
 so that a column such as ``key_hash`` can never leak into a response by accident.
 """
 

@@ -34,7 +34,7 @@ from paradarum.services import audit, validation
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
 from paradarum.services.notifications import Kind, enqueue
-from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+from paradarum.services.pagination import Page, newest_first
 from paradarum.services.roles import Action, Role, require
 
 MAX_EXPIRY = timedelta(days=366)
@@ -124,12 +124,6 @@ class CreatedKey:
 
     info: KeyInfo
     raw_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class KeyPage:
-    items: list[KeyInfo]
-    next_cursor: str | None
 
 
 _PUBLIC_COLUMNS = (
@@ -519,10 +513,8 @@ class ApiKeyService:
         limit: int = 100,
         cursor: str | None = None,
         status: ListFilter = ListFilter.ALL,
-    ) -> KeyPage:
+    ) -> Page[KeyInfo]:
         """Newest first (``created_at``, then ``id``), revoked keys included by default."""
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
         now = self._clock()
         query = select(*_PUBLIC_COLUMNS).where(api_keys.c.account_id == account_id)
         if status is ListFilter.ACTIVE:
@@ -531,12 +523,15 @@ class ApiKeyService:
             query = query.where(api_keys.c.revoked_at.is_not(None))
         elif status is ListFilter.EXPIRED:
             query = query.where(api_keys.c.revoked_at.is_(None), api_keys.c.expires_at <= now)
-        query = newest_first_page(
-            query, moment=api_keys.c.created_at, row_id=api_keys.c.id, limit=limit, cursor=cursor
+        return await newest_first(
+            self._db,
+            query,
+            moment=api_keys.c.created_at,
+            row_id=api_keys.c.id,
+            limit=limit,
+            cursor=cursor,
+            item=key_info,
         )
-        rows = await self._db.read(lambda conn: conn.execute(query).all())
-        items = [key_info(row) for row in rows[:limit]]
-        return KeyPage(items=items, next_cursor=next_cursor(rows, limit=limit, moment="created_at"))
 
     async def revoke(self, *, principal: Principal, key_id: int, client: ClientInfo) -> KeyInfo:
         """Revoke for good. Of simultaneous revokes, exactly one changes the row."""

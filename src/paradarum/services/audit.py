@@ -18,9 +18,8 @@ from sqlalchemy import Connection, insert, select
 
 from paradarum.db.engine import Database
 from paradarum.db.tables import audit_events
-from paradarum.errors import ValidationFailed
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+from paradarum.services.pagination import Page, newest_first
 
 
 class Event(StrEnum):
@@ -119,12 +118,6 @@ class AuditEvent:
     detail: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class AuditPage:
-    items: list[AuditEvent]
-    next_cursor: str | None
-
-
 _COLUMNS = (
     audit_events.c.id,
     audit_events.c.event,
@@ -146,19 +139,14 @@ class AuditLog:
 
     async def list(
         self, *, account_id: int, limit: int = 100, cursor: str | None = None
-    ) -> AuditPage:
+    ) -> Page[AuditEvent]:
         """The account's events, newest first (``occurred_at``, then ``id``)."""
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
-        query = newest_first_page(
+        return await newest_first(
+            self._db,
             select(*_COLUMNS).where(audit_events.c.account_id == account_id),
             moment=audit_events.c.occurred_at,
             row_id=audit_events.c.id,
             limit=limit,
             cursor=cursor,
-        )
-        rows = await self._db.read(lambda conn: conn.execute(query).all())
-        items = [AuditEvent(**row._asdict()) for row in rows[:limit]]
-        return AuditPage(
-            items=items, next_cursor=next_cursor(rows, limit=limit, moment="occurred_at")
+            item=lambda row: AuditEvent(**row._asdict()),
         )

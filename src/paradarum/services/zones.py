@@ -45,7 +45,7 @@ from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit
 from paradarum.services.accounts import home_account, require_verified
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+from paradarum.services.pagination import Page, newest_first
 from paradarum.services.roles import Action
 
 # Verifications per account and minute (each one asks DNS).
@@ -87,12 +87,6 @@ class ZoneInfo:
     @property
     def challenge_name(self) -> str:
         return hostnames.challenge_name(self.hostname)
-
-
-@dataclass(frozen=True, slots=True)
-class ZonePage:
-    items: list[ZoneInfo]
-    next_cursor: str | None
 
 
 def zone_info(row: Any) -> ZoneInfo:
@@ -240,21 +234,16 @@ class ZoneService:
 
     async def list(
         self, *, account_id: int, limit: int = 100, cursor: str | None = None
-    ) -> ZonePage:
+    ) -> Page[ZoneInfo]:
         """Newest first (``created_at``, then ``id``)."""
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
-        query = newest_first_page(
+        return await newest_first(
+            self._db,
             select(zones).where(zones.c.account_id == account_id),
             moment=zones.c.created_at,
             row_id=zones.c.id,
             limit=limit,
             cursor=cursor,
-        )
-        rows = await self._db.read(lambda conn: conn.execute(query).all())
-        return ZonePage(
-            items=[zone_info(row) for row in rows[:limit]],
-            next_cursor=next_cursor(rows, limit=limit, moment="created_at"),
+            item=zone_info,
         )
 
     async def _get(self, account_id: int, zone_id: int) -> ZoneInfo:

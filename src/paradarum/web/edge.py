@@ -17,7 +17,6 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from paradarum import keys
 from paradarum.logs import AccessLogWriter
 from paradarum.web import errors as web_errors
-from paradarum.web.request import Network, client_address
+from paradarum.web.request import BODY, Network, client_address
 from paradarum.web.responses import envelope_error
 
 MAX_BODY = 64 * 1024
@@ -140,16 +139,9 @@ class BodyGuard:
             if media_type != b"application/json" and not media_type.endswith(b"+json"):
                 await envelope_error(415, web_errors.NOT_JSON)(send)
                 return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        # Read once, here: the router takes it from the scope.
+        scope[BODY] = body
+        await self.app(scope, receive, send)
 
 
 # -- limits -----------------------------------------------------------------------------
@@ -331,16 +323,7 @@ class AccessLog:
         try:
             await self.app(scope, receive, recording)
         finally:
-            if self.trusted:  # the client as the trusted-proxy rules see it
-                forwarded = [
-                    value.decode("latin-1")
-                    for name, value in scope["headers"]
-                    if name == b"x-forwarded-for"
-                ]
-                address = client_address(scope, forwarded, self.trusted)
-            else:
-                peer: Any = scope.get("client")
-                address = peer[0] if peer else None
+            address = client_address(scope, self.trusted)
             self.writer.write(
                 method=scope["method"],
                 path=scope["path"],

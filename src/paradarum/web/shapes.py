@@ -1,4 +1,6 @@
-"""From what services return to the API's shapes (``paradarum_client.models``)."""
+"""From what services return to the API's shapes (``paradarum_client.models``): the
+one place where a service's result becomes what the API answers, one function per
+shape. Routes call these; nothing else builds a shape from a service's result."""
 
 from __future__ import annotations
 

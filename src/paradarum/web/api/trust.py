@@ -5,8 +5,7 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
 from paradarum.web.routing import Routes
-from paradarum.web.schemas import OidcTokenIn, TrustPolicyIn
-from paradarum_client.models import OidcKey, TrustPolicy
+from paradarum_client.models import OidcKey, OidcTokenIn, TrustPolicy, TrustPolicyIn
 
 routes = Routes(tag="ci access")
 NO_STORE = {"Cache-Control": "no-store"}
@@ -14,23 +13,19 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 @routes.get(
     "/api/account/trust-policies",
-    response=list[TrustPolicy],
     summary="List trust policies, newest first (panel session only)",
 )
-async def list_policies(request: Request) -> Reply:
+async def list_policies(request: Request) -> Reply[list[TrustPolicy]]:
     policies = await request.runtime.trust.list(principal=request.principal)
     return Reply([shapes.trust_policy(policy) for policy in policies], "Trust policies")
 
 
 @routes.post(
     "/api/account/trust-policies",
-    body=TrustPolicyIn,
-    response=TrustPolicy,
     status=201,
     summary="Trust a CI job's OpenID Connect tokens (panel session only)",
 )
-async def create_policy(request: Request) -> Reply:
-    body: TrustPolicyIn = request.body
+async def create_policy(request: Request, body: TrustPolicyIn) -> Reply[TrustPolicy]:
     policy = await request.runtime.trust.create(
         principal=request.principal,
         client=request.client,
@@ -39,21 +34,20 @@ async def create_policy(request: Request) -> Reply:
         audience=body.audience,
         conditions=body.conditions,
         permission=Permission(body.permissions),
-        zone_ids=body.zoneIds,
-        ttl_seconds=body.ttlSeconds,
+        zone_ids=body.zone_ids,
+        ttl_seconds=body.ttl_seconds,
     )
     return Reply(shapes.trust_policy(policy), "Trust policy created")
 
 
 @routes.delete(
     "/api/account/trust-policies/{id}",
-    response=TrustPolicy,
     errors=(404,),
     summary="Delete a trust policy and revoke every key it minted (panel session only)",
 )
-async def delete_policy(request: Request) -> Reply:
+async def delete_policy(request: Request, id: int) -> Reply[TrustPolicy]:
     policy = await request.runtime.trust.delete(
-        principal=request.principal, policy_id=request.params["id"], client=request.client
+        principal=request.principal, policy_id=id, client=request.client
     )
     return Reply(
         shapes.trust_policy(policy), "Trust policy deleted; the keys it minted are revoked"
@@ -63,8 +57,6 @@ async def delete_policy(request: Request) -> Reply:
 @routes.post(
     "/api/oidc/token",
     permission=None,
-    body=OidcTokenIn,
-    response=OidcKey,
     status=201,
     errors=(401, 429),
     summary="Trade a CI job's OpenID Connect ID token for a short-lived key",
@@ -73,9 +65,8 @@ async def delete_policy(request: Request) -> Reply:
         "and meet a trust policy; any failure is the same 401."
     ),
 )
-async def exchange_token(request: Request) -> Reply:
-    body: OidcTokenIn = request.body
+async def exchange_token(request: Request, body: OidcTokenIn) -> Reply[OidcKey]:
     minted = await request.runtime.trust.exchange(
-        token=body.token, client=request.client, policy_id=body.policyId
+        token=body.token, client=request.client, policy_id=body.policy_id
     )
     return Reply(shapes.oidc_key(minted), "Key issued", headers=NO_STORE)
