@@ -36,6 +36,7 @@ from paradarum_client.models import (
     Member,
     NewKey,
     OidcKey,
+    OidcTokenIn,
     Purge,
     PurgeIn,
     RemoveMemberIn,
@@ -55,7 +56,6 @@ from paradarum_client.protocol import (
     grace_minutes,
     new_key_body,
     next_cursor,
-    oidc_token_body,
     parse,
     parse_list,
     parse_new_key,
@@ -144,9 +144,8 @@ class AsyncClient(BaseClient):
     async def exchange_oidc_token(self, id_token: str, *, policy_id: int | None = None) -> OidcKey:
         """Trade a CI job's OpenID Connect ID token for a short-lived key (as
         :meth:`Client.exchange_oidc_token <paradarum_client.Client.exchange_oidc_token>`)."""
-        data, _ = await self._send(
-            "POST", "/api/oidc/token", json=oidc_token_body(id_token, policy_id)
-        )
+        body = OidcTokenIn(token=id_token, policy_id=policy_id)
+        data, _ = await self._send("POST", "/api/oidc/token", json=to_wire(body))
         return parse(OidcKey, data)
 
     async def aclose(self) -> None:

@@ -45,6 +45,7 @@ from paradarum_client.models import (
     Member,
     NewKey,
     OidcKey,
+    OidcTokenIn,
     Purge,
     PurgeIn,
     RemoveMemberIn,
@@ -64,7 +65,6 @@ from paradarum_client.protocol import (
     grace_minutes,
     new_key_body,
     next_cursor,
-    oidc_token_body,
     parse,
     parse_list,
     parse_new_key,
@@ -155,7 +155,8 @@ class Client(BaseClient):
         (``POST /api/oidc/token``; the account's trust policy decides the rest).
         ``policy_id`` is needed only when several accounts trust the same workload.
         Any refusal is an :class:`~paradarum_client.AuthenticationError`."""
-        data, _ = self._send("POST", "/api/oidc/token", json=oidc_token_body(id_token, policy_id))
+        body = OidcTokenIn(token=id_token, policy_id=policy_id)
+        data, _ = self._send("POST", "/api/oidc/token", json=to_wire(body))
         return parse(OidcKey, data)
 
     @classmethod

@@ -127,14 +127,6 @@ def new_key_body(
     )
 
 
-def oidc_token_body(id_token: str, policy_id: int | None) -> dict[str, Any]:
-    """``POST /api/oidc/token``: the ID token, and the policy when one is named."""
-    body: dict[str, Any] = {"token": id_token}
-    if policy_id is not None:
-        body["policyId"] = policy_id
-    return body
-
-
 def grace_minutes(grace: timedelta | int) -> int:
     """``grace`` as the whole minutes a roll sends, or :class:`ValidationError` saying
     what is allowed (0 to 7 days, whole minutes) before anything is sent.

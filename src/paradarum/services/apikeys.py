@@ -34,7 +34,7 @@ from paradarum.services import audit, validation
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
 from paradarum.services.notifications import Kind, enqueue
-from paradarum.services.pagination import Page, newest_first
+from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from paradarum.services.roles import Action, Role, require
 
 MAX_EXPIRY = timedelta(days=366)
@@ -510,7 +510,7 @@ class ApiKeyService:
         self,
         *,
         account_id: int,
-        limit: int = 100,
+        limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
         status: ListFilter = ListFilter.ALL,
     ) -> Page[KeyInfo]:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select
 from paradarum.db.engine import Database
 from paradarum.db.tables import audit_events
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.pagination import Page, newest_first
+from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 
 
 class Event(StrEnum):
@@ -138,7 +138,7 @@ class AuditLog:
         self._db = db
 
     async def list(
-        self, *, account_id: int, limit: int = 100, cursor: str | None = None
+        self, *, account_id: int, limit: int = DEFAULT_LIMIT, cursor: str | None = None
     ) -> Page[AuditEvent]:
         """The account's events, newest first (``occurred_at``, then ``id``)."""
         return await newest_first(

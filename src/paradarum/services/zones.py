@@ -45,7 +45,7 @@ from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit
 from paradarum.services.accounts import home_account, require_verified
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.pagination import Page, newest_first
+from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from paradarum.services.roles import Action
 
 # Verifications per account and minute (each one asks DNS).
@@ -233,7 +233,7 @@ class ZoneService:
         return result
 
     async def list(
-        self, *, account_id: int, limit: int = 100, cursor: str | None = None
+        self, *, account_id: int, limit: int = DEFAULT_LIMIT, cursor: str | None = None
     ) -> Page[ZoneInfo]:
         """Newest first (``created_at``, then ``id``)."""
         return await newest_first(
