@@ -112,12 +112,19 @@ def check_address(host: str, port: int) -> None:
 
     The server shares a port with another server that asks to (SO_REUSEPORT), so
     without this check a second ``paradarum serve`` would silently take half of the
-    first one's connections. A plain bind tells.
+    first one's connections. A bind without SO_REUSEPORT tells.
+
+    The probe sets SO_REUSEADDR, as the server's own listener does: connections of a
+    server that just died (``kill -9`` with clients connected) linger in TIME_WAIT for
+    up to a minute, and a probe without it would refuse the port until they are gone,
+    which under a supervisor loops into giving up. With SO_REUSEADDR the kernel still
+    refuses an address that a live socket *listens* on, so a second server is refused.
     """
     if port == 0:
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:

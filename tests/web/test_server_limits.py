@@ -17,7 +17,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import IN_CI, PASSWORD, bearer, free_port, login, signup, start_server
+from tests.support import (
+    IN_CI,
+    PASSWORD,
+    bearer,
+    free_port,
+    login,
+    signup,
+    start_server,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -115,6 +124,57 @@ def test_a_port_in_use_is_one_line_before_anything_starts(tmp_path):
     assert lines == [lines[0]] and f"Port {port}" in lines[0] and "in use" in lines[0]
     assert "started" not in finished.stdout  # nothing started, nothing migrated
     assert not (tmp_path / "data" / "paradarum.db").exists()
+
+
+def _connected_clients(base_url: str, count: int) -> list[httpx.Client]:
+    """``count`` clients, each holding a keep-alive connection after one answer."""
+    clients = []
+    for _ in range(count):
+        client = httpx.Client(base_url=base_url, timeout=10)
+        assert client.get("/api/health").status_code == 200
+        clients.append(client)
+    return clients
+
+
+def _connections_on(port: int) -> set[str]:
+    """The TCP states of this machine's sockets whose local port is ``port`` (IPv4)."""
+    states = {
+        "01": "ESTABLISHED", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT",
+        "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING",
+    }  # fmt: skip
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            found.add(states.get(fields[3], fields[3]))
+    return found
+
+
+def test_a_restart_right_after_kill_minus_nine_with_clients_connected_starts_at_once(tmp_path):
+    port = free_port()
+    first = start_server(env_for(tmp_path), port=port, log_path=tmp_path / "first.log")
+    clients = _connected_clients(first.base_url, 5)
+    try:
+        first.kill()  # SIGKILL: the kernel closes the server's side of each connection
+        # Every worker is gone once nothing listens or is established on the port.
+        wait_until(lambda: not _connections_on(port) & {"LISTEN", "ESTABLISHED"})
+        for client in clients:  # the clients close theirs: the server's side is TIME_WAIT
+            client.close()
+        assert "TIME_WAIT" in _connections_on(port), "nothing lingers: nothing is tested"
+        # Without SO_REUSEADDR the start-up check would refuse the port for a minute.
+        second = start_server(env_for(tmp_path), port=port, log_path=tmp_path / "second.log")
+    finally:
+        for client in clients:
+            client.close()
+    try:
+        assert httpx.get(second.base_url + "/api/health", timeout=5).status_code == 200
+        # A second live server on that port is still refused, in one line.
+        refused = paradarum("serve", "--port", str(port), env=env_for(tmp_path / "other"))
+        assert refused.returncode == 1
+        assert f"Port {port}" in refused.stderr and "in use" in refused.stderr
+        assert httpx.get(second.base_url + "/api/health", timeout=5).status_code == 200
+    finally:
+        second.stop()
 
 
 @pytest.mark.parametrize(
