@@ -2,7 +2,8 @@ vcl 4.1;
 
 # Paradarum cache node.
 #
-# Caches by URL (Host + path + query, Varnish's default hash) and understands the
+# Caches by URL (Host + path + query, Varnish's default hash, with the Host normalised
+# first: lowercase, no trailing dot, no :80 or :443) and understands the
 # three purge requests Paradarum sends, from the addresses in `purgers` only:
 #
 #   PURGE /path?query   Host: www.example.com              drop that one URL
@@ -38,6 +39,16 @@ acl purgers {
 }
 
 sub vcl_recv {
+    # One spelling per host before anything is looked up or hashed: lowercase, without
+    # a trailing dot and without the default port (Varnish does not know whether TLS
+    # ended in front of it, so both :80 and :443 go). `WWW.Example.com.:80` and
+    # `www.example.com` are one object, and a URL purge (whose Host Paradarum sends in
+    # this spelling) reaches it however the visitor wrote the host.
+    if (req.http.host) {
+        set req.http.host = regsub(regsub(std.tolower(req.http.host),
+            ":(80|443)$", ""), "\.$", "");
+    }
+
     if (req.method == "PURGE") {
         if (!(client.ip ~ purgers)) {
             return (synth(403, "Purging is not allowed from this address"));

@@ -68,7 +68,9 @@ def test_a_tag_ban_for_one_host_leaves_another_hosts_page_with_the_same_tag_cach
 def test_everything_for_one_host_drops_its_pages_whatever_the_host_spelling_and_no_others(
     varnish,
 ):
-    spellings = ["B.Test", "b.test:8080", "b.test."]  # each its own cached object
+    # Two objects: the cache files `B.Test`, `b.test.` and `b.test` as one (below),
+    # and another port is another object.
+    spellings = ["B.Test", "b.test:8080"]
     for host in spellings:
         warm(varnish, host)
     warm(varnish, "b.test", "/other")
@@ -211,6 +213,33 @@ def test_a_url_purge_drops_that_url_on_that_host_only(varnish):
 
     assert cache_state(varnish, "b.test") == "MISS"
     assert cache_state(varnish, "a.test") == "HIT"
+
+
+@pytest.mark.parametrize(
+    "spelling", ["b.test.", "b.test:80", "b.test:443", "B.Test", "B.TEST.:80", "b.test.:443"]
+)
+def test_a_url_purge_drops_the_object_whatever_spelling_of_the_host_it_was_cached_under(
+    varnish, spelling
+):
+    warm(varnish, spelling)
+    warm(varnish, "a.test.")
+
+    send(varnish, "urls", ["https://b.test/page"], hosts=["b.test"])
+
+    assert cache_state(varnish, spelling) == "MISS"
+    assert cache_state(varnish, "a.test.") == "HIT"
+
+
+def test_every_spelling_of_a_host_is_one_cached_object_but_another_port_is_another(varnish, origin):
+    warm(varnish, "b.test")
+    for spelling in ("b.test.", "b.test:80", "B.Test:443", "B.TEST."):
+        assert cache_state(varnish, spelling) == "HIT", spelling
+    assert cache_state(varnish, "b.test:8080") == "MISS"
+    # The origin saw the host in the one spelling, once, plus the other port.
+    assert sorted(host for host, _ in origin.counters if "b.test" in host) == [
+        "b.test",
+        "b.test:8080",
+    ]
 
 
 def test_the_largest_ban_paradarum_can_send_fits_a_default_varnish(varnish):
