@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     auth_failure_window_seconds: int = Field(default=60, ge=1)
     key_creations_per_account: int = Field(default=50, ge=1)
     key_creation_window_seconds: int = Field(default=3600, ge=1)
+    # Zone additions: each answers whether a hostname is active elsewhere (409), so
+    # they are limited per account and per address against enumerating hostnames.
+    zone_additions_per_account: int = Field(default=20, ge=1)
+    zone_additions_per_address: int = Field(default=60, ge=1)
+    zone_addition_window_seconds: int = Field(default=600, ge=1)
     purges_per_account: int = Field(default=60, ge=1)
     purge_window_seconds: int = Field(default=60, ge=1)
     public_revocations_per_address: int = Field(default=10, ge=1)

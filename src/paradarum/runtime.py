@@ -36,7 +36,7 @@ from paradarum.services.leaks import LeakService
 from paradarum.services.notifications import Notifier
 from paradarum.services.purges import PurgeService
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
-from paradarum.services.zones import ZoneService
+from paradarum.services.zones import AdditionLimits, ZoneService
 from paradarum.tokens import TokenCodec
 
 SESSION_CLEANUP_SECONDS = 600.0
@@ -194,6 +194,11 @@ def build_runtime(
             nameserver=settings.dns_nameserver,
             dns_timeout=settings.dns_timeout_seconds,
             limiter=limiter,
+            additions=AdditionLimits(
+                per_account=settings.zone_additions_per_account,
+                per_address=settings.zone_additions_per_address,
+                window_seconds=settings.zone_addition_window_seconds,
+            ),
             verifies_email=settings.verifies_email,
         ),
         purges=PurgeService(

@@ -30,7 +30,7 @@ from paradarum.errors import (
     ValidationFailed,
 )
 from paradarum.ratelimit import Limit, RateLimiter
-from paradarum.services import audit, validation
+from paradarum.services import audit, confinement, validation
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
 from paradarum.services.notifications import Kind, enqueue
@@ -427,26 +427,36 @@ class ApiKeyService:
     async def list(
         self,
         *,
-        account_id: int,
+        principal: Principal,
         limit: int = 100,
         cursor: str | None = None,
         status: ListFilter = ListFilter.ALL,
     ) -> KeyPage:
-        """Newest first (``created_at``, then ``id``), revoked keys included by default."""
+        """Newest first (``created_at``, then ``id``), revoked keys included by default;
+        for a key limited to some zones, only the keys confined within them."""
         if not 1 <= limit <= MAX_LIMIT:
             raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
         now = self._clock()
-        query = select(*_PUBLIC_COLUMNS).where(api_keys.c.account_id == account_id)
+        query = select(*_PUBLIC_COLUMNS).where(api_keys.c.account_id == principal.account_id)
         if status is ListFilter.ACTIVE:
             query = query.where(active(now))
         elif status is ListFilter.REVOKED:
             query = query.where(api_keys.c.revoked_at.is_not(None))
         elif status is ListFilter.EXPIRED:
             query = query.where(api_keys.c.revoked_at.is_(None), api_keys.c.expires_at <= now)
-        query = newest_first_page(
-            query, moment=api_keys.c.created_at, row_id=api_keys.c.id, limit=limit, cursor=cursor
-        )
-        rows = await self._db.read(lambda conn: conn.execute(query).all())
+
+        def read(conn: Connection) -> list[Any]:
+            within = confinement.key_filter(conn, principal)
+            page = newest_first_page(
+                query if within is None else query.where(within),
+                moment=api_keys.c.created_at,
+                row_id=api_keys.c.id,
+                limit=limit,
+                cursor=cursor,
+            )
+            return list(conn.execute(page).all())
+
+        rows = await self._db.read(read)
         items = [key_info(row) for row in rows[:limit]]
         return KeyPage(items=items, next_cursor=next_cursor(rows, limit=limit, moment="created_at"))
 
@@ -455,6 +465,7 @@ class ApiKeyService:
         now = self._clock()
 
         def work(conn: Connection) -> KeyInfo:
+            confinement.require_key(conn, principal, key_id)
             changed = conn.execute(
                 update(api_keys)
                 .where(

@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
 from paradarum.db.engine import Database
 from paradarum.db.tables import audit_events
 from paradarum.errors import ValidationFailed
+from paradarum.services import confinement
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
 
@@ -62,6 +64,7 @@ def record(
     key_id: int | None = None,
     key_prefix: str | None = None,
     detail: str | None = None,
+    zone_id: int | None = None,
 ) -> None:
     """Add one entry, in the caller's transaction (so it commits with the action)."""
     client = client.clipped()
@@ -77,6 +80,7 @@ def record(
             client_address=client.address,
             user_agent=client.user_agent,
             detail=detail[:2048] if detail else None,
+            zone_id=zone_id,
         )
     )
 
@@ -120,19 +124,28 @@ class AuditLog:
         self._db = db
 
     async def list(
-        self, *, account_id: int, limit: int = 100, cursor: str | None = None
+        self, *, principal: Principal, limit: int = 100, cursor: str | None = None
     ) -> AuditPage:
-        """The account's events, newest first (``occurred_at``, then ``id``)."""
+        """The account's events, newest first (``occurred_at``, then ``id``); for a key
+        limited to some zones, only those about its zones and keys."""
         if not 1 <= limit <= MAX_LIMIT:
             raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
-        query = newest_first_page(
-            select(*_COLUMNS).where(audit_events.c.account_id == account_id),
-            moment=audit_events.c.occurred_at,
-            row_id=audit_events.c.id,
-            limit=limit,
-            cursor=cursor,
-        )
-        rows = await self._db.read(lambda conn: conn.execute(query).all())
+
+        def read(conn: Connection) -> list[Any]:
+            query = select(*_COLUMNS).where(audit_events.c.account_id == principal.account_id)
+            within = confinement.audit_filter(conn, principal)
+            if within is not None:
+                query = query.where(within)
+            page = newest_first_page(
+                query,
+                moment=audit_events.c.occurred_at,
+                row_id=audit_events.c.id,
+                limit=limit,
+                cursor=cursor,
+            )
+            return list(conn.execute(page).all())
+
+        rows = await self._db.read(read)
         items = [AuditEvent(**row._asdict()) for row in rows[:limit]]
         return AuditPage(
             items=items, next_cursor=next_cursor(rows, limit=limit, moment="occurred_at")

@@ -42,7 +42,7 @@ from paradarum.errors import (
     ZoneTaken,
 )
 from paradarum.ratelimit import Limit, RateLimiter
-from paradarum.services import audit
+from paradarum.services import audit, confinement
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
@@ -50,6 +50,31 @@ from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cur
 # Verifications per account and minute (each one asks DNS).
 VERIFICATIONS_PER_MINUTE = 30
 TOO_MANY_VERIFICATIONS = "Too many zone verifications. Try again later."
+
+
+TOO_MANY_ADDITIONS = "Too many zones added recently. Try again later."
+
+
+@dataclass(frozen=True, slots=True)
+class AdditionLimits:
+    """Zone additions per account and per client address, per window.
+
+    Adding a zone tells whether its hostname is active in another account (409): a
+    probe that costs nothing would enumerate every customer's hostnames. Both counts
+    are taken before the answer is known, so probing costs the same as adding.
+    """
+
+    per_account: int = 20
+    per_address: int = 60
+    window_seconds: int = 600
+
+    def limits(self, account_id: int, address: str | None) -> list[Limit]:
+        found = [Limit(f"zone-add:{account_id}", self.per_account, self.window_seconds)]
+        if address:
+            found.append(
+                Limit(f"zone-add-address:{address}", self.per_address, self.window_seconds)
+            )
+        return found
 
 
 class ZoneStatus(StrEnum):
@@ -128,11 +153,13 @@ class ZoneService:
         nameserver: tuple[str, int] | None,
         dns_timeout: float,
         limiter: RateLimiter,
+        additions: AdditionLimits | None = None,
         verifications_per_minute: int = VERIFICATIONS_PER_MINUTE,
         verifies_email: bool = False,
     ) -> None:
         self._db = db
         self._limiter = limiter
+        self._additions = additions or AdditionLimits()
         self._verifications = verifications_per_minute
         self._verifies_email = verifies_email
         self._clock = clock
@@ -141,8 +168,11 @@ class ZoneService:
         self._dns_timeout = dns_timeout
 
     async def add(self, *, principal: Principal, hostname: str, client: ClientInfo) -> ZoneInfo:
-        """A pending zone; 409 when the hostname is active in another account."""
+        """A pending zone; 409 when the hostname is active in another account;
+        429 past the additions allowed per account and per address."""
+        confinement.require_account_wide(principal)
         name = hostnames.normalise(hostname)
+        await self._check_addition_rate(principal.account_id, client)
         now = self._clock()
 
         def work(conn: Connection) -> ZoneInfo:
@@ -161,6 +191,17 @@ class ZoneService:
             )
 
         return await self._write(work)
+
+    async def _check_addition_rate(self, account_id: int, client: ClientInfo) -> None:
+        limits = self._additions.limits(account_id, client.address)
+        # Neither count is taken while the other is full: a refused addition costs
+        # the account nothing at another address, and the address nothing for others.
+        retry = await self._limiter.retry_after(limits)
+        if not retry:
+            for limit in limits:
+                retry = max(retry, await self._limiter.consume(limit))
+        if retry:
+            raise RateLimited(retry, TOO_MANY_ADDITIONS)
 
     def _insert(
         self,
@@ -215,6 +256,7 @@ class ZoneService:
             actor=actor,
             actor_type=None if actor else audit.Actor.SYSTEM,
             detail=hostname if not verified_at else f"{hostname} (made active by an operator)",
+            zone_id=zone_id,
         )
         return ZoneInfo(zone_id, hostname, status, token, now, verified_at)
 
@@ -237,13 +279,16 @@ class ZoneService:
         return result
 
     async def list(
-        self, *, account_id: int, limit: int = 100, cursor: str | None = None
+        self, *, principal: Principal, limit: int = 100, cursor: str | None = None
     ) -> ZonePage:
-        """Newest first (``created_at``, then ``id``)."""
+        """Newest first (``created_at``, then ``id``); a key limited to some zones sees
+        those only."""
         if not 1 <= limit <= MAX_LIMIT:
             raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
+        query = select(zones).where(zones.c.account_id == principal.account_id)
+        within = confinement.zone_filter(principal)
         query = newest_first_page(
-            select(zones).where(zones.c.account_id == account_id),
+            query if within is None else query.where(within),
             moment=zones.c.created_at,
             row_id=zones.c.id,
             limit=limit,
@@ -268,6 +313,7 @@ class ZoneService:
     async def verify(self, *, principal: Principal, zone_id: int, client: ClientInfo) -> ZoneInfo:
         """Look for the TXT record; found → active (and other pending claims dropped)."""
         zone = await self._get(principal.account_id, zone_id)
+        confinement.require_zone(principal, zone.id)
         if zone.status is ZoneStatus.ACTIVE:
             return zone
         # Each verification sends a DNS question for a name the caller chose.
@@ -322,6 +368,7 @@ class ZoneService:
                 client=client,
                 actor=principal,
                 detail=zone.hostname,
+                zone_id=zone.id,
             )
             return ZoneInfo(
                 zone.id, zone.hostname, ZoneStatus.ACTIVE, zone.token, zone.created_at, now
@@ -340,6 +387,7 @@ class ZoneService:
             ).first()
             if row is None:
                 raise ZoneNotFound
+            confinement.require_zone(principal, zone_id)
             conn.execute(delete(zones).where(zones.c.id == zone_id))
             audit.record(
                 conn,
@@ -349,6 +397,7 @@ class ZoneService:
                 client=client,
                 actor=principal,
                 detail=row.hostname,
+                zone_id=zone_id,
             )
             return zone_info(row)
 

@@ -27,7 +27,7 @@ async def list_keys(request: Request) -> Reply:
     query: KeyListQuery = request.query
     runtime = request.runtime
     page = await runtime.apikeys.list(
-        account_id=request.principal.account_id,
+        principal=request.principal,
         limit=query.limit,
         cursor=query.cursor,
         status=ListFilter(query.status),
@@ -106,6 +106,6 @@ async def roll_key(request: Request) -> Reply:
 async def key_usage(request: Request) -> Reply:
     key_id = request.params["id"]
     days = await request.runtime.usage.history(
-        account_id=request.principal.account_id, key_id=key_id, days=HISTORY_DAYS
+        principal=request.principal, key_id=key_id, days=HISTORY_DAYS
     )
     return Reply(shapes.usage(key_id, days), "Key usage")
