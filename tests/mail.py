@@ -45,6 +45,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    raw: bytes  # as it came over the wire
     over_tls: bool
     signed_in_as: str | None
 
@@ -127,6 +128,14 @@ class SmtpServer:
     password: str | None
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # With ``hold``: messages that reached DATA, and how many of them may be accepted.
+    arrived: int = 0
+    released: int = 0
+
+    def release(self, count: int = 1) -> None:
+        """Let ``count`` more held messages be accepted, in the order they arrived."""
+        with self.lock:
+            self.released += count
 
     def url(self, *, user: str | None = None, password: str | None = None) -> str:
         """The ``PARADARUM_SMTP_URL`` for this server; its own credentials unless
@@ -144,10 +153,10 @@ class SmtpServer:
 
 
 class _Handler:
-    def __init__(self, server: SmtpServer, refuse: Mapping[str, str], delay: float) -> None:
+    def __init__(self, server: SmtpServer, refuse: Mapping[str, str], hold: bool) -> None:
         self.server = server
         self.refuse = refuse
-        self.delay = delay
+        self.hold = hold
 
     async def handle_RCPT(
         self,
@@ -163,8 +172,15 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.delay:
-            await asyncio.sleep(self.delay)  # a slow relay
+        if self.hold:  # a relay that answers when the test says so
+            with self.server.lock:
+                self.server.arrived += 1
+                number = self.server.arrived
+            while True:
+                with self.server.lock:
+                    if self.server.released >= number:
+                        break
+                await asyncio.sleep(0.01)
         content = envelope.original_content or envelope.content
         assert isinstance(content, bytes)
         message = BytesParser(policy=policy.default).parsebytes(content)
@@ -179,6 +195,7 @@ class _Handler:
                     mail_from=str(envelope.mail_from),
                     rcpt_tos=list(envelope.rcpt_tos),
                     message=message,
+                    raw=content,
                     over_tls=over_tls,
                     signed_in_as=signed_in_as,
                 )
@@ -193,14 +210,15 @@ def smtp_server(
     directory: Path | None = None,
     auth: bool = False,
     refuse: Mapping[str, str] | None = None,
-    delay: float = 0.0,
+    hold: bool = False,
 ) -> Iterator[SmtpServer]:
     """Run a server on 127.0.0.1 for the ``with`` block.
 
     ``directory`` holds the certificate (needed with ``tls``); ``auth`` demands
     a sign-in, over TLS only, with a user and password made here; ``refuse``
-    maps recipient addresses to the reply they get (``"550 5.1.1 ..."``); ``delay``
-    is how long each message takes to be accepted.
+    maps recipient addresses to the reply they get (``"550 5.1.1 ..."``); with
+    ``hold`` each message waits at DATA until the test lets it through
+    (:meth:`SmtpServer.release`): a relay as slow as the test needs.
     """
     certificate = None
     if tls != "none":
@@ -246,7 +264,7 @@ def smtp_server(
         options["require_starttls"] = True
     if auth:
         options.update(authenticator=authenticator, auth_required=True, auth_require_tls=True)
-    controller = Controller(_Handler(server, refuse or {}, delay), **options)
+    controller = Controller(_Handler(server, refuse or {}, hold), **options)
     controller.start()
     try:
         yield server

@@ -20,8 +20,12 @@ Rules every message keeps, and why:
 - **Customer-supplied text is inert.** Key names, user agents and URLs are put
   on one line (control characters, line and paragraph separators and bidi
   overrides become spaces), anything shaped like a key is cut to its prefix,
-  and the HTML escapes all of it. Headers never receive a line break from a
-  customer string, so a key name cannot add a ``Bcc:``.
+  and the HTML escapes all of it.
+- **Headers carry customer text only as encoded words of that text.** The
+  Subject is never parsed: :class:`_LiteralText` takes it as the literal
+  string and writes it as RFC 2047 encoded words (UTF-8, base64), so a key
+  name cannot add a ``Bcc:``, and one that contains ``=?utf-8?q?...?=`` arrives
+  as those characters, never decoded into a line break or a direction override.
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.headerregistry import Address, HeaderRegistry
+from email import policy as email_policy
+from email.charset import BASE64, Charset
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import format_datetime, make_msgid
 from urllib.parse import quote, urlsplit
 
@@ -65,6 +72,54 @@ _BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
 _HEADERS = HeaderRegistry()
+
+
+class _LiteralText(BaseHeader):
+    """An unstructured header whose value is literal text.
+
+    The standard policies parse a header value as it would arrive in a message,
+    decoding any ``=?charset?q?...?=`` in it: a key name holding one would reach
+    the mail client as the characters it encodes (a CR/LF, a right-to-left
+    override). This class keeps the text as given and folds it as RFC 2047
+    encoded words of exactly that text, each of whole characters and short
+    enough for a 78-character line, which every mail client decodes back to it.
+    """
+
+    max_count = 1
+    # UTF-8 bytes per word: base64 makes 52 characters of them, 64 with the
+    # "=?utf-8?b?" and "?=" around, 73 after "Subject: ".
+    _BYTES_PER_WORD = 39
+    _CHARSET = Charset("utf-8")
+    _CHARSET.header_encoding = BASE64
+
+    @classmethod
+    def parse(cls, value: str, kwds: dict[str, object]) -> None:
+        kwds["parse_tree"] = None  # never parsed, never folded by the parser
+        kwds["decoded"] = str(value)
+
+    def fold(self, *, policy: Policy) -> str:
+        words = [self._CHARSET.header_encode(chunk) for chunk in self._chunks(str(self))]
+        return f"{self.name}: " + f"{policy.linesep} ".join(words) + policy.linesep
+
+    @classmethod
+    def _chunks(cls, text: str) -> list[str]:
+        chunks: list[str] = []
+        current, size = "", 0
+        for char in text:
+            width = len(char.encode())
+            if current and size + width > cls._BYTES_PER_WORD:
+                chunks.append(current)
+                current, size = "", 0
+            current += char
+            size += width
+        return [*chunks, current]
+
+
+_LITERAL_HEADERS = HeaderRegistry()
+_LITERAL_HEADERS.map_to_type("subject", _LiteralText)
+#: The policy every message is built with: the default one, except that the
+#: Subject (the one header with customer text) is literal text (above).
+POLICY = email_policy.default.clone(header_factory=_LITERAL_HEADERS)
 
 
 @dataclass(frozen=True)
@@ -412,7 +467,7 @@ def _message(
 ) -> EmailMessage:
     sender = single_address(mail_from)
     recipient = single_address(to)
-    message = EmailMessage()
+    message = EmailMessage(policy=POLICY)
     message["Subject"] = _inline(subject, limit=200)
     message["From"] = sender
     message["To"] = recipient

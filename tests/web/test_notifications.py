@@ -5,8 +5,9 @@ expiry reminders go out once each. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from paradarum.clock import FrozenClock
 from paradarum.db.tables import accounts, notifications
 from paradarum.mail import Mailer
 from paradarum.passwords import Passwords
@@ -96,12 +98,15 @@ def test_the_outbox_survives_a_restart_with_mail_down_then_delivers_once(
 def test_a_slow_relay_never_makes_another_process_give_up_on_rows_still_waiting(
     tmp_path, database_url
 ):
-    """Two senders share the outbox; the relay takes 0.5 s per message and a lease is
-    1.5 s. Each row's lease starts with its own send, so the second sender, starting
-    while the first is still busy, gives up on nothing: every message is sent, once."""
-    with smtp_server(directory=tmp_path / "smtp", delay=0.5) as slow:
+    """Two senders share the outbox, on a clock the test moves; the relay accepts each
+    message only when the test says so. The first sender is at its second message
+    when more than a lease has passed since it began: rows claimed all at its start
+    would look abandoned now. Each row's lease starts with its own send, so the
+    second sender, starting then, gives up on nothing: every message is sent, once."""
+    lease = 60.0
+    with smtp_server(directory=tmp_path / "smtp", hold=True) as relay:
         settings = make_settings(
-            tmp_path / "data", database_url, smtp_url=slow.url(), email_verification="off"
+            tmp_path / "data", database_url, smtp_url=relay.url(), email_verification="off"
         )
         runtime = build_runtime(settings, passwords=Passwords(concurrency=2, memory_kib=1024))
         from paradarum.db.migrate import upgrade
@@ -110,6 +115,7 @@ def test_a_slow_relay_never_makes_another_process_give_up_on_rows_still_waiting(
         emails = [f"waiting{n}@example.com" for n in range(5)]
         for email in emails:
             asyncio.run(runtime.accounts.signup(email=email, password=PASSWORD, client=CLIENT))
+        clock = FrozenClock(runtime.clock())
         with runtime.db.writing() as conn:
             for number, (account_id,) in enumerate(conn.execute(select(accounts.c.id))):
                 enqueue(
@@ -119,28 +125,36 @@ def test_a_slow_relay_never_makes_another_process_give_up_on_rows_still_waiting(
                     kind=Kind.VERIFY_EMAIL,
                     dedupe_key=f"slow-relay-{number}",
                     payload={},
-                    now=runtime.clock(),
+                    now=clock(),
                 )
 
         def sender() -> Notifier:
             return Notifier(
                 db=runtime.db,
-                clock=runtime.clock,
+                clock=clock,
                 tokens=runtime.tokens,
                 mailer=Mailer.from_settings(settings),
                 mail_from=settings.mail_from,
                 panel_url=settings.public_url,
-                lease_seconds=1.5,
+                lease_seconds=lease,
             )
 
         first, second = sender(), sender()
 
-        async def both() -> None:
-            async def later() -> int:
-                await asyncio.sleep(1.8)  # the first is at its 4th message
-                return await second.run_once()
+        async def arrived(count: int) -> None:
+            await eventually(lambda: relay.arrived >= count)
 
-            await asyncio.gather(first.run_once(), later())
+        async def both() -> None:
+            sending = asyncio.create_task(first.run_once())
+            await arrived(1)  # the first sender's first message is at the relay
+            clock.advance(lease * 0.9)
+            relay.release(1)
+            await arrived(2)  # its second, claimed 0.9 leases after the first
+            clock.advance(lease * 0.2)  # 1.1 leases since the first sender began
+            joining = asyncio.create_task(second.run_once())
+            await arrived(3)  # the second sender took a row that was still waiting
+            relay.release(len(emails))
+            await asyncio.gather(sending, joining)
 
         try:
             asyncio.run(both())
@@ -149,7 +163,14 @@ def test_a_slow_relay_never_makes_another_process_give_up_on_rows_still_waiting(
             first.close()
             second.close()
             runtime.close()
-        assert sorted(r.rcpt_tos[0] for r in slow.messages()) == emails
+        assert sorted(r.rcpt_tos[0] for r in relay.messages()) == emails
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Wait, without blocking the event loop, until ``condition()`` holds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
 
 
 def _attempts(runtime) -> int:
@@ -277,3 +298,34 @@ class TestExpiry:
         assert create_key(frozen_client, token, "third")  # its slot is free
         remind()
         assert len(reminders()) == 2  # once each, never again
+
+
+class TestMailHeaders:
+    @pytest.fixture
+    def settings_overrides(self, smtp: SmtpServer) -> dict[str, object]:
+        return {"smtp_url": smtp.url(), "email_verification": "off"}
+
+    # What a customer can type as a key name: encoded words that, decoded, would be a
+    # right-to-left override, a CR/LF and a Bcc header.
+    NAME = "=?utf-8?q?=E2=80=AE=0D=0ABcc:_eve@example.net?= shop"
+
+    def test_a_key_name_with_encoded_words_arrives_in_the_subject_as_typed(self, client, smtp):
+        token = new_account(client, "headers@example.com")
+        key = create_key(client, token, self.NAME)
+        assert key["name"] == self.NAME  # a name like any other
+        revoked = client.post("/api/credentials/revoke", json={"credentials": [key["key"]]})
+        assert revoked.status_code == 202
+        wait_until(lambda: bool(to(smtp, "headers@example.com", "found in public")))
+        [received] = [r for r in smtp.messages() if "found in public" in r.message["Subject"]]
+        subject = str(received.message["Subject"])
+        assert f"“{self.NAME}”" in subject  # literally as typed, not decoded
+        assert not any(char in subject for char in "\r\n\u202e")
+        assert received.message["Bcc"] is None
+        assert received.rcpt_tos == ["headers@example.com"]
+        # On the wire the Subject is nothing but encoded words of that text.
+        head = received.raw.split(b"\r\n\r\n", 1)[0].decode("ascii").split("\r\n")
+        start = next(n for n, line in enumerate(head) if line.startswith("Subject: "))
+        lines = [head[start][len("Subject: ") :]]
+        lines += itertools.takewhile(lambda line: line.startswith(" "), head[start + 1 :])
+        for word in " ".join(lines).split():
+            assert re.fullmatch(r"=\?utf-8\?b\?[A-Za-z0-9+/=]+\?=", word), word
