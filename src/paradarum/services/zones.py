@@ -19,7 +19,7 @@ Operators can make a zone active without DNS (``paradarum zones add EMAIL HOSTNA
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -80,6 +80,13 @@ class AdditionLimits:
 class ZoneStatus(StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
+    # The TXT record was missing on three daily checks in a row: the hostname stays
+    # held by the account, but nothing is purged for it until it is verified again.
+    SUSPENDED = "suspended"
+
+
+# A held hostname is the account's, whether it may purge it now or not.
+HELD = (str(ZoneStatus.ACTIVE), str(ZoneStatus.SUSPENDED))
 
 
 class ZoneNotFound(NotFound):
@@ -141,6 +148,39 @@ def active_zones(
     if zone_ids is not None:
         query = query.where(zones.c.id.in_(list(zone_ids)))
     return [zone_info(row) for row in conn.execute(query.order_by(zones.c.hostname)).all()]
+
+
+def owners(conn: Connection, hosts: Iterable[str]) -> dict[str, Any]:
+    """For each of ``hosts`` (URL hosts, normalised), the held zone that owns it: the
+    most specific one (``hostnames.candidates``). Hosts nobody holds are left out."""
+    wanted = {host: hostnames.candidates(host) for host in set(hosts)}
+    names = sorted({name for names in wanted.values() for name in names})
+    found: dict[str, Any] = {}
+    for start in range(0, len(names), 500):
+        rows = conn.execute(
+            select(zones.c.id, zones.c.account_id, zones.c.hostname, zones.c.status).where(
+                zones.c.hostname.in_(names[start : start + 500]), zones.c.status.in_(HELD)
+            )
+        ).all()
+        found.update((row.hostname, row) for row in rows)
+    return {
+        host: next(found[name] for name in options if name in found)
+        for host, options in wanted.items()
+        if any(name in found for name in options)
+    }
+
+
+def held_beneath(conn: Connection, wildcard: str) -> list[Any]:
+    """The held zones (any account's) that name hostnames inside ``wildcard`` more
+    precisely: what a ban for ``wildcard`` must leave alone unless they are the
+    purge's own."""
+    suffix = "." + wildcard.removeprefix("*.")
+    rows = conn.execute(
+        select(zones.c.id, zones.c.account_id, zones.c.hostname).where(
+            zones.c.status.in_(HELD), zones.c.hostname.endswith(suffix, autoescape=True)
+        )
+    ).all()
+    return [row for row in rows if hostnames.beneath(wildcard, row.hostname)]
 
 
 class ZoneService:
