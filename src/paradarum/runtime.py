@@ -220,6 +220,8 @@ def build_runtime(
     if settings.notifications_enabled:
         background.add_loop("notifications", notifier.run)
         background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, notifier.remind_expiring)
+    # Zones follow their domain: held zones are looked for in DNS again every day.
+    background.add_loop("zone-recheck", runtime.zones.run_rechecks)
     background.every("usage-flush", FLUSH_SECONDS, usage.flush)
     background.every("session-cleanup", SESSION_CLEANUP_SECONDS, accounts.clean_up_sessions)
     return runtime

@@ -162,11 +162,12 @@ class ZoneVerification:
 @shape
 class Zone:
     """A hostname of the account. Only ``active`` zones can be purged; a ``pending``
-    one waits for its TXT record (``verification``) and a verify."""
+    one waits for its TXT record (``verification``) and a verify; a ``suspended`` one
+    lost its record on three daily checks in a row and waits for a verify again."""
 
     id: int
     hostname: str
-    status: Literal["pending", "active"]
+    status: Literal["pending", "active", "suspended"]
     verification: ZoneVerification
     created_at: datetime
     verified_at: datetime | None

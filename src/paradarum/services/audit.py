@@ -40,6 +40,8 @@ class Event(StrEnum):
     ZONE_ADDED = "zone.added"
     ZONE_VERIFIED = "zone.verified"
     ZONE_DELETED = "zone.deleted"
+    ZONE_SUSPENDED = "zone.suspended"
+    ZONE_MOVED = "zone.moved"
     NOTIFICATION = "notification.sent"
 
 

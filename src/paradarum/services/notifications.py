@@ -59,6 +59,8 @@ class Kind(StrEnum):
     KEY_LEAKED = "key_leaked"
     KEY_EXPIRING = "key_expiring"
     VERIFY_EMAIL = "verify_email"
+    ZONE_SUSPENDED = "zone_suspended"
+    ZONE_MOVED = "zone_moved"
 
 
 class Status(StrEnum):
@@ -334,6 +336,13 @@ class Notifier:
             )
             return messages.email_verification(
                 token=token, valid_for=EMAIL_TOKEN_LIFETIME, **common
+            )
+        if claim.kind in (Kind.ZONE_SUSPENDED, Kind.ZONE_MOVED):
+            return messages.zone_lost(
+                hostname=payload["hostname"],
+                moved=claim.kind is Kind.ZONE_MOVED,
+                at=_time(payload["at"]),
+                **common,
             )
         key = messages.KeyRef(**payload["key"])
         if claim.kind is Kind.KEY_ADDED:

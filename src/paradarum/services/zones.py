@@ -18,23 +18,28 @@ Operators can make a zone active without DNS (``paradarum zones add EMAIL HOSTNA
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paradarum import dnsverify, hostnames
+from paradarum.background import wait_for_event
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.tables import accounts, zones
 from paradarum.errors import (
     AccountNotFound,
     Conflict,
+    DnsUnavailable,
     NotAuthenticated,
     NotFound,
     RateLimited,
@@ -45,7 +50,17 @@ from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit, confinement
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, Principal
+from paradarum.services.notifications import Kind, enqueue
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+
+logger = logging.getLogger("paradarum.zones")
+
+# Held zones are looked for in DNS again this often; so many misses in a row suspend one.
+RECHECK_EVERY = timedelta(days=1)
+MISSES_TO_SUSPEND = 3
+# The re-check job runs this often and checks at most this many zones a pass.
+RECHECK_PASS_SECONDS = 600.0
+RECHECKS_PER_PASS = 100
 
 # Verifications per account and minute (each one asks DNS).
 VERIFICATIONS_PER_MINUTE = 30
@@ -170,6 +185,17 @@ def owners(conn: Connection, hosts: Iterable[str]) -> dict[str, Any]:
     }
 
 
+def _holder(conn: Connection, hostname: str, account_id: int) -> Any:
+    """The zone of another account that holds ``hostname`` (active or suspended)."""
+    return conn.execute(
+        select(zones).where(
+            zones.c.hostname == hostname,
+            zones.c.status.in_(HELD),
+            zones.c.account_id != account_id,
+        )
+    ).first()
+
+
 def held_beneath(conn: Connection, wildcard: str) -> list[Any]:
     """The held zones (any account's) that name hostnames inside ``wildcard`` more
     precisely: what a ban for ``wildcard`` must leave alone unless they are the
@@ -215,7 +241,7 @@ class ZoneService:
         await self._check_addition_rate(principal.account_id, client)
         now = self._clock()
 
-        def work(conn: Connection) -> ZoneInfo:
+        def work(conn: Connection, *, despite_holder: bool = False) -> ZoneInfo:
             if not self._db.lock_account(conn, principal.account_id):
                 raise NotAuthenticated
             if self._verifies_email:
@@ -228,7 +254,19 @@ class ZoneService:
                 now=now,
                 client=client,
                 actor=principal,
+                despite_holder=despite_holder,
             )
+
+        try:
+            return await self._write(work)
+        except ZoneTaken:
+            # Held elsewhere: ask DNS at once whether the holder still proves control.
+            # Its record gone, the domain may have changed hands: the new owner may
+            # claim it, and verifying moves the zone (``verify``).
+            holder = await self._db.read(lambda conn: _holder(conn, name, principal.account_id))
+            if holder is None or await self._holder_record_present(holder):
+                raise
+        return await self._write(functools.partial(work, despite_holder=True))
 
         return await self._write(work)
 
@@ -253,18 +291,15 @@ class ZoneService:
         now: datetime,
         client: ClientInfo,
         actor: Principal | None,
+        despite_holder: bool = False,
     ) -> ZoneInfo:
         existing = conn.execute(
             select(zones.c.account_id).where(zones.c.hostname == hostname)
         ).all()
         if any(row.account_id == account_id for row in existing):
             raise ZoneExists
-        active_elsewhere = conn.execute(
-            select(zones.c.id).where(
-                zones.c.hostname == hostname, zones.c.status == str(ZoneStatus.ACTIVE)
-            )
-        ).first()
-        if active_elsewhere is not None:
+        held_elsewhere = _holder(conn, hostname, account_id)
+        if held_elsewhere is not None and (status is ZoneStatus.ACTIVE or not despite_holder):
             raise ZoneTaken
         count = conn.execute(
             select(func.count()).select_from(zones).where(zones.c.account_id == account_id)
@@ -301,14 +336,19 @@ class ZoneService:
         return ZoneInfo(zone_id, hostname, status, token, now, verified_at)
 
     @staticmethod
-    def _drop_other_claims(conn: Connection, *, hostname: str, account_id: int) -> None:
-        conn.execute(
-            delete(zones).where(
-                zones.c.hostname == hostname,
-                zones.c.account_id != account_id,
-                zones.c.status == str(ZoneStatus.PENDING),
-            )
+    def _drop_other_claims(
+        conn: Connection, *, hostname: str, account_id: int, keep: int | None = None
+    ) -> None:
+        """Other accounts' pending claims on ``hostname`` go (but ``keep``: the zone that
+        just moved away, which its old holder keeps as a pending claim)."""
+        query = delete(zones).where(
+            zones.c.hostname == hostname,
+            zones.c.account_id != account_id,
+            zones.c.status == str(ZoneStatus.PENDING),
         )
+        if keep is not None:
+            query = query.where(zones.c.id != keep)
+        conn.execute(query)
 
     async def _write(self, work: Any) -> ZoneInfo:
         try:
@@ -377,29 +417,35 @@ class ZoneService:
         now = self._clock()
 
         def work(conn: Connection) -> ZoneInfo:
-            if conn.execute(
-                select(zones.c.id).where(
-                    zones.c.hostname == zone.hostname,
-                    zones.c.status == str(ZoneStatus.ACTIVE),
-                    zones.c.account_id != principal.account_id,
-                )
-            ).first():
-                raise ZoneTaken
+            holder = _holder(conn, zone.hostname, principal.account_id)
+            if holder is not None:
+                # Another account holds it. The same DNS answer says whether its record
+                # is still there: then it keeps the zone; else the zone moves here.
+                if dnsverify.check_challenge(found, holder.token, name=name) is None:
+                    raise ZoneTaken
+                self._move(conn, holder=holder, now=now)
             changed = conn.execute(
                 update(zones)
                 .where(
                     zones.c.id == zone.id,
                     zones.c.account_id == principal.account_id,
-                    zones.c.status == str(ZoneStatus.PENDING),
+                    zones.c.status.in_([str(ZoneStatus.PENDING), str(ZoneStatus.SUSPENDED)]),
                 )
-                .values(status=str(ZoneStatus.ACTIVE), verified_at=now)
+                .values(
+                    status=str(ZoneStatus.ACTIVE), verified_at=now, checked_at=now, missed_checks=0
+                )
             ).rowcount
             if changed != 1:  # deleted (or verified) meanwhile
                 row = conn.execute(select(zones).where(zones.c.id == zone.id)).first()
                 if row is None:
                     raise ZoneNotFound
                 return zone_info(row)
-            self._drop_other_claims(conn, hostname=zone.hostname, account_id=principal.account_id)
+            self._drop_other_claims(
+                conn,
+                hostname=zone.hostname,
+                account_id=principal.account_id,
+                keep=holder.id if holder is not None else None,
+            )
             audit.record(
                 conn,
                 account_id=principal.account_id,
@@ -442,6 +488,219 @@ class ZoneService:
             return zone_info(row)
 
         return await self._db.write(work)
+
+    # -- zones follow their domain -------------------------------------------------------
+
+    def _move(self, conn: Connection, *, holder: Any, now: datetime) -> None:
+        """``holder`` (another account's held zone) stops being active: its record is
+        gone and someone else proved control. It stays as a pending claim of its old
+        account, with an entry in its security log and a mail. The caller activates
+        the new owner's zone in the same transaction."""
+        conn.execute(
+            update(zones)
+            .where(zones.c.id == holder.id)
+            .values(
+                status=str(ZoneStatus.PENDING), verified_at=None, checked_at=None, missed_checks=0
+            )
+        )
+        audit.record(
+            conn,
+            account_id=holder.account_id,
+            event=audit.Event.ZONE_MOVED,
+            at=now,
+            client=ClientInfo(),
+            actor_type=audit.Actor.SYSTEM,
+            detail=(
+                f"{holder.hostname}: its DNS record was gone and another account proved "
+                "control of the domain; the zone is that account's now"
+            ),
+            zone_id=holder.id,
+        )
+        enqueue(
+            conn,
+            self._db,
+            account_id=holder.account_id,
+            kind=Kind.ZONE_MOVED,
+            dedupe_key=f"zone_moved:{holder.id}:{now.isoformat()}",
+            payload={"hostname": holder.hostname, "zone_id": holder.id, "at": now.isoformat()},
+            now=now,
+        )
+
+    async def _holder_record_present(self, holder: Any) -> bool:
+        name = hostnames.challenge_name(holder.hostname)
+        found = await dnsverify.txt_values(
+            name, nameserver=self._nameserver, timeout=self._dns_timeout
+        )
+        return dnsverify.check_challenge(found, holder.token, name=name) is None
+
+    async def run_rechecks(self, stopping: asyncio.Event) -> None:
+        """The background job: a pass of :meth:`recheck_due` every
+        :data:`RECHECK_PASS_SECONDS` until ``stopping`` (none at stop: a pass asks DNS
+        and can wait for it)."""
+        while not await wait_for_event(stopping, RECHECK_PASS_SECONDS):
+            try:
+                await self.recheck_due(stopping)
+            except Exception:  # the database went away mid-pass: try again next time
+                logger.exception("zone re-check pass failed")
+
+    async def recheck_due(self, stopping: asyncio.Event | None = None) -> int:
+        """The re-check job (every :data:`RECHECK_PASS_SECONDS`): each held zone whose
+        record was last looked for :data:`RECHECK_EVERY` ago or more is looked for
+        again. Found: all is well (a suspended zone is active again). Missing, while
+        another account's pending claim has its record there: the zone moves to that
+        account. Missing on :data:`MISSES_TO_SUSPEND` checks in a row: suspended, and
+        the owner is mailed. DNS not answering counts as nothing. Returns the zones
+        checked. Safe with many processes: each zone is claimed by moving its
+        ``checked_at``, which one process only can do."""
+        now = self._clock()
+        due = await self._db.read(
+            lambda conn: conn.execute(
+                select(zones.c.id, zones.c.checked_at)
+                .where(
+                    zones.c.status.in_(HELD),
+                    or_(zones.c.checked_at.is_(None), zones.c.checked_at <= now - RECHECK_EVERY),
+                )
+                .order_by(zones.c.id)
+                .limit(RECHECKS_PER_PASS)
+            ).all()
+        )
+        checked = 0
+        for row in due:
+            if stopping is not None and stopping.is_set():
+                break
+            try:
+                checked += await self._recheck(row.id, row.checked_at, now)
+            except DnsUnavailable:
+                logger.warning("zone re-check: DNS did not answer", extra={"zone_id": row.id})
+        return checked
+
+    async def _recheck(self, zone_id: int, previous: datetime | None, now: datetime) -> bool:
+        def claim(conn: Connection) -> Any:
+            was = (
+                zones.c.checked_at.is_(None) if previous is None else zones.c.checked_at == previous
+            )
+            changed = conn.execute(
+                update(zones)
+                .where(zones.c.id == zone_id, zones.c.status.in_(HELD), was)
+                .values(checked_at=now)
+            ).rowcount
+            if changed != 1:
+                return None  # another process took it, or it changed meanwhile
+            return conn.execute(select(zones).where(zones.c.id == zone_id)).first()
+
+        zone = await self._db.write(claim)
+        if zone is None:
+            return False
+        name = hostnames.challenge_name(zone.hostname)
+        try:
+            found = await dnsverify.txt_values(
+                name, nameserver=self._nameserver, timeout=self._dns_timeout
+            )
+        except DnsUnavailable:
+            # Not a miss: look again at the next pass.
+            await self._db.write(
+                lambda conn: conn.execute(
+                    update(zones)
+                    .where(zones.c.id == zone_id, zones.c.checked_at == now)
+                    .values(checked_at=previous)
+                )
+            )
+            raise
+        await self._db.write(functools.partial(self._settle, zone=zone, found=found, now=now))
+        return True
+
+    def _settle(self, conn: Connection, *, zone: Any, found: Sequence[str], now: datetime) -> None:
+        """Record one re-check of ``zone`` whose challenge name held ``found``."""
+        name = hostnames.challenge_name(zone.hostname)
+        current = conn.execute(select(zones).where(zones.c.id == zone.id)).first()
+        if current is None or current.status not in HELD:
+            return  # deleted or moved meanwhile
+        if dnsverify.check_challenge(found, current.token, name=name) is None:
+            values: dict[str, Any] = {"missed_checks": 0}
+            if current.status == ZoneStatus.SUSPENDED:
+                values.update(status=str(ZoneStatus.ACTIVE), verified_at=now)
+                audit.record(
+                    conn,
+                    account_id=current.account_id,
+                    event=audit.Event.ZONE_VERIFIED,
+                    at=now,
+                    client=ClientInfo(),
+                    actor_type=audit.Actor.SYSTEM,
+                    detail=f"{current.hostname} (its DNS record is back)",
+                    zone_id=current.id,
+                )
+            conn.execute(update(zones).where(zones.c.id == current.id).values(**values))
+            return
+        claimant = next(
+            (
+                row
+                for row in conn.execute(
+                    select(zones)
+                    .where(
+                        zones.c.hostname == current.hostname,
+                        zones.c.account_id != current.account_id,
+                        zones.c.status == str(ZoneStatus.PENDING),
+                    )
+                    .order_by(zones.c.created_at, zones.c.id)
+                ).all()
+                if dnsverify.check_challenge(found, row.token, name=name) is None
+            ),
+            None,
+        )
+        if claimant is not None:
+            self._move(conn, holder=current, now=now)
+            conn.execute(
+                update(zones)
+                .where(zones.c.id == claimant.id)
+                .values(
+                    status=str(ZoneStatus.ACTIVE), verified_at=now, checked_at=now, missed_checks=0
+                )
+            )
+            self._drop_other_claims(
+                conn, hostname=current.hostname, account_id=claimant.account_id, keep=current.id
+            )
+            audit.record(
+                conn,
+                account_id=claimant.account_id,
+                event=audit.Event.ZONE_VERIFIED,
+                at=now,
+                client=ClientInfo(),
+                actor_type=audit.Actor.SYSTEM,
+                detail=f"{current.hostname} (found by the daily DNS check)",
+                zone_id=claimant.id,
+            )
+            return
+        missed = current.missed_checks + 1
+        values = {"missed_checks": missed}
+        if missed >= MISSES_TO_SUSPEND and current.status == ZoneStatus.ACTIVE:
+            values["status"] = str(ZoneStatus.SUSPENDED)
+            audit.record(
+                conn,
+                account_id=current.account_id,
+                event=audit.Event.ZONE_SUSPENDED,
+                at=now,
+                client=ClientInfo(),
+                actor_type=audit.Actor.SYSTEM,
+                detail=(
+                    f"{current.hostname}: no TXT record at {name} on {missed} daily checks "
+                    "in a row; nothing is purged for it until it is verified again"
+                ),
+                zone_id=current.id,
+            )
+            enqueue(
+                conn,
+                self._db,
+                account_id=current.account_id,
+                kind=Kind.ZONE_SUSPENDED,
+                dedupe_key=f"zone_suspended:{current.id}:{now.isoformat()}",
+                payload={
+                    "hostname": current.hostname,
+                    "zone_id": current.id,
+                    "at": now.isoformat(),
+                },
+                now=now,
+            )
+        conn.execute(update(zones).where(zones.c.id == current.id).values(**values))
 
     # -- operators ------------------------------------------------------------------
 

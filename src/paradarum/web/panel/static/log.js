@@ -27,9 +27,17 @@ const EVENT_LABELS = {
   "zone.added": "Zone added",
   "zone.verified": "Zone verified",
   "zone.deleted": "Zone deleted",
+  "zone.suspended": "Zone suspended: its DNS record is missing",
+  "zone.moved": "Zone taken over by the domain's new owner",
   "notification.sent": "Email notification",
 };
-const WARNING_EVENTS = new Set(["session.login_failed", "key.leaked", "key.refused"]);
+const WARNING_EVENTS = new Set([
+  "session.login_failed",
+  "key.leaked",
+  "key.refused",
+  "zone.suspended",
+  "zone.moved",
+]);
 
 // Repeats of one event for the same key, address and detail, one right after the
 // other, are one row: "Failed sign-in attempt ×37".
