@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=15.0, ge=1, le=60)
     max_connections: int = Field(default=1024, ge=1, le=100_000)
     max_requests_in_flight: int = Field(default=512, ge=1, le=100_000)
+    # Each client address's share of them (the client as the trusted-proxy rules see
+    # it), so that one client cannot take every slot.
+    max_requests_per_client: int = Field(default=64, ge=1, le=100_000)
 
     @field_validator("log_level", mode="before")
     @classmethod
