@@ -210,10 +210,18 @@ class RecordingNode:
     requests: list[Recorded] = field(default_factory=list)
     status: int = 200
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Open: requests are answered at once. hold() keeps them waiting until release().
+    gate: threading.Event = field(default_factory=threading.Event)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def hold(self) -> None:
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
 
 
 @contextlib.contextmanager
@@ -224,6 +232,7 @@ def recording_node(status: int = 200) -> Iterator[RecordingNode]:
     class Handler(BaseHTTPRequestHandler):
         def _record(self) -> None:
             node = holder["node"]
+            node.gate.wait(timeout=60)
             with node.lock:
                 node.requests.append(
                     Recorded(
@@ -242,6 +251,7 @@ def recording_node(status: int = 200) -> Iterator[RecordingNode]:
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
     server.daemon_threads = True
     node = RecordingNode(server=server, status=status)
+    node.release()
     holder["node"] = node
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -211,7 +211,7 @@ def key_revoked_as_leaked(
             (
                 (
                     "Create a new key in the panel, under API keys: ",
-                    panel.link("/account", "api-keys"),
+                    panel.link("/account/api-keys"),
                 ),
                 (
                     "Put the new key into the integration that used the old one (plugin "
@@ -220,7 +220,7 @@ def key_revoked_as_leaked(
                 (
                     "Check the security log for requests made with the old key that were "
                     "not yours: ",
-                    panel.link("/account", "security-log"),
+                    panel.link("/account/security-log"),
                 ),
                 (
                     "Rotate anything the key could reach or that was kept next to it: revoke "
@@ -266,14 +266,14 @@ def key_added(
         else "a signed-in session (the panel or a session token)"
     )
     steps: list[tuple[_Inline, ...]] = [
-        ("Revoke the new key in the panel, under API keys: ", panel.link("/account", "api-keys")),
+        ("Revoke the new key in the panel, under API keys: ", panel.link("/account/api-keys")),
         (
             "Change your password: that signs out every session, including one someone "
             "else may have.",
         ),
         (
             "Check the security log for other activity you do not recognise: ",
-            panel.link("/account", "security-log"),
+            panel.link("/account/security-log"),
         ),
     ]
     if created_by_prefix:
@@ -344,7 +344,7 @@ def key_expiring(
             (
                 (
                     "In the panel: press Roll next to the key, under API keys: ",
-                    panel.link("/account", "api-keys"),
+                    panel.link("/account/api-keys"),
                 ),
                 ("Or with the API (the answer shows the new key once):",),
             ),
@@ -631,8 +631,8 @@ class _Panel:
     def url(self, path: str) -> str:
         return self.base + path
 
-    def link(self, path: str, fragment: str | None = None) -> _Link:
-        return _Link(self.url(path) + (f"#{fragment}" if fragment else ""))
+    def link(self, path: str) -> _Link:
+        return _Link(self.url(path))
 
 
 def _inline(text: str, *, limit: int) -> str:

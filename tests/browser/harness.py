@@ -45,8 +45,21 @@ def sign_up(page: Any, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     page.get_by_text("0 of 10 active keys").wait_for()
+
+
+def open_section(page: Any, label: str) -> None:
+    """Go to a section of Account settings the way a person does: its link in the
+    settings navigation."""
+    nav = page.get_by_role("navigation", name="Account settings")
+    link = nav.get_by_role("link", name=label, exact=True)
+    href = link.get_attribute("href")
+    link.click()
+    page.wait_for_url(f"**{href}")
+    from playwright.sync_api import expect
+
+    expect(link).to_have_attribute("aria-current", "page")
 
 
 def sign_in(page: Any, email: str, password: str = PASSWORD) -> None:

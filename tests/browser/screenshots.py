@@ -2,12 +2,13 @@
 
 Runs a throwaway ``paradarum serve`` on a temporary SQLite file, fills one account with
 example zones and keys (expiring, restricted, rolled, one found in public), and
-photographs the page, the zones, a key row with its use chart and the one-time key
-dialog at desktop and phone widths. The key shown in the dialog is replaced, before the
-picture is taken, by an illustration whose checksum is wrong on purpose, so that no
-picture in the repository holds a key that any Paradarum server (or a secret scanner)
-would accept. The use counts and "last used" details are illustrations, written to the
-throwaway database.
+photographs the page, the zones, a key row with its use chart, the one-time key dialog
+and the Purge section (delivering to two stand-in cache nodes, one of which holds its
+answer while the picture is taken) at desktop and phone widths. The key shown in the
+dialog is replaced, before the picture is taken, by an illustration whose checksum is
+wrong on purpose, so that no picture in the repository holds a key that any Paradarum
+server (or a secret scanner) would accept. The use counts and "last used" details are
+illustrations, written to the throwaway database.
 """
 
 from __future__ import annotations
@@ -29,11 +30,20 @@ from tests.browser.harness import (
     chromium_problem,
     generate_key,
     launch,
+    open_section,
     revoke_as_leaked,
     set_last_used,
     sign_in,
 )
-from tests.support import activate_zone, bearer, create_key, new_account, start_server
+from tests.cache import RecordingNode, recording_node
+from tests.support import (
+    activate_zone,
+    bearer,
+    create_key,
+    login,
+    new_account,
+    start_server,
+)
 
 EMAIL = "ada@example.com"
 
@@ -125,7 +135,43 @@ def fill_account(base_url: str, env: dict[str, str]) -> None:
         )
 
 
-def shoot(browser: Any, base_url: str, out: Path, viewport: dict[str, int], suffix: str) -> None:
+def fill_purges(base_url: str) -> None:
+    with httpx.Client(base_url=base_url, timeout=10) as api:
+        auth = bearer(login(api, EMAIL))
+        for body in (
+            {"tags": ["product-42", "category-shoes"]},
+            {"urls": ["https://www.example.com/", "https://www.example.com/blog/hello-world"]},
+        ):
+            assert api.post("/api/account/purge", json=body, headers=auth).status_code == 202
+
+
+def shoot_purge(page: Any, out: Path, suffix: str, held: RecordingNode) -> None:
+    open_section(page, "Purge")
+    page.locator("#purges-loading").wait_for(state="hidden")
+    held.hold()
+    try:
+        page.get_by_label("URLs").fill("https://www.example.com/shop/summer-sale")
+        page.get_by_role("button", name="Purge URLs").click()
+        latest = page.locator("#purges-body > li").first
+        latest.locator('[data-node="node-1"]', has_text="Done").wait_for()
+        latest.locator('[data-node="node-2"]', has_text="Sending").wait_for()
+        page.get_by_label("URLs").fill(
+            "https://www.example.com/blog/\nhttps://shop.example.com/cart"
+        )
+        page.locator("#purge-urls-check li").first.wait_for()
+        page.screenshot(path=str(out / f"panel-purge{suffix}.png"), full_page=True)
+    finally:
+        held.release()
+
+
+def shoot(
+    browser: Any,
+    base_url: str,
+    out: Path,
+    viewport: dict[str, int],
+    suffix: str,
+    held: RecordingNode,
+) -> None:
     phone = viewport is PHONE
     context = browser.new_context(
         base_url=base_url,
@@ -136,14 +182,12 @@ def shoot(browser: Any, base_url: str, out: Path, viewport: dict[str, int], suff
     page = context.new_page()
     page.goto("/account")
     sign_in(page, EMAIL)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     page.locator("#keys-body tr").first.wait_for()
-    page.locator("#log-loading").wait_for(state="hidden")
     page.locator(".usage svg").first.wait_for()
-    page.wait_for_function("!document.querySelector('.usage .muted')")
+    page.locator(".usage .muted").first.wait_for(state="detached")  # no eval: the CSP
     # A phone shows what fits on its screen; the desktop shot shows the whole page.
     page.screenshot(path=str(out / f"panel-keys{suffix}.png"), full_page=not phone)
-    page.locator("#zones").screenshot(path=str(out / f"panel-zones{suffix}.png"))
     if phone:
         # A key as a phone shows it: one card per key.
         card = page.locator("#keys-body tr", has_text="WordPress purge plugin")
@@ -169,6 +213,11 @@ def shoot(browser: Any, base_url: str, out: Path, viewport: dict[str, int], suff
     field = dialog.get_by_role("textbox", name="API key")
     field.evaluate("(element, value) => { element.value = value; }", illustration())
     page.screenshot(path=str(out / f"panel-new-key{suffix}.png"))
+    dialog.get_by_role("button", name="Done").click()
+    open_section(page, "Zones")
+    page.locator("#zones-loading").wait_for(state="hidden")
+    page.locator("#zones").screenshot(path=str(out / f"panel-zones{suffix}.png"))
+    shoot_purge(page, out, suffix, held)
     context.close()
 
 
@@ -182,15 +231,24 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"PARADARUM_DATA_DIR": str(Path(tmp) / "data"), "PARADARUM_ACCESS_LOG": "false"}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        recording_node() as first,
+        recording_node() as second,
+    ):
+        env = {
+            "PARADARUM_DATA_DIR": str(Path(tmp) / "data"),
+            "PARADARUM_ACCESS_LOG": "false",
+            "PARADARUM_CACHE_NODES": f"{first.base_url},{second.base_url}",
+        }
         server = start_server(env, log_path=Path(tmp) / "server.log")
         try:
             fill_account(server.base_url, env)
+            fill_purges(server.base_url)
             with sync_playwright() as playwright:
                 browser = launch(playwright)
-                shoot(browser, server.base_url, args.out, DESKTOP, "")
-                shoot(browser, server.base_url, args.out, PHONE, "-phone")
+                shoot(browser, server.base_url, args.out, DESKTOP, "", second)
+                shoot(browser, server.base_url, args.out, PHONE, "-phone", second)
                 browser.close()
         finally:
             server.stop()

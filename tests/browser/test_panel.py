@@ -13,6 +13,7 @@ from tests.browser.harness import (
     PHONE,
     fresh_email,
     generate_key,
+    open_section,
     sign_in,
     sign_up,
     visible_text_and_values,
@@ -41,9 +42,9 @@ def signed_in_with_keys(page, api, names):
     for name in names:
         create_key(api, token, name)
     page.goto("/account")
-    page.wait_for_url("**/signin?next=%2Faccount")
+    page.wait_for_url("**/signin?next=%2Faccount%2Fapi-keys")
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     return token
 
 
@@ -57,7 +58,7 @@ def test_whole_journey_sign_up_sign_in_create_copy_use_revoke(page, api):
     page.wait_for_url("**/signin?reason=signed-out")
     expect(page.get_by_text("You have signed out.")).to_be_visible()
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     expect(counter(page)).to_have_text("0 of 10 active keys")
 
     raw = generate_key(page, "WordPress purge plugin")
@@ -128,7 +129,7 @@ def test_the_key_is_gone_after_done_after_reload_and_after_leaving_with_the_dial
     second = generate_key(page, "second")
     page.goto(server.base_url + "/api/health")
     page.go_back()
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     expect(key_row(page, "second")).to_be_visible()
     expect(page.get_by_role("dialog")).to_have_count(0)
     text = visible_text_and_values(page)
@@ -178,13 +179,13 @@ def test_signed_out_visit_to_account_goes_to_sign_in_and_back(page, api):
     email = fresh_email()
     new_account(api, email)
     page.goto("/account")
-    page.wait_for_url("**/signin?next=%2Faccount")
+    page.wait_for_url("**/signin?next=%2Faccount%2Fapi-keys")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     expect(page.locator("#account-email")).to_have_text(email)
     page.goto("/signin")  # signed in already: straight on
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
 
 
 def test_an_expired_session_goes_back_to_sign_in_then_back(page, api):
@@ -195,10 +196,10 @@ def test_an_expired_session_goes_back_to_sign_in_then_back(page, api):
 
     page.get_by_label("Name", exact=True).fill("after expiry")
     page.get_by_role("button", name="Generate").click()
-    page.wait_for_url("**/signin?reason=expired&next=%2Faccount")
+    page.wait_for_url("**/signin?reason=expired&next=%2Faccount%2Fapi-keys")
     expect(page.get_by_text("Your session has expired.")).to_be_visible()
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     expect(page.get_by_text("No API keys yet")).to_be_visible()
 
 
@@ -223,7 +224,7 @@ def test_api_failures_show_as_inline_human_messages(page, api):
 
     page.goto("/signin")
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     page.get_by_label("Name", exact=True).fill("   ")
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#key-name-error")).to_have_text("Name must not be empty.")
@@ -270,6 +271,7 @@ def test_copy_falls_back_to_selecting_the_key(page, context):
 
 def test_security_log_lists_the_accounts_events(page):
     sign_up(page, fresh_email())
+    open_section(page, "Security log")
     section = page.locator("#security-log")
     expect(section.locator("#log-loading")).to_be_hidden()
     expect(section.locator("#log-error")).to_be_hidden()
@@ -328,6 +330,7 @@ def test_security_log_renders_the_audit_endpoint_and_follows_its_next_link(page)
 
     page.route("**/api/account/audit?*", audit)
     sign_up(page, fresh_email())
+    open_section(page, "Security log")
     rows = page.locator("#log-body tr")
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text("API key revoked")
@@ -351,6 +354,7 @@ def test_security_log_404_is_shown_as_unavailable(page):
         ),
     )
     sign_up(page, fresh_email())
+    open_section(page, "Security log")
     expect(page.get_by_text("Security log unavailable")).to_be_visible()
     expect(page.locator("#log-error")).to_be_hidden()
     expect(page.locator("#log-table")).to_be_hidden()

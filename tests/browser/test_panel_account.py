@@ -16,6 +16,7 @@ from tests.browser.harness import (
     PHONE,
     add_usage,
     fresh_email,
+    open_section,
     revoke_as_leaked,
     sign_in,
     sign_up,
@@ -54,7 +55,7 @@ def sign_in_fresh(page, api, key_names=()):
     keys = [create_key(api, token, name) for name in key_names]
     page.goto("/account")
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     return email, token, keys
 
 
@@ -72,7 +73,7 @@ def test_a_key_created_with_expiry_and_restrictions_shows_them_in_its_row(page, 
     activate_zone(server_env, email, host)
     page.goto("/account")
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
 
     page.get_by_label("Name", exact=True).fill("WordPress purge plugin")
     page.get_by_label("Expiration").select_option(label="In 30 days")
@@ -155,7 +156,7 @@ def test_expired_and_expiring_keys_say_so_at_a_glance(page, api, server_env):
     never = create_key(api, token, "Forever")
     page.goto("/account")
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     expect(row_of(page, soon).locator("td[data-label='Expires']")).to_contain_text(
         "Expires in 6 days"
     )
@@ -216,7 +217,10 @@ def test_roll_asks_for_a_grace_period_then_shows_the_new_key_once(page, api):
     new = next(key for key in list_keys(api, token) if key["replaces"] == old["id"])
     expect(row_of(page, new).locator("td[data-label='Expires']")).to_have_text("Never")
     assert api.get("/api/account", headers=bearer(raw)).status_code == 200
+    open_section(page, "Security log")
     expect(page.locator("#log-body tr", has_text="API key rolled")).to_be_visible()
+    page.go_back()  # the back button returns to the keys
+    page.wait_for_url("**/account/api-keys")
 
     # Rolled with no grace: the old key is revoked at once, and says by what.
     row_of(page, new).get_by_role("button", name="Roll Deploy script").click()
@@ -261,7 +265,7 @@ def test_each_key_has_a_30_day_use_chart_whose_text_states_the_totals(page, api,
     )
     page.goto("/account")
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
 
     chart = row_of(page, busy).get_by_role("img")
     expect(chart).to_have_accessible_name("Last 30 days: 1,204 requests, 2 refused")
@@ -298,7 +302,7 @@ def test_a_key_revoked_as_leaked_says_where_it_was_found_and_what_went_with_it(
     revoke_as_leaked(server_env, bootstrap, LEAK_URL, [foothold])
     page.goto("/account")
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
 
     notice = notice_of(page, bootstrap)
     expect(notice).to_contain_text(f"Revoked automatically — found public at {LEAK_URL}")
@@ -319,6 +323,7 @@ def test_a_key_revoked_as_leaked_says_where_it_was_found_and_what_went_with_it(
     expect(notice_of(page, mine)).to_have_count(0)
     expect(row_of(page, mine).locator("td[data-label='Status']")).to_have_text("Active")
 
+    open_section(page, "Security log")
     event = page.locator("#log-body tr", has_text="API key revoked automatically: found in public")
     expect(event).to_have_class(re.compile("is-warning"))
     expect(event).to_contain_text(f"Key “CI bootstrap” {bootstrap['keyPrefix']}…")
@@ -334,7 +339,7 @@ def test_a_leak_location_that_is_not_a_web_address_is_text_not_a_link(page, api,
     revoke_as_leaked(server_env, key, "javascript:alert(1)", [])
     page.goto("/account")
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     notice = notice_of(page, key)
     expect(notice).to_contain_text("Revoked automatically — found public at javascript:alert(1)")
     expect(notice.get_by_role("link")).to_have_count(0)
@@ -382,7 +387,8 @@ def test_security_log_names_keys_shows_details_and_groups_repeats(page, api):
         assert api.post("/api/auth/login", json=wrong).status_code == 401
     page.goto("/account")
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
+    open_section(page, "Security log")
 
     rows = page.locator("#log-body tr")
     failed = rows.filter(has_text="Failed sign-in attempt")
@@ -424,6 +430,7 @@ def test_security_log_groups_long_runs_and_falls_back_to_the_prefix(page):
         lambda route: route.fulfill(json={"succeeded": True, "message": "Log", "data": data}),
     )
     sign_up(page, fresh_email())
+    open_section(page, "Security log")
     rows = page.locator("#log-body tr")
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text("Key pdm_Gone…")
@@ -435,6 +442,7 @@ def test_changing_the_password_ends_every_session_then_the_new_one_signs_in(page
     email = fresh_email()
     sign_up(page, email)
     old_session = session_token(page)
+    open_section(page, "Security")
     form = page.locator("#password-form")
 
     page.get_by_label("Current password").fill("not the password at all")
@@ -462,7 +470,7 @@ def test_changing_the_password_ends_every_session_then_the_new_one_signs_in(page
     sign_in(page, email)  # the old password
     expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
     sign_in(page, email, "a new passphrase for paradarum")
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     expect(page.locator("#account-email")).to_have_text(email)
 
 
@@ -500,12 +508,11 @@ def test_on_a_phone_the_top_bar_shows_the_whole_email_and_nothing_scrolls_sidewa
         page = context.new_page()
         page.goto("/account")
         sign_in(page, email)
-        page.wait_for_url("**/account")
+        page.wait_for_url("**/account/api-keys")
         shown = page.locator("#account-email")
         expect(shown).to_have_text(email)
         expect(page.locator("#keys-body tr[data-key-id]")).to_have_count(2)
         expect(page.locator(".usage svg")).to_have_count(2)
-        expect(page.locator("#zones-body .record")).to_have_count(1)
         page.locator("#restrictions summary").click()  # zone choices, long names included
         expect(page.get_by_role("checkbox", name=long_host)).to_be_visible()
         box = shown.evaluate(
@@ -517,6 +524,10 @@ def test_on_a_phone_the_top_bar_shows_the_whole_email_and_nothing_scrolls_sidewa
         assert box["left"] >= 0 and box["right"] <= PHONE["width"], box
         assert box["overflow"] != "ellipsis", box
         width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= PHONE["width"], f"/account scrolls sideways: {width}px"
+        assert width <= PHONE["width"], f"the keys scroll sideways: {width}px"
+        open_section(page, "Zones")
+        expect(page.locator("#zones-body .record")).to_have_count(1)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"the zones scroll sideways: {width}px"
     finally:
         context.close()

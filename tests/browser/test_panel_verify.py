@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.harness import KEY_PATTERN, fresh_email, generate_key, sign_in
+from tests.browser.harness import KEY_PATTERN, fresh_email, generate_key, open_section, sign_in
 from tests.mail import SmtpServer, smtp_server
 from tests.support import PASSWORD, signup, wait_until
 
@@ -80,7 +80,7 @@ def test_sign_up_then_the_emailed_link_verifies_the_address_and_keys_can_be_made
     page.get_by_role("link", name="Sign in").click()
     page.wait_for_url("**/signin")
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     expect(page.get_by_text("0 of 10 active keys")).to_be_visible()
 
     # Until the link is followed: the banner, and forms that say why they are held.
@@ -94,6 +94,8 @@ def test_sign_up_then_the_emailed_link_verifies_the_address_and_keys_can_be_made
     expect(page.get_by_label("Name", exact=True)).to_be_disabled()
     expect(page.get_by_role("button", name="Generate")).to_be_disabled()
     expect(page.locator("#limit-note")).to_contain_text("Verify your email address to create keys")
+    open_section(page, "Zones")
+    expect(banner).to_be_visible()
     expect(page.get_by_label("Hostname")).to_be_disabled()
     expect(page.get_by_role("button", name="Add zone")).to_be_disabled()
     expect(page.locator("#zone-note")).to_contain_text("Verify your email address to add zones")
@@ -106,12 +108,14 @@ def test_sign_up_then_the_emailed_link_verifies_the_address_and_keys_can_be_made
     assert page.url == f"{server.base_url}/verify-email"
 
     page.get_by_role("link", name="Go to Account settings").click()
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
     expect(page.get_by_text("0 of 10 active keys")).to_be_visible()
     expect(banner).to_be_hidden()
     expect(page.locator("#limit-note")).to_be_hidden()
+    open_section(page, "Zones")
     expect(page.locator("#zone-note")).to_be_hidden()
     expect(page.get_by_label("Hostname")).to_be_enabled()
+    open_section(page, "API keys")
     assert KEY_PATTERN.match(generate_key(page, "After verification"))
 
 
@@ -144,7 +148,7 @@ def test_send_a_new_link_sends_one_until_the_api_says_to_wait(page, api, smtp):
     first = newest_link(smtp, email)
     page.goto("/account")
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
 
     button = page.get_by_role("button", name="Send a new link")
     status = page.locator("#verify-status")

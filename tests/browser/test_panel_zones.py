@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.harness import fresh_email, sign_in, sign_up
+from tests.browser.harness import fresh_email, open_section, sign_in, sign_up
 from tests.dns import DnsServer, running_dns
 from tests.support import activate_zone, bearer, new_account
 
@@ -49,6 +49,7 @@ def add_zone(page, hostname):
 
 def test_zones_empty_state_says_purges_reach_only_active_zones(page):
     sign_up(page, fresh_email())
+    open_section(page, "Zones")
     empty = page.locator("#zones-empty")
     expect(empty).to_be_visible()
     expect(empty).to_contain_text("No zones yet")
@@ -60,6 +61,7 @@ def test_a_zone_shows_its_txt_record_says_what_dns_found_and_turns_active_when_v
     page, api, dns
 ):
     sign_up(page, fresh_email())
+    open_section(page, "Zones")
     host = unique_host()
     add_zone(page, host.upper())  # the API lowercases it
     zone = zone_item(page, host)
@@ -118,18 +120,21 @@ def test_a_zone_an_operator_made_active_shows_as_active_with_its_date(page, api,
     activate_zone(server_env, email, host)
     page.goto("/account")
     sign_in(page, email)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/account/api-keys")
+    open_section(page, "Zones")
     zone = zone_item(page, host)
     expect(zone.locator(".badge")).to_have_text("Active")
     expect(zone).to_contain_text(re.compile(r"Verified \w{3} \d{1,2}, \d{4}"))
     expect(zone.get_by_role("button", name=f"Verify {host}")).to_have_count(0)
     # Keys can be restricted to it.
+    open_section(page, "API keys")
     page.locator("#restrictions summary").click()
     expect(page.get_by_role("checkbox", name=host)).to_be_visible()
 
 
 def test_a_hostname_the_api_refuses_shows_its_sentence_under_the_field(page, api):
     sign_up(page, fresh_email())
+    open_section(page, "Zones")
     bad = "https://www.example.com/blog"
     answer = api.post(
         "/api/account/zones", json={"hostname": bad}, headers=bearer(session_token(page))
@@ -145,6 +150,7 @@ def test_a_hostname_the_api_refuses_shows_its_sentence_under_the_field(page, api
 
 def test_deleting_a_zone_asks_first_naming_it_and_gives_focus_back(page):
     sign_up(page, fresh_email())
+    open_section(page, "Zones")
     host = unique_host()
     add_zone(page, host)
     delete = zone_item(page, host).get_by_role("button", name=f"Delete {host}")

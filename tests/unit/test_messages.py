@@ -222,9 +222,9 @@ def test_leaked_key_notice_says_which_key_where_when_and_what_to_do():
     assert f"Found at: {FOUND_AT}" in text
     assert f'<a href="{FOUND_AT}">{FOUND_AT}</a>' in html_of(message)
     assert "2026-11-27 09:14 UTC" in text
-    assert f"{PANEL}/account#api-keys" in text  # create a new key
+    assert f"{PANEL}/account/api-keys" in text  # create a new key
     assert "integration" in text
-    assert f"{PANEL}/account#security-log" in text
+    assert f"{PANEL}/account/security-log" in text
     assert "Rotate anything the key could reach" in text
 
 
@@ -259,7 +259,7 @@ def test_key_added_notice_says_which_key_when_and_from_where():
     assert "2026-11-27 09:14 UTC" in text
     assert "203.0.113.7" in text and "curl/8.5.0" in text
     assert "If it was not you" in text
-    assert f"{PANEL}/account#api-keys" in text and f"{PANEL}/account#security-log" in text
+    assert f"{PANEL}/account/api-keys" in text and f"{PANEL}/account/security-log" in text
 
 
 def test_key_added_with_another_key_says_so_and_asks_to_revoke_that_key_too():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import tomllib
 from collections.abc import Iterator
@@ -19,9 +18,12 @@ from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PANEL_FILES = sorted(
-    path for folder in (routes.STATIC_DIR, routes.TEMPLATES_DIR) for path in folder.iterdir()
+    path
+    for folder in (routes.STATIC_DIR, routes.TEMPLATES_DIR)
+    for path in folder.rglob("*")
+    if path.is_file()
 )
-SCRIPTS = sorted(routes.STATIC_DIR.glob("*.js"))
+SCRIPTS = sorted(routes.STATIC_DIR.rglob("*.js"))
 HTML_OR_CODE_SINKS = (
     "innerHTML",
     "outerHTML",
@@ -38,7 +40,18 @@ def panel(tmp_path: Path) -> Iterator[TestClient]:
         yield client
 
 
-@pytest.mark.parametrize("path", sorted(routes.PAGES))
+PAGE_PATHS = sorted([*routes.PAGES, *(section.path for section in routes.SECTIONS)])
+
+
+def rendered(path: str) -> str:
+    """A page's HTML as the server sends it."""
+    for section in routes.SECTIONS:
+        if section.path == path:
+            return routes.render_section(section, signup_enabled=True).decode()
+    return routes.render(routes.PAGES[path], signup_enabled=True).decode()
+
+
+@pytest.mark.parametrize("path", PAGE_PATHS)
 def test_pages_are_html_with_a_strict_csp_no_framing_and_no_caching(panel, path):
     response = panel.get(path)
     assert response.status_code == 200
@@ -51,10 +64,55 @@ def test_pages_are_html_with_a_strict_csp_no_framing_and_no_caching(panel, path)
     assert "set-cookie" not in response.headers
 
 
-def test_home_leads_to_account_settings(panel):
-    response = panel.get("/", follow_redirects=False)
+@pytest.mark.parametrize("path", ["/", "/account"])
+def test_home_and_account_settings_lead_to_the_first_section(panel, path):
+    response = panel.get(path, follow_redirects=False)
     assert response.status_code == 302
-    assert response.headers["location"] == "/account"
+    assert response.headers["location"] == routes.SECTIONS[0].path == "/account/api-keys"
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.nav: list[tuple[str, str, bool]] = []  # href, text, current
+        self._in_nav = False
+        self._link: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "nav":
+            self._in_nav = True
+        elif tag == "a" and self._in_nav:
+            self._link = dict(attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "nav":
+            self._in_nav = False
+        elif tag == "a":
+            self._link = None
+
+    def handle_data(self, data: str) -> None:
+        if self._link is not None:
+            href = self._link.get("href") or ""
+            self.nav.append((href, data, self._link.get("aria-current") == "page"))
+
+
+@pytest.mark.parametrize("section", routes.SECTIONS, ids=lambda section: section.slug)
+def test_every_settings_page_lists_every_section_and_marks_its_own(panel, section):
+    response = panel.get(section.path)
+    assert response.status_code == 200
+    links = _Links()
+    links.feed(response.text)
+    assert links.nav == [(other.path, other.label, other is section) for other in routes.SECTIONS]
+    assert f"<title>{section.label} · Account settings · Paradarum</title>" in response.text
+    assert f'src="/static/{section.script}"' in response.text
+    assert (routes.TEMPLATES_DIR / section.template).is_file()
+    assert (routes.STATIC_DIR / section.script).is_file()
+
+
+def test_sections_have_distinct_lowercase_slugs():
+    slugs = [section.slug for section in routes.SECTIONS]
+    assert len(set(slugs)) == len(slugs)
+    assert all(re.fullmatch(r"[a-z][a-z-]*", slug) for slug in slugs)
 
 
 def test_assets_are_served_and_revalidated(panel):
@@ -64,7 +122,7 @@ def test_assets_are_served_and_revalidated(panel):
     assert response.headers["cache-control"] == "no-cache"
     again = panel.get("/static/panel.css", headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304
-    script = panel.get("/static/account.js")
+    script = panel.get("/static/sections/api-keys.js")
     assert script.headers["content-type"].startswith("text/javascript")
 
 
@@ -111,10 +169,10 @@ class _Markup(HTMLParser):
             self.problems.append("inline script")
 
 
-@pytest.mark.parametrize("template", sorted(routes.PAGES.values()))
-def test_pages_have_no_inline_script_or_style_and_only_local_assets(template):
+@pytest.mark.parametrize("path", PAGE_PATHS)
+def test_pages_have_no_inline_script_or_style_and_only_local_assets(path):
     markup = _Markup()
-    markup.feed(routes.render(template, signup_enabled=True).decode())
+    markup.feed(rendered(path))
     assert markup.problems == []
     assert markup.assets
     for asset in markup.assets:
@@ -145,8 +203,8 @@ def test_sign_in_and_sign_up_pages_say_whether_the_server_takes_sign_ups(templat
     assert "{{" not in page
 
 
-def test_account_page_states_the_password_rule_where_it_lives():
-    page = routes.render("account.html", signup_enabled=True).decode()
+def test_security_page_states_the_password_rule_where_it_lives():
+    page = rendered("/account/security")
     assert f"At least {validation.PASSWORD_MIN} characters" in page
     assert "{{" not in page
 
@@ -161,7 +219,7 @@ def test_package_data_ships_every_panel_file():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["paradarum"]
     package = ROOT / "src" / "paradarum"
+    # As setuptools reads them: a "*" never crosses a "/".
+    shipped = {path for pattern in patterns for path in package.glob(pattern)}
     for path in PANEL_FILES:
-        relative = path.relative_to(package).as_posix()
-        assert path.is_file(), f"{relative}: the package-data globs do not descend into folders"
-        assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
+        assert path in shipped, path.relative_to(package).as_posix()

@@ -9,7 +9,9 @@ origin cannot make a browser act for a signed-in person (no CSRF).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
+from html import escape
 from pathlib import Path
 
 from starlette.exceptions import HTTPException
@@ -18,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paradarum.config import Settings
 from paradarum.messages import VERIFY_EMAIL_PATH
-from paradarum.services import validation
+from paradarum.services import purges, validation
 from paradarum.web import errors as web_errors
 from paradarum.web.request import Request
 from paradarum.web.responses import Response, envelope_error
@@ -29,16 +31,53 @@ STATIC_DIR = HERE / "static"
 TEMPLATES_DIR = HERE / "templates"
 HTML = b"text/html; charset=utf-8"
 
-# URL path -> template. Every page is public: the script on it sends a signed-out
-# visitor to /signin?next=<path>, and back after signing in.
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One part of Account settings: its own URL, ``/account/<slug>``, whose page is the
+    settings layout around ``templates/sections/<slug>.html``, run by
+    ``static/sections/<slug>.js``."""
+
+    slug: str
+    # Its name in the navigation and in the page's title.
+    label: str
+
+    @property
+    def path(self) -> str:
+        return f"{SETTINGS}/{self.slug}"
+
+    @property
+    def template(self) -> str:
+        return f"sections/{self.slug}.html"
+
+    @property
+    def script(self) -> str:
+        return f"sections/{self.slug}.js"
+
+
+SETTINGS = "/account"
+# Account settings, in the order the navigation lists them: a section is added here
+# (with its template and its script), and every page's navigation shows it.
+SECTIONS = (
+    Section("api-keys", "API keys"),
+    Section("zones", "Zones"),
+    Section("purge", "Purge"),
+    Section("security", "Security"),
+    Section("security-log", "Security log"),
+)
+SETTINGS_LAYOUT = "settings.html"
+
+# URL path -> template, for the pages outside Account settings. Every page is public:
+# the script on it sends a signed-out visitor to /signin?next=<path>, and back after
+# signing in.
 PAGES = {
     "/signin": "signin.html",
     "/signup": "signup.html",
-    "/account": "account.html",
     # The page the emailed verification link opens (the token is in its fragment).
     VERIFY_EMAIL_PATH: "verify-email.html",
 }
-HOME = "/account"
+# Where "/" and "/account" lead: the first section.
+HOME = SECTIONS[0].path
 
 # Pages are never stored, so that "back" rebuilds them rather than restoring a page
 # that once showed a new key. Assets are revalidated (ETag) so an upgrade shows at once.
@@ -52,6 +91,32 @@ def render(template: str, *, signup_enabled: bool) -> bytes:
     text = (TEMPLATES_DIR / template).read_text(encoding="utf-8")
     text = text.replace("{{password_min}}", str(validation.PASSWORD_MIN))
     text = text.replace("{{signup}}", "on" if signup_enabled else "off")
+    text = text.replace("{{purge_max}}", str(purges.MAX_TARGETS))
+    return text.encode()
+
+
+def navigation(current: Section) -> str:
+    """The settings navigation, the current section marked for the eye and for screen
+    readers."""
+    items = []
+    for section in SECTIONS:
+        mark = ' aria-current="page"' if section is current else ""
+        items.append(f'<li><a href="{escape(section.path)}"{mark}>{escape(section.label)}</a></li>')
+    return "\n".join(items)
+
+
+@cache
+def render_section(section: Section, *, signup_enabled: bool) -> bytes:
+    """A settings page: the shared layout (top bar, navigation, the email banner) around
+    the section's own template and script."""
+    layout = render(SETTINGS_LAYOUT, signup_enabled=signup_enabled).decode()
+    body = render(section.template, signup_enabled=signup_enabled).decode()
+    text = (
+        layout.replace("{{title}}", escape(section.label))
+        .replace("{{script}}", escape(section.script))
+        .replace("{{navigation}}", navigation(section))
+        .replace("{{section}}", body)
+    )
     return text.encode()
 
 
@@ -65,12 +130,23 @@ def page_routes(settings: Settings) -> Routes:
 
         routes.get(path, permission=None, summary=f"panel page {template}")(page)
 
+    def add_section(section: Section) -> None:
+        async def page(_request: Request) -> Response:
+            body = render_section(section, signup_enabled=settings.signup_enabled)
+            return Response(200, body, PAGE_HEADERS, content_type=HTML)
+
+        routes.get(section.path, permission=None, summary=f"panel settings {section.slug}")(page)
+
     for path, template in PAGES.items():
         add(path, template)
+    for section in SECTIONS:
+        add_section(section)
 
-    @routes.get("/", permission=None, summary="panel home")
     async def home(_request: Request) -> Response:
         return Response(302, b"", {"Location": HOME}, content_type=HTML)
+
+    routes.get("/", permission=None, summary="panel home")(home)
+    routes.get(SETTINGS, permission=None, summary="panel settings")(home)
 
     return routes
 

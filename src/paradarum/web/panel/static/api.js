@@ -5,7 +5,9 @@
 
 const SESSION_KEY = "paradarum.session";
 const HOME = "/account";
-const NEXT_PAGES = new Set(["/account"]);
+// Account settings and its sections (/account/<section>): an unknown one is the
+// server's "page not found", never another origin.
+const NEXT_PAGE = /^\/account(\/[a-z][a-z-]*)?$/;
 
 export class ApiError extends Error {
   constructor(status, message, { fieldErrors = {}, redirecting = false } = {}) {
@@ -39,7 +41,7 @@ export function clearSession() {
 
 // Only known panel pages may be a `next`: never another origin or an arbitrary path.
 export function safeNext(value) {
-  return NEXT_PAGES.has(value) ? value : HOME;
+  return typeof value === "string" && NEXT_PAGE.test(value) ? value : HOME;
 }
 
 export function signInUrl({ reason = null, next = null } = {}) {

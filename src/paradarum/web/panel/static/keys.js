@@ -19,7 +19,7 @@ import {
 } from "./ui.js";
 import { usageCells } from "./usage.js";
 
-const KEYS_URL = "/api/account/apikeys?limit=100";
+export const KEYS_URL = "/api/account/apikeys?limit=100";
 const DAY_MS = 24 * 3600 * 1000;
 // A chosen date may be at most this far ahead: the API allows 366 days from now, and
 // the key works through the whole chosen day.
@@ -47,8 +47,7 @@ function endOfDay(value) {
 
 /**
  * `state` is the page's: `account`, `keys`, `zones`. `hooks.refreshAccount()` reloads
- * the account (and the counter); `hooks.keysShown()` runs when the list changed;
- * `hooks.changed()` after anything that writes a security-log entry.
+ * the account (and the counter).
  */
 export function keysSection(state, hooks) {
   const title = byId("keys-title");
@@ -109,7 +108,6 @@ export function keysSection(state, hooks) {
       state.keys = append ? state.keys.concat(items) : items;
       loaded = true;
       render();
-      hooks.keysShown();
       return state.keys.length;
     },
   });
@@ -144,8 +142,10 @@ export function keysSection(state, hooks) {
       [...box.querySelectorAll("input:checked")].map((input) => Number(input.value)),
     );
     if (!state.zones.length) {
-      const none = "No zones yet: add one under Zones below to restrict a key to it.";
-      box.replaceChildren(h("p", { className: "muted" }, none));
+      const zonesLink = h("a", { href: "/account/zones" }, "add one under Zones");
+      box.replaceChildren(
+        h("p", { className: "muted" }, "No zones yet: ", zonesLink, " to restrict a key to it."),
+      );
       return;
     }
     box.replaceChildren(
@@ -224,7 +224,6 @@ export function keysSection(state, hooks) {
     show(byId("key-expiry-date-field"), false);
     showNewKey(created, { opener: generate });
     refresh();
-    hooks.changed();
   });
 
   // --- The one-time key dialog ---------------------------------------------------
@@ -309,8 +308,7 @@ export function keysSection(state, hooks) {
       await refresh();
       setText(status, `Key “${key.name}” revoked.`);
       if (revokeDialog.open) revokeDialog.close();
-      hooks.changed();
-    } catch (error) {
+      } catch (error) {
       if (error.redirecting) return;
       setText(revokeError, error.message);
       refresh(); // already revoked, or gone: show the list as it is now
@@ -376,7 +374,6 @@ export function keysSection(state, hooks) {
     });
     showNewKey(created, { opener: document.activeElement, replaces: key, grace });
     refresh();
-    hooks.changed();
   });
 
   return { load: loadKeys, render, renderCounter, renderZoneChoices };

@@ -18,12 +18,11 @@ import {
   showErrors,
 } from "./ui.js";
 
-const ZONES_URL = "/api/account/zones?limit=100";
+export const ZONES_URL = "/api/account/zones?limit=100";
 
 /**
- * `state.zones` is the page's list of zones. `hooks.zonesShown()` runs when it changed
- * (key rows and the new-key form name zones); `hooks.changed()` after anything that
- * writes a security-log entry; `hooks.refreshAccount()` reloads the account.
+ * `state.zones` is the page's list of zones; `hooks.refreshAccount()` reloads the
+ * account.
  */
 export function zonesSection(state, hooks) {
   const title = byId("zones-title");
@@ -59,7 +58,6 @@ export function zonesSection(state, hooks) {
 
   function render() {
     byId("zones-body").replaceChildren(...state.zones.map(zoneItem));
-    hooks.zonesShown();
   }
 
   function rowButton(text, label, className, onClick) {
@@ -170,7 +168,6 @@ export function zonesSection(state, hooks) {
         const id = CSS.escape(String(data.id));
         const item = byId("zones-body").querySelector(`[data-zone-id="${id}"] .zone-host`);
         if (item) item.focus();
-        hooks.changed();
       } catch (error) {
         if (error.redirecting) return;
         setBusy(button, false);
@@ -197,7 +194,6 @@ export function zonesSection(state, hooks) {
       form.reset();
       await load();
       setText(status, message);
-      hooks.changed();
     } catch (error) {
       if (error.redirecting) return;
       showErrors(form, error);
@@ -231,7 +227,6 @@ export function zonesSection(state, hooks) {
       await load();
       setText(status, `Zone ${zone.hostname} deleted.`);
       if (deleteDialog.open) deleteDialog.close();
-      hooks.changed();
     } catch (error) {
       if (error.redirecting) return;
       setText(deleteError, error.message);

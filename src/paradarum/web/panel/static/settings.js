@@ -1,20 +1,11 @@
-// Account settings: the email verification banner, API keys, zones, password and the
-// security log, each a module of its own; this one signs the page in and keeps what
-// they share.
+// What every Account settings page shares: it signs the page in, loads the account
+// (the address in the top bar, the email verification banner), and signs out. Each
+// section's own script (static/sections/<section>.js) hands its part to
+// settingsSection().
 
 import { api, clearSession, goToSignIn, readSession, signInUrl } from "./api.js";
 import { emailSection } from "./email.js";
-import { keysSection } from "./keys.js";
-import { logSection } from "./log.js";
-import { passwordSection } from "./password.js";
 import { byId, h, refreshTimes, setBusy, setText } from "./ui.js";
-import { zonesSection } from "./zones.js";
-
-if (readSession()) {
-  start();
-} else {
-  goToSignIn();
-}
 
 // A phone shows the whole address, on two lines if need be, rather than cutting it:
 // the line may break after the "@".
@@ -23,12 +14,22 @@ function showEmail(email) {
   const at = email.lastIndexOf("@");
   if (at > 0) target.replaceChildren(email.slice(0, at), h("wbr"), email.slice(at));
   else target.textContent = email;
-  byId("password-username").value = email;
 }
 
-function start() {
-  // What the page knows, shared by its sections; each redraws from here.
+/**
+ * Run one section of Account settings. `setup(page)` builds the section from
+ * `page.state` (what the page knows: `account`, `keys`, `zones`) and
+ * `page.refreshAccount()`, and returns `{ accountShown(), load() }` (both optional):
+ * the first runs each time the account is (re)loaded, the second once, to fetch the
+ * section's own data.
+ */
+export function settingsSection(setup) {
+  if (!readSession()) {
+    goToSignIn();
+    return;
+  }
   const state = { account: null, keys: [], zones: [] };
+  let section = {};
 
   async function refreshAccount() {
     try {
@@ -36,8 +37,7 @@ function start() {
       state.account = data;
       showEmail(data.email);
       verification.render();
-      keys.renderCounter();
-      zones.renderForm();
+      if (section.accountShown) section.accountShown();
       setText(byId("page-error"), "");
     } catch (error) {
       if (!error.redirecting) {
@@ -47,21 +47,6 @@ function start() {
   }
 
   const verification = emailSection(state, { refreshAccount });
-  const log = logSection(state);
-  const keys = keysSection(state, {
-    refreshAccount,
-    keysShown: () => log.render(), // the log names keys
-    changed: () => log.load(),
-  });
-  const zones = zonesSection(state, {
-    zonesShown() {
-      keys.renderZoneChoices();
-      keys.render(); // rows name the zones a key is restricted to
-    },
-    changed: () => log.load(),
-    refreshAccount,
-  });
-  passwordSection();
 
   byId("sign-out").addEventListener("click", async (event) => {
     setBusy(event.currentTarget, true, "Signing out…");
@@ -75,9 +60,19 @@ function start() {
     location.replace(signInUrl({ reason: "signed-out" }));
   });
 
+  section = setup({ state, refreshAccount }) || {};
   setInterval(refreshTimes, 30_000);
   refreshAccount();
-  // Zones first: key rows name the zones they are restricted to.
-  zones.load().finally(() => keys.load());
-  log.load();
+  if (section.load) section.load();
+}
+
+/** The first page of a list endpoint (what another section's list needs to name things). */
+export async function firstPage(url) {
+  try {
+    const { data } = await api("GET", url);
+    return data;
+  } catch (error) {
+    if (!error.redirecting) setText(byId("page-error"), error.message);
+    return [];
+  }
 }
