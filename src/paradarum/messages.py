@@ -409,7 +409,7 @@ def zone_lost(
     blocks: list[_Block] = [
         _Para(opening),
         _Para(advice),
-        _List((("Your zones in the panel: ", panel.link("/account", "zones")),), ordered=False),
+        _List((("Your zones in the panel: ", panel.link("/account/zones")),), ordered=False),
     ]
     return _message(to=to, mail_from=mail_from, subject=subject, blocks=blocks, date=date)
 

@@ -87,7 +87,7 @@ def test_a_zone_that_left_the_accounts_reach_says_which_and_where_the_record_liv
     assert said in message["Subject"] and "*.shop.example.com" in message["Subject"]
     text = " ".join(text_of(message).split())
     assert "_paradarum-challenge.shop.example.com" in text
-    assert f"{PANEL}/account#zones" in text
+    assert f"{PANEL}/account/zones" in text
 
 
 def test_every_message_has_a_plain_text_part_and_an_html_alternative():

@@ -6,10 +6,17 @@ The rules:
 * an account adds it as **pending** and gets a random token to publish as a DNS TXT
   record at ``_paradarum-challenge.<hostname>``; verifying finds the record (the
   resolver is a setting) and makes the zone **active**;
-* a hostname is active in one account at most — a partial unique index, so that
-  of two accounts verifying at once exactly one wins; the other accounts' pending
-  claims on it are dropped when it is verified, and adding a hostname that is
-  active elsewhere is a 409; pending claims block nobody (squatting gains nothing);
+* a hostname is held (active, or suspended) by one account at most — a partial
+  unique index, so that of two accounts verifying at once exactly one wins; the
+  other accounts' pending claims on it are dropped when it is verified, and adding a
+  hostname held elsewhere is a 409 while the holder's record is there; pending
+  claims block nobody (squatting gains nothing);
+* zones follow their domain: held zones are re-checked in DNS every day
+  (:meth:`ZoneService.recheck_due`); a holder whose record is gone loses the zone
+  to an account that proves control (its verify, or the daily check), and three
+  missed checks in a row suspend a zone (no purges) — the owner is told by mail;
+* the most specific held zone owns a hostname (:func:`owners`, :func:`held_beneath`):
+  a wildcard never reaches what another zone names more precisely;
 * an account holds at most ``zone_limit`` zones.
 
 Operators can make a zone active without DNS (``paradarum zones add EMAIL HOSTNAME
@@ -234,8 +241,9 @@ class ZoneService:
         self._dns_timeout = dns_timeout
 
     async def add(self, *, principal: Principal, hostname: str, client: ClientInfo) -> ZoneInfo:
-        """A pending zone; 409 when the hostname is active in another account;
-        429 past the additions allowed per account and per address."""
+        """A pending zone; 409 when another account holds the hostname and its TXT
+        record is still there (asked of DNS at once); 429 past the additions allowed
+        per account and per address."""
         confinement.require_account_wide(principal)
         name = hostnames.normalise(hostname)
         await self._check_addition_rate(principal.account_id, client)
@@ -267,8 +275,6 @@ class ZoneService:
             if holder is None or await self._holder_record_present(holder):
                 raise
         return await self._write(functools.partial(work, despite_holder=True))
-
-        return await self._write(work)
 
     async def _check_addition_rate(self, account_id: int, client: ClientInfo) -> None:
         limits = self._additions.limits(account_id, client.address)
