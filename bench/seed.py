@@ -176,12 +176,7 @@ def bulk_keys(db: Database, count: int, *, per_account: int = 10, batch: int = 2
         account_ids: list[int] = []
         for first in range(0, n_accounts, batch):
             rows = [
-                {
-                    "email": f"seed-{salt}-{n}@example.com",
-                    "password_hash": "seeded",
-                    "created_at": now,
-                    "session_key": secrets.token_hex(16),
-                }
+                {"name": f"seed-{salt}-{n}", "created_at": now}
                 for n in range(first, min(first + batch, n_accounts))
             ]
             returned = conn.execute(

@@ -28,7 +28,7 @@ from paradarum import startup
 from paradarum.config import DATABASE_FILE_NAME, Settings, load_or_create_secret
 from paradarum.startup import StartupError
 from paradarum_client import cli as customer
-from paradarum_client.command import fail, field_lines
+from paradarum_client.command import confirm, fail, field_lines, quiet_after_broken_pipe
 from paradarum_client.models import to_wire
 
 if TYPE_CHECKING:
@@ -74,6 +74,8 @@ def operator(command: F) -> F:
         except StartupError as exc:
             typer.echo(f"Error: {exc.message}", err=True)
             raise typer.Exit(exc.code) from None
+        except BrokenPipeError:
+            quiet_after_broken_pipe()
         except ValidationFailed as exc:
             # As the customer commands print it: the sentence, then each field.
             typer.echo(f"Error: {exc.message}", err=True)
@@ -93,12 +95,13 @@ def _settings(
     *,
     secret: bool = True,
     existing: bool = False,
+    flags: dict[str, str] | None = None,
 ) -> Settings:
     """The settings, with a data directory that is private and writable, and (unless
     ``secret`` is False: migrations need none) the signing secret readable: every
     operator command starts here. ``existing``: a command about data already there
     (an account, a zone) refuses to start a new, empty SQLite database instead."""
-    overrides: dict[str, object] = {}
+    overrides: dict[str, object] = dict(flags or {})
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     if database_url:
@@ -128,7 +131,7 @@ def _settings(
     return settings
 
 
-def _migrate(settings: Settings) -> None:
+def _migrate(settings: Settings) -> tuple[str | None, str | None]:
     from sqlalchemy.exc import DBAPIError
 
     from paradarum.db.migrate import upgrade
@@ -136,7 +139,7 @@ def _migrate(settings: Settings) -> None:
 
     db = open_database(settings)
     try:
-        upgrade(db)
+        return upgrade(db)
     except DBAPIError as exc:
         # One line an operator can act on (the driver's reason names host and
         # port, never the password), and a non-zero exit for the supervisor.
@@ -159,14 +162,21 @@ def _runtime(settings: Settings) -> Iterator[Runtime]:
 
 
 def serve(
+    # Read as text and checked with the settings (which read PARADARUM_HOST, _PORT and
+    # _WORKERS themselves), so that a bad value is the same one line as any setting's.
     host: Annotated[
-        str | None, typer.Option(envvar="PARADARUM_HOST", show_default="127.0.0.1")
+        str | None,
+        typer.Option(show_default="127.0.0.1", help="Or PARADARUM_HOST.", metavar="HOST"),
     ] = None,
     port: Annotated[
-        int | None, typer.Option(envvar="PARADARUM_PORT", min=0, max=65535, show_default="8000")
+        str | None,
+        typer.Option(
+            show_default="8000", help="Or PARADARUM_PORT; 0 picks a free port.", metavar="PORT"
+        ),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(envvar="PARADARUM_WORKERS", min=1, max=64, show_default="1")
+        str | None,
+        typer.Option(show_default="1", help="Or PARADARUM_WORKERS (1 to 64).", metavar="N"),
     ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
@@ -174,20 +184,46 @@ def serve(
     """Apply pending migrations, then serve the API and the panel."""
     from paradarum import logs, server
 
-    settings = _settings(data_dir, database_url)
-    host = host or settings.host
-    port = settings.port if port is None else port
-    startup.check_address(host, port)
+    flags = {"host": host, "port": port, "workers": workers}
+    settings = _settings(
+        data_dir, database_url, flags={k: v for k, v in flags.items() if v is not None}
+    )
+    port_number = startup.check_address(settings.host, settings.port)
     logs.configure(settings.log_level)
     _migrate(settings)
-    server.serve(settings, host=host, port=port, workers=workers or settings.workers)
+
+    def announce() -> None:
+        # Besides the JSON logs, the one line a person starting it needs.
+        typer.echo(
+            f"Paradarum is running at {startup.base_url(settings.host, port_number)}"
+            " — Ctrl-C to stop",
+            err=True,
+        )
+
+    server.serve(
+        settings,
+        host=settings.host,
+        port=port_number,
+        workers=settings.workers,
+        on_started=announce,
+    )
 
 
 def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Apply pending migrations (safe to run from several instances at once)."""
     settings = _settings(data_dir, database_url, secret=False)
-    _migrate(settings)
-    typer.echo("Database is up to date.")
+    before, after = _migrate(settings)
+    where = (
+        f"the SQLite database {(settings.data_dir / DATABASE_FILE_NAME).resolve()}"
+        if settings.is_sqlite
+        else "the PostgreSQL database"
+    )
+    if before is None:
+        typer.echo(f"Created {where} (schema {after}).")
+    elif before != after:
+        typer.echo(f"Upgraded {where} from schema {before} to {after}.")
+    else:
+        typer.echo(f"{where[0].upper()}{where[1:]} is up to date (schema {after}): nothing to do.")
 
 
 def accounts_create(
@@ -230,10 +266,9 @@ def accounts_delete(
     with _runtime(settings) as runtime:
         account = asyncio.run(runtime.accounts.find(email))
         if not yes:
-            typer.confirm(
+            confirm(
                 f"Delete the account {account.email} (id {account.id}) with all its keys "
-                "and zones, for good?",
-                abort=True,
+                "and zones, for good?"
             )
         asyncio.run(runtime.accounts.delete(email))
     typer.echo(f"Deleted account {account.id} <{account.email}>.")
@@ -368,10 +403,9 @@ def build_app() -> typer.Typer:
     db_app = customer.new_group("Database administration.")
     db_app.command("upgrade")(operator(db_upgrade))
     app.add_typer(db_app, name="db")
-    accounts_app = customer.new_group("Account administration (works with sign-up off).")
+    accounts_app = customer.group(app, "accounts")
     accounts_app.command("create")(operator(accounts_create))
     accounts_app.command("delete")(operator(accounts_delete))
-    app.add_typer(accounts_app, name="accounts")
     return app
 
 

@@ -48,9 +48,11 @@ from urllib.parse import quote, urlsplit
 from paradarum_client.keyformat import DISPLAY_PREFIX_LENGTH, PREFIX
 
 __all__ = [
+    "INVITATION_PATH",
     "VERIFY_EMAIL_PATH",
     "KeyRef",
     "email_verification",
+    "invitation",
     "key_added",
     "key_expiring",
     "key_revoked_as_leaked",
@@ -61,6 +63,7 @@ __all__ = [
 #: (``#token=...``), which browsers never send to a server, so it stays out of
 #: access logs, proxies and ``Referer`` headers. The page posts it to the API.
 VERIFY_EMAIL_PATH = "/verify-email"
+INVITATION_PATH = "/invitations"
 
 _PREFIX_SHAPE = re.compile(rf"{PREFIX}[A-Za-z0-9]{{{DISPLAY_PREFIX_LENGTH - len(PREFIX)}}}")
 # Key-shaped text in a customer string (someone pasting a key as its name):
@@ -453,6 +456,47 @@ def email_verification(
         to=to,
         mail_from=mail_from,
         subject="Confirm your email address for Paradarum",
+        blocks=blocks,
+        date=date,
+    )
+
+
+def invitation(
+    *,
+    to: str,
+    mail_from: str,
+    panel_url: str,
+    token: str,
+    account_name: str,
+    role: str,
+    invited_by: str | None,
+    expires_at: datetime,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Invite someone to an account. The link is
+    ``{panel_url}/invitations#token={token}`` (:data:`INVITATION_PATH`); it works
+    once, until ``expires_at``, and only for the person signed in as ``to``."""
+    if not _TOKEN_SHAPE.fullmatch(token):
+        raise ValueError("the invitation token must be 16-512 URL-safe characters")
+    panel = _Panel(panel_url)
+    recipient = single_address(to).addr_spec
+    link = _Link(panel.url(INVITATION_PATH) + "#token=" + quote(token, safe=""))
+    who = _inline(invited_by, limit=320) if invited_by else "A member"
+    account = _inline(account_name, limit=200)
+    blocks: list[_Block] = [
+        _Para(
+            f"{who} invited {recipient} to the Paradarum account “{account}” "
+            f"as {_inline(role, limit=20)}. To accept, open this link and sign in "
+            "(or sign up) with this address:"
+        ),
+        _Para(link),
+        _Para(f"The link works once, until {_when(expires_at)}."),
+        _Para("If you did not expect this, ignore this email: nothing changes."),
+    ]
+    return _message(
+        to=to,
+        mail_from=mail_from,
+        subject=f"You are invited to the Paradarum account “{account}”",
         blocks=blocks,
         date=date,
     )

@@ -33,6 +33,7 @@ from paradarum.services.audit import AuditLog
 from paradarum.services.auth import Authenticator
 from paradarum.services.delivery import PurgeDelivery
 from paradarum.services.leaks import LeakService
+from paradarum.services.members import MemberService
 from paradarum.services.notifications import Notifier
 from paradarum.services.purges import PurgeService
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
@@ -58,6 +59,7 @@ class Runtime:
     auth_failures: FailureMirror
     usage: KeyUsage
     accounts: AccountService
+    members: MemberService
     apikeys: ApiKeyService
     audit: AuditLog
     authenticator: Authenticator
@@ -167,6 +169,14 @@ def build_runtime(
         auth_failures=auth_failures,
         usage=usage,
         accounts=accounts,
+        members=MemberService(
+            db=db,
+            clock=clock,
+            tokens=tokens,
+            limiter=limiter,
+            accounts=accounts,
+            on_notify=notifier.wake,
+        ),
         apikeys=ApiKeyService(
             db=db,
             clock=clock,

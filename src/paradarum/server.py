@@ -27,6 +27,7 @@ it is told here, and why:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from paradarum.config import Settings
@@ -57,9 +58,17 @@ def log_config(level: str) -> dict[str, Any]:
     }
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    on_started: Callable[[], None] | None = None,
+) -> None:
     """Run the service until stopped (blocks). Worker processes build the app from
-    the environment, so every setting reaches them through it."""
+    the environment, so every setting reaches them through it. ``on_started`` runs
+    once the address is bound, as the workers start."""
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
@@ -70,7 +79,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         os.environ["PARADARUM_DATABASE_URL"] = settings.database_url
     # Rust backtraces are for Granian's developers; a crash is logged as one line.
     os.environ.pop("RUST_BACKTRACE", None)
-    Server(
+    granian = Server(
         APP_FACTORY,
         factory=True,
         address=host,
@@ -89,4 +98,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         log_dictconfig=log_config(settings.log_level),
         log_access=False,
         workers_kill_timeout=STOP_TIMEOUT_SECONDS,
-    ).serve()
+    )
+    if on_started is not None:
+        granian.on_startup(on_started)
+    granian.serve()

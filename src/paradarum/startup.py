@@ -43,11 +43,23 @@ def variable(field: str) -> str:
     return f"PARADARUM_{field.upper()}"
 
 
+# Pydantic's sentences where a person needs the accepted values instead.
+PLAIN_MESSAGES = {
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "float_parsing": "must be a number",
+}
+
+
 def describe(exc: ValidationError) -> str:
     """A settings error as one line per problem, each naming its variable."""
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = PLAIN_MESSAGES.get(error["type"]) or str(error["msg"]).removeprefix(
+            "Value error, "
+        )
         location = error.get("loc") or ()
         if location:
             lines.append(f"{variable(str(location[0]))}: {message}")
@@ -79,6 +91,11 @@ def prepare_data_dir(settings: Settings) -> None:
     if not settings.is_sqlite and settings.jwt_secret is not None:
         return  # nothing of ours is written to disk
     directory = settings.data_dir
+    if directory.exists() and not directory.is_dir():
+        raise StartupError(
+            f"{variable('data_dir')}: {directory} is a file, not a directory; give a "
+            "directory (it is created if missing), such as ./data."
+        )
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         probe = directory / f".paradarum-write-check-{os.getpid()}"
@@ -107,8 +124,15 @@ def prepare_data_dir(settings: Settings) -> None:
         )
 
 
-def check_address(host: str, port: int) -> None:
-    """Refuse to start on an address something else listens on, in one line.
+def base_url(host: str, port: int) -> str:
+    """Where a browser reaches a server listening on ``host``: ``http://127.0.0.1:8000``."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def check_address(host: str, port: int) -> int:
+    """Refuse to start on an address something else listens on, in one line; returns
+    the port to listen on (port 0: a free one, chosen here so that it can be told, and
+    so that every worker listens on the same one).
 
     The server shares a port with another server that asks to (SO_REUSEPORT), so
     without this check a second ``paradarum serve`` would silently take half of the
@@ -120,13 +144,12 @@ def check_address(host: str, port: int) -> None:
     which under a supervisor loops into giving up. With SO_REUSEADDR the kernel still
     refuses an address that a live socket *listens* on, so a second server is refused.
     """
-    if port == 0:
-        return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
+            return int(sock.getsockname()[1])
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise StartupError(

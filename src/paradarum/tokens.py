@@ -4,11 +4,16 @@ Exactly one algorithm is accepted on decode, and ``exp``, ``iat``, ``sub``, ``jt
 and ``sk`` are required, so ``alg: none``, algorithm confusion and tokens without an
 expiry are all refused by PyJWT before any claim is trusted.
 
-``sk`` is the account's session key: a random value stored with the account and
+``sub`` is the person signed in and ``acc`` the account the session acts on (a
+person may belong to several; switching accounts issues a new token). A token
+without ``acc`` was issued before people and accounts were separate: its ``sub``
+names both, since every account of that time became a person with the same id.
+
+``sk`` is the person's session key: a random value stored with the person and
 compared on every request (``services/auth.py``). A password change gives the
-account a new one, which ends every session at once; and since a new account
+person a new one, which ends every session at once; and since a new person
 gets a fresh random value, a token can never be taken for a session of another
-account that happens to get the same id.
+person that happens to get the same id.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ ISSUER = "paradarum"
 # The purpose of a token that is not a session: it cannot be used as one (it has no
 # session key), and a session cannot be used as one of these (no purpose).
 VERIFY_EMAIL = "verify-email"
+INVITATION = "invitation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +41,13 @@ class SessionClaims:
     issued_at: datetime
     expires_at: datetime
     session_key: str
+    person_id: int
 
 
 @dataclass(frozen=True, slots=True)
 class EmailClaims:
-    account_id: int
+    # What the link is about: the person whose address it verifies, the invitation.
+    subject: int
     email: str
 
 
@@ -68,17 +76,22 @@ class TokenCodec:
         self._lock = threading.Lock()
 
     def issue(
-        self, *, account_id: int, session_key: str, now: datetime
+        self, *, account_id: int, session_key: str, now: datetime, person_id: int | None = None
     ) -> tuple[str, SessionClaims]:
+        """A session of ``person_id`` (by default the person of the same id, as
+        for accounts from before teams) acting on ``account_id``."""
+        person = account_id if person_id is None else person_id
         claims = SessionClaims(
             account_id=account_id,
             token_id=secrets.token_urlsafe(16),
             issued_at=now,
             expires_at=now + self._lifetime,
             session_key=session_key,
+            person_id=person,
         )
         payload = {
-            "sub": str(account_id),
+            "sub": str(person),
+            "acc": account_id,
             "jti": claims.token_id,
             "iat": int(now.timestamp()),
             "exp": int(claims.expires_at.timestamp()),
@@ -101,15 +114,21 @@ class TokenCodec:
         return claims
 
     def issue_email_token(
-        self, *, account_id: int, email: str, now: datetime, lifetime: timedelta
+        self,
+        *,
+        subject: int,
+        email: str,
+        now: datetime,
+        lifetime: timedelta,
+        purpose: str = VERIFY_EMAIL,
     ) -> str:
         """A link token that proves its holder received mail at ``email`` (the
-        sign-up address check): signed like a session token, but for that purpose
-        only, and valid for ``lifetime``. Nothing about it is stored."""
+        sign-up address check, an invitation): signed like a session token, but for
+        ``purpose`` only, and valid for ``lifetime``. Nothing about it is stored."""
         payload = {
-            "sub": str(account_id),
+            "sub": str(subject),
             "eml": email,
-            "pur": VERIFY_EMAIL,
+            "pur": purpose,
             "iat": int(now.timestamp()),
             "exp": int((now + lifetime).timestamp()),
             "iss": ISSUER,
@@ -128,12 +147,14 @@ class TokenCodec:
         )
         return payload
 
-    def read_email_token(self, token: str, *, now: datetime) -> EmailClaims:
+    def read_email_token(
+        self, token: str, *, now: datetime, purpose: str = VERIFY_EMAIL
+    ) -> EmailClaims:
         try:
             payload = self._decode(token, ["exp", "iat", "sub", "eml", "pur", "iss"])
-            if payload["pur"] != VERIFY_EMAIL or int(payload["exp"]) <= now.timestamp():
+            if payload["pur"] != purpose or int(payload["exp"]) <= now.timestamp():
                 raise InvalidToken
-            return EmailClaims(account_id=int(payload["sub"]), email=str(payload["eml"]))
+            return EmailClaims(subject=int(payload["sub"]), email=str(payload["eml"]))
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError) as exc:
             raise InvalidToken from exc
 
@@ -141,7 +162,10 @@ class TokenCodec:
         """Signature, algorithm and claims; not expiry (checked on every use)."""
         try:
             payload = self._decode(token, ["exp", "iat", "sub", "jti", "iss", "sk"])
-            account_id = int(payload["sub"])
+            person_id = int(payload["sub"])
+            account_id = payload.get("acc", person_id)
+            if type(account_id) is not int:
+                raise ValueError("bad account")
             token_id = str(payload["jti"])
             issued_at = datetime.fromtimestamp(int(payload["iat"]), tz=now.tzinfo)
             expires_at = datetime.fromtimestamp(int(payload["exp"]), tz=now.tzinfo)
@@ -150,6 +174,6 @@ class TokenCodec:
                 raise ValueError("bad session key")
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError) as exc:
             raise InvalidToken from exc
-        if account_id <= 0:
+        if account_id <= 0 or person_id <= 0:
             raise InvalidToken
-        return SessionClaims(account_id, token_id, issued_at, expires_at, session_key)
+        return SessionClaims(account_id, token_id, issued_at, expires_at, session_key, person_id)

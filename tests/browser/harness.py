@@ -31,8 +31,10 @@ def chromium_problem() -> str | None:
     return None
 
 
-def launch(playwright: Any) -> Any:
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+def launch(playwright: Any, *extra_args: str) -> Any:
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=[*LAUNCH_ARGS, *extra_args]
+    )
 
 
 def fresh_email() -> str:

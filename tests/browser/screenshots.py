@@ -42,6 +42,7 @@ from tests.support import (
     create_key,
     login,
     new_account,
+    runtime_for,
     start_server,
 )
 
@@ -145,6 +146,44 @@ def fill_purges(base_url: str) -> None:
             assert api.post("/api/account/purge", json=body, headers=auth).status_code == 202
 
 
+TEAM = (("grace@example.com", "developer"), ("lin@example.com", "purger"))
+
+
+def fill_members(base_url: str, env: dict[str, str]) -> None:
+    """Colleagues who accepted their invitations (the links' tokens made by a runtime of
+    our own, as the outbox would mail them), and one invitation still pending."""
+    from paradarum.tokens import INVITATION
+
+    with httpx.Client(base_url=base_url, timeout=30) as api, runtime_for(env) as runtime:
+        owner = bearer(login(api, EMAIL))
+        for email, role in TEAM:
+            made = api.post(
+                "/api/account/invitations", json={"email": email, "role": role}, headers=owner
+            ).json()["data"]
+            token = runtime.tokens.issue_email_token(
+                subject=made["id"],
+                email=email,
+                now=runtime.clock(),
+                lifetime=timedelta(days=7),
+                purpose=INVITATION,
+            )
+            session = bearer(new_account(api, email))
+            accepted = api.post("/api/invitations/accept", json={"token": token}, headers=session)
+            assert accepted.status_code == 200, accepted.text
+        api.post(
+            "/api/account/invitations",
+            json={"email": "sam@example.com", "role": "viewer"},
+            headers=owner,
+        )
+
+
+def shoot_members(page: Any, out: Path, suffix: str) -> None:
+    open_section(page, "Members")
+    page.locator("#members-body tr").nth(2).wait_for()
+    page.locator("#invitations-body tr").first.wait_for()
+    page.screenshot(path=str(out / f"panel-members{suffix}.png"), full_page=True)
+
+
 def shoot_purge(page: Any, out: Path, suffix: str, held: RecordingNode) -> None:
     open_section(page, "Purge")
     page.locator("#purges-loading").wait_for(state="hidden")
@@ -218,6 +257,7 @@ def shoot(
     page.locator("#zones-loading").wait_for(state="hidden")
     page.locator("#zones").screenshot(path=str(out / f"panel-zones{suffix}.png"))
     shoot_purge(page, out, suffix, held)
+    shoot_members(page, out, suffix)
     context.close()
 
 
@@ -245,6 +285,7 @@ def main() -> None:
         try:
             fill_account(server.base_url, env)
             fill_purges(server.base_url)
+            fill_members(server.base_url, env)
             with sync_playwright() as playwright:
                 browser = launch(playwright)
                 shoot(browser, server.base_url, args.out, DESKTOP, "", second)

@@ -64,6 +64,12 @@ def test_whole_journey_sign_up_sign_in_create_copy_use_revoke(page, api):
     raw = generate_key(page, "WordPress purge plugin")
     assert KEY_PATTERN.match(raw), raw
     dialog = page.get_by_role("dialog", name="Your new API key")
+    # No empty line between the key and the warning below it.
+    gap = page.evaluate(
+        """() => document.getElementById("new-key-warning").getBoundingClientRect().top
+                 - document.querySelector(".key-field").getBoundingClientRect().bottom"""
+    )
+    assert gap <= 16, gap
     expect(dialog).to_contain_text("will not be shown again")
     expect(dialog).to_contain_text("WordPress purge plugin")
     expect(dialog.get_by_role("textbox", name="API key")).to_have_css(

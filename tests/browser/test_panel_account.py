@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from playwright.sync_api import expect
 
+from paradarum_client.durations import end_of_day
 from tests.browser.harness import (
     KEY_PATTERN,
     PHONE,
@@ -106,21 +107,34 @@ def test_a_key_created_with_expiry_and_restrictions_shows_them_in_its_row(page, 
     expect(page.get_by_label("Purge only")).not_to_be_checked()
 
 
-def test_a_key_can_expire_on_a_chosen_date(page, api):
+@pytest.fixture
+def far_west_page(browser, server, problems):
+    """A browser whose clock is in a time zone far from UTC (UTC-10)."""
+    context = browser.new_context(base_url=server.base_url, timezone_id="Pacific/Honolulu")
+    tab = context.new_page()
+    problems.watch(tab)
+    yield tab
+    context.close()
+    assert problems.errors == [] and problems.csp == [] and problems.dialogs == []
+
+
+def test_a_key_can_expire_on_a_chosen_date_which_is_a_utc_day(far_west_page, api):
+    page = far_west_page
     _, token, _ = sign_in_fresh(page, api)
     page.get_by_label("Name", exact=True).fill("Campaign site")
     page.get_by_label("Expiration").select_option(label="On a date…")
     date_field = page.get_by_label("Last day it works")
     expect(date_field).to_be_focused()
-    last_day = (datetime.now() + timedelta(days=10)).date()
+    last_day = (datetime.now(UTC) + timedelta(days=10)).date()
     date_field.fill(last_day.isoformat())
     page.get_by_role("button", name="Generate").click()
     page.get_by_role("dialog", name="Your new API key").get_by_role("button", name="Done").click()
 
     [key] = list_keys(api, token)
     expires = datetime.fromisoformat(key["expiresAt"].replace("Z", "+00:00"))
-    # Through the whole chosen day, in the browser's time zone.
-    assert expires.astimezone().date() == last_day + timedelta(days=1)
+    # Through the whole chosen day, UTC, whatever the browser's time zone: as in the CLI.
+    assert expires == datetime.combine(last_day + timedelta(days=1), time(), tzinfo=UTC)
+    assert expires == end_of_day(last_day)
     expect(row_of(page, key)).to_contain_text(re.compile(r"Expires in 1[01] days"))
     expect(page.get_by_label("Last day it works")).to_be_hidden()
 
@@ -213,9 +227,13 @@ def test_roll_asks_for_a_grace_period_then_shows_the_new_key_once(page, api):
     expect(rows_named(page, "Deploy script")).to_have_count(2)
     old_row = row_of(page, old)
     expect(old_row.locator("td[data-label='Expires']")).to_contain_text("Expires in 24 hours")
-    expect(old_row.locator("td[data-label='Status']")).to_have_text("Active")
+    expect(old_row.locator("td[data-label='Status'] .badge")).to_have_text("Active")
     new = next(key for key in list_keys(api, token) if key["replaces"] == old["id"])
     expect(row_of(page, new).locator("td[data-label='Expires']")).to_have_text("Never")
+    # The old row, still working, names what replaced it.
+    expect(old_row.locator("td[data-label='Status']")).to_contain_text(
+        f"Replaced by {new['keyPrefix']}…"
+    )
     assert api.get("/api/account", headers=bearer(raw)).status_code == 200
     open_section(page, "Security log")
     expect(page.locator("#log-body tr", has_text="API key rolled")).to_be_visible()
@@ -274,9 +292,32 @@ def test_each_key_has_a_30_day_use_chart_whose_text_states_the_totals(page, api,
     expect(chart.locator(".bar-refused")).to_have_count(1)
     expect(row_of(page, busy).locator(".usage-total")).to_have_text("1,204 requests · 2 refused")
 
+    # A scale: the busiest day's count at the top, 0 at the bottom.
+    expect(chart.locator("text")).to_have_text(["1.2K", "0"])
+    # Each day's numbers on hover and on focus (arrow keys move), the totals again after.
+    total = row_of(page, busy).locator(".usage-total")
+    chart.focus()
+    expect(total).to_have_text(re.compile(r"^\w{3} \d{1,2}, \d{4}: 1,200 requests, 2 refused$"))
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    expect(total).to_have_text(re.compile(r": 4 requests$"))
+    page.keyboard.press("Home")
+    expect(total).to_have_text(re.compile(r": 0 requests$"))
+    chart.blur()
+    expect(total).to_have_text("1,204 requests · 2 refused")
+    box = chart.bounding_box()
+    page.mouse.move(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)
+    expect(total).to_have_text(re.compile(r": 1,200 requests, 2 refused$"))
+    page.mouse.move(0, 0)
+    expect(total).to_have_text("1,204 requests · 2 refused")
+
+    # A key made moments ago is not "unused" yet: no warning.
     unused = row_of(page, idle).get_by_role("img")
     expect(unused).to_have_accessible_name("Last 30 days: no requests")
-    expect(row_of(page, idle).locator(".usage-total")).to_have_text("Not used")
+    fresh = row_of(page, idle).locator(".usage-total")
+    expect(fresh).to_have_text("No requests yet")
+    expect(fresh).not_to_have_class(re.compile("usage-unused"))
 
     # Drawn without inline style (the CSP allows none) and from nothing elsewhere.
     assert page.evaluate("document.querySelectorAll('[style]').length") == 0

@@ -88,3 +88,16 @@ def test_on_a_phone_every_section_is_in_reach_and_nothing_scrolls_sideways(brows
             assert height < PHONE["height"] / 3, height
     finally:
         context.close()
+
+
+def test_a_mistyped_address_is_a_page_not_found_with_a_way_home(page, server):
+    response = page.goto("/account/api-kyes")
+    assert response is not None and response.status == 404
+    expect(page).to_have_title("Page not found · Paradarum")
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    page.get_by_role("link", name="Go to Account settings").click()
+    page.wait_for_url("**/signin?next=%2Faccount%2Fapi-keys")
+    # The API's own 404 stays JSON, even in a browser.
+    api = page.goto(f"{server.base_url}/api/acount")
+    assert api is not None and api.status == 404
+    assert api.headers["content-type"].startswith("application/json")

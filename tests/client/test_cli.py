@@ -70,7 +70,7 @@ def test_key_commands_show_the_key_only_when_it_is_created(cli, api_server):
     assert [item["keyPrefix"] for item in listed_json] == [data["keyPrefix"], key[:8]]
 
     kept = cli("keys", "revoke", str(data["id"]), input="n\n")
-    assert kept.exit_code == 1 and "Aborted" in kept.output
+    assert kept.exit_code == 0 and "Nothing was changed." in kept.output
     assert "active" in cli("keys", "list", "--status", "active").output.split(data["keyPrefix"])[1]
 
     revoked = cli("keys", "revoke", str(data["id"]), input="y\n")
@@ -97,7 +97,9 @@ def test_revoke_asks_to_confirm_naming_the_key_by_name_and_prefix(cli, api_serve
     signed_in(cli, api_server.url)
     created = json.loads(cli("keys", "create", "Shop deploys", "--json").stdout)
     asked = cli("keys", "revoke", str(created["id"]), input="n\n")
-    assert asked.exit_code == 1
+    assert asked.exit_code == 0  # "no" is an answer, not an error
+    assert asked.output.splitlines()[-1] == "Nothing was changed."
+    assert "Aborted" not in asked.output
     question = asked.output.splitlines()[0]
     assert f'Revoke API key {created["id"]} "Shop deploys" ({created["keyPrefix"]}…)' in question
 

@@ -18,6 +18,7 @@ from paradarum.runtime import Runtime, open_database
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
 from paradarum.services.delivery import PurgeDelivery
 from paradarum.services.purges import PurgeNotFound
+from paradarum.services.roles import Role
 from tests.cache import RecordingNode, recording_node
 from tests.support import run
 
@@ -50,7 +51,9 @@ def principal(
     account = run(runtime.accounts.signup(email=email, password="x" * 12 + "Qz!", client=CLIENT))
     for zone in zones:
         run(runtime.zones.add_for(email=email, hostname=zone, verified=True))
-    return Principal(account_id=account.id, kind=CredentialKind.KEY, key_prefix="pdm_Abcd")
+    return Principal(
+        account_id=account.id, kind=CredentialKind.KEY, key_prefix="pdm_Abcd", role=Role.PURGER
+    )
 
 
 def request(runtime: Runtime, who: Principal, **what: object):
@@ -295,7 +298,12 @@ def test_one_accounts_flood_does_not_delay_another_accounts_purge(frozen_runtime
             email="quiet@example.com", hostname="quiet.example", verified=True
         )
     )
-    quiet = Principal(account_id=quiet_account.id, kind=CredentialKind.KEY, key_prefix="pdm_Qqqq")
+    quiet = Principal(
+        account_id=quiet_account.id,
+        kind=CredentialKind.KEY,
+        key_prefix="pdm_Qqqq",
+        role=Role.PURGER,
+    )
     late = request(frozen_runtime, quiet, urls=["https://quiet.example/now"])
     claims = run(frozen_runtime.purge_delivery.claim(4))
     assert {claim.purge_id for claim in claims} >= {late.id}

@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from tests.support import (
     PG_ADMIN_URL,
     ServerProcess,
     bearer,
+    free_port,
     random_secret,
     start_server,
 )
@@ -333,45 +335,118 @@ def assert_nothing_half_written(url: str) -> None:
     assert over_limit == []
 
 
-def _cluster_command(action: str) -> list[str]:
-    versions = sorted(os.listdir("/etc/postgresql"))
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", action]
-
-
-def postgres_running() -> bool:
-    return (
-        subprocess.run(
-            ["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"], check=False, timeout=30
-        ).returncode
-        == 0
+def postgres_binaries() -> Path | None:
+    """The newest PostgreSQL server binaries on this machine (Debian keeps them in
+    /usr/lib/postgresql/<version>/bin, outside PATH), or None."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0,
     )
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
 
 
-def start_postgres() -> None:
-    """Start the shared PostgreSQL server again, trying hard: other tests need it."""
-    for _ in range(10):
-        if postgres_running():
-            return
-        subprocess.run(_cluster_command("start"), check=False, timeout=120)
-        wait_until_ready = time.monotonic() + 30
-        while time.monotonic() < wait_until_ready:
-            if postgres_running():
-                return
-            time.sleep(0.2)
-    raise RuntimeError("PostgreSQL did not come back")
+class ThrowawayPostgres:
+    """A PostgreSQL server of the test's own: ``initdb`` into a temporary directory, on a
+    free port, trust authentication on 127.0.0.1 only. Stopping and starting it is the
+    test's business alone: the machine's own PostgreSQL is never touched.
+
+    initdb refuses to run as root: then the cluster belongs to the ``postgres`` user (or
+    ``nobody``), and its commands run as that user (``runuser``)."""
+
+    def __init__(self, root: Path) -> None:
+        binaries = postgres_binaries()
+        if binaries is None:
+            raise RuntimeError("PostgreSQL's initdb is not installed")
+        self.bin = binaries
+        self.root = root
+        self.data = root / "pgdata"
+        self.log = root / "postgres.log"
+        self.port = free_port()
+        self.user: str | None = None
+        if os.geteuid() == 0:
+            import pwd
+
+            for name in ("postgres", "nobody"):
+                with contextlib.suppress(KeyError):
+                    entry = pwd.getpwnam(name)
+                    self.user = name
+                    os.chown(root, entry.pw_uid, entry.pw_gid)
+                    break
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        )
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str) -> None:
+        argv = [str(self.bin / program), *args]
+        if self.user is not None:
+            argv = ["runuser", "-u", self.user, "--", *argv]
+        subprocess.run(argv, check=True, timeout=120, capture_output=True, cwd=self.root)
+
+    def running(self) -> bool:
+        argv = [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"]
+        return subprocess.run(argv, check=False, timeout=30).returncode == 0
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+
+    def stop(self) -> None:
+        """Fast shutdown: sessions are cut, as when a server goes away."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[None]:
+        """Stopped for the body, started again on exit whatever happened."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
+    def close(self) -> None:
+        if self.running():
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def postgres_stopped() -> Iterator[None]:
-    """Stop the real PostgreSQL server (fast shutdown: sessions are cut) and start it
-    again on exit, whatever happened. The server is shared with other tests: keep
-    the body short."""
+def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
+    root = Path(tempfile.mkdtemp(prefix="paradarum-pg-"))
+    server = None
     try:
-        subprocess.run(_cluster_command("stop"), check=True, timeout=120, capture_output=True)
-        yield
+        server = ThrowawayPostgres(root)
+        yield server
     finally:
-        start_postgres()
-
-
-def can_stop_postgres() -> bool:
-    return os.path.isdir("/etc/postgresql") and shutil.which("pg_ctlcluster") is not None
+        if server is not None:
+            server.close()
+        shutil.rmtree(root, ignore_errors=True)

@@ -3,13 +3,16 @@
 While it is down every request that needs the database is a 503 envelope with
 ``Retry-After`` (a credential that could not be checked is never let through);
 nothing half-written remains; when it is back the instances serve again without
-a restart. This stops the PostgreSQL server that the whole machine shares, for a
-few seconds: deselect with ``-m "not pg_outage"`` when that would disturb others.
+a restart. The PostgreSQL that is stopped is a throwaway server of the test's own
+(``initdb`` into a temporary directory, its own port): the machine's PostgreSQL keeps
+running throughout.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,14 +20,17 @@ import pytest
 from tests.scale.cluster import (
     Load,
     Outcome,
+    ThrowawayPostgres,
     assert_acknowledged_writes_present,
     assert_nothing_half_written,
-    can_stop_postgres,
-    postgres_stopped,
+    instance_env,
+    postgres_binaries,
     prepare_account,
+    start_together,
+    throwaway_postgres,
     wait_until,
 )
-from tests.support import IN_CI, bearer
+from tests.support import IN_CI, ServerProcess, bearer, temporary_postgres_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.pg_outage]
 
@@ -38,15 +44,34 @@ def _healthy(outcome: Outcome) -> bool:
     return outcome.status == HEALTHY.get(outcome.op, 401)
 
 
-@pytest.fixture(autouse=True)
-def _stoppable() -> None:
-    if not can_stop_postgres():
+@pytest.fixture
+def postgres() -> Iterator[ThrowawayPostgres]:
+    """A PostgreSQL server of this test's own, to stop and start."""
+    if postgres_binaries() is None:
         if IN_CI:
-            pytest.fail("pg_ctlcluster is needed to stop and start PostgreSQL in CI")
-        pytest.skip("pg_ctlcluster is not available here")
+            pytest.fail("PostgreSQL's initdb is needed for the outage test in CI")
+        pytest.skip("PostgreSQL's initdb is not installed here")
+    with throwaway_postgres() as server:
+        yield server
 
 
-def test_postgres_restart_under_load_fails_closed_then_recovers(two_instances, pg_url):
+@pytest.fixture
+def pg_url(postgres: ThrowawayPostgres) -> Iterator[str]:
+    with temporary_postgres_database(postgres.url) as url:
+        yield url
+
+
+@pytest.fixture
+def two_instances(pg_url: str, tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    servers = start_together(instance_env(pg_url, tmp_path / "data"), 2, tmp_path)
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_postgres_restart_under_load_fails_closed_then_recovers(two_instances, pg_url, postgres):
     urls = [server.base_url for server in two_instances]
     accounts = [prepare_account(urls[index % 2], f"out{index}@example.com") for index in range(4)]
     probe = accounts[0]
@@ -61,7 +86,7 @@ def test_postgres_restart_under_load_fails_closed_then_recovers(two_instances, p
     with Load(urls, accounts) as load:
         wait_until(lambda: len(load.created) >= 10, what="acknowledged creates before the outage")
         load.phase = "stopping"
-        with postgres_stopped():
+        with postgres.stopped():
             load.phase = "down"
             time.sleep(OUTAGE_SECONDS)
             down_ready = [

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDERS = ("web", "db", "unit", "e2e", "client", "scale", "browser")
+FOLDERS = ("web", "db", "unit", "e2e", "client", "scale", "browser", "wordpress")
 # `web/test_x.py::test_name`, `web/test_x.py::TestClass::test_name`, or `::test_name`
 # (the file named before it).
 REFERENCE = re.compile(

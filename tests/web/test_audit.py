@@ -22,6 +22,7 @@ FIELDS = {
     "clientAddress",
     "userAgent",
     "detail",
+    "actor",
 }
 NEW_PASSWORD = "another long password"
 

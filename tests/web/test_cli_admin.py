@@ -95,7 +95,8 @@ def test_accounts_delete_ends_the_accounts_keys_sessions_and_zones_at_once(tmp_p
                 ],
                 input="n\n",
             )
-            assert refused.exit_code == 1 and "leaving@example.com" in refused.output
+            assert refused.exit_code == 0 and "leaving@example.com" in refused.output
+            assert refused.output.splitlines()[-1] == "Nothing was changed."
             assert http.get("/api/account", headers=bearer(key)).status_code == 200
             deleted = runner.invoke(
                 app,

@@ -34,10 +34,10 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import select
 
-from paradarum.db.tables import accounts, metadata
+from paradarum.db.tables import metadata, persons
 from paradarum.passwords import Passwords
 from paradarum.runtime import Runtime, build_runtime
-from paradarum.services.context import ClientInfo, CredentialKind, Principal
+from paradarum.services.context import ClientInfo
 from paradarum.web.app import create_app
 from tests.support import PASSWORD, run
 
@@ -98,16 +98,19 @@ class Credentials:
 
     def _session(self) -> str:
         with self.runtime.db.reading() as conn:
-            session_key = conn.execute(
-                select(accounts.c.session_key).where(accounts.c.id == self.account_id)
-            ).scalar_one()
+            person = conn.execute(
+                select(persons.c.id, persons.c.session_key).where(persons.c.email == self.email)
+            ).one()
         token, _ = self.runtime.tokens.issue(
-            account_id=self.account_id, session_key=session_key, now=self.runtime.clock()
+            account_id=self.account_id,
+            person_id=person.id,
+            session_key=person.session_key,
+            now=self.runtime.clock(),
         )
         return token
 
     def _key(self) -> str:
-        principal = Principal(account_id=self.account_id, kind=CredentialKind.SESSION)
+        principal = run(self.runtime.authenticator.authenticate(self._session(), ClientInfo()))
         created = run(
             self.runtime.apikeys.create(principal=principal, name="fuzz", client=ClientInfo("fuzz"))
         )

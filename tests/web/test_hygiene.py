@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from paradarum import keys, logs
-from paradarum.db.tables import accounts, api_keys
+from paradarum.db.tables import api_keys, persons
 from tests.support import PASSWORD, bearer, create_key, login, new_account, signup
 
 SECURITY_HEADERS = {
@@ -157,7 +157,7 @@ def test_a_full_run_with_forced_500s_logs_no_key_password_token_or_hash(
     assert any(line.get("path") == "/api/account" for line in lines)
 
     with runtime.db.reading() as conn:
-        password_hashes = conn.execute(select(accounts.c.password_hash)).scalars().all()
+        password_hashes = conn.execute(select(persons.c.password_hash)).scalars().all()
         key_hashes = conn.execute(select(api_keys.c.key_hash)).scalars().all()
     secrets = {
         *raw,

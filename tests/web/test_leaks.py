@@ -147,12 +147,15 @@ def test_keys_created_by_a_leaked_key_are_revoked_with_it_those_from_the_panel_a
     listed = {
         k["id"]: k for k in client.get("/api/account/apikeys", headers=bearer(token)).json()["data"]
     }
+    owner = listed[from_panel["id"]]["createdBy"]
+    assert owner["kind"] == "member" and owner["keyPrefix"] is None
     assert listed[made_by_leaked["id"]]["createdBy"] == {
         "kind": "key",
         "keyPrefix": leaked["keyPrefix"],
+        "memberId": owner["memberId"],
+        "email": owner["email"],
     }
     assert listed[made_by_leaked["id"]]["revokedReason"] == "leaked"
-    assert listed[from_panel["id"]]["createdBy"] == {"kind": "session", "keyPrefix": None}
     # The notice lists what went with the leaked key.
     wait_until(lambda: len(leak_mails(smtp, email)) == 1)
     text = leak_mails(smtp, email)[0].message.get_body(("plain",)).get_content()

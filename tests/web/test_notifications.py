@@ -329,3 +329,18 @@ class TestMailHeaders:
         lines += itertools.takewhile(lambda line: line.startswith(" "), head[start + 1 :])
         for word in " ".join(lines).split():
             assert re.fullmatch(r"=\?utf-8\?b\?[A-Za-z0-9+/=]+\?=", word), word
+
+
+def test_without_a_mail_server_the_customers_log_says_nothing_about_mail(client, runtime):
+    """No mail server configured is the operator's business: the account's security log
+    shows the key it made, and no "not emailed" line for it."""
+    from tests.support import run
+
+    token = new_account(client, "no-mail@example.com")
+    create_key(client, token, "WordPress")
+    run(runtime.notifier.run_once())
+    wait_until(lambda: "recorded" in statuses(runtime))
+    events = client.get("/api/account/audit?limit=100", headers=bearer(token)).json()["data"]
+    assert "key.created" in [event["event"] for event in events]
+    assert [event for event in events if event["event"] == "notification.sent"] == []
+    assert not any("mail" in (event.get("detail") or "") for event in events)

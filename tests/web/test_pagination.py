@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from paradarum.clock import utcnow
-from paradarum.db.tables import accounts, api_keys
-from tests.support import bearer, new_account
+from paradarum.db.tables import api_keys
+from tests.support import bearer, new_account, run
 
 LINK = re.compile(r'^<(?P<url>[^>]+)>; rel="next"$')
 
@@ -49,8 +49,7 @@ def seed_keys(runtime, account_id: int, *, active: int, revoked: int) -> list[in
 
 
 def account_id_of(runtime, email: str) -> int:
-    with runtime.db.reading() as conn:
-        return conn.execute(select(accounts.c.id).where(accounts.c.email == email)).scalar_one()
+    return int(run(runtime.accounts.find(email)).id)
 
 
 def walk(client, token: str, first_url: str) -> tuple[list[dict], list[str]]:

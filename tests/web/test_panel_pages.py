@@ -223,3 +223,35 @@ def test_package_data_ships_every_panel_file():
     shipped = {path for pattern in patterns for path in package.glob(pattern)}
     for path in PANEL_FILES:
         assert path in shipped, path.relative_to(package).as_posix()
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize("path", ["/acount", "/account/api-key", "/account/zones/", "/signin/x"])
+def test_a_browser_at_a_mistyped_page_gets_a_page_not_found_with_a_way_home(panel, path):
+    response = panel.get(path, headers={"Accept": BROWSER_ACCEPT})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "script-src 'self';" in response.headers["content-security-policy"]
+    assert "<h1>Page not found</h1>" in response.text
+    assert 'href="/"' in response.text
+    markup = _Markup()
+    markup.feed(response.text)
+    assert markup.problems == []
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/api/acount", BROWSER_ACCEPT),  # the API keeps its JSON, even for a browser
+        ("/api/account/nope", "application/json"),
+        ("/acount", "application/json"),  # a script asking for JSON gets JSON
+        ("/acount", "*/*"),
+    ],
+)
+def test_the_api_and_scripts_keep_the_json_404(panel, path, accept):
+    response = panel.get(path, headers={"Accept": accept})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["succeeded"] is False

@@ -8,13 +8,15 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from paradarum import keys
-from tests.support import PASSWORD, ServerProcess, bearer, start_server
+from paradarum.tokens import INVITATION
+from tests.support import PASSWORD, ServerProcess, bearer, runtime_for, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -212,3 +214,47 @@ def test_server_output_never_contains_keys_passwords_or_tokens(server):
         keys.hash_key(key["key"]),
     ):
         assert secret not in output
+
+
+def test_a_removed_member_s_session_is_refused_on_the_very_next_request_on_every_worker(
+    server, data_dir
+):
+    base = server.base_url
+    owner = _account(base)
+    email = "grace@example.com"
+    invited = httpx.post(
+        f"{base}/api/account/invitations",
+        json={"email": email, "role": "developer"},
+        headers=bearer(owner),
+    ).json()["data"]
+    # The emailed link's token, as the outbox makes it (no mail server here).
+    with runtime_for(_env(data_dir)) as runtime:
+        token = runtime.tokens.issue_email_token(
+            subject=invited["id"],
+            email=email,
+            now=runtime.clock(),
+            lifetime=timedelta(days=1),
+            purpose=INVITATION,
+        )
+    own = _account(base, email)
+    joined = httpx.post(
+        f"{base}/api/invitations/accept", json={"token": token}, headers=bearer(own)
+    ).json()["data"]
+    session = httpx.post(
+        f"{base}/api/auth/switch", json={"accountId": joined["id"]}, headers=bearer(own)
+    ).json()["data"]["token"]
+    # Both workers have read (and keep) the member's session row.
+    for _ in range(10):
+        assert _fresh_get(f"{base}/api/account", bearer(session)).status_code == 200
+    members = httpx.get(f"{base}/api/account/members", headers=bearer(owner)).json()["data"]
+    member_id = next(member["id"] for member in members if member["email"] == email)
+    removed = httpx.request(
+        "DELETE",
+        f"{base}/api/account/members/{member_id}",
+        json={"keys": "revoke"},
+        headers=bearer(owner),
+    )
+    assert removed.status_code == 200
+    for _ in range(20):
+        assert _fresh_get(f"{base}/api/account", bearer(session)).status_code == 401
+    assert _fresh_get(f"{base}/api/account", bearer(own)).status_code == 200

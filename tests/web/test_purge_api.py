@@ -134,7 +134,11 @@ def test_purges_are_listed_newest_first_with_a_link_to_the_next_page(client, acc
     assert "link" not in second.headers
     entry = second.json()["data"][0]
     assert set(entry) == {"id", "kind", "targets", "status", "createdAt", "completedAt", "nodes"}
-    assert entry["nodes"] is None  # the detail has them
+    # Each entry says what the nodes did, as the purge's own page does.
+    detail = client.get(f"/api/account/purges/{entry['id']}", headers=bearer(token))
+    assert [n["node"] for n in entry["nodes"]] == [
+        n["node"] for n in detail.json()["data"]["nodes"]
+    ]
     bad = client.get("/api/account/purges?cursor=nonsense", headers=bearer(token))
     assert bad.status_code == 400
 
@@ -270,3 +274,53 @@ def test_without_cache_nodes_a_purge_says_that_nothing_was_sent(client, runtime,
     purge_id = response.json()["data"]["id"]
     detail = client.get(f"/api/account/purges/{purge_id}", headers=bearer(account)).json()
     assert detail["data"]["nodes"] == [] and "No cache node is configured" in detail["message"]
+
+
+def test_a_purge_only_zone_restricted_key_reads_its_own_scope(client, runtime, account):
+    """What a CMS plugin shows under "Test connection": the key's prefix, permission,
+    the zones it may purge, and whether they cover the site's hostname."""
+    zones = client.get("/api/account/zones", headers=bearer(account)).json()["data"]
+    shop = next(zone["id"] for zone in zones if zone["hostname"] == "*.shop.example")
+    created = client.post(
+        "/api/account/apikeys",
+        json={"name": "shop only", "zoneIds": [shop], "permissions": "purge"},
+        headers=bearer(account),
+    ).json()["data"]
+    key = {"X-API-Key": created["key"]}
+
+    covered = client.get("/api/account/purge/scope?hostname=A.Shop.Example:8080", headers=key)
+    assert covered.status_code == 200, covered.text
+    assert covered.json()["data"] == {
+        "credential": "key",
+        "keyPrefix": created["keyPrefix"],
+        "permissions": "purge",
+        "zoneRestricted": True,
+        "addressRestricted": False,
+        "zones": ["*.shop.example"],
+        "hostname": "a.shop.example",
+        "covered": True,
+    }
+    # A zone of the account that the key may not purge does not count.
+    outside = client.get("/api/account/purge/scope?hostname=www.example.com", headers=key)
+    assert outside.json()["data"]["covered"] is False
+    # A session sees every active zone; without a hostname nothing is judged.
+    session = client.get("/api/account/purge/scope", headers=bearer(account)).json()["data"]
+    assert session["credential"] == "session" and session["keyPrefix"] is None
+    assert session["zones"] == ["*.shop.example", "www.example.com"]
+    assert session["hostname"] is None and session["covered"] is None
+
+
+@pytest.mark.parametrize("hostname", ["", "http://", "a b.example", "%41.example"])
+def test_a_scope_question_about_something_that_is_no_hostname_is_a_400(client, account, hostname):
+    response = client.get(
+        "/api/account/purge/scope", params={"hostname": hostname}, headers=bearer(account)
+    )
+    assert response.status_code == 400, response.text
+    assert "hostname" in response.json()["errors"]
+
+
+def test_the_scope_needs_a_working_credential(client, runtime, account):
+    key = create_key(client, account)
+    client.delete(f"/api/account/apikeys/{key['id']}", headers=bearer(account))
+    response = client.get("/api/account/purge/scope", headers={"X-API-Key": key["key"]})
+    assert response.status_code == 401

@@ -378,3 +378,74 @@ def test_one_client_holding_many_slow_requests_leaves_room_for_others(tmp_path):
         for sock in hog:
             sock.close()
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "extra", "named", "said"),
+    [
+        (("--port", "70000"), {}, "PARADARUM_PORT", "less than or equal to 65535"),
+        (("--workers", "0"), {}, "PARADARUM_WORKERS", "greater than or equal to 1"),
+        ((), {"PARADARUM_PORT": "abc"}, "PARADARUM_PORT", "must be a whole number"),
+        ((), {"PARADARUM_SIGNUP_ENABLED": "maybe"}, "PARADARUM_SIGNUP_ENABLED", "true or false"),
+    ],
+)
+def test_a_bad_flag_or_setting_of_serve_is_one_line(tmp_path, args, extra, named, said):
+    finished = paradarum("serve", *args, env={**env_for(tmp_path), **extra})
+    assert finished.returncode == 2, finished.stderr
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1, finished.stderr
+    assert named in lines[0] and said in lines[0]
+    assert "Usage:" not in finished.stderr and "Traceback" not in finished.stderr
+
+
+def test_a_data_directory_that_is_a_file_says_so_in_one_line(tmp_path):
+    a_file = tmp_path / "data"
+    a_file.write_text("not a directory")
+    finished = paradarum("serve", env=env_for(tmp_path))
+    assert finished.returncode == 2
+    assert finished.stderr.strip() == (
+        f"Error: PARADARUM_DATA_DIR: {a_file} is a file, not a directory; give a directory "
+        "(it is created if missing), such as ./data."
+    )
+
+
+def test_db_upgrade_says_what_it_did(tmp_path):
+    database = (tmp_path / "data" / "paradarum.db").resolve()
+    first = paradarum("db", "upgrade", env=env_for(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"Created the SQLite database {database} (schema ")
+    again = paradarum("db", "upgrade", env=env_for(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"The SQLite database {database} is up to date (schema ")
+    assert again.stdout.strip().endswith("nothing to do.")
+
+
+def test_serve_says_where_it_runs_in_one_plain_line_with_the_real_port(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "paradarum", "serve", "--port", "0"],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")},
+            **env_for(tmp_path),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline().strip()
+        prefix, _, rest = line.partition("http://127.0.0.1:")
+        assert prefix == "Paradarum is running at ", line
+        port, _, tail = rest.partition(" ")
+        assert tail == "— Ctrl-C to stop" and port.isdigit() and port != "0"
+        deadline = time.monotonic() + 30
+        while True:  # the address it named answers
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).is_success:
+                    break
+            assert time.monotonic() < deadline, "the server never answered"
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        assert process.stderr is not None
+        process.stderr.close()

@@ -14,16 +14,28 @@ Built, checked and retried exactly like :class:`~paradarum_client.Client`
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
 from paradarum_client.errors import AlreadyRevokedError, LimitError, ValidationError
-from paradarum_client.models import Account, ApiKey, KeyUsage, NewKey, Purge, Session, Zone
+from paradarum_client.models import (
+    Account,
+    AccountMembership,
+    ApiKey,
+    Invitation,
+    KeyUsage,
+    Member,
+    NewKey,
+    Purge,
+    Session,
+    Zone,
+)
 from paradarum_client.protocol import (
     BaseClient,
     Page,
@@ -74,6 +86,8 @@ class AsyncClient(BaseClient):
         self.zones = AsyncZones(self)
         self.purge = AsyncPurgeActions(self)
         self.purges = AsyncPurges(self)
+        self.accounts = AsyncAccounts(self)
+        self.members = AsyncMembers(self)
 
     async def _send(
         self,
@@ -140,7 +154,7 @@ class AsyncKeys:
         self,
         name: str,
         *,
-        expires_at: datetime | timedelta | None = None,
+        expires_at: datetime | date | timedelta | None = None,
         allowed_cidrs: Iterable[str] | None = None,
         purge_only: bool = False,
         zone_ids: Iterable[int] | None = None,
@@ -301,3 +315,74 @@ class AsyncPurges:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"Purge {purge_id} is still {purge.status}.")
             await self._client._sleep(interval)
+
+
+class AsyncAccounts:
+    """``client.accounts`` (async): the accounts the signed-in person belongs to (a session
+    token only; an API key belongs to one account)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(self) -> list[AccountMembership]:
+        """Each account with the person's role in it."""
+        return parse_list(AccountMembership, (await self._client._send("GET", "/api/accounts"))[0])
+
+    async def switch(self, account_id: int) -> Session:
+        """A new session token for another of the person's accounts (not stored here)."""
+        data, _ = await self._client._send(
+            "POST", "/api/auth/switch", json={"accountId": int(account_id)}
+        )
+        return parse(Session, data)
+
+    async def accept_invitation(self, token: str) -> AccountMembership:
+        """Join the account an invitation (its link's ``token``) is for."""
+        data, _ = await self._client._send("POST", "/api/invitations/accept", json={"token": token})
+        return parse(AccountMembership, data)
+
+
+class AsyncMembers:
+    """``client.members`` (async): who belongs to the account, as what, and invitations
+    (a session token only)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(self) -> list[Member]:
+        """The members, in the order they joined."""
+        return parse_list(Member, (await self._client._send("GET", "/api/account/members"))[0])
+
+    async def invite(self, email: str, role: str) -> Invitation:
+        """Email an invitation (valid 7 days, for that address only)."""
+        data, _ = await self._client._send(
+            "POST", "/api/account/invitations", json={"email": email, "role": role}
+        )
+        return parse(Invitation, data)
+
+    async def invitations(self) -> builtins.list[Invitation]:
+        """Pending invitations, newest first."""
+        return parse_list(
+            Invitation, (await self._client._send("GET", "/api/account/invitations"))[0]
+        )
+
+    async def withdraw(self, invitation_id: int) -> Invitation:
+        """Withdraw a pending invitation: its link stops working."""
+        data, _ = await self._client._send(
+            "DELETE", f"/api/account/invitations/{int(invitation_id)}"
+        )
+        return parse(Invitation, data)
+
+    async def set_role(self, member_id: int, role: str) -> Member:
+        """Change a member's role; their keys the new role could not create are revoked."""
+        data, _ = await self._client._send(
+            "PATCH", f"/api/account/members/{int(member_id)}", json={"role": role}
+        )
+        return parse(Member, data)
+
+    async def remove(self, member_id: int, *, keys: Literal["keep", "revoke"]) -> Member:
+        """Remove a member (your own id: leave). ``keys``: revoke theirs, or keep them
+        working (you vouch for them from then on)."""
+        data, _ = await self._client._send(
+            "DELETE", f"/api/account/members/{int(member_id)}", json={"keys": keys}
+        )
+        return parse(Member, data)

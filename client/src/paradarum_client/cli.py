@@ -38,6 +38,14 @@ from paradarum_client.cli_keys import (
     keys_roll,
     keys_usage,
 )
+from paradarum_client.cli_members import (
+    accounts_list,
+    accounts_switch,
+    members_invite,
+    members_list,
+    members_remove,
+    members_role,
+)
 from paradarum_client.cli_zones import zones_add, zones_delete, zones_list, zones_verify
 from paradarum_client.client import Client
 from paradarum_client.command import (
@@ -195,7 +203,7 @@ def _wait_with_progress(client: Client, purge_id: int, timeout: float) -> Purge:
         task = progress.add_task("purge", total=None)
 
         def show(current: Purge) -> None:
-            nodes = current.nodes or []
+            nodes = current.nodes
             if nodes:
                 answered = sum(1 for node in nodes if node.finished)
                 progress.update(task, total=len(nodes), completed=answered)
@@ -335,6 +343,18 @@ def build_app(*, help: str = HELP) -> typer.Typer:
     purges.command("list")(reported(purges_list))
     purges.command("show")(reported(purges_show))
     app.add_typer(purges, name="purges")
+
+    members = new_group("Who works on this account, as what; invitations.")
+    members.command("list")(reported(members_list))
+    members.command("invite")(reported(members_invite))
+    members.command("role")(reported(members_role))
+    members.command("remove")(reported(members_remove))
+    app.add_typer(members, name="members")
+
+    accounts = new_group("The accounts you belong to; which one the session acts on.")
+    accounts.command("list")(reported(accounts_list))
+    accounts.command("switch")(reported(accounts_switch))
+    app.add_typer(accounts, name="accounts")
 
     app.command("scan")(scan_command)
     return app

@@ -15,7 +15,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from paradarum_client import chart, console, durations
-from paradarum_client.command import AsJson, ServerUrl, Yes, client_for, fail
+from paradarum_client.command import AsJson, ServerUrl, Yes, client_for, confirm, fail
 from paradarum_client.errors import ParadarumError
 from paradarum_client.models import ApiKey, NewKey, to_wire
 from paradarum_client.protocol import MAX_GRACE, describe
@@ -203,9 +203,6 @@ def keys_revoke(key_id: KeyId, yes: Yes = False, url: ServerUrl = None) -> None:
             described = f'{key.id} "{key.name}" ({key.key_prefix}…)'
             if key.is_revoked:
                 raise fail(f"API key {described} is already revoked.")
-            typer.confirm(
-                f"Revoke API key {described} for good? Anything using it stops working.",
-                abort=True,
-            )
+            confirm(f"Revoke API key {described} for good? Anything using it stops working.")
         revoked = client.keys.revoke(key_id)
     typer.echo(f"Revoked API key {revoked.id} ({revoked.name}, {revoked.key_prefix}).")

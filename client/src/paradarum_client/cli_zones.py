@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from paradarum_client import console
-from paradarum_client.command import AsJson, ServerUrl, Yes, client_for, fail
+from paradarum_client.command import AsJson, ServerUrl, Yes, client_for, confirm, fail
 from paradarum_client.models import Zone, to_wire
 
 ZoneId = Annotated[int, typer.Argument(metavar="ID", min=1, help="The zone's ID.")]
@@ -85,9 +85,6 @@ def zones_delete(zone_id: ZoneId, yes: Yes = False, url: ServerUrl = None) -> No
             zone = next((zone for zone in client.zones.list() if zone.id == zone_id), None)
             if zone is None:
                 raise fail(f"No zone with ID {zone_id} in this account.")
-            typer.confirm(
-                f"Delete zone {zone.id} ({zone.hostname})? Purges for it will be refused.",
-                abort=True,
-            )
+            confirm(f"Delete zone {zone.id} ({zone.hostname})? Purges for it will be refused.")
         deleted = client.zones.delete(zone_id)
     typer.echo(f"Deleted zone {deleted.id} ({deleted.hostname}).")

@@ -23,16 +23,28 @@ asyncio; the two share everything but their I/O (``protocol.py``).
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
 from paradarum_client.errors import AlreadyRevokedError, LimitError, ValidationError
-from paradarum_client.models import Account, ApiKey, KeyUsage, NewKey, Purge, Session, Zone
+from paradarum_client.models import (
+    Account,
+    AccountMembership,
+    ApiKey,
+    Invitation,
+    KeyUsage,
+    Member,
+    NewKey,
+    Purge,
+    Session,
+    Zone,
+)
 from paradarum_client.protocol import (
     BaseClient,
     Page,
@@ -83,6 +95,8 @@ class Client(BaseClient):
         self.zones = Zones(self)
         self.purge = PurgeActions(self)
         self.purges = Purges(self)
+        self.accounts = Accounts(self)
+        self.members = Members(self)
 
     def _send(
         self,
@@ -149,7 +163,7 @@ class Keys:
         self,
         name: str,
         *,
-        expires_at: datetime | timedelta | None = None,
+        expires_at: datetime | date | timedelta | None = None,
         allowed_cidrs: Iterable[str] | None = None,
         purge_only: bool = False,
         zone_ids: Iterable[int] | None = None,
@@ -157,8 +171,9 @@ class Keys:
         """Create a key. The returned ``key`` is the only time it is ever shown.
 
         Every setting is optional; without them the key has full access to the
-        account and never expires. ``expires_at``: a moment (naive means UTC) or a
-        ``timedelta`` from now, at most 366 days ahead. ``allowed_cidrs``: the only
+        account and never expires. ``expires_at``: a moment (naive means UTC), a
+        ``date`` (the key works through that day, UTC) or a ``timedelta`` from now, at
+        most 366 days ahead. ``allowed_cidrs``: the only
         networks it may be used from. ``purge_only``: purges (and ``account()``)
         only. ``zone_ids``: the only zones it may purge.
         """
@@ -322,3 +337,70 @@ class Purges:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"Purge {purge_id} is still {purge.status}.")
             self._client._sleep(interval)
+
+
+class Accounts:
+    """``client.accounts``: the accounts the signed-in person belongs to (a session
+    token only; an API key belongs to one account)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self) -> list[AccountMembership]:
+        """Each account with the person's role in it."""
+        return parse_list(AccountMembership, self._client._send("GET", "/api/accounts")[0])
+
+    def switch(self, account_id: int) -> Session:
+        """A new session token for another of the person's accounts (not stored here)."""
+        data, _ = self._client._send(
+            "POST", "/api/auth/switch", json={"accountId": int(account_id)}
+        )
+        return parse(Session, data)
+
+    def accept_invitation(self, token: str) -> AccountMembership:
+        """Join the account an invitation (its link's ``token``) is for."""
+        data, _ = self._client._send("POST", "/api/invitations/accept", json={"token": token})
+        return parse(AccountMembership, data)
+
+
+class Members:
+    """``client.members``: who belongs to the account, as what, and invitations
+    (a session token only)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self) -> list[Member]:
+        """The members, in the order they joined."""
+        return parse_list(Member, self._client._send("GET", "/api/account/members")[0])
+
+    def invite(self, email: str, role: str) -> Invitation:
+        """Email an invitation (valid 7 days, for that address only)."""
+        data, _ = self._client._send(
+            "POST", "/api/account/invitations", json={"email": email, "role": role}
+        )
+        return parse(Invitation, data)
+
+    def invitations(self) -> builtins.list[Invitation]:
+        """Pending invitations, newest first."""
+        return parse_list(Invitation, self._client._send("GET", "/api/account/invitations")[0])
+
+    def withdraw(self, invitation_id: int) -> Invitation:
+        """Withdraw a pending invitation: its link stops working."""
+        data, _ = self._client._send("DELETE", f"/api/account/invitations/{int(invitation_id)}")
+        return parse(Invitation, data)
+
+    def set_role(self, member_id: int, role: str) -> Member:
+        """Change a member's role; their keys the new role could not create are revoked."""
+        data, _ = self._client._send(
+            "PATCH", f"/api/account/members/{int(member_id)}", json={"role": role}
+        )
+        return parse(Member, data)
+
+    def remove(self, member_id: int, *, keys: Literal["keep", "revoke"]) -> Member:
+        """Remove a member (your own id: leave). ``keys``: revoke theirs, or keep them
+        working (you vouch for them from then on)."""
+        data, _ = self._client._send(
+            "DELETE", f"/api/account/members/{int(member_id)}", json={"keys": keys}
+        )
+        return parse(Member, data)

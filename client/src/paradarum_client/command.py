@@ -14,8 +14,10 @@ from __future__ import annotations
 import functools
 import math
 import os
+import signal
+import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -48,6 +50,35 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts)."
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm.")]
 
 
+def confirm(question: str) -> None:
+    """Ask ``question``; "no" ends the command with "Nothing was changed." and status 0
+    (declining is an answer, not an error)."""
+    if not typer.confirm(question):
+        typer.echo("Nothing was changed.")
+        raise typer.Exit(0)
+
+
+# The server's sentences point to the API's routes; on the command line the same thing
+# is a command. (A test keeps this in step with the server's sentences.)
+ROUTE_COMMANDS = {
+    "(POST /api/account/zones)": (
+        "(`paradarum zones add HOSTNAME`, then `paradarum zones verify ID`)"
+    ),
+    "(GET /api/account/zones lists them)": "(`paradarum zones list` lists them)",
+    "(DELETE /api/account/apikeys/{id})": "(`paradarum keys revoke ID`)",
+    "(POST /api/account/email/verification sends a new one)": (
+        "(sign in to the panel for a new one: “Send a new link”)"
+    ),
+}
+
+
+def for_the_command_line(message: str) -> str:
+    """``message`` with the API routes it names replaced by the commands that do the same."""
+    for route, command in ROUTE_COMMANDS.items():
+        message = message.replace(route, command)
+    return message
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``Error: message`` on standard error; raise the returned exit."""
     typer.echo(f"Error: {message}", err=True)
@@ -55,21 +86,32 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def error_message(exc: ParadarumError) -> str:
+    message = for_the_command_line(exc.message)
     if isinstance(exc, RateLimitedError) and exc.retry_after:
         # The server's sentence already says "Try again later."; add only the wait.
-        return f"{exc.message} (retry in {math.ceil(exc.retry_after)} s)"
-    return exc.message
+        return f"{message} (retry in {math.ceil(exc.retry_after)} s)"
+    return message
 
 
 def field_lines(message: str, errors: dict[str, list[str]]) -> list[str]:
     """``  field: problem`` for each field whose problem the sentence does not
     already say (a one-field refusal's sentence is often that problem)."""
     lines = []
+    message = for_the_command_line(message)
     for name, problems in errors.items():
-        said = " ".join(problems)
+        said = for_the_command_line(" ".join(problems))
         if said and said not in message:
             lines.append(f"  {name}: {said}")
     return lines
+
+
+def quiet_after_broken_pipe() -> NoReturn:
+    """The reader went away (``paradarum zones list | head -5``): stop without a word,
+    as other Unix tools do, with their status (128 + SIGPIPE)."""
+    # What is still buffered for stdout would fail again at exit: it goes nowhere.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(128 + signal.SIGPIPE)
 
 
 def reported(command: F) -> F:
@@ -86,6 +128,8 @@ def reported(command: F) -> F:
             for line in field_lines(exc.message, exc.errors):
                 typer.echo(line, err=True)
             raise typer.Exit(1) from None
+        except BrokenPipeError:
+            quiet_after_broken_pipe()
         except OSError as exc:  # the session file: an unwritable config directory, say
             where = f"{exc.filename}: " if exc.filename else ""
             raise fail(f"{where}{exc.strerror or exc}") from None

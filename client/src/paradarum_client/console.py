@@ -99,6 +99,8 @@ def key_details(
         parts.append(f"replaced by {replaced_by}")
     if key.revoked_reason == "leaked":
         parts.append("revoked as leaked")
+    if key.revoked_reason == "member":
+        parts.append("revoked with its member")
     return " · ".join(parts)
 
 
@@ -193,7 +195,7 @@ def nodes_table(purge: Purge) -> Table:
     table.add_column("Result", no_wrap=True)
     table.add_column("Attempts", justify="right", no_wrap=True)
     table.add_column("Reason", overflow="fold", ratio=1)
-    for node in purge.nodes or []:
+    for node in purge.nodes:
         table.add_row(safe(node.node), node.status, str(node.attempts), safe(node.last_error or ""))
     return table
 

@@ -35,10 +35,17 @@ def span(text: str) -> timedelta:
     return total
 
 
+def end_of_day(day: date) -> datetime:
+    """The moment a key "expiring on" ``day`` stops: the end of that day in UTC (the
+    start of the next), the same rule as the panel's and the API documentation's."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+
+
 def expiry(text: str) -> datetime | timedelta:
     """When a key should expire: a span from now (``90d``, ``12h``), a date
-    (``2027-01-31``: the start of that day, UTC) or an RFC 3339 moment with its
-    time zone (``2027-01-31T18:00:00Z``, ``2027-01-31T18:00:00+01:00``)."""
+    (``2027-01-31``: the key works through that day, UTC — :func:`end_of_day`) or an
+    RFC 3339 moment with its time zone (``2027-01-31T18:00:00Z``,
+    ``2027-01-31T18:00:00+01:00``)."""
     value = text.strip()
     if value == "0":
         raise ValueError(f"{text!r} is now: give a later time, such as 90d")
@@ -52,7 +59,7 @@ def expiry(text: str) -> datetime | timedelta:
             day = date.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{text!r} is not a date in the calendar") from None
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return end_of_day(day)
     if _DATE.match(value) and len(value) > 10 and value[10] in "Tt ":
         try:
             moment = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))

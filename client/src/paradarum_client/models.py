@@ -49,6 +49,9 @@ class NewAccount:
     created_at: datetime
 
 
+Role = Literal["owner", "admin", "developer", "purger", "viewer"]
+
+
 @shape
 class Account:
     """Who the credential belongs to (``GET /api/account``)."""
@@ -60,6 +63,9 @@ class Account:
     key_limit: int
     # False until the address is verified, where the server asks for that.
     email_verified: bool
+    # The account's name, and the role of the member the credential acts for.
+    name: str | None = None
+    role: Role | None = None
 
 
 @shape
@@ -73,10 +79,13 @@ class Session:
 
 @shape
 class CreatedBy:
-    """Who created a key: a panel session, or another key (by its prefix)."""
+    """Who created a key: a member (``member_id``, ``email``; they may have left the
+    account since), or another key (by its prefix)."""
 
-    kind: Literal["session", "key"]
+    kind: Literal["member", "key", "session"]
     key_prefix: str | None
+    member_id: int | None = None
+    email: str | None = None
 
 
 @shape
@@ -100,7 +109,7 @@ class ApiKey:
     revoked_at: datetime | None
     status: Literal["active", "expired", "revoked"]
     expires_at: datetime | None
-    revoked_reason: Literal["user", "leaked", "rolled"] | None
+    revoked_reason: Literal["user", "leaked", "rolled", "member"] | None
     revoked_detail: str | None
     permissions: Literal["full", "purge"]
     allowed_cidrs: list[str] | None
@@ -147,6 +156,41 @@ class AuditEvent:
     client_address: str | None
     user_agent: str | None
     detail: str | None
+    # Who did it: a member's email, a key's prefix, "github" or "system" (None: an
+    # anonymous attempt, such as a failed sign-in).
+    actor: str | None = None
+
+
+@shape
+class AccountMembership:
+    """An account the signed-in person belongs to (``GET /api/accounts``)."""
+
+    id: int
+    name: str
+    role: Role
+
+
+@shape
+class Member:
+    """A member of the account (``GET /api/account/members``)."""
+
+    id: int
+    email: str
+    role: Role
+    joined_at: datetime
+    two_factor: bool
+
+
+@shape
+class Invitation:
+    """A pending invitation to the account."""
+
+    id: int
+    email: str
+    role: Role
+    expires_at: datetime
+    created_at: datetime | None = None
+    invited_by: str | None = None
 
 
 @shape
@@ -192,7 +236,8 @@ class PurgeNode:
 
 @shape
 class Purge:
-    """A purge request and, from ``GET /api/account/purges/{id}``, each node's result."""
+    """A purge request and each cache node's result (``[]``: the server has no cache
+    node, so nothing was sent)."""
 
     id: int
     kind: Literal["urls", "tags", "everything"]
@@ -200,11 +245,31 @@ class Purge:
     status: Literal["queued", "running", "done", "failed"]
     created_at: datetime
     completed_at: datetime | None
-    nodes: list[PurgeNode] | None = None
+    nodes: list[PurgeNode] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
         return self.status in ("done", "failed")
+
+
+@shape
+class PurgeScope:
+    """What the calling credential may purge (``GET /api/account/purge/scope``).
+
+    ``credential`` is ``session`` or ``key``; ``key_prefix`` is the key's prefix (None
+    for a session); ``zones`` are the active zones it may purge (for a key restricted to
+    some zones, those among them); ``covered`` says whether one of them covers
+    ``hostname``, the host asked about (both None when none was asked about).
+    """
+
+    credential: Literal["session", "key"]
+    key_prefix: str | None
+    permissions: Literal["full", "purge"]
+    zone_restricted: bool
+    address_restricted: bool
+    zones: list[str]
+    hostname: str | None
+    covered: bool | None
 
 
 # -- the wire -----------------------------------------------------------------------

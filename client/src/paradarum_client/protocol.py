@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from paradarum_client import __version__, keyformat
+from paradarum_client.durations import end_of_day
 from paradarum_client.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -98,7 +99,7 @@ MAX_GRACE = timedelta(days=7)
 def new_key_body(
     name: str,
     *,
-    expires_at: datetime | timedelta | None,
+    expires_at: datetime | date | timedelta | None,
     allowed_cidrs: Iterable[str] | None,
     purge_only: bool,
     zone_ids: Iterable[int] | None,
@@ -108,11 +109,14 @@ def new_key_body(
 
     A ``timedelta`` expiry counts from now (this machine's clock: the server checks
     the result against its own, at most 366 days ahead); a naive ``datetime`` is UTC,
-    as everywhere in this client.
+    as everywhere in this client; a ``date`` alone means the key works through that
+    day, UTC (the panel's rule too).
     """
     body: dict[str, Any] = {"name": name}
     if isinstance(expires_at, timedelta):
         expires_at = datetime.now(UTC) + expires_at
+    elif isinstance(expires_at, date) and not isinstance(expires_at, datetime):
+        expires_at = end_of_day(expires_at)
     if expires_at is not None:
         body["expiresAt"] = rfc3339(expires_at)
     if allowed_cidrs is not None:

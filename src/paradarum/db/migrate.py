@@ -26,15 +26,19 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema to ``revision``.
+def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the schema to ``revision``; returns the revisions before and after (before
+    is None for a new, empty database).
 
     PostgreSQL: under a session-level advisory lock, so that of N instances
     starting together one migrates and the others wait, then find nothing to do.
     SQLite: Alembic's DDL runs inside ``BEGIN IMMEDIATE``, which serialises too.
     """
     with _migrating(db) as config:
+        conn = config.attributes["connection"]
+        before = current_revision(conn)
         command.upgrade(config, revision)
+        return before, current_revision(conn)
 
 
 def downgrade(db: Database, revision: str) -> None:

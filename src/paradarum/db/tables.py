@@ -37,18 +37,64 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 # an id that comes back could meet something that still refers to the old row (a
 # session token, a log line). PostgreSQL sequences never go back.
 
+# An account: what keys, zones and purges belong to. People reach it through
+# memberships, each with a role (services/roles.py).
 accounts = Table(
     "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# A person who signs in: one email, one password, any number of accounts.
+persons = Table(
+    "persons",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("email", String(320), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
-    # Random, carried by every session token of the account and compared on each
+    # Random, carried by every session token of the person and compared on each
     # request: a new value (password change) ends every session at once, and a
-    # token of a deleted account can never match a later account's value.
+    # token of a deleted person can never match a later person's value.
     Column("session_key", String(32), nullable=False),
     Column("email_verified_at", UTCDateTime(), nullable=True),
+    sqlite_autoincrement=True,
+)
+
+# Who belongs to which account, as what. Removing a member deletes the row: their
+# sessions find no membership on the very next request.
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("person_id", Id, ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),  # services.roles.Role
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("uq_memberships_account_person", "account_id", "person_id", unique=True),
+    Index("ix_memberships_person", "person_id"),
+    sqlite_autoincrement=True,
+)
+
+# Invitations to join an account. The link's token is signed, not stored: this row
+# is what makes it single use (accepted_at) and revocable (withdrawn_at).
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("invited_by_member_id", Id, nullable=True),
+    Column("invited_by_email", String(320), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("accepted_at", UTCDateTime(), nullable=True),
+    Column("withdrawn_at", UTCDateTime(), nullable=True),
+    Index("ix_invitations_account_created", "account_id", "created_at", "id"),
     sqlite_autoincrement=True,
 )
 
@@ -71,7 +117,7 @@ api_keys = Table(
     Column("last_used_address", String(64), nullable=True),
     Column("last_used_user_agent", String(512), nullable=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
-    # user | leaked | rolled, and for leaked where the key was found.
+    # user | leaked | rolled | member, and for leaked where the key was found.
     Column("revoked_reason", String(16), nullable=True),
     Column("revoked_detail", String(2048), nullable=True),
     # None = never. A key past it is refused like a revoked one and frees its slot.
@@ -81,11 +127,24 @@ api_keys = Table(
     # JSON arrays, None when unrestricted.
     Column("allowed_cidrs", Text, nullable=True),
     Column("zone_ids", Text, nullable=True),
-    # Who created it: a panel session or another key (kept by prefix too, so that
-    # the record outlives the creating key's row).
-    Column("created_by_kind", String(16), nullable=False, server_default=text("'session'")),
+    # Who created it: a member's session or another key (kept by prefix too, so that
+    # the record outlives the creating key's row); the member and their email are
+    # kept as they were, so that the record outlives the membership.
+    Column("created_by_kind", String(16), nullable=False, server_default=text("'member'")),
     Column("created_by_key_id", Id, nullable=True, index=True),
     Column("created_by_key_prefix", String(8), nullable=True),
+    Column("created_by_member_id", Id, nullable=True),
+    Column("created_by_email", String(320), nullable=True),
+    # The member who vouches for the key now: its creator, or whoever kept it when
+    # the creator was removed. The key may do no more than their current role
+    # allows; with no one vouching (NULL) it does nothing.
+    Column(
+        "member_id",
+        Id,
+        ForeignKey("memberships.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
     # The key this one replaced when it was rolled.
     Column("replaces_id", Id, nullable=True),
     Index("ix_api_keys_account_created", "account_id", "created_at", "id"),
@@ -133,6 +192,9 @@ audit_events = Table(
     # that is safe to show: a session's token id or a key's 8-character prefix.
     Column("actor_type", String(16), nullable=False),
     Column("actor_id", String(64), nullable=True),
+    # Who did it, as the owner reads it: a member's email, a key's prefix,
+    # "github", "system" (None: nobody signed in, e.g. a failed sign-in).
+    Column("actor_name", String(320), nullable=True),
     Column("key_id", Id, nullable=True),
     Column("key_prefix", String(8), nullable=True),
     Column("client_address", String(64), nullable=True),
@@ -240,6 +302,8 @@ notifications = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("kind", String(32), nullable=False),
+    # Whom to write to; None: the account's first owner.
+    Column("recipient", String(320), nullable=True),
     Column("dedupe_key", String(200), nullable=False, unique=True),
     # What the message says (JSON): names, prefixes, times, addresses. Never a secret.
     Column("payload", Text, nullable=False),

@@ -1,4 +1,9 @@
-"""Accounts and panel sessions: sign-up, sign-in, sign-out, password change, deletion.
+"""Persons, accounts and panel sessions: sign-up, sign-in, sign-out, password change,
+deletion.
+
+A person signs in (email, password); an account is what keys, zones and purges
+belong to; memberships join them, each with a role (``services/members.py``).
+Signing up makes a person and their own account, where they are ``owner``.
 
 Sign-in limits (docs/security.md explains the trade-offs):
 
@@ -23,6 +28,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,12 +38,13 @@ from paradarum.clock import Clock
 from paradarum.config import Settings
 from paradarum.db.engine import Database
 from paradarum.db.hotrows import AT
-from paradarum.db.tables import accounts, audit_events, revoked_sessions
+from paradarum.db.tables import accounts, audit_events, memberships, persons, revoked_sessions
 from paradarum.db.types import as_utc
 from paradarum.errors import (
     AccountNotFound,
     EmailNotVerified,
     EmailTaken,
+    Forbidden,
     NotASession,
     NotAuthenticated,
     RateLimited,
@@ -49,6 +56,7 @@ from paradarum.ratelimit import Limit, RateLimiter, address_bucket
 from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.notifications import Kind, enqueue
+from paradarum.services.roles import Role
 from paradarum.tokens import InvalidToken, SessionClaims, TokenCodec
 
 WRONG_CREDENTIALS = "Wrong email or password."
@@ -60,11 +68,16 @@ KNOWN_ADDRESS_DAYS = 30
 logger = logging.getLogger("paradarum.accounts")
 INVALID_LINK = "This verification link is invalid or has expired. Ask for a new one."
 TOO_MANY_LINKS = "A verification link was sent a moment ago. Try again later."
+NO_ACCOUNT = (
+    "You are not a member of any account any more. Ask an owner of one to invite you again."
+)
 # The active-key count uses the (account_id, created_at, id) index of api_keys.
-# For a moment (AT): the account, its keys active then, and when that count next
-# changes (its next key to expire), as Database.hot_read's ``at`` expects.
+# For a moment (AT): the account, whether the caller's address is verified, its
+# keys active then, and when that count next changes (its next key to expire), as
+# Database.hot_read's ``at`` expects.
 SUMMARY_SQL = (
-    "SELECT a.id, a.email, a.created_at, a.email_verified_at IS NOT NULL, "
+    "SELECT a.id, a.name, a.created_at, "
+    "(SELECT p.email_verified_at IS NOT NULL FROM persons p WHERE p.id = ?), "
     "(SELECT count(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL "
     "AND (k.expires_at IS NULL OR k.expires_at > ?)), "
     "(SELECT min(k.expires_at) FROM api_keys k WHERE k.account_id = a.id "
@@ -86,6 +99,8 @@ class AccountSummary:
     active_keys: int
     key_limit: int
     email_verified: bool
+    name: str
+    role: Role | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +113,62 @@ def new_session_key() -> str:
     return secrets.token_hex(16)
 
 
-def require_verified(conn: Connection, account_id: int) -> None:
-    """Refuse (403) an account whose email address is not verified yet, where the
-    server asks for verification: it cannot create keys or zones until then."""
+def require_verified(conn: Connection, person_id: int | None) -> None:
+    """Refuse (403) a person whose email address is not verified yet, where the
+    server asks for verification: they cannot create keys or zones until then."""
     verified = conn.execute(
-        select(accounts.c.email_verified_at).where(accounts.c.id == account_id)
+        select(persons.c.email_verified_at).where(persons.c.id == person_id)
     ).first()
     if verified is not None and verified.email_verified_at is None:
         raise EmailNotVerified
+
+
+def home_account(conn: Connection, person_id: int) -> int | None:
+    """The account a sign-in acts on: the person's own (the first they own), else
+    the first they joined; None when they belong to none."""
+    row = conn.execute(
+        select(memberships.c.account_id)
+        .where(memberships.c.person_id == person_id)
+        .order_by((memberships.c.role == str(Role.OWNER)).desc(), memberships.c.id)
+        .limit(1)
+    ).first()
+    return None if row is None else int(row.account_id)
+
+
+def create_person(
+    conn: Connection,
+    *,
+    email: str,
+    password_hash: str,
+    now: datetime,
+    verified: bool,
+) -> tuple[int, int]:
+    """A new person and their own account, where they are owner: (person, account).
+    The caller has checked the email is free (a race ends in IntegrityError)."""
+    person_id = int(
+        conn.execute(
+            insert(persons)
+            .values(
+                email=email,
+                password_hash=password_hash,
+                created_at=now,
+                session_key=new_session_key(),
+                email_verified_at=now if verified else None,
+            )
+            .returning(persons.c.id)
+        ).scalar_one()
+    )
+    account_id = int(
+        conn.execute(
+            insert(accounts).values(name=email, created_at=now).returning(accounts.c.id)
+        ).scalar_one()
+    )
+    conn.execute(
+        insert(memberships).values(
+            account_id=account_id, person_id=person_id, role=str(Role.OWNER), created_at=now
+        )
+    )
+    return person_id, account_id
 
 
 class AccountService:
@@ -261,22 +324,12 @@ class AccountService:
         verified: bool,
         quiet_if_taken: bool,
     ) -> int | None:
-        if conn.execute(select(accounts.c.id).where(accounts.c.email == email)).first():
+        if conn.execute(select(persons.c.id).where(persons.c.email == email)).first():
             if quiet_if_taken:
                 return None
             raise EmailTaken
-        account_id = int(
-            conn.execute(
-                insert(accounts)
-                .values(
-                    email=email,
-                    password_hash=password_hash,
-                    created_at=now,
-                    session_key=new_session_key(),
-                    email_verified_at=now if verified else None,
-                )
-                .returning(accounts.c.id)
-            ).scalar_one()
+        person_id, account_id = create_person(
+            conn, email=email, password_hash=password_hash, now=now, verified=verified
         )
         audit.record(
             conn,
@@ -285,21 +338,27 @@ class AccountService:
             at=now,
             client=client,
             actor_type=audit.Actor.ANONYMOUS,
+            actor_name=email,
         )
         if not verified:
-            self._queue_verification(conn, account_id, now)
+            self._queue_verification(
+                conn, account_id=account_id, person_id=person_id, email=email, now=now
+            )
         return account_id
 
-    def _queue_verification(self, conn: Connection, account_id: int, now: datetime) -> None:
+    def _queue_verification(
+        self, conn: Connection, *, account_id: int, person_id: int, email: str, now: datetime
+    ) -> None:
         enqueue(
             conn,
             self._db,
             account_id=account_id,
             kind=Kind.VERIFY_EMAIL,
             # Each request for a link is its own event (the resend limit bounds them).
-            dedupe_key=f"verify_email:{account_id}:{secrets.token_hex(8)}",
-            payload={},
+            dedupe_key=f"verify_email:{person_id}:{secrets.token_hex(8)}",
+            payload={"person_id": person_id},
             now=now,
+            recipient=email,
         )
 
     async def verify_email(self, *, token: str, client: ClientInfo) -> None:
@@ -312,29 +371,30 @@ class AccountService:
 
         def work(conn: Connection) -> None:
             row = conn.execute(
-                select(accounts.c.email, accounts.c.email_verified_at).where(
-                    accounts.c.id == claims.account_id
+                select(persons.c.email, persons.c.email_verified_at).where(
+                    persons.c.id == claims.subject
                 )
             ).first()
-            # The link is for this address of this account, and only while it is.
+            # The link is for this address of this person, and only while it is.
             if row is None or row.email != claims.email:
                 raise ValidationFailed({"token": [INVALID_LINK]}, INVALID_LINK)
             if row.email_verified_at is not None:
                 return  # followed twice: already done
             conn.execute(
-                update(accounts)
-                .where(accounts.c.id == claims.account_id)
-                .values(email_verified_at=now)
+                update(persons).where(persons.c.id == claims.subject).values(email_verified_at=now)
             )
-            audit.record(
-                conn,
-                account_id=claims.account_id,
-                event=audit.Event.EMAIL_VERIFIED,
-                at=now,
-                client=client,
-                actor_type=audit.Actor.ANONYMOUS,
-                detail=claims.email,
-            )
+            account_id = home_account(conn, claims.subject)
+            if account_id is not None:
+                audit.record(
+                    conn,
+                    account_id=account_id,
+                    event=audit.Event.EMAIL_VERIFIED,
+                    at=now,
+                    client=client,
+                    actor_type=audit.Actor.ANONYMOUS,
+                    actor_name=claims.email,
+                    detail=claims.email,
+                )
 
         await self._db.write(work)
 
@@ -345,14 +405,16 @@ class AccountService:
                 {"email": ["This server does not verify email addresses."]},
                 "This server does not verify email addresses.",
             )
-        retry = await self._limiter.consume(Limit(f"verify-email:{principal.account_id}", 3, 3600))
+        retry = await self._limiter.consume(Limit(f"verify-email:{principal.person_id}", 3, 3600))
         if retry:
             raise RateLimited(retry, TOO_MANY_LINKS)
         now = self._clock()
 
         def work(conn: Connection) -> None:
             row = conn.execute(
-                select(accounts.c.email_verified_at).where(accounts.c.id == principal.account_id)
+                select(persons.c.email, persons.c.email_verified_at).where(
+                    persons.c.id == principal.person_id
+                )
             ).first()
             if row is None:
                 raise NotAuthenticated
@@ -361,7 +423,13 @@ class AccountService:
                     {"email": ["This address is already verified."]},
                     "This address is already verified.",
                 )
-            self._queue_verification(conn, principal.account_id, now)
+            self._queue_verification(
+                conn,
+                account_id=principal.account_id,
+                person_id=int(principal.person_id or 0),
+                email=row.email,
+                now=now,
+            )
 
         await self._db.write(work)
         if self._on_notify is not None:
@@ -373,30 +441,34 @@ class AccountService:
         normalised = email.strip().lower()[: validation.EMAIL_MAX]
         self._passwords.refuse_if_busy()  # before the read: a burst costs no database work
         row = None
-        # Sign-up refuses control characters, so such an email names no account
+        home: int | None = None
+        # Sign-up refuses control characters, so such an email names no person
         # (and PostgreSQL cannot even compare a string holding NUL).
         if not validation.has_control_characters(normalised):
-            row = await self._db.read(
-                lambda conn: conn.execute(
-                    select(accounts.c.id, accounts.c.password_hash, accounts.c.session_key).where(
-                        accounts.c.email == normalised
+
+            def read(conn: Connection) -> tuple[Any, int | None]:
+                found = conn.execute(
+                    select(persons.c.id, persons.c.password_hash, persons.c.session_key).where(
+                        persons.c.email == normalised
                     )
                 ).first()
-            )
-        limits = await self._check_login_limits(normalised, client, row.id if row else None)
+                return found, home_account(conn, found.id) if found else None
+
+            row, home = await self._db.read(read)
+        limits = await self._check_login_limits(normalised, client, home)
         # Exactly one Argon2 verification whether or not the email exists.
         ok = await self._passwords.verify(row.password_hash if row else None, password)
         now = self._clock()
         if not ok or row is None:
             await self._limiter.hit(limits)
-            if row is not None:
+            if home is not None:
                 # Recorded after the answer: a write (and its fsync) before the 401
                 # would make a wrong password slower than an unknown email, and so
                 # tell which emails have accounts.
                 self._background.spawn(
                     self._db.write(
                         audit.record,
-                        account_id=row.id,
+                        account_id=home,
                         event=audit.Event.LOGIN_FAILED,
                         at=now,
                         client=client,
@@ -405,37 +477,70 @@ class AccountService:
                     name="failed-sign-in",
                 )
             raise NotAuthenticated(WRONG_CREDENTIALS)
+        if home is None:
+            raise Forbidden(NO_ACCOUNT)
         # Hashes made with weaker parameters than today's are replaced on the way in.
         new_hash = (
             await self._passwords.hash(password)
             if self._passwords.needs_rehash(row.password_hash)
             else None
         )
-        token, claims = self._tokens.issue(account_id=row.id, session_key=row.session_key, now=now)
-        await self._db.write(self._record_login, row.id, claims, now, client, new_hash)
+        token, claims = self._tokens.issue(
+            account_id=home, person_id=row.id, session_key=row.session_key, now=now
+        )
+        await self._db.write(
+            self._record_login,
+            claims,
+            now,
+            client,
+            new_hash,
+            normalised,
+            audit.Event.LOGIN_SUCCEEDED,
+        )
+        return Session(token=token, claims=claims)
+
+    def issue_session(
+        self, conn: Connection, *, person_id: int, account_id: int, client: ClientInfo
+    ) -> Session:
+        """A new session of a person (already signed in) for another of their
+        accounts, recorded in that account's log; in the caller's transaction."""
+        row = conn.execute(
+            select(persons.c.session_key, persons.c.email).where(persons.c.id == person_id)
+        ).first()
+        if row is None:
+            raise NotAuthenticated
+        now = self._clock()
+        token, claims = self._tokens.issue(
+            account_id=account_id, person_id=person_id, session_key=row.session_key, now=now
+        )
+        self._record_login(conn, claims, now, client, None, row.email, audit.Event.ACCOUNT_SWITCHED)
         return Session(token=token, claims=claims)
 
     @staticmethod
     def _record_login(
         conn: Connection,
-        account_id: int,
         claims: SessionClaims,
         now: datetime,
         client: ClientInfo,
         new_hash: str | None,
+        email: str,
+        event: audit.Event,
     ) -> None:
         if new_hash is not None:
             conn.execute(
-                update(accounts).where(accounts.c.id == account_id).values(password_hash=new_hash)
+                update(persons)
+                .where(persons.c.id == claims.person_id)
+                .values(password_hash=new_hash)
             )
         audit.record(
             conn,
-            account_id=account_id,
-            event=audit.Event.LOGIN_SUCCEEDED,
+            account_id=claims.account_id,
+            event=event,
             at=now,
             client=client,
             actor_type=audit.Actor.SESSION,
             actor_id=claims.token_id,
+            actor_name=email,
         )
 
     # -- sign-out -------------------------------------------------------------------------
@@ -498,10 +603,14 @@ class AccountService:
         email from this address: a stolen session token or key must not become an
         unlimited password-guessing oracle.
         """
+        if principal.token_id is None:
+            raise Forbidden(
+                "A password is changed with a panel session (sign in), not with an API key."
+            )
         row = await self._db.read(
             lambda conn: conn.execute(
-                select(accounts.c.email, accounts.c.password_hash).where(
-                    accounts.c.id == principal.account_id
+                select(persons.c.email, persons.c.password_hash).where(
+                    persons.c.id == principal.person_id
                 )
             ).first()
         )
@@ -520,11 +629,11 @@ class AccountService:
 
         def work(conn: Connection) -> None:
             changed = conn.execute(
-                update(accounts)
+                update(persons)
                 .where(
-                    accounts.c.id == principal.account_id,
+                    persons.c.id == principal.person_id,
                     # Unchanged since verified: of two simultaneous changes, one wins.
-                    accounts.c.password_hash == row.password_hash,
+                    persons.c.password_hash == row.password_hash,
                 )
                 .values(password_hash=new_hash, session_key=new_session_key())
             ).rowcount
@@ -543,55 +652,72 @@ class AccountService:
 
     # -- who am I ------------------------------------------------------------------------
 
-    async def summary(self, account_id: int) -> AccountSummary:
+    async def summary(self, principal: Principal) -> AccountSummary:
         """Who the caller is, for ``GET /api/account`` (a hot path, like authentication):
-        one hand-written indexed read through ``Database.hot_read``."""
+        one hand-written indexed read through ``Database.hot_read``. The email and
+        role are the member's the credential acts for (read with the credential)."""
         now = self._clock()
-        row = await self._db.hot_read(SUMMARY_SQL, (AT, AT, account_id), at=now, keep=True)
+        row = await self._db.hot_read(
+            SUMMARY_SQL, (principal.person_id, AT, AT, principal.account_id), at=now, keep=True
+        )
         if row is None:  # deleted since the caller authenticated: its credential is void
             raise NotAuthenticated
-        account_row_id, email, created_at, verified, active_keys = row
+        account_row_id, name, created_at, verified, active_keys = row
         created = as_utc(created_at)
         assert created is not None
         return AccountSummary(
-            account=Account(id=int(account_row_id), email=str(email), created_at=created),
+            account=Account(
+                id=int(account_row_id), email=str(principal.email or ""), created_at=created
+            ),
             active_keys=int(active_keys),
             key_limit=self._settings.key_limit,
             email_verified=bool(verified) or not self.verifies_email,
+            name=str(name),
+            role=principal.role,
         )
 
     # -- operators ----------------------------------------------------------------------
 
     async def delete(self, email: str) -> Account:
-        """Remove an account and everything it owns (operators only, via the CLI).
+        """Remove a person, and every account they are the only owner of with all it
+        holds (operators only, via the CLI).
 
-        Its keys and zones go with it (foreign keys cascade), and its sessions
-        fail from the next request: the session lookup finds no account.
+        Those accounts' keys and zones go with them (foreign keys cascade); the
+        person's memberships of other accounts end, and so do the keys they vouch
+        for there; their sessions fail from the next request.
         """
         normalised = email.strip().lower()
 
         def work(conn: Connection) -> Account:
-            row = conn.execute(
-                select(accounts.c.id, accounts.c.email, accounts.c.created_at).where(
-                    accounts.c.email == normalised
-                )
-            ).first()
-            if row is None:
-                raise AccountNotFound(f"No account with the email {normalised}.")
-            conn.execute(delete(accounts).where(accounts.c.id == row.id))
-            return Account(id=row.id, email=row.email, created_at=row.created_at)
+            person = self._person(conn, normalised)
+            owned = select(memberships.c.account_id).where(
+                memberships.c.person_id == person.id, memberships.c.role == str(Role.OWNER)
+            )
+            other_owners = select(memberships.c.account_id).where(
+                memberships.c.person_id != person.id, memberships.c.role == str(Role.OWNER)
+            )
+            conn.execute(
+                delete(accounts).where(accounts.c.id.in_(owned), accounts.c.id.not_in(other_owners))
+            )
+            conn.execute(delete(persons).where(persons.c.id == person.id))
+            return person
 
         return await self._db.write(work)
 
+    @staticmethod
+    def _person(conn: Connection, email: str) -> Account:
+        """The person with this email, as an :class:`Account` of their own account's
+        id (what operator commands act on)."""
+        row = conn.execute(
+            select(persons.c.id, persons.c.email, persons.c.created_at).where(
+                persons.c.email == email
+            )
+        ).first()
+        account_id = home_account(conn, row.id) if row is not None else None
+        if row is None or account_id is None:
+            raise AccountNotFound(f"No account with the email {email}.")
+        return Account(id=account_id, email=row.email, created_at=row.created_at)
+
     async def find(self, email: str) -> Account:
         normalised = email.strip().lower()
-        row = await self._db.read(
-            lambda conn: conn.execute(
-                select(accounts.c.id, accounts.c.email, accounts.c.created_at).where(
-                    accounts.c.email == normalised
-                )
-            ).first()
-        )
-        if row is None:
-            raise AccountNotFound(f"No account with the email {normalised}.")
-        return Account(id=row.id, email=row.email, created_at=row.created_at)
+        return await self._db.read(lambda conn: self._person(conn, normalised))

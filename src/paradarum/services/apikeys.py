@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, selec
 from paradarum import keys
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
-from paradarum.db.tables import api_keys, zones
+from paradarum.db.tables import api_keys, memberships, zones
 from paradarum.errors import (
     AlreadyRevoked,
     KeyLimitReached,
@@ -35,6 +35,7 @@ from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
 from paradarum.services.notifications import Kind, enqueue
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+from paradarum.services.roles import Action, Role, require
 
 MAX_EXPIRY = timedelta(days=366)
 MAX_CIDRS = 20
@@ -52,6 +53,15 @@ class RevokeReason(StrEnum):
     USER = "user"
     LEAKED = "leaked"
     ROLLED = "rolled"
+    # Its member was demoted to a role that could not create it, or removed.
+    MEMBER = "member"
+
+
+class CreatorKind(StrEnum):
+    """Who created a key: a member (with a session), or another key."""
+
+    MEMBER = "member"
+    KEY = "key"
 
 
 class ListFilter(StrEnum):
@@ -86,9 +96,11 @@ class KeyInfo:
     revoked_reason: RevokeReason | None
     revoked_detail: str | None
     settings: KeySettings
-    created_by_kind: CredentialKind
+    created_by_kind: CreatorKind
     created_by_key_prefix: str | None
     replaces_id: int | None
+    created_by_member_id: int | None = None
+    created_by_email: str | None = None
 
     def status(self, now: datetime) -> KeyStatus:
         if self.revoked_at is not None:
@@ -131,6 +143,8 @@ _PUBLIC_COLUMNS = (
     api_keys.c.created_by_kind,
     api_keys.c.created_by_key_prefix,
     api_keys.c.replaces_id,
+    api_keys.c.created_by_member_id,
+    api_keys.c.created_by_email,
 )
 
 
@@ -152,9 +166,11 @@ def key_info(row: Any) -> KeyInfo:
             allowed_cidrs=tuple(json.loads(row.allowed_cidrs)) if row.allowed_cidrs else None,
             zone_ids=tuple(json.loads(row.zone_ids)) if row.zone_ids else None,
         ),
-        created_by_kind=CredentialKind(row.created_by_kind),
+        created_by_kind=CreatorKind(row.created_by_kind),
         created_by_key_prefix=row.created_by_key_prefix,
         replaces_id=row.replaces_id,
+        created_by_member_id=row.created_by_member_id,
+        created_by_email=row.created_by_email,
     )
 
 
@@ -216,6 +232,20 @@ def key_settings(
         allowed_cidrs=tuple(networks) if networks is not None else None,
         zone_ids=tuple(ids) if ids is not None else None,
     )
+
+
+def creating_action(permission: Permission) -> Action:
+    """What making a key with ``permission`` takes (``services/roles.py``)."""
+    return Action.CREATE_PURGE_KEY if permission is Permission.PURGE else Action.MANAGE_KEYS
+
+
+def current_role(conn: Connection, member_id: int | None) -> Role | None:
+    """A member's role as committed now (the principal's was read at sign-in of
+    this request; a demotion may have committed since)."""
+    role = conn.execute(
+        select(memberships.c.role).where(memberships.c.id == member_id)
+    ).scalar_one_or_none()
+    return None if role is None else Role(role)
 
 
 def _own_key(conn: Connection, account_id: int, key_id: int) -> Any:
@@ -283,13 +313,19 @@ class ApiKeyService:
             ).scalar_one()
         )
 
-    def _lock_for_new_key(self, conn: Connection, principal: Principal) -> None:
-        """Hold the account (creates and rolls of one account queue behind each
-        other) and check it may make keys now."""
+    def _lock_for_new_key(self, conn: Connection, principal: Principal, action: Action) -> None:
+        """Hold the account (creates, rolls and role changes of one account queue
+        behind each other) and check the caller may make this key now: with the
+        member's role as committed, so that a key made while its member is being
+        demoted cannot outlive the demotion."""
         if not self._db.lock_account(conn, principal.account_id):
             raise NotAuthenticated
+        role = current_role(conn, principal.member_id)
+        if role is None:
+            raise NotAuthenticated
+        require(role, action)
         if self._verifies_email:
-            require_verified(conn, principal.account_id)
+            require_verified(conn, principal.person_id)
 
     async def _check_creation_rate(self, principal: Principal) -> None:
         retry = await self._limiter.consume(
@@ -313,16 +349,18 @@ class ApiKeyService:
         row lock (PostgreSQL) or ``BEGIN IMMEDIATE`` (SQLite) makes every create
         of one account wait for the previous one to commit.
         """
+        settings = settings or KeySettings()
+        action = creating_action(settings.permission)
+        principal.require(action)
         if principal.restricted:
             raise RestrictedKey
         name = validation.key_name(name)
-        settings = settings or KeySettings()
         await self._check_creation_rate(principal)
         raw = keys.generate()
         now = self._clock()
 
         def work(conn: Connection) -> KeyInfo:
-            self._lock_for_new_key(conn, principal)
+            self._lock_for_new_key(conn, principal, action)
             if self._count_active(conn, principal.account_id, now) >= self._key_limit:
                 raise KeyLimitReached(self._key_limit)
             if settings.zone_ids is not None:
@@ -373,9 +411,12 @@ class ApiKeyService:
                 if settings.allowed_cidrs is not None
                 else None,
                 zone_ids=json.dumps(settings.zone_ids) if settings.zone_ids is not None else None,
-                created_by_kind=str(principal.kind),
+                created_by_kind=str(CreatorKind.KEY if by_key else CreatorKind.MEMBER),
                 created_by_key_id=principal.key_id if by_key else None,
                 created_by_key_prefix=principal.key_prefix if by_key else None,
+                created_by_member_id=principal.member_id,
+                created_by_email=principal.email,
+                member_id=principal.member_id,
                 replaces_id=replaces.id if replaces else None,
             )
             .returning(api_keys.c.id)
@@ -419,9 +460,11 @@ class ApiKeyService:
             revoked_reason=None,
             revoked_detail=None,
             settings=settings,
-            created_by_kind=principal.kind,
+            created_by_kind=CreatorKind.KEY if by_key else CreatorKind.MEMBER,
             created_by_key_prefix=principal.key_prefix if by_key else None,
             replaces_id=replaces.id if replaces else None,
+            created_by_member_id=principal.member_id,
+            created_by_email=principal.email,
         )
 
     async def list(
@@ -462,6 +505,7 @@ class ApiKeyService:
 
     async def revoke(self, *, principal: Principal, key_id: int, client: ClientInfo) -> KeyInfo:
         """Revoke for good. Of simultaneous revokes, exactly one changes the row."""
+        principal.require(Action.MANAGE_KEYS)
         now = self._clock()
 
         def work(conn: Connection) -> KeyInfo:
@@ -502,6 +546,7 @@ class ApiKeyService:
         limit, so at the limit only a roll without grace is possible. A key that
         expires gets a replacement with the same lifetime, from now.
         """
+        principal.require(Action.MANAGE_KEYS)
         if principal.restricted:
             raise RestrictedKey
         if not timedelta(0) <= grace <= MAX_GRACE:
@@ -514,7 +559,7 @@ class ApiKeyService:
         now = self._clock()
 
         def work(conn: Connection) -> KeyInfo:
-            self._lock_for_new_key(conn, principal)
+            self._lock_for_new_key(conn, principal, Action.MANAGE_KEYS)
             old = key_info(_own_key(conn, principal.account_id, key_id))
             status = old.status(now)
             if status is not KeyStatus.ACTIVE:

@@ -3,7 +3,9 @@ and read back newest first by the account it belongs to.
 
 What a row may hold is chosen so that the log can be shown to the owner as it
 is: the actor is a session's token id (``jti``, useless without the signed token)
-or a key's 8-character prefix, never a credential, a hash or a password.
+or a key's 8-character prefix, never a credential, a hash or a password; and every
+entry names who acted (``actor_name``): the member's email, the key's prefix,
+``github`` or ``system``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ class Event(StrEnum):
     ZONE_SUSPENDED = "zone.suspended"
     ZONE_MOVED = "zone.moved"
     NOTIFICATION = "notification.sent"
+    ACCOUNT_SWITCHED = "session.account_switched"
+    MEMBER_INVITED = "member.invited"
+    INVITATION_WITHDRAWN = "member.invitation_withdrawn"
+    MEMBER_JOINED = "member.joined"
+    MEMBER_ROLE_CHANGED = "member.role_changed"
+    MEMBER_REMOVED = "member.removed"
+    MEMBER_LEFT = "member.left"
 
 
 class Actor(StrEnum):
@@ -63,13 +72,20 @@ def record(
     actor: Principal | None = None,
     actor_type: Actor | None = None,
     actor_id: str | None = None,
+    actor_name: str | None = None,
     key_id: int | None = None,
     key_prefix: str | None = None,
     detail: str | None = None,
     zone_id: int | None = None,
 ) -> None:
-    """Add one entry, in the caller's transaction (so it commits with the action)."""
+    """Add one entry, in the caller's transaction (so it commits with the action).
+    Who acted is ``actor`` (a member's session or a key), or else ``actor_name``
+    (``system`` by default for :attr:`Actor.SYSTEM`)."""
     client = client.clipped()
+    if actor is not None:
+        actor_name = actor.actor_name
+    elif actor_type is Actor.SYSTEM and actor_name is None:
+        actor_name = "system"
     conn.execute(
         insert(audit_events).values(
             account_id=account_id,
@@ -77,6 +93,7 @@ def record(
             event=str(event),
             actor_type=str(actor.kind) if actor else str(actor_type or Actor.ANONYMOUS),
             actor_id=actor.actor_id if actor else actor_id,
+            actor_name=actor_name[:320] if actor_name else None,
             key_id=key_id,
             key_prefix=key_prefix,
             client_address=client.address,
@@ -94,6 +111,7 @@ class AuditEvent:
     occurred_at: datetime
     actor_type: str
     actor_id: str | None
+    actor_name: str | None
     key_id: int | None
     key_prefix: str | None
     client_address: str | None
@@ -113,6 +131,7 @@ _COLUMNS = (
     audit_events.c.occurred_at,
     audit_events.c.actor_type,
     audit_events.c.actor_id,
+    audit_events.c.actor_name,
     audit_events.c.key_id,
     audit_events.c.key_prefix,
     audit_events.c.client_address,

@@ -39,17 +39,25 @@ from paradarum.errors import Forbidden, NotAuthenticated, RateLimited, Unavailab
 from paradarum.ratelimit import FailureMirror, Limit, address_bucket
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
+from paradarum.services.roles import Role
 from paradarum.services.usage import KeyUsage
 from paradarum.tokens import InvalidToken, TokenCodec
 
+# The key, and the member who vouches for it with their current role: a key may do
+# no more than that role allows (services/roles.py), decided on every request.
 KEY_LOOKUP_SQL = (
-    "SELECT id, account_id, key_prefix, revoked_at, last_used_at, expires_at, "
-    "permissions, allowed_cidrs, zone_ids FROM api_keys WHERE key_hash = ?"
+    "SELECT k.id, k.account_id, k.key_prefix, k.revoked_at, k.last_used_at, k.expires_at, "
+    "k.permissions, k.allowed_cidrs, k.zone_ids, m.id, m.role, m.person_id, p.email "
+    "FROM api_keys k LEFT JOIN memberships m ON m.id = k.member_id "
+    "LEFT JOIN persons p ON p.id = m.person_id WHERE k.key_hash = ?"
 )
+# The person's session key, whether the token was signed out, and the person's
+# membership of the token's account: no row once they are removed from it.
 SESSION_LOOKUP_SQL = (
-    "SELECT a.session_key, "
-    "(SELECT 1 FROM revoked_sessions r WHERE r.token_id = ?) "
-    "FROM accounts a WHERE a.id = ?"
+    "SELECT p.session_key, "
+    "(SELECT 1 FROM revoked_sessions r WHERE r.token_id = ?), m.id, m.role, p.email "
+    "FROM persons p JOIN memberships m ON m.person_id = p.id AND m.account_id = ? "
+    "WHERE p.id = ?"
 )
 TOO_MANY_FAILURES = "Too many failed authentications. Try again later."
 WRONG_ADDRESS = "This key cannot be used from your address."
@@ -157,14 +165,37 @@ class Authenticator:
         row = await self._db.hot_read(KEY_LOOKUP_SQL, (keys.hash_key(raw_key),), keep=True)
         if row is None:
             raise NotAuthenticated
-        key_id, account_id, prefix, revoked, last_used, expires, permission, cidrs, zones = row
+        (
+            key_id,
+            account_id,
+            prefix,
+            revoked,
+            last_used,
+            expires,
+            permission,
+            cidrs,
+            zones,
+            member_id,
+            role,
+            person_id,
+            email,
+        ) = row
         now = self._clock()
-        if revoked is not None or (expires is not None and as_utc(expires) <= now):  # type: ignore[operator]
+        if (
+            revoked is not None
+            or (expires is not None and as_utc(expires) <= now)  # type: ignore[operator]
+            # Nobody vouches for it any more (the member's person was deleted).
+            or role is None
+        ):
             self._usage.refused(key_id, now)
             raise NotAuthenticated
         principal = Principal(
             account_id=account_id,
             kind=CredentialKind.KEY,
+            role=Role(role),
+            member_id=member_id,
+            person_id=person_id,
+            email=email,
             key_id=key_id,
             key_prefix=prefix,
             permission=_PERMISSIONS[permission],
@@ -231,15 +262,22 @@ class Authenticator:
         except InvalidToken as exc:
             raise NotAuthenticated from exc
         row = await self._db.hot_read(
-            SESSION_LOOKUP_SQL, (claims.token_id, claims.account_id), keep=True
+            SESSION_LOOKUP_SQL,
+            (claims.token_id, claims.account_id, claims.person_id),
+            keep=True,
         )
-        # Refused when the account is gone, the session was signed out, or the
-        # account's session key changed (a password change) since it was issued.
+        # Refused when the person is gone or no longer a member of the account, the
+        # session was signed out, or the person's session key changed (a password
+        # change) since it was issued.
         if row is None or row[1] is not None or row[0] != claims.session_key:
             raise NotAuthenticated
         return Principal(
             account_id=claims.account_id,
             kind=CredentialKind.SESSION,
+            role=Role(row[3]),
+            member_id=row[2],
+            person_id=claims.person_id,
+            email=row[4],
             token_id=claims.token_id,
             token_expires_at_epoch=int(claims.expires_at.timestamp()),
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from paradarum.services.roles import Action, Role, require
+
 
 class CredentialKind(StrEnum):
     SESSION = "session"
@@ -38,10 +40,17 @@ class ClientInfo:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: an account, through a panel session or through an API key."""
+    """Who is calling: a member of an account, through a panel session or through an
+    API key (then the member who vouches for the key)."""
 
     account_id: int
     kind: CredentialKind
+    # The member (and their person) acting, or vouching for the key; their current
+    # role, and their email (what GET /api/account and the security log show).
+    role: Role | None = None
+    member_id: int | None = None
+    person_id: int | None = None
+    email: str | None = None
     key_id: int | None = None
     key_prefix: str | None = None
     token_id: str | None = None
@@ -57,6 +66,19 @@ class Principal:
         """A key limited to some zones or addresses: it may not make keys, which
         would carry no such limits."""
         return self.zone_ids is not None or self.address_restricted
+
+    def require(self, action: Action) -> None:
+        """403 unless this caller may take ``action`` (``services/roles.py``)."""
+        require(
+            self.role,
+            action,
+            key_permission=str(self.permission) if self.kind is CredentialKind.KEY else None,
+        )
+
+    @property
+    def actor_name(self) -> str | None:
+        """Who the security log names: the member's email, or the key's prefix."""
+        return self.key_prefix if self.kind is CredentialKind.KEY else self.email
 
     @property
     def actor_id(self) -> str | None:

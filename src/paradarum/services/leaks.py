@@ -59,8 +59,11 @@ class LeakService:
         self._clock = clock
         self._on_notify = on_notify
 
-    async def report(self, leaks: Sequence[Leak], *, client: ClientInfo) -> LeakReport:
-        """Revoke every active key among ``leaks`` (and what each created)."""
+    async def report(
+        self, leaks: Sequence[Leak], *, client: ClientInfo, reporter: str = "system"
+    ) -> LeakReport:
+        """Revoke every active key among ``leaks`` (and what each created).
+        ``reporter`` is who the security log names (``github``, or ``system``)."""
         by_hash: dict[str, Leak] = {}
         for leak in leaks:
             if keys.is_well_formed(leak.token):
@@ -68,13 +71,18 @@ class LeakService:
         if not by_hash:
             return LeakReport(known_hashes=set(), revoked=0)
         now = self._clock()
-        report = await self._db.write(self._revoke, by_hash, now, client)
+        report = await self._db.write(self._revoke, by_hash, now, client, reporter)
         if report.revoked and self._on_notify is not None:
             self._on_notify()
         return report
 
     def _revoke(
-        self, conn: Connection, by_hash: dict[str, Leak], now: datetime, client: ClientInfo
+        self,
+        conn: Connection,
+        by_hash: dict[str, Leak],
+        now: datetime,
+        client: ClientInfo,
+        reporter: str,
     ) -> LeakReport:
         rows = conn.execute(
             select(
@@ -104,6 +112,7 @@ class LeakService:
                 at=now,
                 client=client,
                 actor_type=audit.Actor.SYSTEM,
+                actor_name=reporter,
                 key_id=row.id,
                 key_prefix=row.key_prefix,
                 detail=f"Found in public at {leak.found_at}; revoked automatically"

@@ -33,19 +33,20 @@ from email.message import EmailMessage
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, select, update
+from sqlalchemy import Connection, and_, exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from paradarum import messages
 from paradarum.background import wait_for_any, wait_for_event
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
-from paradarum.db.tables import accounts, api_keys, notifications
+from paradarum.db.tables import api_keys, memberships, notifications, persons
 from paradarum.db.types import as_utc
 from paradarum.mail import Mailer, MailError
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo
-from paradarum.tokens import TokenCodec
+from paradarum.services.roles import Role
+from paradarum.tokens import INVITATION, TokenCodec
 
 logger = logging.getLogger("paradarum.notifications")
 
@@ -61,6 +62,7 @@ class Kind(StrEnum):
     VERIFY_EMAIL = "verify_email"
     ZONE_SUSPENDED = "zone_suspended"
     ZONE_MOVED = "zone_moved"
+    INVITATION = "invitation"
 
 
 class Status(StrEnum):
@@ -85,13 +87,16 @@ def enqueue(
     dedupe_key: str,
     payload: Mapping[str, Any],
     now: datetime,
+    recipient: str | None = None,
 ) -> bool:
     """Queue a notification in the caller's transaction; False if that event was
-    already queued (``dedupe_key``)."""
+    already queued (``dedupe_key``). It goes to ``recipient``, or by default to
+    the account's first owner."""
     inserted = conn.execute(
         db.insert(N)
         .values(
             account_id=account_id,
+            recipient=recipient,
             kind=str(kind),
             dedupe_key=dedupe_key[:200],
             payload=json.dumps(payload, default=str),
@@ -206,15 +211,38 @@ class Notifier:
                 claimed_until=None,
             )
         )
+        first_owner = (
+            select(persons.c.email)
+            .join(memberships, memberships.c.person_id == persons.c.id)
+            .where(
+                memberships.c.account_id == N.c.account_id, memberships.c.role == str(Role.OWNER)
+            )
+            .order_by(memberships.c.id)
+            .limit(1)
+            .scalar_subquery()
+        )
         rows = conn.execute(
-            select(N.c.id, N.c.account_id, N.c.kind, N.c.payload, N.c.attempts, accounts.c.email)
-            .join(accounts, accounts.c.id == N.c.account_id)
+            select(
+                N.c.id,
+                N.c.account_id,
+                N.c.kind,
+                N.c.payload,
+                N.c.attempts,
+                func.coalesce(N.c.recipient, first_owner).label("email"),
+            )
             .where(N.c.status == str(Status.QUEUED), N.c.next_attempt_at <= now)
             .order_by(N.c.next_attempt_at, N.c.id)
             .limit(limit)
         ).all()
         claims = []
         for row in rows:
+            if row.email is None:  # an account without owners: nobody to write to
+                conn.execute(
+                    update(N)
+                    .where(N.c.id == row.id)
+                    .values(status=str(Status.FAILED), last_error="no recipient")
+                )
+                continue
             changed = conn.execute(
                 update(N)
                 .where(N.c.id == row.id, N.c.status == str(Status.QUEUED))
@@ -299,12 +327,13 @@ class Notifier:
                 payload="{}" if claim.kind is Kind.VERIFY_EMAIL else N.c.payload,
             )
         ).rowcount
-        if changed != 1:
+        if changed != 1 or status is Status.RECORDED:
+            # Nothing went out: no mail server is configured, which is the operator's
+            # business (PARADARUM_SMTP_URL), not an event of the account.
             return
         subject = str(message["Subject"]) if message is not None else str(claim.kind)
         detail = {
             Status.SENT: f"Emailed to {claim.email}: {subject}",
-            Status.RECORDED: f"Not emailed (no mail server is configured): {subject}",
             Status.FAILED: f"Could not be emailed to {claim.email}: {subject}",
         }[status]
         audit.record(
@@ -329,7 +358,8 @@ class Notifier:
         }
         if claim.kind is Kind.VERIFY_EMAIL:
             token = self._tokens.issue_email_token(
-                account_id=claim.account_id,
+                # Queued before teams: the account's person has the account's id.
+                subject=payload.get("person_id", claim.account_id),
                 email=claim.email,
                 now=now,
                 lifetime=EMAIL_TOKEN_LIFETIME,
@@ -342,6 +372,23 @@ class Notifier:
                 hostname=payload["hostname"],
                 moved=claim.kind is Kind.ZONE_MOVED,
                 at=_time(payload["at"]),
+                **common,
+            )
+        if claim.kind is Kind.INVITATION:
+            expires_at = _time(payload["expires_at"])
+            token = self._tokens.issue_email_token(
+                subject=payload["invitation_id"],
+                email=claim.email,
+                now=now,
+                lifetime=max(expires_at - now, timedelta(seconds=1)),
+                purpose=INVITATION,
+            )
+            return messages.invitation(
+                token=token,
+                account_name=payload["account_name"],
+                role=payload["role"],
+                invited_by=payload.get("invited_by"),
+                expires_at=expires_at,
                 **common,
             )
         key = messages.KeyRef(**payload["key"])

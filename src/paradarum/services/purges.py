@@ -36,6 +36,7 @@ from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import newest_first_page, next_cursor
+from paradarum.services.roles import Action
 from paradarum.services.zones import ZoneInfo, active_zones, held_beneath, owners
 
 MAX_TARGETS = 100
@@ -107,6 +108,18 @@ class PurgeDetail:
 class PurgePage:
     items: list[PurgeInfo]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeScope:
+    """What the calling credential may purge: read by a CMS plugin to say, before any
+    purge, whether its key reaches the site it is installed on."""
+
+    principal: Principal
+    zones: list[str]
+    # The host asked about (normalised), and whether a zone above covers it.
+    hostname: str | None
+    covered: bool | None
 
 
 # -- rules (pure) ---------------------------------------------------------------
@@ -282,6 +295,28 @@ def _info(row: Any) -> PurgeInfo:
     )
 
 
+def _node_results(conn: Connection, purge_ids: Sequence[int]) -> dict[int, list[NodeResult]]:
+    """Each purge's nodes, in the order the nodes are configured."""
+    found: dict[int, list[NodeResult]] = {purge_id: [] for purge_id in purge_ids}
+    rows = conn.execute(
+        select(purge_deliveries)
+        .where(purge_deliveries.c.purge_id.in_(list(purge_ids)))
+        .order_by(purge_deliveries.c.purge_id, purge_deliveries.c.id)
+    ).all()
+    for d in rows:
+        found[d.purge_id].append(
+            NodeResult(
+                label=d.label,
+                status=DeliveryStatus(d.status),
+                attempts=d.attempts,
+                reason=d.last_error,
+                updated_at=d.updated_at,
+                next_attempt_at=d.next_attempt_at if d.status == DeliveryStatus.QUEUED else None,
+            )
+        )
+    return found
+
+
 class PurgeService:
     def __init__(
         self,
@@ -317,6 +352,7 @@ class PurgeService:
         everything: bool | None = None,
     ) -> PurgeInfo:
         """Queue a purge for every cache node; returns at once (delivery is separate)."""
+        principal.require(Action.PURGE)
         kind, targets = purge_request(urls=urls, tags=tags, everything=everything)
 
         def allowed(conn: Connection) -> list[str]:
@@ -399,6 +435,30 @@ class PurgeService:
             completed_at=None if self._nodes else now,
         )
 
+    async def scope(self, *, principal: Principal, hostname: str | None = None) -> PurgeScope:
+        """The active zones ``principal`` may purge (for a zone-restricted key, those of
+        its zones), and whether one of them covers ``hostname``, by the rule a URL purge
+        applies (:func:`confine`). A caller whose role may not purge is refused, as its
+        purges would be."""
+        principal.require(Action.PURGE)
+        host = None
+        if hostname is not None:
+            # A site's address may carry a port or a trailing dot: the host is what counts.
+            raw = hostname.strip()
+            bare = raw and not any(ch in raw for ch in "/?#@\\")
+            host = hostnames.url_host(f"http://{raw}/") if bare else None
+            if host is None:
+                problem = "Give a hostname, such as www.example.com."
+                raise ValidationFailed({"hostname": [problem]}, problem)
+
+        def read(conn: Connection) -> list[str]:
+            zones = active_zones(conn, principal.account_id, principal.zone_ids)
+            return [zone.hostname for zone in zones]
+
+        names = await self._db.read(read)
+        covered = None if host is None else any(hostnames.covers(zone, host) for zone in names)
+        return PurgeScope(principal=principal, zones=names, hostname=host, covered=covered)
+
     async def list(
         self, *, account_id: int, limit: int = 50, cursor: str | None = None
     ) -> PurgePage:
@@ -419,29 +479,21 @@ class PurgeService:
     async def get(self, *, account_id: int, purge_id: int) -> PurgeDetail:
         """One purge with each node's result; another account's purge is not found."""
 
-        def read(conn: Connection) -> tuple[Any, list[Any]]:
+        def read(conn: Connection) -> tuple[Any, list[NodeResult]]:
             row = conn.execute(
                 select(purges).where(purges.c.id == purge_id, purges.c.account_id == account_id)
             ).first()
             if row is None:
                 raise PurgeNotFound
-            deliveries = conn.execute(
-                select(purge_deliveries)
-                .where(purge_deliveries.c.purge_id == purge_id)
-                .order_by(purge_deliveries.c.id)
-            ).all()
-            return row, list(deliveries)
+            return row, _node_results(conn, [purge_id]).get(purge_id, [])
 
-        row, deliveries = await self._db.read(read)
-        nodes = [
-            NodeResult(
-                label=d.label,
-                status=DeliveryStatus(d.status),
-                attempts=d.attempts,
-                reason=d.last_error,
-                updated_at=d.updated_at,
-                next_attempt_at=d.next_attempt_at if d.status == DeliveryStatus.QUEUED else None,
-            )
-            for d in deliveries
-        ]
+        row, nodes = await self._db.read(read)
         return PurgeDetail(purge=_info(row), nodes=nodes)
+
+    async def with_nodes(self, items: Sequence[PurgeInfo]) -> Sequence[PurgeDetail]:
+        """``items`` (the account's own, from :meth:`request` or :meth:`list`) with each
+        node's result, in one query: so that every answer about a purge says what the
+        cache nodes did (an empty list: no node, nothing was sent)."""
+        ids = [item.id for item in items]
+        found = await self._db.read(lambda conn: _node_results(conn, ids)) if ids else {}
+        return [PurgeDetail(purge=item, nodes=found.get(item.id, [])) for item in items]

@@ -42,7 +42,7 @@ from paradarum import dnsverify, hostnames
 from paradarum.background import wait_for_event
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
-from paradarum.db.tables import accounts, zones
+from paradarum.db.tables import persons, zones
 from paradarum.errors import (
     AccountNotFound,
     Conflict,
@@ -55,10 +55,11 @@ from paradarum.errors import (
 )
 from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit, confinement
-from paradarum.services.accounts import require_verified
+from paradarum.services.accounts import home_account, require_verified
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.notifications import Kind, enqueue
 from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+from paradarum.services.roles import Action
 
 logger = logging.getLogger("paradarum.zones")
 
@@ -244,6 +245,7 @@ class ZoneService:
         """A pending zone; 409 when another account holds the hostname and its TXT
         record is still there (asked of DNS at once); 429 past the additions allowed
         per account and per address."""
+        principal.require(Action.MANAGE_ZONES)
         confinement.require_account_wide(principal)
         name = hostnames.normalise(hostname)
         await self._check_addition_rate(principal.account_id, client)
@@ -253,7 +255,7 @@ class ZoneService:
             if not self._db.lock_account(conn, principal.account_id):
                 raise NotAuthenticated
             if self._verifies_email:
-                require_verified(conn, principal.account_id)
+                require_verified(conn, principal.person_id)
             return self._insert(
                 conn,
                 account_id=principal.account_id,
@@ -398,6 +400,7 @@ class ZoneService:
 
     async def verify(self, *, principal: Principal, zone_id: int, client: ClientInfo) -> ZoneInfo:
         """Look for the TXT record; found → active (and other pending claims dropped)."""
+        principal.require(Action.MANAGE_ZONES)
         zone = await self._get(principal.account_id, zone_id)
         confinement.require_zone(principal, zone.id)
         if zone.status is ZoneStatus.ACTIVE:
@@ -469,6 +472,7 @@ class ZoneService:
         return await self._write(work)
 
     async def delete(self, *, principal: Principal, zone_id: int, client: ClientInfo) -> ZoneInfo:
+        principal.require(Action.MANAGE_ZONES)
         now = self._clock()
 
         def work(conn: Connection) -> ZoneInfo:
@@ -746,9 +750,10 @@ class ZoneService:
     @staticmethod
     def _account_id(conn: Connection, email: str) -> int:
         normalised = email.strip().lower()
-        account_id = conn.execute(
-            select(accounts.c.id).where(accounts.c.email == normalised)
+        person_id = conn.execute(
+            select(persons.c.id).where(persons.c.email == normalised)
         ).scalar_one_or_none()
+        account_id = home_account(conn, person_id) if person_id is not None else None
         if account_id is None:
             raise AccountNotFound(f"No account with the email {normalised}.")
-        return int(account_id)
+        return account_id

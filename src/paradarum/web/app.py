@@ -16,7 +16,17 @@ from paradarum.config import Settings
 from paradarum.logs import AccessLogWriter
 from paradarum.runtime import Runtime, build_runtime
 from paradarum.web import openapi
-from paradarum.web.api import account, apikeys, audit, auth, health, leaks, purges, zones
+from paradarum.web.api import (
+    account,
+    apikeys,
+    audit,
+    auth,
+    health,
+    leaks,
+    members,
+    purges,
+    zones,
+)
 from paradarum.web.edge import (
     AccessLog,
     BodyGuard,
@@ -27,7 +37,7 @@ from paradarum.web.edge import (
     QueryCredentials,
     SecurityHeaders,
 )
-from paradarum.web.panel.routes import Assets, page_routes
+from paradarum.web.panel.routes import Assets, not_found_page, page_routes
 from paradarum.web.request import Request
 from paradarum.web.responses import Response, raw_json
 from paradarum.web.routing import Route, Router, Routes
@@ -42,7 +52,7 @@ Every response is an envelope `{"succeeded", "message", "data"}`; validation
 errors add `errors: {field: [problems]}`. Authenticate with
 `Authorization: Bearer <session JWT or pdm_ key>` or `X-API-Key: pdm_...`.
 """
-API_MODULES = (health, auth, account, apikeys, zones, audit, purges, leaks)
+API_MODULES = (health, auth, account, members, apikeys, zones, audit, purges, leaks)
 # Bodies larger than the 64 KiB every other route accepts: a report of 1,000 leaks
 # with their URLs is several hundred KiB.
 LARGER_BODIES: dict[str, int] = {leaks.GITHUB: 1024 * 1024}
@@ -65,7 +75,11 @@ class App:
         routes += page_routes(runtime.settings).routes + extra.routes
         self.routes = routes
         self.router = Router(
-            routes, runtime=runtime, trusted=trusted, mounts={"/static/": Assets()}
+            routes,
+            runtime=runtime,
+            trusted=trusted,
+            mounts={"/static/": Assets()},
+            not_found_page=not_found_page,
         )
         stack: Any = BodyGuard(self.router, larger=LARGER_BODIES)
         stack = QueryCredentials(stack)

@@ -29,7 +29,8 @@ from paradarum.web.request import Network, client_address
 from paradarum.web.responses import envelope_error
 
 MAX_BODY = 64 * 1024
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# DELETE may carry a body too (removing a member says what happens to their keys).
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_HEADER_LINE = 16 * 1024
 MAX_HEADERS = 64 * 1024
 logger = logging.getLogger("paradarum.web")
@@ -87,7 +88,7 @@ class QueryCredentials:
 
 
 class BodyGuard:
-    """For ``POST``/``PUT``/``PATCH`` under ``/api``: 413 past the size limit (declared
+    """For ``POST``/``PUT``/``PATCH``/``DELETE`` under ``/api``: 413 past the size limit (declared
     or streamed), 415 for a body that is not JSON, 400 for a bad ``Content-Length``;
     otherwise the body is read once and handed on."""
 

@@ -237,7 +237,7 @@ def _operation(route: Route, schemas: Schemas) -> dict[str, Any]:
         for code in (400, 401, 403, 429):
             _error(responses, code)
         operation["security"] = [{"bearer": []}, {"apiKey": []}]
-    if route.method == "POST" and route.path.startswith("/api"):
+    if (route.method == "POST" or route.body is not None) and route.path.startswith("/api"):
         for code in (400, 413, 415):
             _error(responses, code)
     if route.path_params or route.query is not None or route.body or route.raw_body:

@@ -107,6 +107,9 @@ class Routes:
     def post(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self._add("POST", path, **options)
 
+    def patch(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._add("PATCH", path, **options)
+
     def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self._add("DELETE", path, **options)
 
@@ -177,6 +180,14 @@ def parse_id(name: str, raw: str) -> int:
 # -- dispatch -------------------------------------------------------------------------
 
 
+def _wants_a_page(scope: Scope) -> bool:
+    """A browser opening an address (GET, HTML accepted) outside the API."""
+    if scope["method"] not in ("GET", "HEAD") or scope["path"].startswith("/api/"):
+        return False
+    accept = next((value for name, value in scope["headers"] if name == b"accept"), b"")
+    return b"text/html" in accept
+
+
 def _compile(path: str) -> re.Pattern[str]:
     """``/api/account/apikeys/{id}`` → a pattern with one named group per parameter."""
     parts = [
@@ -204,8 +215,11 @@ class Router:
         runtime: Runtime,
         trusted: Sequence[Network],
         mounts: dict[str, ASGIApp] | None = None,
+        not_found_page: Callable[[], Response] | None = None,
     ) -> None:
         self.routes = list(routes)
+        # What a browser gets for an unknown page outside /api/ (the API's 404 stays JSON).
+        self._not_found_page = not_found_page
         self._runtime = runtime
         self._trusted = list(trusted)
         # Path prefixes handed to another ASGI app when no route matches (assets).
@@ -247,7 +261,10 @@ class Router:
                 if path.startswith(prefix):
                     await app(scope, receive, send)
                     return
-            await self._not_found(path)(send, head=head)
+            if self._not_found_page is not None and _wants_a_page(scope):
+                await self._not_found_page()(send, head=head)
+            else:
+                await self._not_found(path)(send, head=head)
             return
         methods, raw_params = found
         route = methods.by_method.get(scope["method"])

@@ -145,6 +145,48 @@ class PurgeIn(_Body):
     )
 
 
+class SwitchIn(_Body):
+    accountId: Id = Field(description="One of the accounts GET /api/accounts lists.")
+
+
+class InvitationIn(_Body):
+    email: str = Field(
+        max_length=320,
+        examples=["grace@example.com"],
+        description="Trimmed and lowercased. Only the person who signs in with it can accept.",
+        json_schema_extra={"format": "email"},
+    )
+    # A string here, so that an unknown role gets the service's sentence.
+    role: str = Field(
+        max_length=100,
+        description="owner (only owners invite owners), admin, developer, purger or viewer.",
+        examples=["purger"],
+    )
+
+
+class RoleIn(_Body):
+    role: str = Field(
+        max_length=100,
+        description="owner, admin, developer, purger or viewer.",
+        examples=["developer"],
+    )
+
+
+class RemoveMemberIn(_Body):
+    keys: str = Field(
+        max_length=100,
+        description=(
+            '"revoke": the member\'s active keys are revoked; "keep": they keep working, '
+            "and the member who removes them vouches for them from now on."
+        ),
+        examples=["revoke"],
+    )
+
+
+class InvitationTokenIn(_Body):
+    token: str = Field(max_length=2000, description="The token from the invitation link.")
+
+
 # -- query strings ----------------------------------------------------------------------
 
 
@@ -164,3 +206,12 @@ class KeyListQuery(PageQuery):
 
 class PurgeListQuery(PageQuery):
     limit: int = Field(default=50, ge=1, le=200)
+
+
+class PurgeScopeQuery(_Query):
+    hostname: str | None = Field(
+        default=None,
+        max_length=300,
+        description="A hostname (a port is ignored): the answer says whether you may purge it.",
+        examples=["www.example.com"],
+    )

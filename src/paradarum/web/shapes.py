@@ -9,7 +9,8 @@ from typing import Any
 from paradarum.services.accounts import Account, AccountSummary, Session
 from paradarum.services.apikeys import CreatedKey, KeyInfo, KeyStatus
 from paradarum.services.audit import AuditEvent
-from paradarum.services.purges import PurgeDetail, PurgeInfo
+from paradarum.services.members import Invitation, Member, MemberAccount
+from paradarum.services.purges import PurgeDetail, PurgeScope
 from paradarum.services.usage import DayUsage
 from paradarum.services.zones import ZoneInfo
 from paradarum_client import models
@@ -32,6 +33,8 @@ def account(summary: AccountSummary) -> models.Account:
         active_keys=summary.active_keys,
         key_limit=summary.key_limit,
         email_verified=summary.email_verified,
+        name=summary.name,
+        role=_name(summary.role),
     )
 
 
@@ -64,7 +67,10 @@ def _key_fields(info: KeyInfo, now: datetime) -> dict[str, Any]:
         "allowed_cidrs": list(settings.allowed_cidrs) if settings.allowed_cidrs else None,
         "zone_ids": list(settings.zone_ids) if settings.zone_ids else None,
         "created_by": models.CreatedBy(
-            kind=_name(info.created_by_kind), key_prefix=info.created_by_key_prefix
+            kind=_name(info.created_by_kind),
+            key_prefix=info.created_by_key_prefix,
+            member_id=info.created_by_member_id,
+            email=info.created_by_email,
         ),
         "replaces": info.replaces_id,
     }
@@ -100,17 +106,32 @@ def audit_event(event: AuditEvent) -> models.AuditEvent:
         client_address=event.client_address,
         user_agent=event.user_agent,
         detail=event.detail,
+        actor=event.actor_name,
     )
 
 
-def purge(info: PurgeInfo) -> models.Purge:
-    return models.Purge(
+def membership(account: MemberAccount) -> models.AccountMembership:
+    return models.AccountMembership(id=account.id, name=account.name, role=_name(account.role))
+
+
+def member(info: Member) -> models.Member:
+    return models.Member(
         id=info.id,
-        kind=_name(info.kind),
-        targets=info.targets,
-        status=_name(info.status),
+        email=info.email,
+        role=_name(info.role),
+        joined_at=info.joined_at,
+        two_factor=info.two_factor,
+    )
+
+
+def invitation(info: Invitation) -> models.Invitation:
+    return models.Invitation(
+        id=info.id,
+        email=info.email,
+        role=_name(info.role),
+        expires_at=info.expires_at,
         created_at=info.created_at,
-        completed_at=info.completed_at,
+        invited_by=info.invited_by,
     )
 
 
@@ -147,4 +168,18 @@ def zone(info: ZoneInfo) -> models.Zone:
         ),
         created_at=info.created_at,
         verified_at=info.verified_at,
+    )
+
+
+def purge_scope(scope: PurgeScope) -> models.PurgeScope:
+    principal = scope.principal
+    return models.PurgeScope(
+        credential=_name(principal.kind),
+        key_prefix=principal.key_prefix,
+        permissions=_name(principal.permission),
+        zone_restricted=principal.zone_ids is not None,
+        address_restricted=principal.address_restricted,
+        zones=scope.zones,
+        hostname=scope.hostname,
+        covered=scope.covered,
     )

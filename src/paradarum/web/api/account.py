@@ -18,7 +18,7 @@ routes = Routes(tag="account")
     summary="Who am I (any key, purge-only keys included)",
 )
 async def who_am_i(request: Request) -> Reply:
-    summary = await request.runtime.accounts.summary(request.principal.account_id)
+    summary = await request.runtime.accounts.summary(request.principal)
     return Reply(shapes.account(summary), "Account")
 
 

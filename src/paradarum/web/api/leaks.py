@@ -79,6 +79,7 @@ async def github(request: Request) -> Response:
             for alert in alerts
         ],
         client=request.client,
+        reporter="github",
     )
     return raw_json(secret_scanning.feedback(alerts, known_hashes=report.known_hashes))
 

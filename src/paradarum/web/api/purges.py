@@ -5,8 +5,8 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply, next_page_link
 from paradarum.web.routing import Routes
-from paradarum.web.schemas import PurgeIn, PurgeListQuery
-from paradarum_client.models import Purge
+from paradarum.web.schemas import PurgeIn, PurgeListQuery, PurgeScopeQuery
+from paradarum_client.models import Purge, PurgeScope
 
 routes = Routes(tag="cache purge")
 NO_NODES = (
@@ -33,8 +33,22 @@ async def request_purge(request: Request) -> Reply:
         tags=body.tags,
         everything=body.everything,
     )
+    [detail] = await request.runtime.purges.with_nodes([info])
     nodes = request.runtime.purges.nodes
-    return Reply(shapes.purge(info), "Purge queued" if nodes else NO_NODES)
+    return Reply(shapes.purge_detail(detail), "Purge queued" if nodes else NO_NODES)
+
+
+@routes.get(
+    "/api/account/purge/scope",
+    permission=Permission.PURGE,
+    query=PurgeScopeQuery,
+    response=PurgeScope,
+    summary="What this credential may purge, and whether that covers a hostname",
+)
+async def purge_scope(request: Request) -> Reply:
+    query: PurgeScopeQuery = request.query
+    scope = await request.runtime.purges.scope(principal=request.principal, hostname=query.hostname)
+    return Reply(shapes.purge_scope(scope), "Purge scope")
 
 
 @routes.get(
@@ -43,15 +57,16 @@ async def request_purge(request: Request) -> Reply:
     query=PurgeListQuery,
     response=list[Purge],
     paged=True,
-    summary="List purges, newest first",
+    summary="List purges, newest first, with each cache node's result",
 )
 async def list_purges(request: Request) -> Reply:
     query: PurgeListQuery = request.query
     page = await request.runtime.purges.list(
         account_id=request.principal.account_id, limit=query.limit, cursor=query.cursor
     )
+    details = await request.runtime.purges.with_nodes(page.items)
     return Reply(
-        [shapes.purge(info) for info in page.items],
+        [shapes.purge_detail(detail) for detail in details],
         "Purges",
         headers=next_page_link(request.path, query.model_dump(), page.next_cursor),
     )

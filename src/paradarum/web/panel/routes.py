@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paradarum.config import Settings
-from paradarum.messages import VERIFY_EMAIL_PATH
+from paradarum.messages import INVITATION_PATH, VERIFY_EMAIL_PATH
 from paradarum.services import purges, validation
 from paradarum.web import errors as web_errors
 from paradarum.web.request import Request
@@ -62,6 +62,7 @@ SECTIONS = (
     Section("api-keys", "API keys"),
     Section("zones", "Zones"),
     Section("purge", "Purge"),
+    Section("members", "Members"),
     Section("security", "Security"),
     Section("security-log", "Security log"),
 )
@@ -75,6 +76,8 @@ PAGES = {
     "/signup": "signup.html",
     # The page the emailed verification link opens (the token is in its fragment).
     VERIFY_EMAIL_PATH: "verify-email.html",
+    # The page the emailed invitation link opens (the token is in its fragment).
+    INVITATION_PATH: "invitations.html",
 }
 # Where "/" and "/account" lead: the first section.
 HOME = SECTIONS[0].path
@@ -118,6 +121,12 @@ def render_section(section: Section, *, signup_enabled: bool) -> bytes:
         .replace("{{section}}", body)
     )
     return text.encode()
+
+
+def not_found_page() -> Response:
+    """The page a browser gets at an address that is no page: a way home."""
+    body = render("not-found.html", signup_enabled=True)
+    return Response(404, body, PAGE_HEADERS, content_type=HTML)
 
 
 def page_routes(settings: Settings) -> Routes:

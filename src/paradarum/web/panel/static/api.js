@@ -7,7 +7,8 @@ const SESSION_KEY = "paradarum.session";
 const HOME = "/account";
 // Account settings and its sections (/account/<section>): an unknown one is the
 // server's "page not found", never another origin.
-const NEXT_PAGE = /^\/account(\/[a-z][a-z-]*)?$/;
+// The invitation page too: someone new signs in (or up) and comes back to accept.
+const NEXT_PAGE = /^\/account(\/[a-z][a-z-]*)?$|^\/invitations$/;
 
 export class ApiError extends Error {
   constructor(status, message, { fieldErrors = {}, redirecting = false } = {}) {

@@ -95,13 +95,25 @@ function keyRow(key, context) {
       restrictionList(key, context.zones),
     ),
     h("td", { dataset: { label: "Key" } }, h("code", {}, prefixText(key.keyPrefix))),
-    h("td", { dataset: { label: "Created" } }, dateElement(key.createdAt)),
+    h("td", { dataset: { label: "Created" } }, dateElement(key.createdAt), createdBy(key, context)),
     h("td", { dataset: { label: "Last used" } }, ...lastUsed(key)),
     h("td", { className: "cell-expiry", dataset: { label: "Expires" } }, ...expiry(key)),
     h("td", { dataset: { label: "Last 30 days" } }, context.usageCell(key)),
     h("td", { dataset: { label: "Status" } }, ...status(key, context.keys)),
     h("td", { className: "cell-actions" }, ...actions),
   );
+}
+
+// Who made the key, when it was someone else (another member, or a key).
+function createdBy(key, context) {
+  const by = key.createdBy || {};
+  if (by.kind === "key" && by.keyPrefix) {
+    return h("span", { className: "sub" }, `by key ${prefixText(by.keyPrefix)}`);
+  }
+  if (by.email && context.me && by.email !== context.me) {
+    return h("span", { className: "sub" }, `by ${by.email}`);
+  }
+  return null;
 }
 
 function restrictionList(key, zones) {
@@ -215,16 +227,22 @@ function expiry(key) {
 
 // The status, and for a revoked key, visibly, when and why.
 function status(key, keys) {
-  if (key.status === "expired") return [badge("expired", "Expired")];
-  if (!isRevoked(key)) return [badge("active", "Active")];
+  const successor = keys.find((other) => other.replaces === key.id);
+  // A rolled key still working through its grace period names what replaced it.
+  const replaced = successor
+    ? h("span", { className: "sub" }, `Replaced by ${prefixText(successor.keyPrefix)}`)
+    : null;
+  if (key.status === "expired") return [badge("expired", "Expired"), replaced];
+  if (!isRevoked(key)) return [badge("active", "Active"), replaced];
   const parts = [badge(isLeaked(key) ? "leaked" : "revoked", "Revoked")];
   if (key.revokedAt) parts.push(h("span", { className: "sub" }, dateElement(key.revokedAt)));
   if (isLeaked(key)) {
     parts.push(h("span", { className: "sub sub-danger" }, "Found in public"));
   } else if (key.revokedReason === "rolled") {
-    const successor = keys.find((other) => other.replaces === key.id);
     const text = successor ? `Rolled: replaced by ${prefixText(successor.keyPrefix)}` : "Rolled";
     parts.push(h("span", { className: "sub" }, text));
+  } else if (key.revokedReason === "member") {
+    parts.push(h("span", { className: "sub" }, "Its member was demoted or removed"));
   }
   return parts;
 }

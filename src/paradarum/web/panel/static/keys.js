@@ -22,7 +22,7 @@ import { usageCells } from "./usage.js";
 export const KEYS_URL = "/api/account/apikeys?limit=100";
 const DAY_MS = 24 * 3600 * 1000;
 // A chosen date may be at most this far ahead: the API allows 366 days from now, and
-// the key works through the whole chosen day.
+// the key works through the whole chosen day (UTC).
 const MAX_EXPIRY_DAYS = 365;
 const RESTRICTION_FIELDS = ["permissions", "allowedCidrs", "zoneIds"];
 const GRACE_TEXT = {
@@ -32,17 +32,15 @@ const GRACE_TEXT = {
   10080: "stops working in 7 days",
 };
 
+// Dates are UTC days, as in the CLI, the client and the API's documentation.
 function todayPlus(days) {
-  const day = new Date();
-  day.setDate(day.getDate() + days);
-  const pad = (value) => String(value).padStart(2, "0");
-  return `${day.getFullYear()}-${pad(day.getMonth() + 1)}-${pad(day.getDate())}`;
+  return new Date(Date.now() + days * DAY_MS).toISOString().slice(0, 10);
 }
 
-// The key works through the chosen day, in the reader's own time zone.
+// The key works through the chosen day, UTC: it stops at the start of the next.
 function endOfDay(value) {
   const [year, month, day] = value.split("-").map(Number);
-  return new Date(year, month - 1, day + 1).toISOString();
+  return new Date(Date.UTC(year, month - 1, day + 1)).toISOString();
 }
 
 /**
@@ -118,6 +116,10 @@ export function keysSection(state, hooks) {
     },
     get zones() {
       return state.zones;
+    },
+    // The signed-in member's email: keys made by others name their maker.
+    get me() {
+      return state.account ? state.account.email : null;
     },
     usageCell,
     roll: openRoll,

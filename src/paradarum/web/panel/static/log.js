@@ -30,6 +30,13 @@ const EVENT_LABELS = {
   "zone.suspended": "Zone suspended: its DNS record is missing",
   "zone.moved": "Zone taken over by the domain's new owner",
   "notification.sent": "Email notification",
+  "session.account_switched": "Switched to this account",
+  "member.invited": "Member invited",
+  "member.invitation_withdrawn": "Invitation withdrawn",
+  "member.joined": "Member joined",
+  "member.role_changed": "Member's role changed",
+  "member.removed": "Member removed",
+  "member.left": "Member left",
 };
 const WARNING_EVENTS = new Set([
   "session.login_failed",
@@ -101,6 +108,10 @@ export function logSection(state) {
       if (details.length) details.push(" · ");
       details.push("with API key ", mention(byPrefix(entry.actorId), entry.actorId));
     }
+    if (entry.actorType !== "key" && entry.actor) {
+      if (details.length) details.push(" · ");
+      details.push(`by ${entry.actor}`);
+    }
     if (!details.length && !entry.detail) details.push("—");
     const label = EVENT_LABELS[entry.event] || entry.event;
     const first = group[group.length - 1].occurredAt;
@@ -125,7 +136,7 @@ export function logSection(state) {
         { dataset: { label: "Details" } },
         h(
           "span",
-          {},
+          { className: "log-details" },
           ...details,
           entry.detail ? h("span", { className: "detail" }, entry.detail) : null,
         ),

@@ -5,6 +5,7 @@
 
 import { api, clearSession, goToSignIn, readSession, signInUrl } from "./api.js";
 import { emailSection } from "./email.js";
+import { accountSwitcher } from "./switcher.js";
 import { byId, h, refreshTimes, setBusy, setText } from "./ui.js";
 
 // A phone shows the whole address, on two lines if need be, rather than cutting it:
@@ -30,11 +31,16 @@ export function settingsSection(setup) {
   }
   const state = { account: null, keys: [], zones: [] };
   let section = {};
+  let switcherShown = false;
 
   async function refreshAccount() {
     try {
       const { data } = await api("GET", "/api/account");
       state.account = data;
+      if (!switcherShown) {
+        switcherShown = true;
+        accountSwitcher(data.id);
+      }
       showEmail(data.email);
       verification.render();
       if (section.accountShown) section.accountShown();

@@ -1,0 +1,162 @@
+"""The plugin on a real WordPress behind a real Varnish: what a change purges, once,
+and only on the site's own zone."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.wordpress.conftest import BETA_HOST, Stack
+from tests.wordpress.harness import PLUGIN_DIR, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.wordpress]
+
+
+def test_every_php_file_of_the_plugin_passes_php_lint():
+    files = sorted(PLUGIN_DIR.rglob("*.php"))
+    assert len(files) >= 6
+    for path in files:
+        linted = subprocess.run(["php", "-l", str(path)], capture_output=True, text=True)
+        assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def wait_for_new_purges(stack: Stack, before: int, count: int = 1) -> list[dict]:
+    """The account's purges made after ``before`` existed, once all are delivered."""
+
+    def delivered() -> list[dict] | None:
+        purges = stack.purges(stack.alpha)
+        new = purges[: len(purges) - before]
+        if len(new) >= count and all(p["status"] in ("done", "failed") for p in new):
+            return new
+        return None
+
+    return list(wait_for(delivered, timeout=60, what="the purge delivered"))
+
+
+def test_publishing_a_post_purges_its_url_and_the_pages_listing_it_and_nothing_else(
+    configured: Stack, php_log_is_clean
+):
+    stack, site = configured, configured.site
+    news = site.php("echo wp_insert_term( 'News', 'category' )['term_id'];")
+    # With two posts a page (install's "Hello world!" and these), the home page has a page 2.
+    site.insert_post(post_title="Oldest news", post_status="publish")
+    about = site.insert_post(post_type="page", post_title="About", post_status="publish")
+    older = site.insert_post(
+        post_title="Older news", post_status="publish", post_category=[news], tags_input=["launch"]
+    )
+    draft = site.insert_post(
+        post_title="Fresh news", post_status="draft", post_category=[news], tags_input=["launch"]
+    )
+    listings = [
+        "/",
+        "/page/2/",
+        "/category/news/",
+        "/tag/launch/",
+        "/author/admin/",
+        "/feed/",
+        "/category/news/feed/",
+    ]
+    untouched = [about["url"], older["url"]]
+    for path in [*listings, *untouched]:
+        stack.warm(path)
+    stack.warm("/", host=BETA_HOST)
+    before = len(stack.purges(stack.alpha))
+
+    published = site.update_post(draft["id"], post_status="publish")
+
+    [purge] = wait_for_new_purges(stack, before)
+    assert purge["status"] == "done", purge
+    assert published["url"] in purge["targets"]
+    for path in listings:
+        assert stack.cache_state(path) == "MISS", path
+    for url in untouched:
+        assert stack.cache_state(url) == "HIT", url
+    # Another account's site on the same cache is untouched.
+    assert stack.cache_state("/", host=BETA_HOST) == "HIT"
+    assert "Fresh news" in stack.page("/").text
+    assert site.notice() is None
+
+
+def test_updating_a_post_purges_it_once_with_its_new_content_served_next(
+    configured: Stack, php_log_is_clean
+):
+    stack, site = configured, configured.site
+    post = site.insert_post(post_title="Draft title", post_status="publish")
+    stack.warm(post["url"])
+    stack.warm("/")
+    before = len(stack.purges(stack.alpha))
+
+    # One save fires transition_post_status, post_updated, save_post, wp_insert_post...
+    site.update_post(post["id"], post_title="Corrected title")
+
+    [purge] = wait_for_new_purges(stack, before)
+    assert purge["status"] == "done"
+    assert purge["targets"].count(post["url"]) == 1
+    fresh = stack.page(post["url"])
+    assert fresh.headers["x-cache"] == "MISS" and "Corrected title" in fresh.text
+    assert stack.cache_state("/") == "MISS"
+    # Nothing else was sent for that save.
+    assert len(stack.purges(stack.alpha)) == before + 1
+
+
+def test_trashing_and_unpublishing_purge_the_address_the_post_had(
+    configured: Stack, php_log_is_clean
+):
+    stack, site = configured, configured.site
+    first = site.insert_post(post_title="Going away", post_status="publish")
+    second = site.insert_post(post_title="Back to draft", post_status="publish")
+    stack.warm(first["url"])
+    stack.warm(second["url"])
+    before = len(stack.purges(stack.alpha))
+
+    site.php(f"wp_trash_post( {first['id']} );")
+    site.update_post(second["id"], post_status="draft")
+
+    purges = wait_for_new_purges(stack, before, count=2)
+    targets = [url for purge in purges for url in purge["targets"]]
+    assert first["url"] in targets and second["url"] in targets
+    assert stack.page(first["url"]).status_code == 404
+    assert stack.page(second["url"]).status_code == 404
+
+
+def test_approving_a_comment_purges_the_post_and_the_comment_feeds(
+    configured: Stack, php_log_is_clean
+):
+    stack, site = configured, configured.site
+    post = site.insert_post(post_title="Discuss", post_status="publish")
+    comment = site.php(
+        f"""echo wp_insert_comment( array(
+            'comment_post_ID' => {post["id"]}, 'comment_content' => 'First!',
+            'comment_author' => 'Reader', 'comment_approved' => 0 ) );"""
+    )
+    stack.warm(post["url"])
+    before = len(stack.purges(stack.alpha))
+
+    site.php(f"wp_set_comment_status( {int(comment)}, 'approve' );")
+
+    [purge] = wait_for_new_purges(stack, before)
+    assert post["url"] in purge["targets"]
+    fresh = stack.page(post["url"])
+    assert fresh.headers["x-cache"] == "MISS" and "First!" in fresh.text
+
+
+def test_uninstalling_removes_the_settings_the_notice_and_pending_retries(configured: Stack):
+    site = configured.site
+    left = site.php(
+        """
+        update_option( 'paradarum_notice', array( 'message' => 'x', 'time' => time() ) );
+        set_transient( 'paradarum_connection_1', array( 'ok' => true ), 600 );
+        wp_schedule_single_event( time() + 600, 'paradarum_retry_purge', array( array(), 0 ) );
+        require_once ABSPATH . 'wp-admin/includes/plugin.php';
+        uninstall_plugin( 'paradarum/paradarum.php' );
+        global $wpdb;
+        echo wp_json_encode( array(
+            'options' => $wpdb->get_col(
+                "SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE '%paradarum%'"
+            ),
+            'retry' => wp_next_scheduled( 'paradarum_retry_purge', array( array(), 0 ) ),
+        ) );
+        """
+    )
+    assert left == {"options": [], "retry": False}
