@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
@@ -434,6 +435,6 @@ def test_a_wildcard_does_not_reach_hostnames_another_zone_owns_more_precisely(
     wildcard = next(
         z for z in run(frozen_runtime.zones.list_for("ada@example.com")) if z.hostname[0] == "*"
     )
-    limited = Principal(account_id=ada.account_id, kind=CredentialKind.KEY, zone_ids=(wildcard.id,))
+    limited = dataclasses.replace(ada, zone_ids=(wildcard.id,))
     with pytest.raises(NotYourHosts):
         request(frozen_runtime, limited, urls=["https://www.example.com/"])
