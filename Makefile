@@ -26,8 +26,9 @@ run: $(RUNTIME)
 
 # On every core (pytest-xdist). The outage test stops only a PostgreSQL of its own (initdb
 # into a temporary directory): the machine's PostgreSQL keeps running throughout.
+# loadgroup: the tests of an xdist_group run on one worker (one WordPress stack per module).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench client integrations

@@ -323,3 +323,12 @@ def wait_until(condition: Any, *, timeout: float = 10.0, interval: float = 0.02)
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+async def until(condition: Any, *, timeout: float = 10.0, interval: float = 0.01) -> None:
+    """:func:`wait_until` for a test's own event loop (its other tasks keep running)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)

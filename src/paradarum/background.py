@@ -113,11 +113,6 @@ class Background:
         self._loops.clear()
         self._stopping = None
 
-    async def drain(self) -> None:
-        """Wait for the after-the-answer work started so far (tests, shutdown)."""
-        while self._spawned:
-            await asyncio.wait(list(self._spawned))
-
 
 async def wait_for_any(*events: asyncio.Event, seconds: float) -> None:
     """Wait until one of ``events`` is set, or ``seconds`` pass (a loop's idle wait:

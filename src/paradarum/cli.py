@@ -149,11 +149,42 @@ def _migrate(settings: Settings) -> tuple[str | None, str | None]:
         db.close()
 
 
+def _schema_in_place(settings: Settings) -> None:
+    """Operator commands work on the schema as it is. A new, empty database gets it
+    (nothing serves it yet); one at another revision is left alone: upgrading a
+    database that servers use is ``paradarum db upgrade``'s job, done when planned,
+    not as a side effect of creating an account."""
+    from sqlalchemy.exc import DBAPIError
+
+    from paradarum.db.migrate import current_revision, head_revision
+    from paradarum.errors import Unavailable
+    from paradarum.runtime import open_database
+
+    db = open_database(settings)
+    try:
+        with db.reading() as conn:
+            current = current_revision(conn)
+        head = head_revision(db)
+    except (DBAPIError, Unavailable) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StartupError(f"Cannot use the database: {reason}", code=1) from None
+    finally:
+        db.close()
+    if current is None:
+        _migrate(settings)
+    elif current != head:
+        raise StartupError(
+            f"The database schema is at revision {current} and this paradarum needs {head}: "
+            "run `paradarum db upgrade` first.",
+            code=1,
+        )
+
+
 @contextmanager
 def _runtime(settings: Settings) -> Iterator[Runtime]:
     from paradarum.runtime import build_runtime
 
-    _migrate(settings)
+    _schema_in_place(settings)
     runtime = build_runtime(settings)
     try:
         yield runtime
@@ -280,7 +311,7 @@ def _on_database(
     database_url: str | None,
     work: Callable[[Runtime], Coroutine[Any, Any, T]],
 ) -> T:
-    """Run ``work`` on a runtime of the database the settings name (migrated first).
+    """Run ``work`` on a runtime of the database the settings name.
 
     A refusal (an unknown email, a hostname taken or invalid) is one line and
     status 1, like a customer command's.

@@ -329,6 +329,32 @@ class Settings(BaseSettings):
         """``(address, port)`` of the configured resolver; None for the system's."""
         return parse_nameserver(self.dns_resolver) if self.dns_resolver else None
 
+    # -- CI without stored keys: trust policies (OpenID Connect) --------------------
+    # Issuers are https:// only; these exact issuer URLs may be http:// as well (tests,
+    # an issuer on a private network). Comma-separated in the environment.
+    oidc_insecure_issuers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The whole fetch of an issuer's discovery document and keys (JWKS), in seconds.
+    # A token exchange that needs a fetch waits this long at most, then fails closed.
+    oidc_fetch_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    # POST /api/oidc/token per client address and window.
+    oidc_exchanges_per_address: int = Field(default=30, ge=1)
+    oidc_exchange_window_seconds: int = Field(default=60, ge=1)
+
+    @field_validator("oidc_insecure_issuers", mode="before")
+    @classmethod
+    def _split_issuers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("oidc_insecure_issuers")
+    @classmethod
+    def _issuers_are_http(cls, value: list[str]) -> list[str]:
+        for issuer in value:
+            if not issuer.startswith(("http://", "https://")):
+                raise ValueError(f"issuer {issuer[:100]!r} is not an http(s) URL")
+        return value
+
 
 def parse_nameserver(value: str) -> tuple[str, int]:
     """``(address, port)`` from ``host``, ``host:port`` or ``[v6]:port`` (port 53 by default).

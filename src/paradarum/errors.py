@@ -54,6 +54,14 @@ class OneCredential(DomainError):
     message = "Send one credential."
 
 
+class TrustPolicyLimitReached(DomainError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"This account already has {limit} trust policies, the most allowed. "
+            "Delete one to add another."
+        )
+
+
 # -- 401 ---------------------------------------------------------------------------
 
 
@@ -111,6 +119,10 @@ class AccountNotFound(NotFound):
 
 class KeyNotFound(NotFound):
     message = "No API key with that ID in this account."
+
+
+class TrustPolicyNotFound(NotFound):
+    message = "No trust policy with that ID in this account."
 
 
 # -- 409 ---------------------------------------------------------------------------

@@ -34,8 +34,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
-    from paradarum.config import Settings
-
 __all__ = ["MailError", "Mailer", "Security", "SmtpEndpoint", "parse_smtp_url"]
 
 _URL_SHAPE = (
@@ -164,18 +162,6 @@ class Mailer:
         self.helo_name = helo_name or socket.getfqdn()
         # Built once: loading CAs is slow, and a bad CA file should fail at start.
         self._tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Mailer | None:
-        """The mailer the settings describe, or ``None`` when mail is not configured."""
-        if settings.smtp_url is None:
-            return None
-        return cls(
-            parse_smtp_url(settings.smtp_url.get_secret_value()),
-            timeout=settings.smtp_timeout_seconds,
-            ca_file=settings.smtp_ca_file,
-            helo_name=settings.smtp_helo_name,
-        )
 
     def __repr__(self) -> str:
         return f"Mailer({self.endpoint.security.value} {self.endpoint})"

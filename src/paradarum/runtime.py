@@ -17,7 +17,8 @@ from paradarum.background import Background
 from paradarum.clock import Clock, utcnow
 from paradarum.config import Settings, load_or_create_secret
 from paradarum.db.engine import Database
-from paradarum.mail import Mailer
+from paradarum.mail import Mailer, parse_smtp_url
+from paradarum.oidc import IssuerKeys
 from paradarum.passwords import Passwords
 from paradarum.ratelimit import (
     DatabaseRateLimiter,
@@ -36,6 +37,7 @@ from paradarum.services.leaks import LeakService
 from paradarum.services.members import MemberService
 from paradarum.services.notifications import Notifier
 from paradarum.services.purges import PurgeService
+from paradarum.services.trust import TrustPolicyService
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
 from paradarum.services.zones import AdditionLimits, ZoneService
 from paradarum.tokens import TokenCodec
@@ -69,6 +71,7 @@ class Runtime:
     notifier: Notifier
     leaks: LeakService
     signing_keys: SigningKeys
+    trust: TrustPolicyService
 
     async def start(self) -> None:
         await self.db.start()
@@ -110,6 +113,20 @@ def build_limiter(settings: Settings, db: Database, clock: Clock) -> RateLimiter
     return MemoryRateLimiter(clock)
 
 
+def build_mailer(settings: Settings) -> Mailer | None:
+    """The mailer the settings describe, or ``None`` when mail is not configured.
+    (Here rather than in ``mail.py``: the settings use the mail module to check the
+    SMTP URL, so the mail module does not know the settings.)"""
+    if settings.smtp_url is None:
+        return None
+    return Mailer(
+        parse_smtp_url(settings.smtp_url.get_secret_value()),
+        timeout=settings.smtp_timeout_seconds,
+        ca_file=settings.smtp_ca_file,
+        helo_name=settings.smtp_helo_name,
+    )
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -134,7 +151,7 @@ def build_runtime(
         db=db,
         clock=clock,
         tokens=tokens,
-        mailer=Mailer.from_settings(settings),
+        mailer=build_mailer(settings),
         mail_from=settings.mail_from,
         panel_url=settings.public_url,
         # Longer than one send can take (connect, TLS, login, data: each up to the
@@ -222,8 +239,30 @@ def build_runtime(
         ),
         purge_delivery=purge_delivery,
         notifier=notifier,
-        leaks=LeakService(db=db, clock=clock, on_notify=notifier.wake),
+        leaks=LeakService(
+            db=db,
+            clock=clock,
+            limiter=limiter,
+            public_per_address=settings.public_revocations_per_address,
+            public_window_seconds=settings.public_revocation_window_seconds,
+            on_notify=notifier.wake,
+        ),
         signing_keys=SigningKeys.from_settings(settings, clock=clock),
+        trust=TrustPolicyService(
+            db=db,
+            clock=clock,
+            limiter=limiter,
+            issuer_keys=IssuerKeys(
+                timeout=settings.oidc_fetch_timeout_seconds,
+                insecure_issuers=frozenset(settings.oidc_insecure_issuers),
+                clock=clock,
+            ),
+            default_audience=settings.public_url,
+            insecure_issuers=frozenset(settings.oidc_insecure_issuers),
+            exchanges_per_address=settings.oidc_exchanges_per_address,
+            exchange_window_seconds=settings.oidc_exchange_window_seconds,
+            verifies_email=settings.verifies_email,
+        ),
     )
     if settings.purge_delivery_enabled:
         background.add_loop("purge-delivery", purge_delivery.run)
@@ -234,4 +273,5 @@ def build_runtime(
     background.add_loop("zone-recheck", runtime.zones.run_rechecks)
     background.every("usage-flush", FLUSH_SECONDS, usage.flush)
     background.every("session-cleanup", SESSION_CLEANUP_SECONDS, accounts.clean_up_sessions)
+    background.every("oidc-token-cleanup", SESSION_CLEANUP_SECONDS, runtime.trust.clean_up)
     return runtime

@@ -16,7 +16,6 @@ revocation live with the web layer and the services.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -38,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from paradarum.clock import Clock, utcnow
 from paradarum.config import Settings
 from paradarum.errors import ValidationFailed
+from paradarum.fetching import FetchFailed, LoopLock, fetch_document
 from paradarum.keys import is_well_formed
 
 __all__ = [
@@ -159,10 +159,7 @@ class SigningKeys:
         self._clock = clock
         self._keys: dict[str, ec.EllipticCurvePublicKey | None] = {}
         self._fetches = _Fetches()
-        # An asyncio.Lock belongs to the loop it first waited on; a process may
-        # run several loops in turn (tests, the CLI), so each gets its own.
-        self._lock: asyncio.Lock | None = None
-        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._lock = LoopLock()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utcnow) -> SigningKeys:
@@ -209,7 +206,7 @@ class SigningKeys:
         return timedelta(0) <= elapsed < window
 
     async def _refresh(self) -> None:
-        async with self._lock_for_running_loop():
+        async with self._lock():
             attempted_at = self._fetches.attempted_at
             if attempted_at is not None and self._recent(attempted_at, REFETCH_INTERVAL):
                 return  # fetched a moment ago, perhaps by the caller we waited for
@@ -219,19 +216,12 @@ class SigningKeys:
                 self._keys = keys
                 self._fetches.succeeded_at = self._clock()
 
-    def _lock_for_running_loop(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._lock_loop is not loop:
-            self._lock, self._lock_loop = asyncio.Lock(), loop
-        return self._lock
-
     async def _fetch(self) -> dict[str, ec.EllipticCurvePublicKey | None] | None:
         """The keys now published, or None (logged) when they cannot be had."""
         try:
-            # httpx's timeout bounds each read; this bounds the whole fetch, so a
-            # server that drips bytes cannot hold a report (and its waiters) longer.
-            async with asyncio.timeout(self._timeout):
-                document = await self._download()
+            document = await fetch_document(
+                self._url, timeout=self._timeout, max_bytes=MAX_DOCUMENT_BYTES
+            )
             keys = parse_signing_keys(document)
         except Exception as exc:
             # The outside world can fail in more ways than httpx names (TLS,
@@ -247,28 +237,12 @@ class SigningKeys:
             self._fetches.failures = 0
         return keys
 
-    async def _download(self) -> bytes:
-        async with (
-            httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client,
-            client.stream("GET", self._url, headers={"Accept": "application/json"}) as response,
-        ):
-            if response.status_code != 200:
-                raise _FetchFailed(f"status {response.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_DOCUMENT_BYTES:
-                    raise _FetchFailed("document too large")
-                chunks.append(chunk)
-            return b"".join(chunks)
-
     def _failed(self, exc: Exception) -> None:
         self._fetches.failures += 1
         if self._fetches.failures > 1:
             return  # this run of failures is already in the log
         # The host only: the URL could carry credentials or a query token.
-        reason = str(exc) if isinstance(exc, _FetchFailed) else type(exc).__name__
+        reason = str(exc) if isinstance(exc, FetchFailed) else type(exc).__name__
         log.warning(
             "secret scanning keys could not be fetched; leak reports cannot be verified",
             extra={"host": self._host(), "reason": reason},
@@ -279,10 +253,6 @@ class SigningKeys:
             return httpx.URL(self._url).host
         except Exception:
             return "(invalid URL)"
-
-
-class _FetchFailed(Exception):
-    """The keys server answered, but not with a keys document we can use."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ class ApiServer:
         self.server.stop()
 
 
-def serve(tmp: object, node: RecordingNode, **env: str) -> ApiServer:
+def serve(tmp: object, node: RecordingNode, *, port: int | None = None, **env: str) -> ApiServer:
     directory = tmp.mktemp("server")  # type: ignore[attr-defined]
     data_dir = directory / "data"
     server = start_server(
@@ -44,6 +44,7 @@ def serve(tmp: object, node: RecordingNode, **env: str) -> ApiServer:
             **env,
         },
         log_path=directory / "server.log",
+        port=port,
     )
     return ApiServer(server, node, data_dir)
 

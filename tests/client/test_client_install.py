@@ -115,17 +115,14 @@ def test_the_client_installs_alone_and_talks_to_a_real_server(api_server, tmp_pa
 
     found = json.loads(run(python, "-c", INVENTORY, cwd=tmp_path).stdout)
     installed = set(found)
-    assert {"paradarum-client", "httpx", "typer", "rich"} <= installed
+    assert {"paradarum-client", "httpx", "msgspec"} <= installed
     assert not installed & SERVER_STACK, installed & SERVER_STACK
-    # Nothing but the client, its three dependencies and theirs.
+    assert not installed & {"typer", "rich", "click"}  # the command line is an extra
+    # Nothing but the client, httpx, msgspec and what httpx needs.
     assert installed - VENV_BOOTSTRAP == dependency_closure(found, "paradarum-client")
-    assert set(found["paradarum-client"]) == {"httpx", "typer", "rich"}
+    assert set(found["paradarum-client"]) == {"httpx", "msgspec"}
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    version = run(str(venv / "bin" / "paradarum"), "--version", cwd=tmp_path, env=env).stdout
-    assert version.split() == ["paradarum", paradarum.__version__]
-
+    # The library works without the command line's packages.
     email = f"installed-{uuid.uuid4().hex[:10]}@example.com"
     with httpx.Client(base_url=api_server.url) as http:
         signup(http, email)
@@ -133,6 +130,39 @@ def test_the_client_installs_alone_and_talks_to_a_real_server(api_server, tmp_pa
         run(python, "-c", USE_THE_API, api_server.url, email, PASSWORD, cwd=tmp_path).stdout
     )
     assert used["listed"] == [used["created"]]
+
+    # The command says what it needs, in one line.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARADARUM_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    bare = subprocess.run(
+        [str(venv / "bin" / "paradarum"), "--version"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert bare.returncode == 1
+    assert bare.stderr.strip() == (
+        "Error: the paradarum command needs the client's command-line extra: "
+        "pip install 'paradarum-client[cli]'"
+    )
+
+    run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        f"{ROOT / 'client'}[cli]",
+        cwd=tmp_path,
+    )
+    found = json.loads(run(python, "-c", INVENTORY, cwd=tmp_path).stdout)
+    assert {"typer", "rich"} <= set(found)
+    version = run(str(venv / "bin" / "paradarum"), "--version", cwd=tmp_path, env=env).stdout
+    assert version.split() == ["paradarum", paradarum.__version__]
 
     listed = run(
         str(venv / "bin" / "paradarum"),

@@ -15,6 +15,7 @@ import pytest
 from paradarum import keys, messages
 from paradarum.config import Settings
 from paradarum.mail import Mailer, MailError
+from paradarum.runtime import build_mailer
 from tests.mail import SmtpServer, silent_server, smtp_server, unused_port
 
 # aiosmtpd itself sets its deprecated Session.login_data on every successful AUTH.
@@ -32,7 +33,7 @@ def mailer(url: str, *, ca_file: Path | None = None, timeout: float = 5.0) -> Ma
         smtp_helo_name="app.paradarum.test",
         mail_from="Paradarum <no-reply@paradarum.test>",
     )  # type: ignore[call-arg]
-    built = Mailer.from_settings(settings)
+    built = build_mailer(settings)
     assert built is not None
     return built
 

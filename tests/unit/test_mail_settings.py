@@ -9,13 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from paradarum.config import Settings
-from paradarum.mail import Mailer, Security, parse_smtp_url
+from paradarum.mail import Security, parse_smtp_url
+from paradarum.runtime import build_mailer
 
 
 def test_mail_is_off_until_an_smtp_url_is_set(monkeypatch):
-    assert Mailer.from_settings(Settings()) is None
+    assert build_mailer(Settings()) is None
     monkeypatch.setenv("PARADARUM_SMTP_URL", "")
-    assert Mailer.from_settings(Settings()) is None
+    assert build_mailer(Settings()) is None
 
 
 @pytest.mark.parametrize(
@@ -44,7 +45,7 @@ def test_user_and_password_are_percent_decoded_and_never_shown(monkeypatch):
     endpoint = parse_smtp_url(settings.smtp_url.get_secret_value())
     assert endpoint.username == "mailer@example.com"
     assert endpoint.password == password
-    mailer = Mailer.from_settings(settings)
+    mailer = build_mailer(settings)
     for shown in (repr(settings), str(settings), repr(endpoint), str(endpoint), repr(mailer)):
         assert password not in shown and quote(password, safe="") not in shown
 

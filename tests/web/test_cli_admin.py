@@ -143,3 +143,31 @@ def test_commands_about_existing_data_do_not_start_an_empty_database(tmp_path):
         assert result.exit_code == 1, result.output
         assert f"No database at {elsewhere.resolve() / 'paradarum.db'}" in result.output
         assert not elsewhere.exists()
+
+
+def test_operator_commands_do_not_upgrade_a_schema_in_use(tmp_path):
+    """Upgrading is `db upgrade`'s job: an account created with a newer paradarum
+    must not migrate the database under the servers using it."""
+    from paradarum.db.migrate import current_revision, downgrade
+    from paradarum.runtime import open_database
+
+    data = tmp_path / "data"
+    assert runner.invoke(app, ["db", "upgrade", "--data-dir", str(data)]).exit_code == 0
+    db = open_database(Settings(data_dir=data))
+    try:
+        downgrade(db, "0003")
+    finally:
+        db.close()
+    result = runner.invoke(
+        app,
+        ["accounts", "create", "a@example.com", "--data-dir", str(data)],
+        input="an operator chosen password\n" * 2,
+    )
+    assert result.exit_code == 1
+    assert "paradarum db upgrade" in result.output.splitlines()[-1]
+    db = open_database(Settings(data_dir=data))
+    try:
+        with db.reading() as conn:
+            assert current_revision(conn) == "0003"
+    finally:
+        db.close()

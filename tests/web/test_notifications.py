@@ -19,9 +19,8 @@ from starlette.testclient import TestClient
 
 from paradarum.clock import FrozenClock
 from paradarum.db.tables import accounts, notifications
-from paradarum.mail import Mailer
 from paradarum.passwords import Passwords
-from paradarum.runtime import build_runtime
+from paradarum.runtime import build_mailer, build_runtime
 from paradarum.services.context import ClientInfo
 from paradarum.services.notifications import Kind, Notifier, enqueue
 from paradarum.web.app import create_app
@@ -133,7 +132,7 @@ def test_a_slow_relay_never_makes_another_process_give_up_on_rows_still_waiting(
                 db=runtime.db,
                 clock=clock,
                 tokens=runtime.tokens,
-                mailer=Mailer.from_settings(settings),
+                mailer=build_mailer(settings),
                 mail_from=settings.mail_from,
                 panel_url=settings.public_url,
                 lease_seconds=lease,

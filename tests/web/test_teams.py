@@ -398,6 +398,8 @@ def test_removing_a_member_ends_their_session_at_once_and_revokes_or_keeps_keys(
         "keyPrefix": None,
         "memberId": kept["member_id"],
         "email": kept["email"],
+        "policyId": None,
+        "subject": None,
     }
     assert listed[gone_key["id"]]["revokedReason"] == "member"
 

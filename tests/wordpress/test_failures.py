@@ -13,7 +13,11 @@ import pytest
 from tests.support import free_port
 from tests.wordpress.conftest import ALPHA_HOST, Stack
 
-pytestmark = [pytest.mark.slow, pytest.mark.wordpress]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.wordpress,
+    pytest.mark.xdist_group("wordpress-failures"),
+]
 
 RETRIES = """
 $events = array();

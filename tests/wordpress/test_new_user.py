@@ -12,7 +12,12 @@ import pytest
 from tests.wordpress.conftest import ALPHA_HOST, BETA_HOST, Stack
 from tests.wordpress.harness import build_plugin_zip, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.wordpress]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.wordpress,
+    pytest.mark.xdist_group("wordpress-new-user"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,11 @@ import pytest
 from tests.wordpress.conftest import BETA_HOST, Stack
 from tests.wordpress.harness import PLUGIN_DIR, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.wordpress]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.wordpress,
+    pytest.mark.xdist_group("wordpress-purge-on-publish"),
+]
 
 
 def test_every_php_file_of_the_plugin_passes_php_lint():

@@ -28,13 +28,23 @@ from paradarum_client.models import (
     Account,
     AccountMembership,
     ApiKey,
+    CredentialsIn,
     Invitation,
+    InvitationIn,
+    InvitationTokenIn,
     KeyUsage,
     Member,
     NewKey,
     Purge,
+    PurgeIn,
+    RemoveMemberIn,
+    RoleIn,
+    RollIn,
     Session,
+    SwitchIn,
     Zone,
+    ZoneIn,
+    to_wire,
 )
 from paradarum_client.protocol import (
     BaseClient,
@@ -120,7 +130,7 @@ class AsyncClient(BaseClient):
         data, _ = await self._send(
             "POST",
             "/api/auth/login",
-            json={"email": email, "password": password},
+            json=to_wire(CredentialsIn(email=email, password=password)),
             retry_limited=False,
         )
         return parse(Session, data)
@@ -174,7 +184,7 @@ class AsyncKeys:
 
     async def roll(self, key_id: int, *, grace: timedelta | Literal[0] = 0) -> NewKey:
         """Replace a key; the old one works for ``grace`` (see ``Keys.roll``)."""
-        body = {"gracePeriodMinutes": grace_minutes(grace)}
+        body = to_wire(RollIn(grace_period_minutes=grace_minutes(grace)))
         data, _ = await self._client._send(
             "POST", f"/api/account/apikeys/{int(key_id)}/roll", json=body
         )
@@ -214,7 +224,7 @@ class AsyncZones:
     async def add(self, hostname: str) -> Zone:
         """Add a pending zone; ``verification`` names the DNS TXT record to create."""
         data, _ = await self._client._send(
-            "POST", "/api/account/zones", json={"hostname": hostname}
+            "POST", "/api/account/zones", json=to_wire(ZoneIn(hostname=hostname))
         )
         return parse(Zone, data)
 
@@ -247,20 +257,22 @@ class AsyncPurgeActions:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
 
-    async def _request(self, body: dict[str, Any]) -> Purge:
-        return parse_purge((await self._client._send("POST", "/api/account/purge", json=body))[0])
+    async def _request(self, body: PurgeIn) -> Purge:
+        return parse_purge(
+            (await self._client._send("POST", "/api/account/purge", json=to_wire(body)))[0]
+        )
 
     async def urls(self, urls: str | Iterable[str]) -> Purge:
         """Purge 1–100 absolute URLs from every cache node."""
-        return await self._request({"urls": as_list(urls)})
+        return await self._request(PurgeIn(urls=as_list(urls)))
 
     async def tags(self, tags: str | Iterable[str]) -> Purge:
         """Purge everything tagged with any of 1–100 cache tags."""
-        return await self._request({"tags": as_list(tags)})
+        return await self._request(PurgeIn(tags=as_list(tags)))
 
     async def everything(self) -> Purge:
         """Purge the whole cache."""
-        return await self._request({"everything": True})
+        return await self._request(PurgeIn(everything=True))
 
 
 class AsyncPurges:
@@ -331,13 +343,15 @@ class AsyncAccounts:
     async def switch(self, account_id: int) -> Session:
         """A new session token for another of the person's accounts (not stored here)."""
         data, _ = await self._client._send(
-            "POST", "/api/auth/switch", json={"accountId": int(account_id)}
+            "POST", "/api/auth/switch", json=to_wire(SwitchIn(account_id=int(account_id)))
         )
         return parse(Session, data)
 
     async def accept_invitation(self, token: str) -> AccountMembership:
         """Join the account an invitation (its link's ``token``) is for."""
-        data, _ = await self._client._send("POST", "/api/invitations/accept", json={"token": token})
+        data, _ = await self._client._send(
+            "POST", "/api/invitations/accept", json=to_wire(InvitationTokenIn(token=token))
+        )
         return parse(AccountMembership, data)
 
 
@@ -355,7 +369,7 @@ class AsyncMembers:
     async def invite(self, email: str, role: str) -> Invitation:
         """Email an invitation (valid 7 days, for that address only)."""
         data, _ = await self._client._send(
-            "POST", "/api/account/invitations", json={"email": email, "role": role}
+            "POST", "/api/account/invitations", json=to_wire(InvitationIn(email=email, role=role))
         )
         return parse(Invitation, data)
 
@@ -375,7 +389,7 @@ class AsyncMembers:
     async def set_role(self, member_id: int, role: str) -> Member:
         """Change a member's role; their keys the new role could not create are revoked."""
         data, _ = await self._client._send(
-            "PATCH", f"/api/account/members/{int(member_id)}", json={"role": role}
+            "PATCH", f"/api/account/members/{int(member_id)}", json=to_wire(RoleIn(role=role))
         )
         return parse(Member, data)
 
@@ -383,6 +397,8 @@ class AsyncMembers:
         """Remove a member (your own id: leave). ``keys``: revoke theirs, or keep them
         working (you vouch for them from then on)."""
         data, _ = await self._client._send(
-            "DELETE", f"/api/account/members/{int(member_id)}", json={"keys": keys}
+            "DELETE",
+            f"/api/account/members/{int(member_id)}",
+            json=to_wire(RemoveMemberIn(keys=keys)),
         )
         return parse(Member, data)

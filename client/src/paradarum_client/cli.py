@@ -56,6 +56,7 @@ from paradarum_client.command import (
     error_message,
     fail,
     new_group,
+    oidc_client,
     reported,
 )
 from paradarum_client.errors import AuthenticationError, ParadarumError
@@ -160,12 +161,56 @@ def purge(
     timeout: Annotated[
         float, typer.Option(metavar="SECONDS", help="How long --wait waits at most.", min=1)
     ] = 120,
+    oidc: Annotated[
+        bool,
+        typer.Option(
+            "--oidc",
+            help="In GitHub Actions: trade the job's ID token for a short-lived key "
+            "(needs `permissions: id-token: write` and a trust policy; no key stored).",
+        ),
+    ] = False,
+    oidc_token_env: Annotated[
+        str | None,
+        typer.Option(
+            "--oidc-token-env",
+            metavar="VARIABLE",
+            help="Trade the ID token in this environment variable instead "
+            "(GitLab's `id_tokens:`, any other CI). Implies --oidc.",
+            show_default=False,
+        ),
+    ] = None,
+    oidc_audience: Annotated[
+        str | None,
+        typer.Option(
+            "--oidc-audience",
+            metavar="AUDIENCE",
+            help="The audience to ask GitHub for (default: the server's URL).",
+            show_default=False,
+        ),
+    ] = None,
+    oidc_policy: Annotated[
+        int | None,
+        typer.Option(
+            "--oidc-policy",
+            metavar="ID",
+            min=1,
+            help="The trust policy to use (only needed when several accounts trust "
+            "this repository).",
+            show_default=False,
+        ),
+    ] = None,
     url: ServerUrl = None,
 ) -> None:
     """Purge URLs, tags (--tag) or everything (--everything) from every cache node."""
     if sum([bool(urls), bool(tag), everything]) != 1:
         raise fail("Give URLs, or --tag TAG (repeatable), or --everything: exactly one of them.", 2)
-    with client_for(url) as client:
+    if oidc or oidc_token_env or oidc_policy:
+        chosen = oidc_client(
+            url, token_variable=oidc_token_env, audience=oidc_audience, policy_id=oidc_policy
+        )
+    else:
+        chosen = client_for(url)
+    with chosen as client:
         if urls:
             queued = client.purge.urls(urls)
         elif tag:

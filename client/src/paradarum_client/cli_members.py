@@ -105,14 +105,22 @@ def members_remove(
 ) -> None:
     """Remove a member from the account (your own ID: leave it)."""
     with client_for(url) as client:
+        me = client.account().email
         if not yes:
             member = next((m for m in client.members.list() if m.id == member_id), None)
             if member is None:
                 raise fail(f"No member with ID {member_id} in this account.")
-            typer.confirm(
-                f"Remove {member.email} ({member.role}) and {keys} their keys?", abort=True
+            question = (
+                f"Leave this account and {keys} your keys in it?"
+                if member.email == me
+                else f"Remove {member.email} ({member.role}) and {keys} their keys?"
             )
+            typer.confirm(question, abort=True)
         removed = client.members.remove(member_id, keys=keys.value)
+    if removed.email == me:
+        typer.echo(f"You left the account; your keys there: {keys}.")
+        typer.echo("Run `paradarum login` again to act on another of your accounts.")
+        return
     typer.echo(f"Removed {removed.email}; their keys: {keys}.")
 
 

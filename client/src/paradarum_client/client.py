@@ -37,13 +37,25 @@ from paradarum_client.models import (
     Account,
     AccountMembership,
     ApiKey,
+    CredentialsIn,
     Invitation,
+    InvitationIn,
+    InvitationTokenIn,
     KeyUsage,
     Member,
     NewKey,
+    OidcKey,
+    OidcTokenIn,
     Purge,
+    PurgeIn,
+    RemoveMemberIn,
+    RoleIn,
+    RollIn,
     Session,
+    SwitchIn,
     Zone,
+    ZoneIn,
+    to_wire,
 )
 from paradarum_client.protocol import (
     BaseClient,
@@ -129,7 +141,7 @@ class Client(BaseClient):
         data, _ = self._send(
             "POST",
             "/api/auth/login",
-            json={"email": email, "password": password},
+            json=to_wire(CredentialsIn(email=email, password=password)),
             retry_limited=False,
         )
         return parse(Session, data)
@@ -137,6 +149,32 @@ class Client(BaseClient):
     def logout(self) -> None:
         """End the session token this client uses."""
         self._send("POST", "/api/auth/logout")
+
+    def exchange_oidc_token(self, id_token: str, *, policy_id: int | None = None) -> OidcKey:
+        """Trade a CI job's OpenID Connect ID token for a short-lived key
+        (``POST /api/oidc/token``; the account's trust policy decides the rest).
+        ``policy_id`` is needed only when several accounts trust the same workload.
+        Any refusal is an :class:`~paradarum_client.AuthenticationError`."""
+        body = OidcTokenIn(token=id_token, policy_id=policy_id)
+        data, _ = self._send("POST", "/api/oidc/token", json=to_wire(body))
+        return parse(OidcKey, data)
+
+    @classmethod
+    def from_oidc_token(
+        cls,
+        id_token: str,
+        *,
+        base_url: str | None = None,
+        policy_id: int | None = None,
+        **options: Any,
+    ) -> tuple[Client, OidcKey]:
+        """A client that uses the key minted for ``id_token``, and that key's facts
+        (when it expires, which trust policy made it)."""
+        # No credential of its own: the ID token is the only one this request carries.
+        with cls(token="", base_url=base_url, **options) as anonymous:
+            minted = anonymous.exchange_oidc_token(id_token, policy_id=policy_id)
+            base_url = anonymous.base_url
+        return cls(minted.key, base_url=base_url, **options), minted
 
     def close(self) -> None:
         self._http.close()
@@ -195,7 +233,7 @@ class Keys:
         ``replaces`` is the old key's ID. A grace period out of range is refused
         before anything is sent (:class:`ValidationError`).
         """
-        body = {"gracePeriodMinutes": grace_minutes(grace)}
+        body = to_wire(RollIn(grace_period_minutes=grace_minutes(grace)))
         data, _ = self._client._send("POST", f"/api/account/apikeys/{int(key_id)}/roll", json=body)
         return parse_new_key(data)
 
@@ -236,7 +274,9 @@ class Zones:
 
     def add(self, hostname: str) -> Zone:
         """Add a pending zone; ``verification`` names the DNS TXT record to create."""
-        data, _ = self._client._send("POST", "/api/account/zones", json={"hostname": hostname})
+        data, _ = self._client._send(
+            "POST", "/api/account/zones", json=to_wire(ZoneIn(hostname=hostname))
+        )
         return parse(Zone, data)
 
     def list(self) -> list[Zone]:
@@ -271,20 +311,20 @@ class PurgeActions:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def _request(self, body: dict[str, Any]) -> Purge:
-        return parse_purge(self._client._send("POST", "/api/account/purge", json=body)[0])
+    def _request(self, body: PurgeIn) -> Purge:
+        return parse_purge(self._client._send("POST", "/api/account/purge", json=to_wire(body))[0])
 
     def urls(self, urls: str | Iterable[str]) -> Purge:
         """Purge 1–100 absolute URLs from every cache node."""
-        return self._request({"urls": as_list(urls)})
+        return self._request(PurgeIn(urls=as_list(urls)))
 
     def tags(self, tags: str | Iterable[str]) -> Purge:
         """Purge everything tagged with any of 1–100 cache tags."""
-        return self._request({"tags": as_list(tags)})
+        return self._request(PurgeIn(tags=as_list(tags)))
 
     def everything(self) -> Purge:
         """Purge the whole cache."""
-        return self._request({"everything": True})
+        return self._request(PurgeIn(everything=True))
 
 
 class Purges:
@@ -353,13 +393,15 @@ class Accounts:
     def switch(self, account_id: int) -> Session:
         """A new session token for another of the person's accounts (not stored here)."""
         data, _ = self._client._send(
-            "POST", "/api/auth/switch", json={"accountId": int(account_id)}
+            "POST", "/api/auth/switch", json=to_wire(SwitchIn(account_id=int(account_id)))
         )
         return parse(Session, data)
 
     def accept_invitation(self, token: str) -> AccountMembership:
         """Join the account an invitation (its link's ``token``) is for."""
-        data, _ = self._client._send("POST", "/api/invitations/accept", json={"token": token})
+        data, _ = self._client._send(
+            "POST", "/api/invitations/accept", json=to_wire(InvitationTokenIn(token=token))
+        )
         return parse(AccountMembership, data)
 
 
@@ -377,7 +419,7 @@ class Members:
     def invite(self, email: str, role: str) -> Invitation:
         """Email an invitation (valid 7 days, for that address only)."""
         data, _ = self._client._send(
-            "POST", "/api/account/invitations", json={"email": email, "role": role}
+            "POST", "/api/account/invitations", json=to_wire(InvitationIn(email=email, role=role))
         )
         return parse(Invitation, data)
 
@@ -393,7 +435,7 @@ class Members:
     def set_role(self, member_id: int, role: str) -> Member:
         """Change a member's role; their keys the new role could not create are revoked."""
         data, _ = self._client._send(
-            "PATCH", f"/api/account/members/{int(member_id)}", json={"role": role}
+            "PATCH", f"/api/account/members/{int(member_id)}", json=to_wire(RoleIn(role=role))
         )
         return parse(Member, data)
 
@@ -401,6 +443,8 @@ class Members:
         """Remove a member (your own id: leave). ``keys``: revoke theirs, or keep them
         working (you vouch for them from then on)."""
         data, _ = self._client._send(
-            "DELETE", f"/api/account/members/{int(member_id)}", json={"keys": keys}
+            "DELETE",
+            f"/api/account/members/{int(member_id)}",
+            json=to_wire(RemoveMemberIn(keys=keys)),
         )
         return parse(Member, data)

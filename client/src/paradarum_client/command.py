@@ -21,9 +21,10 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from paradarum_client import session
+from paradarum_client import ci, session
 from paradarum_client.client import Client
 from paradarum_client.errors import ConfigurationError, ParadarumError, RateLimitedError
+from paradarum_client.models import rfc3339
 from paradarum_client.protocol import DEFAULT_BASE_URL, KEY_VARIABLE, URL_VARIABLE, check_base_url
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -154,6 +155,36 @@ def client_for(url: str | None) -> Client:
     if token and (url is None or url.rstrip("/") == kept.get("url")):
         return Client(token=token, base_url=base_url)
     raise fail(f"Not signed in: run `paradarum login` or set {KEY_VARIABLE}.")
+
+
+def oidc_client(
+    url: str | None,
+    *,
+    token_variable: str | None,
+    audience: str | None,
+    policy_id: int | None = None,
+) -> Client:
+    """A client with a short-lived key minted for this CI job's ID token: from
+    ``token_variable`` when given (GitLab, any CI), else asked of GitHub Actions for
+    ``audience`` (default: the server's URL, which is a trust policy's default
+    audience when the server's public URL is the same). Says, without the key,
+    when the key expires."""
+    if url is not None:
+        check_base_url(url, source="")
+    base_url = check_base_url(
+        url or session.load().get("url") or DEFAULT_BASE_URL, source=f" ({URL_VARIABLE})"
+    )
+    if token_variable:
+        id_token = ci.id_token_from_environment(token_variable)
+    else:
+        id_token = ci.github_actions_id_token(audience or base_url)
+    client, minted = Client.from_oidc_token(id_token, base_url=base_url, policy_id=policy_id)
+    typer.echo(
+        f"Using a key from trust policy {minted.policy_id} for this CI job "
+        f"({minted.key_prefix}…, expires {rfc3339(minted.expires_at)}).",
+        err=True,
+    )
+    return client
 
 
 def new_group(help: str) -> typer.Typer:

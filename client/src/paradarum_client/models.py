@@ -1,64 +1,70 @@
-"""The shapes of the Paradarum API, one dataclass per shape.
+"""The shapes of the Paradarum API, each defined once (msgspec ``Struct``\\ s).
 
-These are the contract: the server builds its answers from them, ``/openapi.json``
-describes them, and the client parses answers into them. Attributes are
-snake_case; on the wire each one is camelCase (``key_prefix`` ↔ ``keyPrefix``).
-Timestamps are aware UTC datetimes here and RFC 3339 with milliseconds and a
-``Z`` on the wire (``2026-11-27T09:14:03.512Z``).
+These are the contract. The server validates requests against them and builds its
+answers from them, ``/openapi.json`` is their JSON Schema (msgspec's own), and the
+client builds its requests and parses answers with them. Attributes are snake_case;
+on the wire each one is camelCase (``key_prefix`` ↔ ``keyPrefix``). Timestamps are
+aware UTC datetimes here and RFC 3339 with milliseconds and a ``Z`` on the wire
+(``2026-11-27T09:14:03.512Z``).
 
-A shape may gain fields in later versions; :func:`from_wire` ignores fields it
-does not know, so an older client keeps working against a newer server.
+A shape may gain fields in later versions; parsing ignores fields it does not know,
+so an older client keeps working against a newer server.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import types
-import typing
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+from msgspec import Meta
 
 T = TypeVar("T")
 
-C = TypeVar("C", bound=type)
+# The largest id (a signed 64-bit integer) and the page sizes every list shares.
+MAX_ID = 2**63 - 1
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+Id = Annotated[int, Meta(ge=1, le=MAX_ID)]
+# RFC 3339 on the wire (the server writes UTC with milliseconds and a Z).
+Timestamp = Annotated[datetime, Meta(extra_json_schema={"format": "date-time"})]
 
 
-@typing.dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field,))
-def shape(cls: C) -> C:
-    """A shape: a frozen, keyword-only dataclass with slots."""
-    return dataclass(frozen=True, slots=True, kw_only=True)(cls)  # type: ignore[return-value]
+class Shape(msgspec.Struct, kw_only=True, rename="camel"):
+    """An answer of the API: every field is always sent (null when empty)."""
 
 
-# -- the shapes ---------------------------------------------------------------------
+class Body(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+    """What a request carries. Types are strict (``123`` is not a name, ``"5"`` not an
+    id); unknown fields are ignored; a field left at its default is not sent."""
 
 
-@shape
-class Health:
+# -- answers --------------------------------------------------------------------------
+
+
+class Health(Shape):
     status: str
 
 
-@shape
-class NewAccount:
+class NewAccount(Shape):
     """An account just signed up."""
 
     id: int
     email: str
-    created_at: datetime
+    created_at: Timestamp
 
 
 Role = Literal["owner", "admin", "developer", "purger", "viewer"]
 
 
-@shape
-class Account:
+class Account(Shape):
     """Who the credential belongs to (``GET /api/account``)."""
 
     id: int
     email: str
-    created_at: datetime
+    created_at: Timestamp
     active_keys: int
     key_limit: int
     # False until the address is verified, where the server asks for that.
@@ -68,32 +74,36 @@ class Account:
     role: Role | None = None
 
 
-@shape
-class Session:
+class Session(Shape):
     """A panel session: the token is a JWT, sent as ``Authorization: Bearer``."""
 
-    token: str = field(repr=False)
+    token: str
     token_type: str
-    expires_at: datetime
+    expires_at: Timestamp
+
+    def __repr__(self) -> str:  # the token is a credential: never in a repr
+        return f"Session(token_type={self.token_type!r}, expires_at={self.expires_at!r})"
 
 
-@shape
-class CreatedBy:
+class CreatedBy(Shape):
     """Who created a key: a member (``member_id``, ``email``; they may have left the
-    account since), or another key (by its prefix)."""
+    account since), another key (by its prefix), or a CI job through a trust policy
+    (``oidc``: ``policy_id`` and the token's ``subject``)."""
 
-    kind: Literal["member", "key", "session"]
+    kind: Literal["member", "key", "session", "oidc"]
     key_prefix: str | None
     member_id: int | None = None
     email: str | None = None
+    policy_id: int | None = None
+    subject: str | None = None
 
 
-@shape
-class ApiKey:
+class ApiKey(Shape):
     """A key as listed: never the key itself, never its hash.
 
     ``status`` is ``active``, ``expired`` or ``revoked``; ``revoked_reason`` is
-    ``user``, ``leaked`` (``revoked_detail`` says where it was found) or ``rolled``.
+    ``user``, ``leaked`` (``revoked_detail`` says where it was found), ``rolled`` or
+    ``policy`` (minted by a trust policy that was deleted).
     ``permissions`` is ``full`` or ``purge``; ``allowed_cidrs`` and ``zone_ids`` are
     None when the key is not restricted that way.
     """
@@ -101,15 +111,15 @@ class ApiKey:
     id: int
     name: str
     key_prefix: str
-    created_at: datetime
-    last_used_at: datetime | None
+    created_at: Timestamp
+    last_used_at: Timestamp | None
     last_used_from: str | None
     last_used_user_agent: str | None
     is_revoked: bool
-    revoked_at: datetime | None
+    revoked_at: Timestamp | None
     status: Literal["active", "expired", "revoked"]
-    expires_at: datetime | None
-    revoked_reason: Literal["user", "leaked", "rolled", "member"] | None
+    expires_at: Timestamp | None
+    revoked_reason: Literal["user", "leaked", "rolled", "member", "policy"] | None
     revoked_detail: str | None
     permissions: Literal["full", "purge"]
     allowed_cidrs: list[str] | None
@@ -118,15 +128,46 @@ class ApiKey:
     replaces: int | None
 
 
-@shape
 class NewKey(ApiKey):
     """A key just created: ``key`` is in this answer only, and left out of ``repr()``."""
 
-    key: str = field(repr=False)
+    key: str
+
+    def __repr__(self) -> str:
+        return f"NewKey(id={self.id!r}, name={self.name!r}, key_prefix={self.key_prefix!r})"
 
 
-@shape
-class DayUsage:
+class TrustPolicy(Shape):
+    """Which CI jobs may trade their OpenID Connect ID token for a short-lived key:
+    tokens of ``issuer`` for ``audience`` whose claims equal ``conditions``.
+    ``active_keys``: keys it minted that work now."""
+
+    id: int
+    name: str
+    issuer: str
+    audience: str
+    conditions: dict[str, str]
+    permissions: Literal["full", "purge"]
+    zone_ids: list[int] | None
+    ttl_seconds: int
+    created_at: Timestamp
+    active_keys: int
+
+
+class OidcKey(Shape):
+    """A key minted for a CI job (``POST /api/oidc/token``): ``key`` is in this
+    answer only, and it stops working at ``expires_at``."""
+
+    key: str
+    key_prefix: str
+    expires_at: Timestamp
+    policy_id: int
+
+    def __repr__(self) -> str:  # the key is a credential: never in a repr
+        return f"OidcKey(key_prefix={self.key_prefix!r}, policy_id={self.policy_id!r})"
+
+
+class DayUsage(Shape):
     """One UTC day of a key's use: requests it made, and requests refused with it."""
 
     day: date
@@ -134,22 +175,20 @@ class DayUsage:
     refusals: int
 
 
-@shape
-class KeyUsage:
+class KeyUsage(Shape):
     """A key's daily use, oldest day first, today last (zeros included)."""
 
     key_id: int
     days: list[DayUsage]
 
 
-@shape
-class AuditEvent:
+class AuditEvent(Shape):
     """One entry of the security log."""
 
     id: int
     event: str
-    occurred_at: datetime
-    actor_type: Literal["session", "key", "anonymous", "system"]
+    occurred_at: Timestamp
+    actor_type: Literal["session", "key", "anonymous", "system", "oidc"]
     actor_id: str | None
     key_id: int | None
     key_prefix: str | None
@@ -161,8 +200,7 @@ class AuditEvent:
     actor: str | None = None
 
 
-@shape
-class AccountMembership:
+class AccountMembership(Shape):
     """An account the signed-in person belongs to (``GET /api/accounts``)."""
 
     id: int
@@ -170,31 +208,28 @@ class AccountMembership:
     role: Role
 
 
-@shape
-class Member:
+class Member(Shape):
     """A member of the account (``GET /api/account/members``)."""
 
     id: int
     email: str
     role: Role
-    joined_at: datetime
+    joined_at: Timestamp
     two_factor: bool
 
 
-@shape
-class Invitation:
+class Invitation(Shape):
     """A pending invitation to the account."""
 
     id: int
     email: str
     role: Role
-    expires_at: datetime
-    created_at: datetime | None = None
+    expires_at: Timestamp
+    created_at: Timestamp | None = None
     invited_by: str | None = None
 
 
-@shape
-class ZoneVerification:
+class ZoneVerification(Shape):
     """The DNS record that proves the hostname is yours: a TXT record named ``name``
     whose value is ``value``."""
 
@@ -203,8 +238,7 @@ class ZoneVerification:
     value: str
 
 
-@shape
-class Zone:
+class Zone(Shape):
     """A hostname of the account. Only ``active`` zones can be purged; a ``pending``
     one waits for its TXT record (``verification``) and a verify; a ``suspended`` one
     lost its record on three daily checks in a row and waits for a verify again."""
@@ -213,12 +247,11 @@ class Zone:
     hostname: str
     status: Literal["pending", "active", "suspended"]
     verification: ZoneVerification
-    created_at: datetime
-    verified_at: datetime | None
+    created_at: Timestamp
+    verified_at: Timestamp | None
 
 
-@shape
-class PurgeNode:
+class PurgeNode(Shape):
     """One cache node's part of a purge: ``node`` is its label (``node-1``, …) and
     ``last_error`` a short reason; addresses and raw errors stay in the server's log."""
 
@@ -226,16 +259,15 @@ class PurgeNode:
     status: Literal["queued", "done", "failed"]
     attempts: int
     last_error: str | None
-    updated_at: datetime
-    next_attempt_at: datetime | None
+    updated_at: Timestamp
+    next_attempt_at: Timestamp | None
 
     @property
     def finished(self) -> bool:
         return self.status in ("done", "failed")
 
 
-@shape
-class Purge:
+class Purge(Shape):
     """A purge request and each cache node's result (``[]``: the server has no cache
     node, so nothing was sent)."""
 
@@ -243,17 +275,16 @@ class Purge:
     kind: Literal["urls", "tags", "everything"]
     targets: list[str]
     status: Literal["queued", "running", "done", "failed"]
-    created_at: datetime
-    completed_at: datetime | None
-    nodes: list[PurgeNode] = field(default_factory=list)
+    created_at: Timestamp
+    completed_at: Timestamp | None
+    nodes: list[PurgeNode] = msgspec.field(default_factory=list)
 
     @property
     def finished(self) -> bool:
         return self.status in ("done", "failed")
 
 
-@shape
-class PurgeScope:
+class PurgeScope(Shape):
     """What the calling credential may purge (``GET /api/account/purge/scope``).
 
     ``credential`` is ``session`` or ``key``; ``key_prefix`` is the key's prefix (None
@@ -272,13 +303,288 @@ class PurgeScope:
     covered: bool | None
 
 
+class ErrorEnvelope(Shape):
+    """Every error response. ``errors`` (field → problems) only on invalid fields."""
+
+    succeeded: Literal[False]
+    message: str
+    data: None
+    errors: Annotated[dict[str, list[str]], Meta(min_length=1)] | None = None
+
+
+# -- requests -------------------------------------------------------------------------
+# Field rules that are the server's own, with their own messages (a name's length, the
+# password policy), are only described here (``extra_json_schema``): the server says
+# what is wrong in its words.
+
+
+def _described(text: str, **schema: Any) -> Meta:
+    return Meta(description=text, extra_json_schema=schema or None)
+
+
+Email = Annotated[str, Meta(max_length=320, examples=["ada@example.com"])]
+Password = Annotated[str, Meta(max_length=1024)]
+NewPassword = Annotated[
+    str,
+    Meta(max_length=1024),
+    _described(
+        "10 to 1024 characters, no NUL, not a well-known common password, "
+        "not containing the email's name part.",
+        minLength=10,
+    ),
+]
+
+
+class CredentialsIn(Body):
+    email: Email
+    password: Password
+
+
+class SignupIn(Body):
+    email: Annotated[
+        str,
+        Meta(max_length=320, examples=["ada@example.com"]),
+        _described("Trimmed and lowercased; must be unique.", format="email"),
+    ]
+    password: NewPassword
+
+
+class EmailTokenIn(Body):
+    token: Annotated[str, Meta(max_length=2000, description="The token from the emailed link.")]
+
+
+class PasswordChangeIn(Body):
+    current_password: Password
+    new_password: Annotated[str, Meta(max_length=1024), _described("As for sign-up.", minLength=10)]
+
+
+class NewKeyIn(Body):
+    name: Annotated[
+        str,
+        Meta(max_length=1000, examples=["WordPress purge plugin"]),
+        _described(
+            "1–100 characters after trimming; no control or invisible characters.",
+            minLength=1,
+        ),
+    ]
+    expires_at: Annotated[
+        Timestamp | None,
+        Meta(description="RFC 3339, in the future, at most 366 days ahead. Leave out: never."),
+    ] = None
+    permissions: Annotated[
+        Literal["full", "purge"],
+        Meta(description="`purge`: the purge endpoints and GET /api/account only."),
+    ] = "full"
+    allowed_cidrs: Annotated[
+        Annotated[list[str], Meta(max_length=20)] | None,
+        Meta(
+            description=(
+                "Up to 20 IPv4/IPv6 networks the key may be used from. Leave out: anywhere."
+            ),
+            examples=[["203.0.113.0/24"]],
+        ),
+    ] = None
+    zone_ids: Annotated[
+        Annotated[list[Id], Meta(max_length=100)] | None,
+        Meta(description="The zones this key may purge. Leave out: every zone of the account."),
+    ] = None
+
+
+class TrustPolicyIn(Body):
+    name: Annotated[
+        str,
+        Meta(max_length=1000, examples=["acme/site deploy"]),
+        _described(
+            "1–100 characters after trimming, e.g. the repository and workflow.", minLength=1
+        ),
+    ]
+    issuer: Annotated[
+        str,
+        Meta(
+            max_length=1000,
+            description="The `iss` of the tokens, exactly; https:// only.",
+            examples=["https://token.actions.githubusercontent.com"],
+        ),
+    ]
+    conditions: Annotated[
+        dict[Annotated[str, Meta(max_length=100)], Annotated[str, Meta(max_length=1000)]],
+        Meta(
+            max_length=20,
+            description=(
+                "Claims and the exact values the token must carry; at least one of "
+                "`sub`, `repository_id`, `repository_owner_id`, `project_id`."
+            ),
+            examples=[{"repository_id": "123456789", "ref": "refs/heads/main"}],
+        ),
+    ]
+    audience: Annotated[
+        Annotated[str, Meta(max_length=1000)] | None,
+        Meta(description="The `aud` the tokens must carry. Leave out: this server's public URL."),
+    ] = None
+    permissions: Annotated[
+        Literal["full", "purge"], Meta(description="What the minted keys may do.")
+    ] = "purge"
+    zone_ids: Annotated[
+        Annotated[list[Id], Meta(max_length=100)] | None,
+        Meta(description="The zones the minted keys may purge. Leave out: every zone."),
+    ] = None
+    ttl_seconds: Annotated[
+        int, Meta(ge=60, le=3600, description="How long a minted key works: 60 to 3600 s.")
+    ] = 900
+
+
+class OidcTokenIn(Body):
+    # No max_length: an oversized token is refused like every other bad token
+    # (the same 401), and the body limit bounds it anyway.
+    token: Annotated[str, Meta(description="The CI job's OpenID Connect ID token (a JWT).")]
+    policy_id: Annotated[
+        Id | None,
+        Meta(
+            description="The trust policy to use; needed only when policies of several "
+            "accounts trust the same workload."
+        ),
+    ] = None
+
+
+class RollIn(Body):
+    grace_period_minutes: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=7 * 24 * 60,
+            description="How long the old key keeps working (0: revoked at once).",
+        ),
+    ]
+
+
+class ZoneIn(Body):
+    hostname: Annotated[
+        str,
+        Meta(max_length=1000, examples=["www.example.com"]),
+        _described(
+            "A hostname (www.example.com) or a wildcard (*.example.com: every subdomain, "
+            "not the apex); no scheme, port or path. Unicode names are stored in punycode.",
+            minLength=1,
+        ),
+    ]
+
+
+class CredentialsRevokeIn(Body):
+    credentials: Annotated[
+        list[Annotated[str, Meta(max_length=1000)]],
+        Meta(
+            min_length=1,
+            max_length=1000,
+            description=(
+                "1–1000 strings found in public; every Paradarum key among them is revoked."
+            ),
+        ),
+    ]
+
+
+class PurgeIn(Body):
+    """Exactly one of the three; the service names the problem otherwise."""
+
+    urls: Annotated[
+        list[str] | None,
+        Meta(
+            description="1–100 absolute http(s) URLs on hosts of your active zones.",
+            examples=[["https://www.example.com/blog/hello-world"]],
+        ),
+    ] = None
+    tags: Annotated[
+        list[str] | None,
+        Meta(
+            description="1–100 cache tags, 1–128 visible ASCII characters, no commas.",
+            examples=[["product-42"]],
+        ),
+    ] = None
+    everything: Annotated[
+        bool | None,
+        Meta(description="true to purge everything cached for your active zones."),
+    ] = None
+
+
+class SwitchIn(Body):
+    account_id: Annotated[Id, Meta(description="One of the accounts GET /api/accounts lists.")]
+
+
+class InvitationIn(Body):
+    email: Annotated[
+        str,
+        Meta(max_length=320, examples=["grace@example.com"]),
+        _described(
+            "Trimmed and lowercased. Only the person who signs in with it can accept.",
+            format="email",
+        ),
+    ]
+    # A string here, so that an unknown role gets the service's sentence.
+    role: Annotated[
+        str,
+        Meta(
+            max_length=100,
+            description="owner (only owners invite owners), admin, developer, purger or viewer.",
+            examples=["purger"],
+        ),
+    ]
+
+
+class RoleIn(Body):
+    role: Annotated[
+        str,
+        Meta(
+            max_length=100,
+            description="owner, admin, developer, purger or viewer.",
+            examples=["developer"],
+        ),
+    ]
+
+
+class RemoveMemberIn(Body):
+    keys: Annotated[
+        str,
+        Meta(
+            max_length=100,
+            description=(
+                '"revoke": the member\'s active keys are revoked; "keep": they keep working, '
+                "and the member who removes them vouches for them from now on."
+            ),
+            examples=["revoke"],
+        ),
+    ]
+
+
+class InvitationTokenIn(Body):
+    token: Annotated[str, Meta(max_length=2000, description="The token from the invitation link.")]
+
+
+# -- query strings ----------------------------------------------------------------------
+
+
+class PageQuery(Body):
+    """One page of a list, newest first; the ``Link`` header names the next one."""
+
+    limit: Annotated[int, Meta(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
+    cursor: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class KeyListQuery(PageQuery):
+    status: Literal["all", "active", "revoked", "expired"] = "all"
+
+
+class PurgeScopeQuery(Body):
+    hostname: Annotated[
+        Annotated[str, Meta(max_length=300)] | None,
+        Meta(
+            description=(
+                "A hostname (a port is ignored): the answer says whether you may purge it."
+            ),
+            examples=["www.example.com"],
+        ),
+    ] = None
+
+
 # -- the wire -----------------------------------------------------------------------
-
-
-def wire_name(attribute: str) -> str:
-    """``key_prefix`` → ``keyPrefix``."""
-    first, *rest = attribute.split("_")
-    return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 @functools.lru_cache(maxsize=4096)  # a server writes the same createdAt again and again
@@ -292,90 +598,36 @@ def rfc3339(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat("T", "milliseconds") + "Z"
 
 
-def parse_day(value: str) -> date:
-    return date.fromisoformat(value)
-
-
 def parse_time(value: str) -> datetime:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class WireField:
-    attribute: str
-    name: str
-    annotation: Any
-    required: bool
-    encode: Callable[[Any], Any] | None
-    decode: Callable[[Any], Any] | None
+def builtins(obj: Any) -> Any:
+    """A shape (or list of shapes) as JSON values, timestamps still ``datetime`` and
+    ``date``: the caller's JSON encoder writes them (:func:`rfc3339`) — msgspec's own
+    encoder would write microseconds, and the wire has milliseconds."""
+    return msgspec.to_builtins(obj, builtin_types=(datetime, date))
 
 
-def _optional(codec: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
-    """``codec`` for a value that may be None (None stays None)."""
-    if codec is None:
-        return None
-    convert = codec
-    return lambda value: None if value is None else convert(value)
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {name: _json_value(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    return value
 
 
-def _codecs(annotation: Any) -> tuple[Callable[[Any], Any] | None, Callable[[Any], Any] | None]:
-    """How a value of ``annotation`` goes on the wire and comes back (None: as is)."""
-    args = typing.get_args(annotation)
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        inner = [arg for arg in args if arg is not type(None)]
-        encode, decode = _codecs(inner[0]) if len(inner) == 1 else (None, None)
-        return _optional(encode), _optional(decode)
-    if annotation is datetime:
-        return rfc3339, parse_time
-    if annotation is date:
-        return date.isoformat, parse_day
-    if dataclasses.is_dataclass(annotation):
-        cls = annotation
-        return to_wire, lambda value: from_wire(cls, value)  # type: ignore[arg-type]
-    if origin is list and args:
-        encode, decode = _codecs(args[0])
-        return (
-            (lambda values: [encode(value) for value in values]) if encode else None,
-            (lambda values: [decode(value) for value in values]) if decode else None,
-        )
-    return None, None
+def to_wire(obj: Any) -> Any:
+    """A shape (or a list of shapes) as the JSON the API sends."""
+    return _json_value(builtins(obj))
 
 
-@functools.cache
-def wire_fields(cls: type) -> tuple[WireField, ...]:
-    """The fields of a shape as they travel, in declaration order."""
-    hints = typing.get_type_hints(cls)
-    fields = []
-    for item in dataclasses.fields(cls):
-        encode, decode = _codecs(hints[item.name])
-        required = item.default is dataclasses.MISSING and (
-            item.default_factory is dataclasses.MISSING
-        )
-        fields.append(
-            WireField(item.name, wire_name(item.name), hints[item.name], required, encode, decode)
-        )
-    return tuple(fields)
-
-
-def to_wire(obj: Any) -> dict[str, Any]:
-    """A shape as the JSON object the API sends."""
-    data: dict[str, Any] = {}
-    for item in wire_fields(type(obj)):  # type: ignore[arg-type]  # a type is hashable
-        value = getattr(obj, item.attribute)
-        data[item.name] = item.encode(value) if item.encode is not None else value
-    return data
-
-
-def from_wire(cls: type[T], data: dict[str, Any]) -> T:
-    """Parse the API's JSON object into ``cls``; fields it does not know are ignored."""
-    values: dict[str, Any] = {}
-    for item in wire_fields(cls):  # type: ignore[arg-type]  # a type is hashable
-        if item.name not in data:
-            if item.required:
-                raise ValueError(f"the server's answer has no {item.name!r}")
-            continue
-        value = data[item.name]
-        values[item.attribute] = item.decode(value) if item.decode is not None else value
-    return cls(**values)
+def from_wire(cls: type[T], data: Any) -> T:
+    """Parse the API's JSON value into ``cls``; fields it does not know are ignored.
+    An answer that does not fit is a ``ValueError`` (``msgspec.ValidationError``)."""
+    return msgspec.convert(data, cls)

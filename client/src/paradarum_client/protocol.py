@@ -31,7 +31,7 @@ from paradarum_client.errors import (
     ServerError,
     ValidationError,
 )
-from paradarum_client.models import NewKey, Purge, from_wire, rfc3339
+from paradarum_client.models import NewKey, NewKeyIn, Purge, from_wire, to_wire
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 URL_VARIABLE = "PARADARUM_URL"
@@ -112,20 +112,19 @@ def new_key_body(
     as everywhere in this client; a ``date`` alone means the key works through that
     day, UTC (the panel's rule too).
     """
-    body: dict[str, Any] = {"name": name}
     if isinstance(expires_at, timedelta):
         expires_at = datetime.now(UTC) + expires_at
     elif isinstance(expires_at, date) and not isinstance(expires_at, datetime):
         expires_at = end_of_day(expires_at)
-    if expires_at is not None:
-        body["expiresAt"] = rfc3339(expires_at)
-    if allowed_cidrs is not None:
-        body["allowedCidrs"] = as_list(allowed_cidrs)
-    if purge_only:
-        body["permissions"] = "purge"
-    if zone_ids is not None:
-        body["zoneIds"] = [int(zone_id) for zone_id in zone_ids]
-    return body
+    return to_wire(
+        NewKeyIn(
+            name=name,
+            expires_at=expires_at,
+            allowed_cidrs=None if allowed_cidrs is None else as_list(allowed_cidrs),
+            permissions="purge" if purge_only else "full",
+            zone_ids=None if zone_ids is None else [int(zone_id) for zone_id in zone_ids],
+        )
+    )
 
 
 def grace_minutes(grace: timedelta | int) -> int:

@@ -1,4 +1,4 @@
-"""Tables (SQLAlchemy Core). API schemas live in ``paradarum.web.schemas``, apart,
+"""Tables (SQLAlchemy Core). API shapes live in ``paradarum_client.models``, apart,
 so that a column such as ``key_hash`` can never leak into a response by accident.
 """
 
@@ -147,6 +147,11 @@ api_keys = Table(
     ),
     # The key this one replaced when it was rolled.
     Column("replaces_id", Id, nullable=True),
+    # Minted by a trust policy for a CI job (created_by_kind "oidc"): the policy (kept
+    # after the policy is deleted, so the record stays readable) and the token's
+    # subject. Such keys are short-lived and do not count against the key limit.
+    Column("trust_policy_id", Id, nullable=True, index=True),
+    Column("created_by_subject", String(255), nullable=True),
     Index("ix_api_keys_account_created", "account_id", "created_at", "id"),
     sqlite_autoincrement=True,
 )
@@ -317,4 +322,39 @@ notifications = Table(
     Column("last_error", String(500), nullable=True),
     Index("ix_notifications_due", "status", "next_attempt_at"),
     sqlite_autoincrement=True,
+)
+
+# Who may trade an OpenID Connect ID token for a short-lived key of the account: the
+# issuer, the audience and exact claim values the token must carry. ``pin_claim`` /
+# ``pin_value`` repeat the condition on an immutable identity (repository_id, ...)
+# that every policy must have, so that a token finds its policies by index.
+trust_policies = Table(
+    "trust_policies",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("issuer", String(512), nullable=False),
+    Column("audience", String(512), nullable=False),
+    Column("conditions", Text, nullable=False),  # JSON object: claim -> exact value
+    Column("pin_claim", String(64), nullable=False),
+    Column("pin_value", String(512), nullable=False),
+    Column("permissions", String(16), nullable=False),  # full | purge
+    Column("zone_ids", Text, nullable=True),  # JSON array, None: every zone
+    Column("ttl_seconds", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # The member who made it: the keys it mints act for them (services/roles.py).
+    Column("member_id", Id, nullable=True),
+    Index("ix_trust_policies_account_created", "account_id", "created_at", "id"),
+    Index("ix_trust_policies_issuer_pin", "issuer", "pin_value"),
+    sqlite_autoincrement=True,
+)
+
+# ID tokens already exchanged, by SHA-256 of issuer and ``jti``, kept until the token
+# would have expired anyway: a token is good for one key.
+oidc_token_uses = Table(
+    "oidc_token_uses",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
 )

@@ -79,9 +79,9 @@ SUMMARY_SQL = (
     "SELECT a.id, a.name, a.created_at, "
     "(SELECT p.email_verified_at IS NOT NULL FROM persons p WHERE p.id = ?), "
     "(SELECT count(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL "
-    "AND (k.expires_at IS NULL OR k.expires_at > ?)), "
+    "AND (k.expires_at IS NULL OR k.expires_at > ?) AND k.trust_policy_id IS NULL), "
     "(SELECT min(k.expires_at) FROM api_keys k WHERE k.account_id = a.id "
-    "AND k.revoked_at IS NULL AND k.expires_at > ?) "
+    "AND k.revoked_at IS NULL AND k.expires_at > ? AND k.trust_policy_id IS NULL) "
     "FROM accounts a WHERE a.id = ?"
 )
 

@@ -34,7 +34,7 @@ from paradarum.services import audit, confinement, validation
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
 from paradarum.services.notifications import Kind, enqueue
-from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from paradarum.services.roles import Action, Role, require
 
 MAX_EXPIRY = timedelta(days=366)
@@ -53,15 +53,19 @@ class RevokeReason(StrEnum):
     USER = "user"
     LEAKED = "leaked"
     ROLLED = "rolled"
+    # Minted by a trust policy that was deleted since.
+    POLICY = "policy"
     # Its member was demoted to a role that could not create it, or removed.
     MEMBER = "member"
 
 
 class CreatorKind(StrEnum):
-    """Who created a key: a member (with a session), or another key."""
+    """Who created a key: a member (with a session), another key, or a CI job."""
 
     MEMBER = "member"
     KEY = "key"
+    # A CI job's OpenID Connect ID token, traded under a trust policy (services/trust.py).
+    OIDC = "oidc"
 
 
 class ListFilter(StrEnum):
@@ -101,6 +105,9 @@ class KeyInfo:
     replaces_id: int | None
     created_by_member_id: int | None = None
     created_by_email: str | None = None
+    # Minted for a CI job by this trust policy, for the token's subject.
+    trust_policy_id: int | None = None
+    created_by_subject: str | None = None
 
     def status(self, now: datetime) -> KeyStatus:
         if self.revoked_at is not None:
@@ -117,12 +124,6 @@ class CreatedKey:
 
     info: KeyInfo
     raw_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class KeyPage:
-    items: list[KeyInfo]
-    next_cursor: str | None
 
 
 _PUBLIC_COLUMNS = (
@@ -145,6 +146,8 @@ _PUBLIC_COLUMNS = (
     api_keys.c.replaces_id,
     api_keys.c.created_by_member_id,
     api_keys.c.created_by_email,
+    api_keys.c.trust_policy_id,
+    api_keys.c.created_by_subject,
 )
 
 
@@ -171,6 +174,8 @@ def key_info(row: Any) -> KeyInfo:
         replaces_id=row.replaces_id,
         created_by_member_id=row.created_by_member_id,
         created_by_email=row.created_by_email,
+        trust_policy_id=row.trust_policy_id,
+        created_by_subject=row.created_by_subject,
     )
 
 
@@ -258,7 +263,7 @@ def _own_key(conn: Connection, account_id: int, key_id: int) -> Any:
     return row
 
 
-def _require_own_zones(conn: Connection, account_id: int, zone_ids: tuple[int, ...]) -> None:
+def require_own_zones(conn: Connection, account_id: int, zone_ids: tuple[int, ...]) -> None:
     """``zoneIds`` name zones of this account (pending ones too), or 400."""
     own = set(
         conn.execute(
@@ -272,6 +277,43 @@ def _require_own_zones(conn: Connection, account_id: int, zone_ids: tuple[int, .
             {"zoneIds": [f"No zone {listed} in your account (GET /api/account/zones lists them)."]},
             "The key settings are invalid.",
         )
+
+
+def insert_key(
+    conn: Connection,
+    *,
+    account_id: int,
+    name: str,
+    raw: str,
+    settings: KeySettings,
+    now: datetime,
+    created_by_kind: CreatorKind,
+    **created_by: Any,
+) -> int:
+    """Store a new key (its hash and prefix, never the key) and return its id.
+    ``created_by`` fills the other ``created_by_*``, ``replaces_id`` and
+    ``trust_policy_id`` columns."""
+    return int(
+        conn.execute(
+            insert(api_keys)
+            .values(
+                account_id=account_id,
+                name=name,
+                key_prefix=keys.display_prefix(raw),
+                key_hash=keys.hash_key(raw),
+                created_at=now,
+                expires_at=settings.expires_at,
+                permissions=str(settings.permission),
+                allowed_cidrs=json.dumps(settings.allowed_cidrs)
+                if settings.allowed_cidrs is not None
+                else None,
+                zone_ids=json.dumps(settings.zone_ids) if settings.zone_ids is not None else None,
+                created_by_kind=str(created_by_kind),
+                **created_by,
+            )
+            .returning(api_keys.c.id)
+        ).scalar_one()
+    )
 
 
 # -- service --------------------------------------------------------------------------
@@ -305,11 +347,17 @@ class ApiKeyService:
 
     @staticmethod
     def _count_active(conn: Connection, account_id: int, now: datetime) -> int:
+        """Active keys that count against the limit: a CI job's short-lived key,
+        minted by a trust policy, does not."""
         return int(
             conn.execute(
                 select(func.count())
                 .select_from(api_keys)
-                .where(api_keys.c.account_id == account_id, active(now))
+                .where(
+                    api_keys.c.account_id == account_id,
+                    active(now),
+                    api_keys.c.trust_policy_id.is_(None),
+                )
             ).scalar_one()
         )
 
@@ -364,7 +412,7 @@ class ApiKeyService:
             if self._count_active(conn, principal.account_id, now) >= self._key_limit:
                 raise KeyLimitReached(self._key_limit)
             if settings.zone_ids is not None:
-                _require_own_zones(conn, principal.account_id, settings.zone_ids)
+                require_own_zones(conn, principal.account_id, settings.zone_ids)
             return self._insert(
                 conn,
                 principal=principal,
@@ -397,30 +445,21 @@ class ApiKeyService:
     ) -> KeyInfo:
         prefix = keys.display_prefix(raw)
         by_key = principal.kind is CredentialKind.KEY
-        key_id = conn.execute(
-            insert(api_keys)
-            .values(
-                account_id=principal.account_id,
-                name=name,
-                key_prefix=prefix,
-                key_hash=keys.hash_key(raw),
-                created_at=now,
-                expires_at=settings.expires_at,
-                permissions=str(settings.permission),
-                allowed_cidrs=json.dumps(settings.allowed_cidrs)
-                if settings.allowed_cidrs is not None
-                else None,
-                zone_ids=json.dumps(settings.zone_ids) if settings.zone_ids is not None else None,
-                created_by_kind=str(CreatorKind.KEY if by_key else CreatorKind.MEMBER),
-                created_by_key_id=principal.key_id if by_key else None,
-                created_by_key_prefix=principal.key_prefix if by_key else None,
-                created_by_member_id=principal.member_id,
-                created_by_email=principal.email,
-                member_id=principal.member_id,
-                replaces_id=replaces.id if replaces else None,
-            )
-            .returning(api_keys.c.id)
-        ).scalar_one()
+        key_id = insert_key(
+            conn,
+            account_id=principal.account_id,
+            name=name,
+            raw=raw,
+            settings=settings,
+            now=now,
+            created_by_kind=CreatorKind.KEY if by_key else CreatorKind.MEMBER,
+            created_by_key_id=principal.key_id if by_key else None,
+            created_by_key_prefix=principal.key_prefix if by_key else None,
+            created_by_member_id=principal.member_id,
+            created_by_email=principal.email,
+            member_id=principal.member_id,
+            replaces_id=replaces.id if replaces else None,
+        )
         audit.record(
             conn,
             account_id=principal.account_id,
@@ -471,14 +510,12 @@ class ApiKeyService:
         self,
         *,
         principal: Principal,
-        limit: int = 100,
+        limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
         status: ListFilter = ListFilter.ALL,
-    ) -> KeyPage:
+    ) -> Page[KeyInfo]:
         """Newest first (``created_at``, then ``id``), revoked keys included by default;
         for a key limited to some zones, only the keys confined within them."""
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
         now = self._clock()
         query = select(*_PUBLIC_COLUMNS).where(api_keys.c.account_id == principal.account_id)
         if status is ListFilter.ACTIVE:
@@ -487,21 +524,16 @@ class ApiKeyService:
             query = query.where(api_keys.c.revoked_at.is_not(None))
         elif status is ListFilter.EXPIRED:
             query = query.where(api_keys.c.revoked_at.is_(None), api_keys.c.expires_at <= now)
-
-        def read(conn: Connection) -> list[Any]:
-            within = confinement.key_filter(conn, principal)
-            page = newest_first_page(
-                query if within is None else query.where(within),
-                moment=api_keys.c.created_at,
-                row_id=api_keys.c.id,
-                limit=limit,
-                cursor=cursor,
-            )
-            return list(conn.execute(page).all())
-
-        rows = await self._db.read(read)
-        items = [key_info(row) for row in rows[:limit]]
-        return KeyPage(items=items, next_cursor=next_cursor(rows, limit=limit, moment="created_at"))
+        within = await self._db.read(lambda conn: confinement.key_filter(conn, principal))
+        return await newest_first(
+            self._db,
+            query if within is None else query.where(within),
+            moment=api_keys.c.created_at,
+            row_id=api_keys.c.id,
+            limit=limit,
+            cursor=cursor,
+            item=key_info,
+        )
 
     async def revoke(self, *, principal: Principal, key_id: int, client: ClientInfo) -> KeyInfo:
         """Revoke for good. Of simultaneous revokes, exactly one changes the row."""

@@ -13,16 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
 from paradarum.db.engine import Database
 from paradarum.db.tables import audit_events
-from paradarum.errors import ValidationFailed
 from paradarum.services import confinement
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 
 
 class Event(StrEnum):
@@ -52,6 +50,10 @@ class Event(StrEnum):
     MEMBER_ROLE_CHANGED = "member.role_changed"
     MEMBER_REMOVED = "member.removed"
     MEMBER_LEFT = "member.left"
+    TRUST_POLICY_CREATED = "trust_policy.created"
+    TRUST_POLICY_DELETED = "trust_policy.deleted"
+    OIDC_KEY_MINTED = "oidc.key_minted"
+    OIDC_TOKEN_REFUSED = "oidc.token_refused"
 
 
 class Actor(StrEnum):
@@ -60,6 +62,8 @@ class Actor(StrEnum):
     ANONYMOUS = "anonymous"
     # Paradarum itself: an operator command, secret scanning, an expiry.
     SYSTEM = "system"
+    # A CI job, by its OpenID Connect token's subject.
+    OIDC = "oidc"
 
 
 def record(
@@ -119,12 +123,6 @@ class AuditEvent:
     detail: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class AuditPage:
-    items: list[AuditEvent]
-    next_cursor: str | None
-
-
 _COLUMNS = (
     audit_events.c.id,
     audit_events.c.event,
@@ -145,29 +143,18 @@ class AuditLog:
         self._db = db
 
     async def list(
-        self, *, principal: Principal, limit: int = 100, cursor: str | None = None
-    ) -> AuditPage:
+        self, *, principal: Principal, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> Page[AuditEvent]:
         """The account's events, newest first (``occurred_at``, then ``id``); for a key
         limited to some zones, only those about its zones and keys."""
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
-
-        def read(conn: Connection) -> list[Any]:
-            query = select(*_COLUMNS).where(audit_events.c.account_id == principal.account_id)
-            within = confinement.audit_filter(conn, principal)
-            if within is not None:
-                query = query.where(within)
-            page = newest_first_page(
-                query,
-                moment=audit_events.c.occurred_at,
-                row_id=audit_events.c.id,
-                limit=limit,
-                cursor=cursor,
-            )
-            return list(conn.execute(page).all())
-
-        rows = await self._db.read(read)
-        items = [AuditEvent(**row._asdict()) for row in rows[:limit]]
-        return AuditPage(
-            items=items, next_cursor=next_cursor(rows, limit=limit, moment="occurred_at")
+        query = select(*_COLUMNS).where(audit_events.c.account_id == principal.account_id)
+        within = await self._db.read(lambda conn: confinement.audit_filter(conn, principal))
+        return await newest_first(
+            self._db,
+            query if within is None else query.where(within),
+            moment=audit_events.c.occurred_at,
+            row_id=audit_events.c.id,
+            limit=limit,
+            cursor=cursor,
+            item=lambda row: AuditEvent(**row._asdict()),
         )

@@ -26,6 +26,8 @@ from paradarum import keys
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.tables import api_keys
+from paradarum.errors import RateLimited
+from paradarum.ratelimit import Limit, RateLimiter, address_bucket
 from paradarum.services import audit
 from paradarum.services.apikeys import RevokeReason
 from paradarum.services.context import ClientInfo
@@ -33,6 +35,7 @@ from paradarum.services.notifications import Kind, enqueue, key_ref
 
 # How deep the "created by" chain is followed: far beyond any real chain.
 MAX_CASCADE_DEPTH = 50
+PUBLIC_FOUND_AT = "reported through Paradarum's public revocation endpoint"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +56,38 @@ class LeakReport:
 
 class LeakService:
     def __init__(
-        self, *, db: Database, clock: Clock, on_notify: Callable[[], None] | None = None
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        limiter: RateLimiter,
+        public_per_address: int,
+        public_window_seconds: int,
+        on_notify: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._limiter = limiter
+        self._public_per_address = public_per_address
+        self._public_window = public_window_seconds
         self._on_notify = on_notify
+
+    async def report_found(self, tokens: Sequence[str], *, client: ClientInfo) -> None:
+        """Strings anyone found in public (no credential needed): every active key
+        among them is revoked. Limited per client address, so that the endpoint
+        cannot be used to hammer the database; nothing says what matched."""
+        retry = await self._limiter.consume(
+            Limit(
+                f"public-revoke:{address_bucket(client.address)}",
+                self._public_per_address,
+                self._public_window,
+            )
+        )
+        if retry:
+            raise RateLimited(
+                retry, "Too many revocation requests from your address. Try again later."
+            )
+        await self.report([Leak(token.strip(), PUBLIC_FOUND_AT) for token in tokens], client=client)
 
     async def report(
         self, leaks: Sequence[Leak], *, client: ClientInfo, reporter: str = "system"

@@ -156,10 +156,6 @@ class Notifier:
         # SMTP is blocking: one thread of its own, so a slow relay holds nothing else.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paradarum-mail")
 
-    @property
-    def mail_configured(self) -> bool:
-        return self._mailer is not None
-
     def wake(self) -> None:
         if self._wake is not None:
             self._wake.set()

@@ -15,17 +15,57 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, tuple_
 
 from paradarum.errors import ValidationFailed
+from paradarum_client.models import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
-MAX_ID = 2**63 - 1
+if TYPE_CHECKING:
+    from paradarum.db.engine import Database
+
+__all__ = ["DEFAULT_LIMIT", "MAX_ID", "MAX_LIMIT", "Page", "newest_first"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list; ``next_cursor`` is None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+async def newest_first(
+    db: Database,
+    query: Select[Any],
+    *,
+    moment: ColumnElement[Any],
+    row_id: ColumnElement[Any],
+    limit: int,
+    cursor: str | None,
+    item: Callable[[Any], T],
+) -> Page[T]:
+    """The one way a list is paged: ``query``'s rows newest first (``moment``, then
+    ``row_id``), after ``cursor``, at most ``limit`` (1 to ``MAX_LIMIT``) of them,
+    each made an ``item``."""
+    check_limit(limit)
+    paged = newest_first_page(query, moment=moment, row_id=row_id, limit=limit, cursor=cursor)
+    rows = await db.read(lambda conn: conn.execute(paged).all())
+    return Page(
+        items=[item(row) for row in rows[:limit]],
+        next_cursor=next_cursor(rows, limit=limit, moment=str(moment.key)),
+    )
+
+
+def check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
 
 
 def encode_cursor(moment: datetime, row_id: int) -> str:

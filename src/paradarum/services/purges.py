@@ -35,7 +35,7 @@ from paradarum.errors import NotAuthenticated, NotFound, NotYourHosts, RateLimit
 from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.pagination import newest_first_page, next_cursor
+from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from paradarum.services.roles import Action
 from paradarum.services.zones import ZoneInfo, active_zones, held_beneath, owners
 
@@ -102,12 +102,6 @@ class NodeResult:
 class PurgeDetail:
     purge: PurgeInfo
     nodes: list[NodeResult]
-
-
-@dataclass(frozen=True, slots=True)
-class PurgePage:
-    items: list[PurgeInfo]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,20 +454,17 @@ class PurgeService:
         return PurgeScope(principal=principal, zones=names, hostname=host, covered=covered)
 
     async def list(
-        self, *, account_id: int, limit: int = 50, cursor: str | None = None
-    ) -> PurgePage:
+        self, *, account_id: int, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> Page[PurgeInfo]:
         """Newest first (``created_at``, then ``id``)."""
-        query = newest_first_page(
+        return await newest_first(
+            self._db,
             select(purges).where(purges.c.account_id == account_id),
             moment=purges.c.created_at,
             row_id=purges.c.id,
             limit=limit,
             cursor=cursor,
-        )
-        rows = await self._db.read(lambda conn: conn.execute(query).all())
-        items = [_info(row) for row in rows[:limit]]
-        return PurgePage(
-            items=items, next_cursor=next_cursor(rows, limit=limit, moment="created_at")
+            item=_info,
         )
 
     async def get(self, *, account_id: int, purge_id: int) -> PurgeDetail:

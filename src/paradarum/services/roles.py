@@ -69,10 +69,17 @@ def _build() -> dict[Role, frozenset[Action]]:
 #: The table: every action each role may take.
 ALLOWED: dict[Role, frozenset[Action]] = _build()
 
+#: Managed with a panel session only, so no key has these: members and invitations,
+#: and trust policies (a key that could add one could mint keys that outlive it).
+SESSION_ONLY: dict[Action, str] = {
+    Action.MANAGE_MEMBERS: "Members and invitations are",
+    Action.MANAGE_OWNERS: "Members and invitations are",
+    Action.MANAGE_TRUST_POLICIES: "Trust policies are",
+}
+
 #: What a key may do by its own permission (before its member's role caps it).
-#: Members and invitations are managed with a session only, so no key has those.
 KEY_ACTIONS: dict[str, frozenset[Action]] = {
-    "full": frozenset(Action) - {Action.MANAGE_MEMBERS, Action.MANAGE_OWNERS},
+    "full": frozenset(Action) - set(SESSION_ONLY),
     "purge": frozenset({Action.PURGE}),
 }
 
@@ -108,13 +115,19 @@ class SessionOnly(Forbidden):
         "an API key cannot do that."
     )
 
+    def __init__(self, action: Action = Action.MANAGE_MEMBERS) -> None:
+        super().__init__(
+            f"{SESSION_ONLY.get(action, 'This is')} managed with a panel session (sign in): "
+            "an API key cannot do that."
+        )
+
 
 def require(role: Role | None, action: Action, *, key_permission: str | None = None) -> None:
     """Refuse (403) unless ``role`` may take ``action``; for a key (``key_permission``
     is its permission) the key's own permission must allow it too."""
     if key_permission is not None and action not in KEY_ACTIONS[key_permission]:
-        if action in (Action.MANAGE_MEMBERS, Action.MANAGE_OWNERS):
-            raise SessionOnly
+        if action in SESSION_ONLY:
+            raise SessionOnly(action)
         raise Forbidden("This key's permissions do not allow that.")
     if not may(role, action):
         raise RoleForbidden(action, role)

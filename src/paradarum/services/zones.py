@@ -58,7 +58,7 @@ from paradarum.services import audit, confinement
 from paradarum.services.accounts import home_account, require_verified
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.notifications import Kind, enqueue
-from paradarum.services.pagination import MAX_LIMIT, newest_first_page, next_cursor
+from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from paradarum.services.roles import Action
 
 logger = logging.getLogger("paradarum.zones")
@@ -141,12 +141,6 @@ class ZoneInfo:
     @property
     def challenge_name(self) -> str:
         return hostnames.challenge_name(self.hostname)
-
-
-@dataclass(frozen=True, slots=True)
-class ZonePage:
-    items: list[ZoneInfo]
-    next_cursor: str | None
 
 
 def zone_info(row: Any) -> ZoneInfo:
@@ -367,25 +361,20 @@ class ZoneService:
         return result
 
     async def list(
-        self, *, principal: Principal, limit: int = 100, cursor: str | None = None
-    ) -> ZonePage:
+        self, *, principal: Principal, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> Page[ZoneInfo]:
         """Newest first (``created_at``, then ``id``); a key limited to some zones sees
         those only."""
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValidationFailed({"limit": [f"Use 1 to {MAX_LIMIT}."]})
         query = select(zones).where(zones.c.account_id == principal.account_id)
         within = confinement.zone_filter(principal)
-        query = newest_first_page(
+        return await newest_first(
+            self._db,
             query if within is None else query.where(within),
             moment=zones.c.created_at,
             row_id=zones.c.id,
             limit=limit,
             cursor=cursor,
-        )
-        rows = await self._db.read(lambda conn: conn.execute(query).all())
-        return ZonePage(
-            items=[zone_info(row) for row in rows[:limit]],
-            next_cursor=next_cursor(rows, limit=limit, moment="created_at"),
+            item=zone_info,
         )
 
     async def _get(self, account_id: int, zone_id: int) -> ZoneInfo:

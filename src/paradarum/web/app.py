@@ -25,6 +25,7 @@ from paradarum.web.api import (
     leaks,
     members,
     purges,
+    trust,
     zones,
 )
 from paradarum.web.edge import (
@@ -52,7 +53,7 @@ Every response is an envelope `{"succeeded", "message", "data"}`; validation
 errors add `errors: {field: [problems]}`. Authenticate with
 `Authorization: Bearer <session JWT or pdm_ key>` or `X-API-Key: pdm_...`.
 """
-API_MODULES = (health, auth, account, members, apikeys, zones, audit, purges, leaks)
+API_MODULES = (health, auth, account, members, apikeys, zones, audit, purges, leaks, trust)
 # Bodies larger than the 64 KiB every other route accepts: a report of 1,000 leaks
 # with their URLs is several hundred KiB.
 LARGER_BODIES: dict[str, int] = {leaks.GITHUB: 1024 * 1024}

@@ -17,7 +17,6 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from paradarum import keys
 from paradarum.logs import AccessLogWriter
 from paradarum.web import errors as web_errors
-from paradarum.web.request import Network, client_address
+from paradarum.web.request import BODY, Network, client_address
 from paradarum.web.responses import envelope_error
 
 MAX_BODY = 64 * 1024
@@ -140,16 +139,9 @@ class BodyGuard:
             if media_type != b"application/json" and not media_type.endswith(b"+json"):
                 await envelope_error(415, web_errors.NOT_JSON)(send)
                 return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        # Read once, here: the router takes it from the scope.
+        scope[BODY] = body
+        await self.app(scope, receive, send)
 
 
 # -- limits -----------------------------------------------------------------------------
@@ -243,7 +235,7 @@ class ClientShare:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        address = scope_client(scope, self.trusted)
+        address = client_address(scope, self.trusted)
         held = self.in_flight.get(address, 0)
         if held >= self.limit:
             await envelope_error(429, web_errors.CLIENT_BUSY, headers={"Retry-After": "1"})(send)
@@ -257,19 +249,6 @@ class ClientShare:
                 self.in_flight[address] = left
             else:
                 del self.in_flight[address]
-
-
-def scope_client(scope: Scope, trusted: Sequence[Network]) -> str | None:
-    """The client of ``scope`` as the trusted-proxy rules see it."""
-    if trusted:
-        forwarded = [
-            value.decode("latin-1")
-            for name, value in scope["headers"]
-            if name == b"x-forwarded-for"
-        ]
-        return client_address(scope, forwarded, trusted)
-    peer: Any = scope.get("client")
-    return str(peer[0]) if peer else None
 
 
 # -- headers ------------------------------------------------------------------------------
@@ -383,7 +362,7 @@ class AccessLog:
         try:
             await self.app(scope, receive, recording)
         finally:
-            address = scope_client(scope, self.trusted)  # as the trusted-proxy rules see it
+            address = client_address(scope, self.trusted)
             self.writer.write(
                 method=scope["method"],
                 path=scope["path"],

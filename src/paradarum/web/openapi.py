@@ -1,14 +1,17 @@
 """``/openapi.json``, built from the route declarations and the shapes.
 
-Nothing here is written twice: each route's declaration (``web/routing.py``) says
-what it takes (body, query, path parameters), what it answers (a shape from
-``paradarum_client.models``) and which credential it needs; the rules that apply
-to whole groups of routes add the rest, from the same facts the code acts on:
+Nothing here is written twice: each route's declaration (``web/routing.py``: the
+decorator and the handler's typed signature) says what it takes (body, query, path
+parameters), what it answers (a shape from ``paradarum_client.models``) and which
+credential it needs. The shapes' JSON schemas are msgspec's own
+(``msgspec.json.schema_components``), the very definitions requests are validated
+against and answers encoded from. The rules that apply to whole groups of routes add
+the rest, from the same facts the code acts on:
 
 * a route that needs a credential can answer 400 (two credentials), 401 (with
   ``WWW-Authenticate``), 403 (a key used where its restrictions do not allow)
   and 429 (failed authentications from the address, with ``Retry-After``);
-* every ``POST`` under ``/api`` passes the body guard: 400 (bad
+* every ``POST``, ``PUT``, ``PATCH`` and ``DELETE`` under ``/api`` passes the body guard: 400 (bad
   ``Content-Length``), 413 (too large), 415 (not JSON);
 * a route with input can answer 400 (invalid fields);
 * every route but liveness can answer 503 with ``Retry-After``.
@@ -16,19 +19,18 @@ to whole groups of routes add the rest, from the same facts the code acts on:
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from collections.abc import Sequence
-from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
-from paradarum.services.pagination import MAX_ID
+import msgspec
+
+from paradarum.web.edge import BODY_METHODS
 from paradarum.web.routing import Route
-from paradarum_client.models import wire_fields
+from paradarum_client.models import ErrorEnvelope, Id
 
 OPENAPI_VERSION = "3.1.0"
-ERROR_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}
+REF = "#/components/schemas/{name}"
+ERROR_REF = {"$ref": REF.format(name="ErrorEnvelope")}
 ERROR_TEXT = {
     400: "Invalid fields, malformed JSON, two credentials, or a rule such as the key limit",
     401: "Missing, malformed, unknown, revoked or expired credentials",
@@ -84,81 +86,28 @@ SECURITY_SCHEMES = {
         "description": "An API key (pdm_...).",
     },
 }
-ERROR_ENVELOPE = {
-    "type": "object",
-    "description": "Every error response. `errors` (field → problems) only on invalid fields.",
-    "required": ["succeeded", "message", "data"],
-    "properties": {
-        "succeeded": {"const": False},
-        "message": {"type": "string"},
-        "data": {"type": "null"},
-        "errors": {
-            "type": "object",
-            "minProperties": 1,
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-}
 
 
 class Schemas:
-    """JSON schemas of the shapes (dataclasses) and request models (pydantic), as
-    components referenced by name."""
+    """The JSON schemas of the shapes a document uses, from msgspec's own JSON Schema
+    support: each shape once, as a component, referenced by name."""
 
-    def __init__(self) -> None:
-        self.components: dict[str, Any] = {"ErrorEnvelope": ERROR_ENVELOPE}
+    def __init__(self, routes: Sequence[Route]) -> None:
+        types: list[Any] = [ErrorEnvelope, Id]
+        for route in routes:
+            types += [route.body, route.query, route.response]
+        wanted = [item for item in types if item is not None]
+        found, self.components = msgspec.json.schema_components(wanted, ref_template=REF)
+        self._of = {repr(item): schema for item, schema in zip(wanted, found, strict=True)}
 
     def of(self, annotation: Any) -> dict[str, Any]:
-        origin = typing.get_origin(annotation)
-        args = typing.get_args(annotation)
-        if origin in (typing.Union, types.UnionType):
-            options = [self.of(arg) for arg in args if arg is not type(None)]
-            schema = options[0] if len(options) == 1 else {"anyOf": options}
-            return {"anyOf": [schema, {"type": "null"}]} if type(None) in args else schema
-        if origin is list:
-            return {"type": "array", "items": self.of(args[0]) if args else {}}
-        if origin is dict:
-            return {"type": "object", "additionalProperties": self.of(args[1])}
-        if origin is Literal:
-            return {"enum": list(args)}
-        if annotation is datetime:
-            return {"type": "string", "format": "date-time"}
-        if annotation is date:
-            return {"type": "string", "format": "date"}
-        if annotation is bool:
-            return {"type": "boolean"}
-        if annotation is int:
-            return {"type": "integer"}
-        if annotation is str:
-            return {"type": "string"}
-        if dataclasses.is_dataclass(annotation):
-            return self.shape(annotation)  # type: ignore[arg-type]
-        if annotation is Any or annotation is None:
-            return {}
-        raise TypeError(f"no JSON schema for {annotation!r}")
+        """The schema of ``annotation`` (a reference, for a shape)."""
+        return self._of[repr(annotation)]
 
-    def shape(self, cls: type) -> dict[str, Any]:
-        name = cls.__name__
-        if name not in self.components:
-            self.components[name] = {}  # reserved: shapes may refer to each other
-            fields = wire_fields(cls)
-            self.components[name] = {
-                "type": "object",
-                "description": (cls.__doc__ or "").strip().splitlines()[0]
-                if cls.__doc__ and not cls.__doc__.startswith(f"{name}(")
-                else "",
-                # Every field is always sent (null when empty).
-                "required": [item.name for item in fields],
-                "properties": {item.name: self.of(item.annotation) for item in fields},
-            }
-        return {"$ref": f"#/components/schemas/{name}"}
-
-    def model(self, model: Any) -> dict[str, Any]:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, definition in schema.pop("$defs", {}).items():
-            self.components.setdefault(name, definition)
-        self.components[model.__name__] = schema
-        return {"$ref": f"#/components/schemas/{model.__name__}"}
+    def fields(self, shape: type[msgspec.Struct]) -> tuple[dict[str, Any], set[str]]:
+        """A shape's properties (by wire name) and which of them are required."""
+        component = self.components[shape.__name__]
+        return component.get("properties", {}), set(component.get("required", []))
 
 
 def _envelope(schemas: Schemas, response: Any) -> dict[str, Any]:
@@ -197,19 +146,12 @@ def _operation(route: Route, schemas: Schemas) -> dict[str, Any]:
     if route.description:
         operation["description"] = route.description
     parameters: list[dict[str, Any]] = [
-        {
-            "name": name,
-            "in": "path",
-            "required": True,
-            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-        }
+        {"name": name, "in": "path", "required": True, "schema": schemas.of(Id)}
         for name in route.path_params
     ]
     if route.query is not None:
-        query = route.query.model_json_schema()
-        required = set(query.get("required", []))
-        for name, schema in query.get("properties", {}).items():
-            schema.pop("title", None)
+        properties, required = schemas.fields(route.query)
+        for name, schema in properties.items():
             parameters.append(
                 {"name": name, "in": "query", "required": name in required, "schema": schema}
             )
@@ -218,14 +160,14 @@ def _operation(route: Route, schemas: Schemas) -> dict[str, Any]:
     if route.body is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": schemas.model(route.body)}},
+            "content": {"application/json": {"schema": schemas.of(route.body)}},
         }
     elif route.raw_body is not None:
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": route.raw_body}},
         }
-    answer = route.response if route.raw else _envelope(schemas, route.response)
+    answer = route.answer if route.answer is not None else _envelope(schemas, route.response)
     success: dict[str, Any] = {
         "description": route.summary,
         "content": {"application/json": {"schema": answer}},
@@ -237,10 +179,10 @@ def _operation(route: Route, schemas: Schemas) -> dict[str, Any]:
         for code in (400, 401, 403, 429):
             _error(responses, code)
         operation["security"] = [{"bearer": []}, {"apiKey": []}]
-    if (route.method == "POST" or route.body is not None) and route.path.startswith("/api"):
+    if route.method in BODY_METHODS and route.path.startswith("/api"):
         for code in (400, 413, 415):
             _error(responses, code)
-    if route.path_params or route.query is not None or route.body or route.raw_body:
+    if route.takes_arguments:
         _error(responses, 400)
     if route.path != "/api/health":
         _error(responses, 503)
@@ -276,9 +218,10 @@ def _links(paths: dict[str, Any]) -> None:
 
 
 def build(routes: Sequence[Route], *, title: str, version: str, description: str) -> dict[str, Any]:
-    schemas = Schemas()
+    public = [route for route in routes if route.public]
+    schemas = Schemas(public)
     paths: dict[str, Any] = {}
-    for route in routes:
+    for route in public:
         if route.public:
             paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schemas)
     _links(paths)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.types import Receive, Scope
 
@@ -23,13 +23,35 @@ if TYPE_CHECKING:
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def client_address(scope: Scope, forwarded: list[str], trusted: Sequence[Network]) -> str | None:
+# Keys this project adds to the ASGI scope: the body, read once by ``edge.BodyGuard``,
+# and the client's address, worked out once (the route and the access log both need it).
+BODY = "paradarum.body"
+CLIENT = "paradarum.client"
+
+
+def client_address(scope: Scope, trusted: Sequence[Network]) -> str | None:
+    """The client's address as the trusted-proxy rules see it, worked out once per
+    request (:func:`forwarded_client`)."""
+    if CLIENT in scope:
+        return scope[CLIENT]
+    peer = scope["client"][0] if scope.get("client") else None
+    if trusted and peer is not None:
+        forwarded = [
+            value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name == b"x-forwarded-for"
+        ]
+        peer = forwarded_client(peer, forwarded, trusted)
+    scope[CLIENT] = peer
+    return peer
+
+
+def forwarded_client(peer: str, forwarded: list[str], trusted: Sequence[Network]) -> str:
     """The socket peer, unless it is a trusted proxy: then the right-most
     ``X-Forwarded-For`` hop that is not itself trusted. A forged header from an
     untrusted peer changes nothing. A hop that is not an IP address means the
     chain cannot be read (a proxy that passes garbage on): the peer is used."""
-    peer = scope["client"][0] if scope.get("client") else None
-    if not trusted or peer is None or not _in_networks(peer, trusted):
+    if not _in_networks(peer, trusted):
         return peer
     hops = [hop.strip() for hop in ",".join(forwarded).split(",") if hop.strip()]
     for hop in reversed(hops):
@@ -76,35 +98,20 @@ def credential(authorization: list[str], api_key: list[str]) -> str | None:
 
 
 class Request:
-    __slots__ = (
-        "_client",
-        "_headers",
-        "body",
-        "params",
-        "principal",
-        "query",
-        "receive",
-        "runtime",
-        "scope",
-        "trusted",
-    )
+    """Who is calling and from where. What the request carries (body, query, path
+    ids) is not here: the router validates it and passes it to the handler as typed
+    arguments (``web/routing.py``)."""
+
+    __slots__ = ("_client", "_headers", "principal", "receive", "runtime", "scope", "trusted")
 
     def __init__(
-        self,
-        scope: Scope,
-        receive: Receive,
-        runtime: Runtime,
-        params: dict[str, Any],
-        trusted: Sequence[Network],
+        self, scope: Scope, receive: Receive, runtime: Runtime, trusted: Sequence[Network]
     ) -> None:
         self.scope = scope
         self.receive = receive
         self.runtime = runtime
-        self.params = params
         self.trusted = trusted
         self.principal: Principal = None  # type: ignore[assignment]  # set when authenticated
-        self.body: Any = None
-        self.query: Any = None
         self._headers: dict[bytes, list[str]] | None = None
         self._client: ClientInfo | None = None
 
@@ -129,7 +136,7 @@ class Request:
     def client(self) -> ClientInfo:
         if self._client is None:
             self._client = ClientInfo(
-                address=client_address(self.scope, self.headers(b"x-forwarded-for"), self.trusted),
+                address=client_address(self.scope, self.trusted),
                 user_agent=self.header(b"user-agent"),
             )
         return self._client

@@ -2,36 +2,42 @@
 the few bytes it takes to send a response over ASGI.
 
 ``data`` is a shape from :mod:`paradarum_client.models` (or a list of them):
-:func:`paradarum_client.models.to_wire` turns it into JSON, so responses,
-``/openapi.json`` and the client's parsing all come from the same definition.
+msgspec turns it into JSON values by the shape's own definition (camelCase names),
+so responses, ``/openapi.json`` and the client's parsing all come from the same
+definition.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
+import msgspec
 import orjson
 from starlette.types import Send
 
-from paradarum_client.models import to_wire
+from paradarum_client.models import builtins, rfc3339
 
 JSON = b"application/json"
-# orjson: compact UTF-8 in one call, several times cheaper than the standard
-# library's encoder for these small documents (it runs on every response).
-_encode = orjson.dumps
+T = TypeVar("T")
 
 
-def wire(data: Any) -> Any:
-    """A shape, a list of shapes, or plain JSON values, as JSON values."""
-    if dataclasses.is_dataclass(data):
-        return to_wire(data)
-    if isinstance(data, list):
-        return [to_wire(item) if dataclasses.is_dataclass(item) else item for item in data]
-    return data
+def _timestamp(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _encode(document: Any) -> bytes:
+    # orjson: compact UTF-8 in one call, several times cheaper than the standard
+    # library's encoder for these small documents (it runs on every response). It
+    # hands timestamps back to us: the wire has milliseconds and a Z (``rfc3339``).
+    return orjson.dumps(document, default=_timestamp, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
 @dataclass(slots=True)
@@ -56,11 +62,11 @@ class Response:
 
 
 @dataclass(slots=True)
-class Reply:
-    """What a route answers: the data, a sentence, and optionally its own status
-    (else the route's) and headers."""
+class Reply(Generic[T]):
+    """What a route answers: the data (a shape, declared as ``-> Reply[Shape]``), a
+    sentence, and optionally its own status (else the route's) and headers."""
 
-    data: Any
+    data: T
     message: str
     status: int | None = None
     headers: Mapping[str, str] | None = None
@@ -69,7 +75,7 @@ class Reply:
 def envelope(
     data: Any, message: str, *, status: int, headers: Mapping[str, str] | None
 ) -> Response:
-    body = _encode({"succeeded": True, "message": message, "data": wire(data)})
+    body = _encode({"succeeded": True, "message": message, "data": builtins(data)})
     return Response(status, body, headers)
 
 
@@ -91,14 +97,16 @@ def raw_json(data: Any, *, status: int = 200) -> Response:
     return Response(status, _encode(data))
 
 
-def next_page_link(
-    path: str, query: Mapping[str, Any], cursor: str | None
-) -> dict[str, str] | None:
+def next_page_link(path: str, query: msgspec.Struct, cursor: str | None) -> dict[str, str] | None:
     """An RFC 8288 ``Link: <...>; rel="next"`` header: this request's path and query
-    with ``cursor`` replaced. A path-absolute reference, so that it stays right
-    behind proxies that rewrite the host."""
+    (every field, by its wire name) with ``cursor`` replaced. A path-absolute
+    reference, so that it stays right behind proxies that rewrite the host."""
     if not cursor:
         return None
-    params = {name: value for name, value in query.items() if value is not None}
+    params = {
+        field.encode_name: value
+        for field in msgspec.structs.fields(query)
+        if (value := getattr(query, field.name)) is not None
+    }
     params["cursor"] = cursor
     return {"Link": f'<{path}?{urlencode(params)}>; rel="next"'}

@@ -1,19 +1,26 @@
 """How a route is declared, and how a request reaches it.
 
-Every endpoint is declared the same way, with what it takes and what it answers::
+Every endpoint is one typed function; its signature says what it takes, its return
+type what it answers, and the decorator the rest::
 
     routes = Routes(tag="api keys")
 
-    @routes.post("/api/account/apikeys", body=NewKeyIn, response=NewKey, status=201,
-                 summary="Create a key", errors=(429,))
-    async def create_key(request: Request) -> Reply:
+    @routes.post("/api/account/apikeys", status=201, summary="Create a key")
+    async def create_key(request: Request, body: NewKeyIn) -> Reply[NewKey]:
         ...
+
+* ``body: SomeIn`` (a :class:`paradarum_client.models.Body`): the JSON body, validated;
+  ``body: bytes``: the raw bytes (a signature covers them), documented by ``raw_body=``;
+* ``query: SomeQuery``: the query string, validated (a ``PageQuery`` makes a paged
+  list: the ``Link`` header is documented);
+* a parameter named as a path segment (``{id}`` → ``id: int``): a positive id;
+* ``-> Reply[Shape]``: the envelope's ``data`` (``Reply[None]`` for none).
 
 From that one declaration come: the credential check (``permission``: which key
 permission the route needs; ``None`` for routes without a credential), the parsed
-and validated body, query and path parameters, the envelope, and the route's
-entry in ``/openapi.json`` (``web/openapi.py``). A handler only calls a service
-and says what to answer; domain errors become HTTP in ``web/errors.py``.
+and validated arguments, the envelope, and the route's entry in ``/openapi.json``
+(``web/openapi.py``). A handler only calls a service and says what to answer;
+domain errors become HTTP in ``web/errors.py``.
 
 The router is a dict lookup for fixed paths and a short list of patterns for
 paths with parameters: routing costs well under a microsecond, which matters
@@ -22,27 +29,31 @@ because it runs on every request (see docs/performance.md).
 
 from __future__ import annotations
 
+import inspect
 import re
+import typing
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ValidationError
+import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paradarum import errors
 from paradarum.services.context import Permission
-from paradarum.services.pagination import MAX_ID
 from paradarum.web import errors as web_errors
-from paradarum.web.request import Network, Request
+from paradarum.web.request import BODY, Network, Request
 from paradarum.web.responses import Reply, Response, envelope, envelope_error
+from paradarum_client.models import MAX_ID, Body, PageQuery
 
 if TYPE_CHECKING:
     from paradarum.runtime import Runtime
 
-Handler = Callable[[Request], Awaitable[Reply | Response]]
+Handler = Callable[..., Awaitable[Reply[Any] | Response]]
 _PARAM = re.compile(r"\{([a-z_]+)\}")
+# What a handler's signature says, never the decorator.
+_FROM_THE_SIGNATURE = {"body", "query", "response", "paged", "path_params", "raw_body_bytes"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,24 +65,58 @@ class Route:
     tag: str
     # The key permission this route needs; None: no credential at all.
     permission: Permission | None
-    body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    # A shape (or ``list[shape]``) for the envelope's ``data``; None for no data.
+    # What the handler's signature takes (see the module's docstring).
+    body: type[Body] | None = None
+    raw_body_bytes: bool = False
+    query: type[Body] | None = None
+    path_params: tuple[str, ...] = ()
+    # The envelope's ``data`` (from ``-> Reply[...]``); None for no data.
     response: Any = None
     status: int = 200
     # Statuses the route can answer beyond those that follow from the above.
     errors: tuple[int, ...] = ()
-    paged: bool = False
     # Documented in /openapi.json; the panel's pages are not.
     public: bool = True
-    # The answer is the ``response`` JSON schema itself, not an envelope (a partner
-    # protocol's own format).
-    raw: bool = False
-    # The request body is documented by this JSON schema and read by the handler
-    # itself (raw bytes: a signature covers them).
+    # A partner protocol's own format: the answer is this JSON schema, not an envelope.
+    answer: dict[str, Any] | None = None
+    # The JSON schema that documents a ``body: bytes`` (read by the handler itself).
     raw_body: dict[str, Any] | None = None
     description: str | None = None
-    path_params: tuple[str, ...] = field(default=())
+
+    @property
+    def paged(self) -> bool:
+        return self.query is not None and issubclass(self.query, PageQuery)
+
+    @property
+    def takes_arguments(self) -> bool:
+        return bool(self.body or self.raw_body_bytes or self.query or self.path_params)
+
+
+def signature(handler: Handler, path: str) -> dict[str, Any]:
+    """What a handler takes and answers, from its annotations: ``body``, ``query``,
+    the path's parameters, and ``-> Reply[...]``. A parameter the router cannot
+    fill is an error when the route is declared, not when it is called."""
+    hints = typing.get_type_hints(handler)
+    names = list(inspect.signature(handler).parameters)[1:]  # after the request
+    found: dict[str, Any] = {"path_params": tuple(_PARAM.findall(path))}
+    for name in names:
+        hint = hints.get(name)
+        if name == "body" and hint is bytes:
+            found["raw_body_bytes"] = True
+        elif name in ("body", "query") and isinstance(hint, type) and issubclass(hint, Body):
+            found[name] = hint
+        elif name in found["path_params"] and hint is int:
+            continue
+        else:
+            raise TypeError(f"{handler.__qualname__}: the router cannot fill {name}: {hint}")
+    missing = set(found["path_params"]) - set(names)
+    if missing:
+        raise TypeError(f"{handler.__qualname__} does not take {', '.join(sorted(missing))}")
+    answer = hints.get("return")
+    if typing.get_origin(answer) is Reply:
+        (data,) = typing.get_args(answer)
+        found["response"] = None if data is type(None) else data
+    return found
 
 
 class Routes:
@@ -83,6 +128,14 @@ class Routes:
         self.routes: list[Route] = []
 
     def _add(self, method: str, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        said = sorted(set(options) & _FROM_THE_SIGNATURE)
+        if said:
+            raise TypeError(
+                f"{method} {path}: {', '.join(said)} come from the handler's signature "
+                "(body: SomeIn, query: SomeQuery, id: int, -> Reply[Shape]); see "
+                '"How to add an endpoint" in docs/architecture.md'
+            )
+
         def register(handler: Handler) -> Handler:
             options.setdefault("tag", self.tag)
             options.setdefault("public", self.public)
@@ -90,11 +143,7 @@ class Routes:
             options.setdefault("permission", Permission.FULL)
             self.routes.append(
                 Route(
-                    method=method,
-                    path=path,
-                    handler=handler,
-                    path_params=tuple(_PARAM.findall(path)),
-                    **options,
+                    method=method, path=path, handler=handler, **signature(handler, path), **options
                 )
             )
             return handler
@@ -116,23 +165,25 @@ class Routes:
 
 # -- input ---------------------------------------------------------------------------
 
+_AT = re.compile(r"^(?P<text>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
+_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
-def _field(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "body"
 
-
-def validation_failed(exc: ValidationError, *, where: str = "body") -> errors.ValidationFailed:
-    problems: dict[str, list[str]] = {}
-    for error in exc.errors(include_url=False, include_input=False):
-        if error["type"] == "json_invalid":
-            return errors.ValidationFailed(
-                {"body": [web_errors.MALFORMED_JSON]}, web_errors.MALFORMED_JSON
-            )
-        message = str(error.get("msg", "Invalid value."))
-        if error["type"] in ("model_type", "model_attributes_type"):
-            message = "Must be a JSON object."
-        problems.setdefault(_field(tuple(error.get("loc", ()))) or where, []).append(message)
-    return errors.ValidationFailed(problems, web_errors.INVALID_FIELDS)
+def validation_failed(exc: msgspec.ValidationError, *, where: str) -> errors.ValidationFailed:
+    """msgspec's sentence (``Expected `int` >= 1 - at `$.zoneIds[0]` ``) as the
+    envelope's ``errors``: ``{"zoneIds.0": ["Expected `int` >= 1"]}``."""
+    found = _AT.match(str(exc))
+    text = found["text"] if found else str(exc)
+    parts = [a or b for a, b in _PART.findall(found["path"] or "")] if found else []
+    missing = _MISSING.match(text)
+    if missing:
+        parts.append(missing["name"])
+        text = "This field is required."
+    elif text.startswith("Expected `object`") and not parts:
+        text = "Must be a JSON object."
+    field = ".".join(parts) or where
+    return errors.ValidationFailed({field: [text]}, web_errors.INVALID_FIELDS)
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -147,25 +198,30 @@ async def read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def parse_body(model: type[BaseModel], body: bytes) -> BaseModel:
+def parse_body(shape: type[Body], body: bytes) -> Body:
     if not body.strip():
         raise errors.ValidationFailed(
             {"body": [web_errors.BODY_REQUIRED]}, web_errors.BODY_REQUIRED
         )
     try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        raise validation_failed(exc) from None
+        return msgspec.json.decode(body, type=shape)
+    except msgspec.ValidationError as exc:
+        raise validation_failed(exc, where="body") from None
+    except msgspec.DecodeError:  # not JSON at all (ValidationError is a DecodeError too)
+        raise errors.ValidationFailed(
+            {"body": [web_errors.MALFORMED_JSON]}, web_errors.MALFORMED_JSON
+        ) from None
 
 
-def parse_query(model: type[BaseModel], query_string: bytes) -> BaseModel:
+def parse_query(shape: type[Body], query_string: bytes) -> Body:
     try:
         pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     except ValueError:
         raise errors.ValidationFailed({"query": ["The query string cannot be read."]}) from None
     try:
-        return model.model_validate(dict(pairs))
-    except ValidationError as exc:
+        # Query values arrive as text: "20" is a fine limit (strict=False).
+        return msgspec.convert(dict(pairs), shape, strict=False)
+    except msgspec.ValidationError as exc:
         raise validation_failed(exc, where="query") from None
 
 
@@ -290,18 +346,25 @@ class Router:
     async def _run(
         self, route: Route, scope: Scope, receive: Receive, raw_params: dict[str, str]
     ) -> Response:
-        request = Request(scope, receive, self._runtime, raw_params, self._trusted)
+        request = Request(scope, receive, self._runtime, self._trusted)
         if route.permission is not None:
             request.principal = await self._runtime.authenticator.authenticate(
                 request.credential(), request.client, required=route.permission
             )
-        if raw_params:
-            request.params = {name: parse_id(name, value) for name, value in raw_params.items()}
-        if route.query is not None:
-            request.query = parse_query(route.query, scope["query_string"])
-        if route.body is not None:
-            request.body = parse_body(route.body, await read_body(receive))
-        reply = await route.handler(request)
+        if route.takes_arguments:
+            arguments: dict[str, Any] = {
+                name: parse_id(name, value) for name, value in raw_params.items()
+            }
+            if route.query is not None:
+                arguments["query"] = parse_query(route.query, scope["query_string"])
+            if route.body is not None or route.raw_body_bytes:
+                body = scope.get(BODY)
+                if body is None:  # no BodyGuard in front (a GET, or an app without it)
+                    body = await read_body(receive)
+                arguments["body"] = body if route.body is None else parse_body(route.body, body)
+            reply = await route.handler(request, **arguments)
+        else:
+            reply = await route.handler(request)
         if isinstance(reply, Response):
             return reply
         return envelope(

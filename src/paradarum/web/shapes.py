@@ -1,4 +1,6 @@
-"""From what services return to the API's shapes (``paradarum_client.models``)."""
+"""From what services return to the API's shapes (``paradarum_client.models``): the
+one place where a service's result becomes what the API answers, one function per
+shape. Routes call these; nothing else builds a shape from a service's result."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from paradarum.services.apikeys import CreatedKey, KeyInfo, KeyStatus
 from paradarum.services.audit import AuditEvent
 from paradarum.services.members import Invitation, Member, MemberAccount
 from paradarum.services.purges import PurgeDetail, PurgeScope
+from paradarum.services.trust import MintedKey, TrustPolicy
 from paradarum.services.usage import DayUsage
 from paradarum.services.zones import ZoneInfo
 from paradarum_client import models
@@ -71,6 +74,8 @@ def _key_fields(info: KeyInfo, now: datetime) -> dict[str, Any]:
             key_prefix=info.created_by_key_prefix,
             member_id=info.created_by_member_id,
             email=info.created_by_email,
+            policy_id=info.trust_policy_id,
+            subject=info.created_by_subject,
         ),
         "replaces": info.replaces_id,
     }
@@ -182,4 +187,28 @@ def purge_scope(scope: PurgeScope) -> models.PurgeScope:
         zones=scope.zones,
         hostname=scope.hostname,
         covered=scope.covered,
+    )
+
+
+def trust_policy(policy: TrustPolicy) -> models.TrustPolicy:
+    return models.TrustPolicy(
+        id=policy.id,
+        name=policy.name,
+        issuer=policy.issuer,
+        audience=policy.audience,
+        conditions=policy.conditions,
+        permissions=_name(policy.permission),
+        zone_ids=list(policy.zone_ids) if policy.zone_ids else None,
+        ttl_seconds=policy.ttl_seconds,
+        created_at=policy.created_at,
+        active_keys=policy.active_keys,
+    )
+
+
+def oidc_key(minted: MintedKey) -> models.OidcKey:
+    return models.OidcKey(
+        key=minted.raw_key,
+        key_prefix=minted.key_prefix,
+        expires_at=minted.expires_at,
+        policy_id=minted.policy_id,
     )

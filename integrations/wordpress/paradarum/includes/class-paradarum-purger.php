@@ -283,14 +283,20 @@ class Paradarum_Purger {
 				continue;
 			}
 			if ( $cron_round < self::CRON_ATTEMPTS ) {
-				$delay = max( $wait, 60 * ( $cron_round + 1 ) );
+				$delay   = max( $wait, 60 * ( $cron_round + 1 ) );
+				$minutes = (int) ceil( $delay / 60 );
 				wp_schedule_single_event( time() + $delay, self::CRON_HOOK, array( $urls, $cron_round ) );
 				Paradarum_Options::record_failure(
 					sprintf(
 						/* translators: 1: what went wrong, 2: minutes until the next attempt. */
-						__( 'Paradarum could not purge the changed pages yet: %1$s It will try again in about %2$d minute(s).', 'paradarum' ),
+						_n(
+							'Paradarum could not purge the changed pages yet: %1$s It will try again in about %2$d minute.',
+							'Paradarum could not purge the changed pages yet: %1$s It will try again in about %2$d minutes.',
+							$minutes,
+							'paradarum'
+						),
 						$result->message,
-						(int) ceil( $delay / 60 )
+						$minutes
 					)
 				);
 				return $result;

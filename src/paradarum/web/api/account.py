@@ -5,8 +5,7 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
 from paradarum.web.routing import Routes
-from paradarum.web.schemas import PasswordChangeIn
-from paradarum_client.models import Account
+from paradarum_client.models import Account, PasswordChangeIn
 
 routes = Routes(tag="account")
 
@@ -14,25 +13,22 @@ routes = Routes(tag="account")
 @routes.get(
     "/api/account",
     permission=Permission.PURGE,
-    response=Account,
     summary="Who am I (any key, purge-only keys included)",
 )
-async def who_am_i(request: Request) -> Reply:
+async def who_am_i(request: Request) -> Reply[Account]:
     summary = await request.runtime.accounts.summary(request.principal)
     return Reply(shapes.account(summary), "Account")
 
 
 @routes.post(
     "/api/account/password",
-    body=PasswordChangeIn,
     summary="Change the password; ends every session of the account",
 )
-async def change_password(request: Request) -> Reply:
-    body: PasswordChangeIn = request.body
+async def change_password(request: Request, body: PasswordChangeIn) -> Reply[None]:
     await request.runtime.accounts.change_password(
         principal=request.principal,
-        current=body.currentPassword,
-        new=body.newPassword,
+        current=body.current_password,
+        new=body.new_password,
         client=request.client,
     )
     return Reply(None, "Password changed; every session has been signed out")

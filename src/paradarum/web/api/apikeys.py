@@ -9,8 +9,7 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply, next_page_link
 from paradarum.web.routing import Routes
-from paradarum.web.schemas import KeyListQuery, NewKeyIn, RollIn
-from paradarum_client.models import ApiKey, KeyUsage, NewKey
+from paradarum_client.models import ApiKey, KeyListQuery, KeyUsage, NewKey, NewKeyIn, RollIn
 
 routes = Routes(tag="api keys")
 NO_STORE = {"Cache-Control": "no-store"}
@@ -18,13 +17,9 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 @routes.get(
     "/api/account/apikeys",
-    query=KeyListQuery,
-    response=list[ApiKey],
-    paged=True,
     summary="List keys, newest first (revoked and expired included by default)",
 )
-async def list_keys(request: Request) -> Reply:
-    query: KeyListQuery = request.query
+async def list_keys(request: Request, query: KeyListQuery) -> Reply[list[ApiKey]]:
     runtime = request.runtime
     page = await runtime.apikeys.list(
         principal=request.principal,
@@ -36,26 +31,23 @@ async def list_keys(request: Request) -> Reply:
     return Reply(
         [shapes.api_key(info, now) for info in page.items],
         "API keys",
-        headers=next_page_link(request.path, query.model_dump(), page.next_cursor),
+        headers=next_page_link(request.path, query, page.next_cursor),
     )
 
 
 @routes.post(
     "/api/account/apikeys",
-    body=NewKeyIn,
-    response=NewKey,
     status=201,
     summary="Create a key (the raw key is in this response only)",
 )
-async def create_key(request: Request) -> Reply:
-    body: NewKeyIn = request.body
+async def create_key(request: Request, body: NewKeyIn) -> Reply[NewKey]:
     runtime = request.runtime
     settings = key_settings(
         now=runtime.clock(),
-        expires_at=body.expiresAt,
+        expires_at=body.expires_at,
         permission=Permission(body.permissions),
-        allowed_cidrs=body.allowedCidrs,
-        zone_ids=body.zoneIds,
+        allowed_cidrs=body.allowed_cidrs,
+        zone_ids=body.zone_ids,
     )
     created = await runtime.apikeys.create(
         principal=request.principal, name=body.name, client=request.client, settings=settings
@@ -65,33 +57,29 @@ async def create_key(request: Request) -> Reply:
 
 @routes.delete(
     "/api/account/apikeys/{id}",
-    response=ApiKey,
     errors=(404,),
     summary="Revoke a key, permanently",
 )
-async def revoke_key(request: Request) -> Reply:
+async def revoke_key(request: Request, id: int) -> Reply[ApiKey]:
     runtime = request.runtime
     info = await runtime.apikeys.revoke(
-        principal=request.principal, key_id=request.params["id"], client=request.client
+        principal=request.principal, key_id=id, client=request.client
     )
     return Reply(shapes.api_key(info, runtime.clock()), "API key revoked")
 
 
 @routes.post(
     "/api/account/apikeys/{id}/roll",
-    body=RollIn,
-    response=NewKey,
     status=201,
     errors=(404,),
     summary="Replace a key with a new one; the old one works for the grace period",
 )
-async def roll_key(request: Request) -> Reply:
-    body: RollIn = request.body
+async def roll_key(request: Request, id: int, body: RollIn) -> Reply[NewKey]:
     runtime = request.runtime
     created = await runtime.apikeys.roll(
         principal=request.principal,
-        key_id=request.params["id"],
-        grace=timedelta(minutes=body.gracePeriodMinutes),
+        key_id=id,
+        grace=timedelta(minutes=body.grace_period_minutes),
         client=request.client,
     )
     return Reply(shapes.new_key(created, runtime.clock()), "API key rolled", headers=NO_STORE)
@@ -99,13 +87,11 @@ async def roll_key(request: Request) -> Reply:
 
 @routes.get(
     "/api/account/apikeys/{id}/usage",
-    response=KeyUsage,
     errors=(404,),
     summary=f"A key's requests and refusals per UTC day, the last {HISTORY_DAYS} days",
 )
-async def key_usage(request: Request) -> Reply:
-    key_id = request.params["id"]
+async def key_usage(request: Request, id: int) -> Reply[KeyUsage]:
     days = await request.runtime.usage.history(
-        principal=request.principal, key_id=key_id, days=HISTORY_DAYS
+        principal=request.principal, key_id=id, days=HISTORY_DAYS
     )
-    return Reply(shapes.usage(key_id, days), "Key usage")
+    return Reply(shapes.usage(id, days), "Key usage")

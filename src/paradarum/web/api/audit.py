@@ -4,26 +4,21 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply, next_page_link
 from paradarum.web.routing import Routes
-from paradarum.web.schemas import PageQuery
-from paradarum_client.models import AuditEvent
+from paradarum_client.models import AuditEvent, PageQuery
 
 routes = Routes(tag="account")
 
 
 @routes.get(
     "/api/account/audit",
-    query=PageQuery,
-    response=list[AuditEvent],
-    paged=True,
     summary="Security log: sign-ins, key and zone events, purges, notifications; newest first",
 )
-async def list_events(request: Request) -> Reply:
-    query: PageQuery = request.query
+async def list_events(request: Request, query: PageQuery) -> Reply[list[AuditEvent]]:
     page = await request.runtime.audit.list(
         principal=request.principal, limit=query.limit, cursor=query.cursor
     )
     return Reply(
         [shapes.audit_event(event) for event in page.items],
         "Security log",
-        headers=next_page_link(request.path, query.model_dump(), page.next_cursor),
+        headers=next_page_link(request.path, query, page.next_cursor),
     )

@@ -5,8 +5,7 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
 from paradarum.web.routing import Routes
-from paradarum.web.schemas import CredentialsIn, EmailTokenIn, SignupIn
-from paradarum_client.models import NewAccount, Session
+from paradarum_client.models import CredentialsIn, EmailTokenIn, NewAccount, Session, SignupIn
 
 routes = Routes(tag="auth")
 NO_STORE = {"Cache-Control": "no-store"}
@@ -15,8 +14,6 @@ NO_STORE = {"Cache-Control": "no-store"}
 @routes.post(
     "/api/auth/signup",
     permission=None,
-    body=SignupIn,
-    response=NewAccount | None,
     status=201,
     errors=(403, 409, 429),
     summary="Create an account",
@@ -26,8 +23,7 @@ NO_STORE = {"Cache-Control": "no-store"}
         "Elsewhere `data` is the new account, and a registered email is a 409."
     ),
 )
-async def signup(request: Request) -> Reply:
-    body: SignupIn = request.body
+async def signup(request: Request, body: SignupIn) -> Reply[NewAccount | None]:
     account = await request.runtime.accounts.signup(
         email=body.email, password=body.password, client=request.client
     )
@@ -43,11 +39,9 @@ async def signup(request: Request) -> Reply:
 @routes.post(
     "/api/auth/email/verify",
     permission=None,
-    body=EmailTokenIn,
     summary="Verify an email address with the token from the emailed link",
 )
-async def verify_email(request: Request) -> Reply:
-    body: EmailTokenIn = request.body
+async def verify_email(request: Request, body: EmailTokenIn) -> Reply[None]:
     await request.runtime.accounts.verify_email(token=body.token, client=request.client)
     return Reply(None, "Your email address is verified.")
 
@@ -57,7 +51,7 @@ async def verify_email(request: Request) -> Reply:
     errors=(429,),
     summary="Send a new email verification link",
 )
-async def resend_verification(request: Request) -> Reply:
+async def resend_verification(request: Request) -> Reply[None]:
     await request.runtime.accounts.resend_verification(principal=request.principal)
     return Reply(None, "A new verification link is on its way to your inbox.")
 
@@ -65,13 +59,10 @@ async def resend_verification(request: Request) -> Reply:
 @routes.post(
     "/api/auth/login",
     permission=None,
-    body=CredentialsIn,
-    response=Session,
     errors=(401, 429),
     summary="Sign in: get a panel session token (JWT)",
 )
-async def login(request: Request) -> Reply:
-    body: CredentialsIn = request.body
+async def login(request: Request, body: CredentialsIn) -> Reply[Session]:
     session = await request.runtime.accounts.login(
         email=body.email, password=body.password, client=request.client
     )
@@ -83,6 +74,6 @@ async def login(request: Request) -> Reply:
     permission=Permission.PURGE,
     summary="Sign out: end this session token (an API key gets 400: revoke it instead)",
 )
-async def logout(request: Request) -> Reply:
+async def logout(request: Request) -> Reply[None]:
     await request.runtime.accounts.logout(principal=request.principal, client=request.client)
     return Reply(None, "Signed out")

@@ -10,18 +10,17 @@ routes = Routes(tag="health")
 OK = Health(status="ok")
 
 
-@routes.get("/api/health", permission=None, response=Health, summary="Liveness (no I/O)")
-async def health(_request: Request) -> Reply:
+@routes.get("/api/health", permission=None, summary="Liveness (no I/O)")
+async def health(_request: Request) -> Reply[Health]:
     return Reply(OK, "Paradarum is running")
 
 
 @routes.get(
     "/api/health/ready",
     permission=None,
-    response=Health,
     summary="Readiness: the database answers and writes are not failing",
 )
-async def ready(request: Request) -> Reply:
+async def ready(request: Request) -> Reply[Health]:
     db = request.runtime.db
     # The same route a key check takes: not the password hasher's threads, not
     # the general database threads, so a burst of sign-ins cannot make it fail.

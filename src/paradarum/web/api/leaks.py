@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from paradarum import secret_scanning
-from paradarum.errors import NotAuthenticated, RateLimited
-from paradarum.ratelimit import Limit, address_bucket
+from paradarum.errors import NotAuthenticated
 from paradarum.services.leaks import Leak
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply, Response, raw_json
-from paradarum.web.routing import Routes, read_body
-from paradarum.web.schemas import CredentialsRevokeIn
+from paradarum.web.routing import Routes
+from paradarum_client.models import CredentialsRevokeIn
 
 routes = Routes(tag="leaked keys")
 GITHUB = "/api/secret-scanning/github"
@@ -49,8 +48,7 @@ FEEDBACK_SCHEMA: dict[str, Any] = {
     GITHUB,
     permission=None,
     raw_body=ALERTS_SCHEMA,
-    raw=True,
-    response=FEEDBACK_SCHEMA,
+    answer=FEEDBACK_SCHEMA,
     errors=(401,),
     summary="GitHub secret scanning: revoke the reported keys, answer with feedback",
     description=(
@@ -62,9 +60,8 @@ FEEDBACK_SCHEMA: dict[str, Any] = {
         "is or was a Paradarum key."
     ),
 )
-async def github(request: Request) -> Response:
+async def github(request: Request, body: bytes) -> Response:
     runtime = request.runtime
-    body = await read_body(request.receive)
     verified = await runtime.signing_keys.verify(
         body=body,
         identifier=request.header(b"github-public-key-identifier"),
@@ -87,7 +84,6 @@ async def github(request: Request) -> Response:
 @routes.post(
     "/api/credentials/revoke",
     permission=None,
-    body=CredentialsRevokeIn,
     status=202,
     errors=(429,),
     summary="Revoke keys found in public, whoever found them (no credential needed)",
@@ -97,24 +93,6 @@ async def github(request: Request) -> Response:
         "told. Rate limited per client address."
     ),
 )
-async def revoke_found(request: Request) -> Reply:
-    runtime = request.runtime
-    settings = runtime.settings
-    retry = await runtime.limiter.consume(
-        Limit(
-            f"public-revoke:{address_bucket(request.client.address)}",
-            settings.public_revocations_per_address,
-            settings.public_revocation_window_seconds,
-        )
-    )
-    if retry:
-        raise RateLimited(retry, "Too many revocation requests from your address. Try again later.")
-    body: CredentialsRevokeIn = request.body
-    await runtime.leaks.report(
-        [
-            Leak(token.strip(), "reported through Paradarum's public revocation endpoint")
-            for token in body.credentials
-        ],
-        client=request.client,
-    )
+async def revoke_found(request: Request, body: CredentialsRevokeIn) -> Reply[None]:
+    await request.runtime.leaks.report_found(body.credentials, client=request.client)
     return Reply(None, THANKS)

@@ -5,8 +5,7 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply, next_page_link
 from paradarum.web.routing import Routes
-from paradarum.web.schemas import PurgeIn, PurgeListQuery, PurgeScopeQuery
-from paradarum_client.models import Purge, PurgeScope
+from paradarum_client.models import PageQuery, Purge, PurgeIn, PurgeScope, PurgeScopeQuery
 
 routes = Routes(tag="cache purge")
 NO_NODES = (
@@ -18,14 +17,11 @@ NO_NODES = (
 @routes.post(
     "/api/account/purge",
     permission=Permission.PURGE,
-    body=PurgeIn,
-    response=Purge,
     status=202,
     errors=(429,),
     summary="Purge URLs, tags or everything of your zones from every cache node",
 )
-async def request_purge(request: Request) -> Reply:
-    body: PurgeIn = request.body
+async def request_purge(request: Request, body: PurgeIn) -> Reply[Purge]:
     info = await request.runtime.purges.request(
         principal=request.principal,
         client=request.client,
@@ -41,12 +37,9 @@ async def request_purge(request: Request) -> Reply:
 @routes.get(
     "/api/account/purge/scope",
     permission=Permission.PURGE,
-    query=PurgeScopeQuery,
-    response=PurgeScope,
     summary="What this credential may purge, and whether that covers a hostname",
 )
-async def purge_scope(request: Request) -> Reply:
-    query: PurgeScopeQuery = request.query
+async def purge_scope(request: Request, query: PurgeScopeQuery) -> Reply[PurgeScope]:
     scope = await request.runtime.purges.scope(principal=request.principal, hostname=query.hostname)
     return Reply(shapes.purge_scope(scope), "Purge scope")
 
@@ -54,13 +47,9 @@ async def purge_scope(request: Request) -> Reply:
 @routes.get(
     "/api/account/purges",
     permission=Permission.PURGE,
-    query=PurgeListQuery,
-    response=list[Purge],
-    paged=True,
     summary="List purges, newest first, with each cache node's result",
 )
-async def list_purges(request: Request) -> Reply:
-    query: PurgeListQuery = request.query
+async def list_purges(request: Request, query: PageQuery) -> Reply[list[Purge]]:
     page = await request.runtime.purges.list(
         account_id=request.principal.account_id, limit=query.limit, cursor=query.cursor
     )
@@ -68,20 +57,17 @@ async def list_purges(request: Request) -> Reply:
     return Reply(
         [shapes.purge_detail(detail) for detail in details],
         "Purges",
-        headers=next_page_link(request.path, query.model_dump(), page.next_cursor),
+        headers=next_page_link(request.path, query, page.next_cursor),
     )
 
 
 @routes.get(
     "/api/account/purges/{id}",
     permission=Permission.PURGE,
-    response=Purge,
     errors=(404,),
     summary="One purge, with each cache node's result",
 )
-async def get_purge(request: Request) -> Reply:
-    detail = await request.runtime.purges.get(
-        account_id=request.principal.account_id, purge_id=request.params["id"]
-    )
+async def get_purge(request: Request, id: int) -> Reply[Purge]:
+    detail = await request.runtime.purges.get(account_id=request.principal.account_id, purge_id=id)
     message = "Purge" if detail.nodes or request.runtime.purges.nodes else NO_NODES
     return Reply(shapes.purge_detail(detail), message)

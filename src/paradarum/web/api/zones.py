@@ -4,41 +4,33 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply, next_page_link
 from paradarum.web.routing import Routes
-from paradarum.web.schemas import PageQuery, ZoneIn
-from paradarum_client.models import Zone
+from paradarum_client.models import PageQuery, Zone, ZoneIn
 
 routes = Routes(tag="zones")
 
 
 @routes.get(
     "/api/account/zones",
-    query=PageQuery,
-    response=list[Zone],
-    paged=True,
     summary="List zones (the hostnames this account may purge), newest first",
 )
-async def list_zones(request: Request) -> Reply:
-    query: PageQuery = request.query
+async def list_zones(request: Request, query: PageQuery) -> Reply[list[Zone]]:
     page = await request.runtime.zones.list(
         principal=request.principal, limit=query.limit, cursor=query.cursor
     )
     return Reply(
         [shapes.zone(info) for info in page.items],
         "Zones",
-        headers=next_page_link(request.path, query.model_dump(), page.next_cursor),
+        headers=next_page_link(request.path, query, page.next_cursor),
     )
 
 
 @routes.post(
     "/api/account/zones",
-    body=ZoneIn,
-    response=Zone,
     status=201,
     errors=(409,),
     summary="Add a zone (pending until its DNS TXT record is verified)",
 )
-async def add_zone(request: Request) -> Reply:
-    body: ZoneIn = request.body
+async def add_zone(request: Request, body: ZoneIn) -> Reply[Zone]:
     info = await request.runtime.zones.add(
         principal=request.principal, hostname=body.hostname, client=request.client
     )
@@ -52,25 +44,23 @@ async def add_zone(request: Request) -> Reply:
 
 @routes.post(
     "/api/account/zones/{id}/verify",
-    response=Zone,
     errors=(404, 409),
     summary="Look for the zone's TXT record in DNS; found: the zone is active",
 )
-async def verify_zone(request: Request) -> Reply:
+async def verify_zone(request: Request, id: int) -> Reply[Zone]:
     info = await request.runtime.zones.verify(
-        principal=request.principal, zone_id=request.params["id"], client=request.client
+        principal=request.principal, zone_id=id, client=request.client
     )
     return Reply(shapes.zone(info), "Zone verified: it is active and can be purged")
 
 
 @routes.delete(
     "/api/account/zones/{id}",
-    response=Zone,
     errors=(404,),
     summary="Delete a zone; its hostname can no longer be purged from this account",
 )
-async def delete_zone(request: Request) -> Reply:
+async def delete_zone(request: Request, id: int) -> Reply[Zone]:
     info = await request.runtime.zones.delete(
-        principal=request.principal, zone_id=request.params["id"], client=request.client
+        principal=request.principal, zone_id=id, client=request.client
     )
     return Reply(shapes.zone(info), "Zone deleted")

@@ -64,6 +64,7 @@ SECTIONS = (
     Section("purge", "Purge"),
     Section("members", "Members"),
     Section("security", "Security"),
+    Section("ci", "CI access"),
     Section("security-log", "Security log"),
 )
 SETTINGS_LAYOUT = "settings.html"

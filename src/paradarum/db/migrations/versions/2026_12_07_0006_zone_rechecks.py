@@ -1,7 +1,7 @@
 """zones that follow their domain: re-checks, suspension; security-log entries about a zone
 
 Revision ID: 0006
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07 03:00:00
 
 ``zones.checked_at`` / ``zones.missed_checks``: when the TXT record of an active zone
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

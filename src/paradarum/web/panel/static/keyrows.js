@@ -243,6 +243,8 @@ function status(key, keys) {
     parts.push(h("span", { className: "sub" }, text));
   } else if (key.revokedReason === "member") {
     parts.push(h("span", { className: "sub" }, "Its member was demoted or removed"));
+  } else if (key.revokedReason === "policy") {
+    parts.push(h("span", { className: "sub" }, "Its CI trust policy was deleted"));
   }
   return parts;
 }

@@ -37,6 +37,10 @@ const EVENT_LABELS = {
   "member.role_changed": "Member's role changed",
   "member.removed": "Member removed",
   "member.left": "Member left",
+  "trust_policy.created": "CI trust policy added",
+  "trust_policy.deleted": "CI trust policy deleted",
+  "oidc.key_minted": "Key issued to a CI job",
+  "oidc.token_refused": "CI token refused",
 };
 const WARNING_EVENTS = new Set([
   "session.login_failed",
@@ -44,6 +48,7 @@ const WARNING_EVENTS = new Set([
   "key.refused",
   "zone.suspended",
   "zone.moved",
+  "oidc.token_refused",
 ]);
 
 // Repeats of one event for the same key, address and detail, one right after the
