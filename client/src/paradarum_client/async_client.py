@@ -35,6 +35,8 @@ from paradarum_client.models import (
     KeyUsage,
     Member,
     NewKey,
+    OidcKey,
+    OidcTokenIn,
     Purge,
     PurgeIn,
     RemoveMemberIn,
@@ -138,6 +140,13 @@ class AsyncClient(BaseClient):
     async def logout(self) -> None:
         """End the session token this client uses."""
         await self._send("POST", "/api/auth/logout")
+
+    async def exchange_oidc_token(self, id_token: str, *, policy_id: int | None = None) -> OidcKey:
+        """Trade a CI job's OpenID Connect ID token for a short-lived key (as
+        :meth:`Client.exchange_oidc_token <paradarum_client.Client.exchange_oidc_token>`)."""
+        body = OidcTokenIn(token=id_token, policy_id=policy_id)
+        data, _ = await self._send("POST", "/api/oidc/token", json=to_wire(body))
+        return parse(OidcKey, data)
 
     async def aclose(self) -> None:
         await self._http.aclose()
