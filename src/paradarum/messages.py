@@ -379,6 +379,53 @@ def key_expiring(
     )
 
 
+def zone_lost(
+    *,
+    to: str,
+    mail_from: str,
+    panel_url: str,
+    hostname: str,
+    moved: bool,
+    at: datetime,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Tell the owner that a zone can no longer be purged: its TXT record was missing on
+    three daily checks in a row (suspended), or it went to another account that proved
+    control of the domain while the record was gone (moved)."""
+    panel = _Panel(panel_url)
+    host = _inline(hostname, limit=253)
+    record = f"_paradarum-challenge.{host.removeprefix('*.')}"
+    if moved:
+        subject = f"Your Paradarum zone {host} moved to another account"
+        opening = (
+            f"On {_when(at)} another Paradarum account proved control of {host} with its "
+            f"own DNS record at {record}, and yours was no longer there. The zone is now "
+            "that account's: your purges no longer reach it."
+        )
+        advice = (
+            "If the domain is still yours, someone else changed its DNS: check who can edit "
+            "it, publish your record again and verify the zone in the panel."
+        )
+    else:
+        subject = f"Your Paradarum zone {host} is suspended"
+        opening = (
+            f"Paradarum checks every day that the DNS record proving control of {host} is "
+            f"still at {record}. It was missing on three checks in a row, the last on "
+            f"{_when(at)}, so the zone is suspended: nothing is purged for it."
+        )
+        advice = (
+            "Publish the record again (its value is shown with the zone) and verify the "
+            "zone: it is active again at once. If the domain is no longer yours, delete "
+            "the zone."
+        )
+    blocks: list[_Block] = [
+        _Para(opening),
+        _Para(advice),
+        _List((("Your zones in the panel: ", panel.link("/account/zones")),), ordered=False),
+    ]
+    return _message(to=to, mail_from=mail_from, subject=subject, blocks=blocks, date=date)
+
+
 def email_verification(
     *,
     to: str,

@@ -63,6 +63,8 @@ class Kind(StrEnum):
     KEY_LEAKED = "key_leaked"
     KEY_EXPIRING = "key_expiring"
     VERIFY_EMAIL = "verify_email"
+    ZONE_SUSPENDED = "zone_suspended"
+    ZONE_MOVED = "zone_moved"
     INVITATION = "invitation"
     # A link to choose a new password: asked for, or sent because a second sign-up
     # met an address that an unverified person holds.
@@ -387,6 +389,13 @@ class Notifier:
             )
             return messages.email_verification(
                 token=token, valid_for=EMAIL_TOKEN_LIFETIME, **common
+            )
+        if claim.kind in (Kind.ZONE_SUSPENDED, Kind.ZONE_MOVED):
+            return messages.zone_lost(
+                hostname=payload["hostname"],
+                moved=claim.kind is Kind.ZONE_MOVED,
+                at=_time(payload["at"]),
+                **common,
             )
         if claim.kind is Kind.INVITATION:
             expires_at = _time(payload["expires_at"])
