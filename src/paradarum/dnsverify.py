@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Sequence
 
 import dns.asyncresolver
 import dns.exception
@@ -77,7 +78,7 @@ def _clean(value: str) -> str:
     return value.strip().strip('"').strip()
 
 
-def check_challenge(found: list[str], expected: str, *, name: str) -> str | None:
+def check_challenge(found: Sequence[str], expected: str, *, name: str) -> str | None:
     """The problem with the TXT values ``found`` at ``name``, or None when one is ``expected``.
 
     Pure. The sentence says what was found, so the customer can tell a missing record

@@ -1,10 +1,11 @@
 """Telling account owners what happened: emails, on the job queue.
 
 An event that deserves an email (a key added, a key revoked as leaked, a key about
-to expire, an address to verify) is **enqueued in the transaction of the event**
-(:func:`enqueue`): a job of kind ``email`` (``services/queue.py``) whose
-``dedupe_key`` names the event, so an event is never announced twice and never
-announced without having happened. :class:`Notifier` is that kind's handler:
+to expire, an address to verify, a password reset link, a sign-in link, a zone
+lost) is **enqueued in the transaction of the event** (:func:`enqueue`): a job of
+kind ``email`` (``services/queue.py``) whose ``dedupe_key`` names the event, so an
+event is never announced twice and never announced without having happened.
+:class:`Notifier` is that kind's handler:
 
 * without a mail server (``PARADARUM_SMTP_URL`` unset) a notification is
   *recorded*: kept, and shown in the owner's security log, never lost;
@@ -45,11 +46,13 @@ from paradarum.services.context import ClientInfo
 from paradarum.services.queue import Job, JobKind, JobStatus, Outcome, Policy
 from paradarum.services.queue import enqueue as enqueue_job
 from paradarum.services.roles import Role
-from paradarum.tokens import INVITATION, TokenCodec
+from paradarum.tokens import INVITATION, RESET_PASSWORD, SIGN_IN, TokenCodec
 
 logger = logging.getLogger("paradarum.notifications")
 
 EMAIL_TOKEN_LIFETIME = timedelta(hours=24)
+RESET_TOKEN_LIFETIME = timedelta(hours=1)
+SIGN_IN_TOKEN_LIFETIME = timedelta(minutes=15)
 REMINDER_DAYS = (7, 1)
 
 
@@ -58,8 +61,27 @@ class Kind(StrEnum):
     KEY_LEAKED = "key_leaked"
     KEY_EXPIRING = "key_expiring"
     VERIFY_EMAIL = "verify_email"
+    ZONE_SUSPENDED = "zone_suspended"
+    ZONE_MOVED = "zone_moved"
     INVITATION = "invitation"
     WEBHOOK_DISABLED = "webhook_disabled"
+    # A link to choose a new password: asked for, or sent because a second sign-up
+    # met an address that an unverified person holds.
+    PASSWORD_RESET = "password_reset"
+    ADDRESS_CLAIMED = "address_claimed"
+    # The right password from a new address while the email is under attack.
+    SIGN_IN_LINK = "sign_in_link"
+
+
+# Kinds whose link is bound to the person's session key: its purpose and lifetime.
+# They are queued with the person's email as recipient and ``person_id`` in the payload.
+BOUND_LINKS = {
+    Kind.PASSWORD_RESET: (RESET_PASSWORD, RESET_TOKEN_LIFETIME),
+    Kind.ADDRESS_CLAIMED: (RESET_PASSWORD, RESET_TOKEN_LIFETIME),
+    Kind.SIGN_IN_LINK: (SIGN_IN, SIGN_IN_TOKEN_LIFETIME),
+}
+# Kinds whose message carries a link made at send time: nothing to keep afterwards.
+LINK_KINDS = frozenset({Kind.VERIFY_EMAIL, *BOUND_LINKS})
 
 
 class Sent(StrEnum):
@@ -166,8 +188,16 @@ class Notifier:
         if email is None:  # an account without owners: nobody to write to
             return Outcome.fail("no recipient")
         self._recipients[job.id] = email
+        session_key: str | None = None
+        if job.payload.get("message") in BOUND_LINKS:
+            # The recipient person's key now: the link is bound to it.
+            session_key = await self._db.read(
+                lambda conn: conn.execute(
+                    select(persons.c.session_key).where(persons.c.email == email)
+                ).scalar_one_or_none()
+            )
         try:
-            message = self.build(job, now, email=email)
+            message = self.build(job, now, email=email, session_key=session_key or "")
         except (ValueError, KeyError, LookupError) as exc:  # a payload this version cannot render
             return Outcome.fail(f"not built: {exc}")
         self._subjects[job.id] = str(message["Subject"])
@@ -191,7 +221,7 @@ class Notifier:
     ) -> None:
         if status is JobStatus.QUEUED:
             return  # tried again later
-        if job.payload.get("message") == Kind.VERIFY_EMAIL:
+        if job.payload.get("message") in LINK_KINDS:
             # What was needed to write it is no longer needed.
             conn.execute(update(jobs).where(jobs.c.id == job.id).values(payload="{}"))
         email = self._recipients.pop(job.id, None) or "the account's owner"
@@ -216,7 +246,9 @@ class Notifier:
 
     # -- what is sent ------------------------------------------------------------------
 
-    def build(self, job: Job, now: datetime, *, email: str) -> EmailMessage:
+    def build(self, job: Job, now: datetime, *, email: str, session_key: str = "") -> EmailMessage:
+        """The message ``job`` sends to ``email``; ``session_key``: the recipient
+        person's, for the links bound to it."""
         kind = Kind(job.payload["message"])
         payload = job.payload["data"]
         common: dict[str, Any] = {
@@ -235,6 +267,13 @@ class Notifier:
             )
             return messages.email_verification(
                 token=token, valid_for=EMAIL_TOKEN_LIFETIME, **common
+            )
+        if kind in (Kind.ZONE_SUSPENDED, Kind.ZONE_MOVED):
+            return messages.zone_lost(
+                hostname=payload["hostname"],
+                moved=kind is Kind.ZONE_MOVED,
+                at=_time(payload["at"]),
+                **common,
             )
         if kind is Kind.INVITATION:
             expires_at = _time(payload["expires_at"])
@@ -256,6 +295,35 @@ class Notifier:
         if kind is Kind.WEBHOOK_DISABLED:
             return messages.webhook_disabled(
                 url=payload["url"], failing_since=_time(payload["failing_since"]), **common
+            )
+        if kind in BOUND_LINKS:
+            if not session_key:
+                # The person left or changed their address since: nobody to link.
+                raise ValueError("the recipient is no longer a person with this email")
+            # Bound to the session key the person has now: a reset replaces it, so a
+            # reset link works once, and a password changed meanwhile voids either.
+            purpose, lifetime = BOUND_LINKS[kind]
+            token = self._tokens.issue_email_token(
+                subject=payload["person_id"],
+                email=email,
+                now=now,
+                lifetime=lifetime,
+                purpose=purpose,
+                session_key=session_key,
+            )
+            if kind is Kind.SIGN_IN_LINK:
+                return messages.sign_in_link(
+                    token=token,
+                    valid_for=lifetime,
+                    address=payload.get("address"),
+                    user_agent=payload.get("user_agent"),
+                    **common,
+                )
+            return messages.password_reset(
+                token=token,
+                valid_for=lifetime,
+                claimed=kind is Kind.ADDRESS_CLAIMED,
+                **common,
             )
         key = messages.KeyRef(**payload["key"])
         if kind is Kind.KEY_ADDED:

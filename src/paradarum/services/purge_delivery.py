@@ -6,7 +6,11 @@ with backoff until ``PARADARUM_PURGE_MAX_ATTEMPTS``. This handler
 
 1. on **claim**, marks the purge ``running``;
 2. **sends** the node's requests (``paradarum.purge_requests``) within half the
-   lease, so a slow node cannot outlive the claim;
+   lease, so a slow node cannot outlive the claim, after asking the zones again
+   (:func:`paradarum.services.purges.reach`): a zone that left the account since
+   the purge was accepted (deleted, suspended, moved to the domain's new owner) is
+   no longer reached, and a wildcard's ban leaves alone what other zones own now.
+   A purge with nothing left to reach fails at once, unsent;
 3. on **finish** (in the queue's fenced transaction), rolls the purge's status up
    from its nodes': the last node to answer makes it ``done`` or ``failed``.
 
@@ -32,8 +36,9 @@ from sqlalchemy import Connection, func, select, update
 from paradarum.db.engine import Database
 from paradarum.db.tables import jobs, purges
 from paradarum.purge_requests import node_requests
-from paradarum.services.purges import PurgeStatus
+from paradarum.services.purges import PurgeKind, PurgeStatus, Reach, reach
 from paradarum.services.queue import Job, JobKind, JobStatus, Outcome, Policy
+from paradarum.services.zones import active_zones
 
 logger = logging.getLogger("paradarum.purge")
 
@@ -43,6 +48,7 @@ class Claim:
     """One node's part of a purge, as the job carries it."""
 
     purge_id: int
+    account_id: int
     node: str
     label: str
     kind: str
@@ -58,6 +64,15 @@ class Failure:
 
     reason: str
     detail: str
+    # Retrying cannot help (the purge's zones are no longer the account's).
+    final: bool = False
+
+
+def current_reach(conn: Connection, claim: Claim) -> Reach:
+    """What ``claim``'s purge may reach now: its zones that are still active in its
+    account, with the ownership rule applied to the zones as they are now."""
+    zones = [zone for zone in active_zones(conn, claim.account_id) if zone.hostname in claim.hosts]
+    return reach(conn, kind=PurgeKind(claim.kind), targets=claim.targets, zones=zones)
 
 
 class PurgeDelivery:
@@ -109,7 +124,7 @@ class PurgeDelivery:
         assert job.subject_id is not None
         row = await self._db.read(
             lambda conn: conn.execute(
-                select(purges.c.kind, purges.c.targets, purges.c.hosts).where(
+                select(purges.c.account_id, purges.c.kind, purges.c.targets, purges.c.hosts).where(
                     purges.c.id == job.subject_id
                 )
             ).first()
@@ -118,6 +133,7 @@ class PurgeDelivery:
             return Outcome.fail("the purge no longer exists")
         claim = Claim(
             purge_id=job.subject_id,
+            account_id=row.account_id,
             node=job.payload["node"],
             label=job.payload["label"],
             kind=row.kind,
@@ -138,13 +154,27 @@ class PurgeDelivery:
                 "reason": failure.detail[:500],
             },
         )
+        if failure.final:
+            return Outcome.fail(failure.reason)
         return Outcome.retry(failure.reason)
 
     async def send(self, http: httpx.AsyncClient, claim: Claim) -> Failure | None:
         """Send every request of ``claim``; None on success."""
         deadline = time.monotonic() + self.policy.lease_seconds / 2
+        now = await self._db.read(current_reach, claim)
+        if not (now.targets if claim.kind == PurgeKind.URLS else now.hosts):
+            return Failure(
+                "its zones are no longer this account's", "not sent: no zone left", final=True
+            )
+        if now.outside or len(now.hosts) < len(claim.hosts):
+            logger.info(
+                "purge narrowed to the zones the account still holds",
+                extra={"purge_id": claim.purge_id, "label": claim.label},
+            )
         try:
-            requests = node_requests(claim.node, claim.kind, claim.targets, hosts=claim.hosts)
+            requests = node_requests(
+                claim.node, claim.kind, now.targets, hosts=now.hosts, excepts=now.excepts
+            )
         except (ValueError, httpx.InvalidURL) as exc:
             return Failure("the purge could not be sent", f"not sent: {exc}")
         for request in requests:

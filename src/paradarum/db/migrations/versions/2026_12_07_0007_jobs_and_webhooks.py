@@ -1,7 +1,7 @@
 """one job queue for purges, emails and webhooks; webhook endpoints
 
 Revision ID: 0007
-Revises: 0009
+Revises: 0006
 Create Date: 2026-12-07 03:00:00
 
 ``jobs`` replaces ``purge_deliveries`` and ``notifications``: every row of both is
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0009"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
