@@ -13,13 +13,19 @@ vcl 4.1;
 #   BAN /               X-Purge-Hosts: www.example.com *.shop.example
 #                       X-Purge-All: 1                     drop every object served for
 #                                                          those hosts
+#   BAN /               X-Purge-Hosts: *.shop.example
+#                       X-Purge-Except-Hosts: eu.shop.example *.us.shop.example
+#                       X-Purge-All: 1 (or X-Purge-Tags)   the same, leaving alone the
+#                                                          hosts other zones own
 #
 # Many customers share one cache, and two origins may well use the same tag, so a ban
 # never reaches past the hostnames (zones) it names: every cached object keeps the host
 # it was served for, and every ban matches on that host first. A BAN without
 # X-Purge-Hosts, or with one that is not a list of hostnames, is refused (400) and bans
 # nothing. `*.example.com` stands for every subdomain of example.com (any depth), never
-# example.com itself.
+# example.com itself. The most specific zone owns a hostname: a wildcard zone's ban
+# names, in X-Purge-Except-Hosts, the zones beneath it that are someone else's, and
+# leaves their objects alone.
 #
 # Origins tag responses with `X-Cache-Tags: a b c` (spaces or commas between tags).
 # Every response says `X-Cache: HIT` or `X-Cache: MISS`.
@@ -60,11 +66,13 @@ sub vcl_recv {
         if (!(client.ip ~ purgers)) {
             return (synth(403, "Banning is not allowed from this address"));
         }
-        # Sets req.http.X-Ban-Hosts to the regex of the hosts, or answers 400.
+        # Sets req.http.X-Ban-Hosts to the regex of the hosts (and X-Ban-Unless to the
+        # clause that spares the excepted hosts), or answers 400.
         call paradarum_ban_hosts;
         if (req.http.X-Purge-All == "1") {
             # Lurker-friendly (only obj.* fields): old objects are removed in the background.
-            if (std.ban("obj.http.X-Paradarum-Host ~ ^(" + req.http.X-Ban-Hosts + ")$")) {
+            if (std.ban("obj.http.X-Paradarum-Host ~ ^(" + req.http.X-Ban-Hosts + ")$ " +
+                    req.http.X-Ban-Unless)) {
                 return (synth(200, "Banned everything of these hosts"));
             }
             return (synth(400, "Invalid ban: " + std.ban_error()));
@@ -77,7 +85,8 @@ sub vcl_recv {
             # that character), a double quote as \x22. The steps are nested rather than
             # stored one by one: every stored copy costs workspace, and a long list of
             # hosts and tags must fit in Varnish's default workspace_client.
-            if (std.ban("obj.http.X-Paradarum-Host ~ ^(" + req.http.X-Ban-Hosts + ")$ && " +
+            if (std.ban("obj.http.X-Paradarum-Host ~ ^(" + req.http.X-Ban-Hosts + ")$ " +
+                    req.http.X-Ban-Unless + " && " +
                     "obj.http.X-Cache-Tags ~ (^|\x20)(" +
                     regsuball(regsuball(regsuball(regsuball(req.http.X-Purge-Tags,
                         {"([^A-Za-z0-9 ,"])"}, "\\\1"),
@@ -99,7 +108,8 @@ sub vcl_recv {
 }
 
 # X-Purge-Hosts -> req.http.X-Ban-Hosts, an alternation to put between ^( and )$, or a
-# 400. Only what Paradarum sends gets through: lowercase hostnames (letters, digits,
+# 400; X-Purge-Except-Hosts (when sent, checked the same way) -> req.http.X-Ban-Unless,
+# `&& obj.http.X-Paradarum-Host !~ ^(<alternation>)$`. Only what Paradarum sends gets through: lowercase hostnames (letters, digits,
 # hyphens, dots; at least two labels) separated by single spaces, each possibly with a
 # `*.` first label ("every subdomain", with two labels after it). The checks look for
 # something wrong rather than matching the whole list with one pattern: a list of 4000
@@ -108,18 +118,39 @@ sub paradarum_ban_hosts {
     if (req.http.X-Purge-Hosts !~ "[a-z0-9]") {
         return (synth(400, "BAN needs X-Purge-Hosts: the hostnames it is confined to"));
     }
-    if (req.http.X-Purge-Hosts ~ "[^a-z0-9. *-]"            # a character no zone has
-        || req.http.X-Purge-Hosts ~ "^ | $|  "                # one space between hosts
-        || req.http.X-Purge-Hosts ~ "[^ ]\*|\*([^.]|$)"      # * not a whole first label
-        || req.http.X-Purge-Hosts ~ "(^|[ .])[.-]|-($|[ .])|\.($| )"  # empty label, edge -
-        || req.http.X-Purge-Hosts ~ "(^| )(\*\.)?[a-z0-9-]+($| )"    # one label (or *.one)
-        || req.http.X-Purge-Hosts ~ "[a-z0-9-]{64}") {       # a label over 63 characters
-        return (synth(400, "Invalid X-Purge-Hosts: give lowercase hostnames or *.hostnames separated by single spaces"));
+    set req.http.X-Host-List = req.http.X-Purge-Hosts;
+    call paradarum_host_regex;
+    set req.http.X-Ban-Hosts = req.http.X-Host-Regex;
+    unset req.http.X-Ban-Unless;
+    if (req.http.X-Purge-Except-Hosts) {
+        set req.http.X-Host-List = req.http.X-Purge-Except-Hosts;
+        call paradarum_host_regex;
+        # (A header value loses its leading spaces: the ban puts one before it.)
+        set req.http.X-Ban-Unless =
+            "&& obj.http.X-Paradarum-Host !~ ^(" + req.http.X-Host-Regex + ")$";
+    }
+}
+
+# req.http.X-Host-List -> req.http.X-Host-Regex, or a 400. Only what Paradarum sends gets
+# through: lowercase hostnames (letters, digits, hyphens, dots; at least two labels)
+# separated by single spaces, each possibly with a `*.` first label ("every subdomain",
+# with two labels after it). The checks look for something wrong rather than matching
+# the whole list with one pattern: a list of 4000 characters stays far from PCRE2's
+# match limits that way.
+sub paradarum_host_regex {
+    if (req.http.X-Host-List !~ "[a-z0-9]"                 # nothing at all
+        || req.http.X-Host-List ~ "[^a-z0-9. *-]"            # a character no zone has
+        || req.http.X-Host-List ~ "^ | $|  "                # one space between hosts
+        || req.http.X-Host-List ~ "[^ ]\*|\*([^.]|$)"      # * not a whole first label
+        || req.http.X-Host-List ~ "(^|[ .])[.-]|-($|[ .])|\.($| )"  # empty label, edge -
+        || req.http.X-Host-List ~ "(^| )(\*\.)?[a-z0-9-]+($| )"    # one label (or *.one)
+        || req.http.X-Host-List ~ "[a-z0-9-]{64}") {       # a label over 63 characters
+        return (synth(400, "Invalid X-Purge-Hosts or X-Purge-Except-Hosts: give lowercase hostnames or *.hostnames separated by single spaces"));
     }
     # Escape . - and * (the only characters left that are not letters or digits), turn
     # each leading \*\. into .+\. (one or more labels, then a dot: subdomains only), and
     # separate with | (the ban expression is split on whitespace). Nested, as for tags.
-    set req.http.X-Ban-Hosts = regsuball(regsuball(regsuball(req.http.X-Purge-Hosts,
+    set req.http.X-Host-Regex = regsuball(regsuball(regsuball(req.http.X-Host-List,
         "([.*-])", "\\\1"),
         "(^| )\\\*\\\.", "\1.+\\."),
         " ", "|");

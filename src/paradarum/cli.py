@@ -305,6 +305,35 @@ def accounts_delete(
     typer.echo(f"Deleted account {account.id} <{account.email}>.")
 
 
+def accounts_reset_password(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Email the person a link to choose a new password (it works once, for 1 hour).
+    The password and sessions stay as they are until the link is used."""
+    from paradarum.errors import AccountNotFound
+
+    async def work(runtime: Runtime) -> Any:
+        if runtime.settings.smtp_url is None:
+            raise fail(
+                "Mail is not configured (PARADARUM_SMTP_URL), so no link can reach the "
+                "person: set it where `paradarum serve` runs, and here, then try again.",
+                1,
+            )
+        person = await runtime.accounts.send_reset_link(email.strip().lower())
+        if person is None:
+            raise AccountNotFound(f"No account with the email {email.strip().lower()}.")
+        return person
+
+    person = _on_database(data_dir=data_dir, database_url=database_url, work=work)
+    typer.echo(
+        f"Queued a password reset link for {person.email}: "
+        "the running server emails it within seconds, and it works once, for 1 hour. "
+        "The current password and sessions keep working until the link is used."
+    )
+
+
 def _on_database(
     *,
     data_dir: Path | None,
@@ -437,6 +466,7 @@ def build_app() -> typer.Typer:
     accounts_app = customer.group(app, "accounts")
     accounts_app.command("create")(operator(accounts_create))
     accounts_app.command("delete")(operator(accounts_delete))
+    accounts_app.command("reset-password")(operator(accounts_reset_password))
     return app
 
 

@@ -73,10 +73,20 @@ class Settings(BaseSettings):
     login_throttle_seconds: int = Field(default=10, ge=1, le=3600)
     signups_per_address: int = Field(default=10, ge=1)
     signup_window_seconds: int = Field(default=3600, ge=1)
+    # Password reset links asked for (POST /api/auth/password/forgot) per address and
+    # per email, in one window; a sign-up that meets a squatted address counts too.
+    password_resets_per_address: int = Field(default=10, ge=1)
+    password_resets_per_email: int = Field(default=3, ge=1)
+    password_reset_window_seconds: int = Field(default=3600, ge=1)
     auth_failures_per_address: int = Field(default=100, ge=1)
     auth_failure_window_seconds: int = Field(default=60, ge=1)
     key_creations_per_account: int = Field(default=50, ge=1)
     key_creation_window_seconds: int = Field(default=3600, ge=1)
+    # Zone additions: each answers whether a hostname is active elsewhere (409), so
+    # they are limited per account and per address against enumerating hostnames.
+    zone_additions_per_account: int = Field(default=20, ge=1)
+    zone_additions_per_address: int = Field(default=60, ge=1)
+    zone_addition_window_seconds: int = Field(default=600, ge=1)
     purges_per_account: int = Field(default=60, ge=1)
     purge_window_seconds: int = Field(default=60, ge=1)
     public_revocations_per_address: int = Field(default=10, ge=1)
@@ -113,6 +123,9 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=15.0, ge=1, le=60)
     max_connections: int = Field(default=1024, ge=1, le=100_000)
     max_requests_in_flight: int = Field(default=512, ge=1, le=100_000)
+    # Each client address's share of them (the client as the trusted-proxy rules see
+    # it), so that one client cannot take every slot.
+    max_requests_per_client: int = Field(default=64, ge=1, le=100_000)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -14,6 +14,8 @@ deployments can use a DNS server of their own; unset, the system's resolver is u
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dns.asyncresolver
 import dns.exception
 import dns.name
@@ -73,7 +75,7 @@ def _clean(value: str) -> str:
     return value.strip().strip('"').strip()
 
 
-def check_challenge(found: list[str], expected: str, *, name: str) -> str | None:
+def check_challenge(found: Sequence[str], expected: str, *, name: str) -> str | None:
     """The problem with the TXT values ``found`` at ``name``, or None when one is ``expected``.
 
     Pure. The sentence says what was found, so the customer can tell a missing record

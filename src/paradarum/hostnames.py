@@ -226,6 +226,25 @@ def covers(zone: str, host: str) -> bool:
     return len(host) > len(suffix) and host.endswith(suffix)
 
 
+def candidates(host: str) -> list[str]:
+    """The zone hostnames that could cover ``host``, the most specific first: ``host``
+    itself, then ``*.`` and each parent with at least two labels.
+
+    ``a.shop.example.com`` → ``a.shop.example.com``, ``*.shop.example.com``,
+    ``*.example.com``. The most specific zone that is held owns the host (a wildcard
+    never reaches a hostname another zone names more precisely).
+    """
+    labels = host.split(".")
+    return [host] + ["*." + ".".join(labels[i:]) for i in range(1, len(labels) - 1)]
+
+
+def beneath(wildcard: str, zone: str) -> bool:
+    """Whether ``zone`` (plain or wildcard) names hostnames inside wildcard zone
+    ``wildcard`` more precisely: ``shop.example.com`` and ``*.eu.example.com`` are
+    beneath ``*.example.com``; ``example.com`` and ``*.example.com`` are not."""
+    return is_wildcard(wildcard) and covers(wildcard, zone.removeprefix("*."))
+
+
 def url_host(url: str) -> str | None:
     """The host an absolute http(s) ``url`` is fetched from, as a browser sends it.
 

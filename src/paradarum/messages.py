@@ -15,8 +15,9 @@ Rules every message keeps, and why:
   to click what phishing mails send them.
 - **No secrets.** A key is named by its name and 8-character prefix only
   (:class:`KeyRef` refuses anything longer); never a raw key, hash, password or
-  session token. The one exception is the verification link, which is the
-  whole point of that message and is good for one use.
+  session token. The exceptions are the links of the address confirmation, the
+  invitation, the password reset and the sign-in link, which are the whole point
+  of those messages and are short-lived.
 - **Customer-supplied text is inert.** Key names, user agents and URLs are put
   on one line (control characters, line and paragraph separators and bidi
   overrides become spaces), anything shaped like a key is cut to its prefix,
@@ -49,6 +50,8 @@ from paradarum_client.keyformat import DISPLAY_PREFIX_LENGTH, PREFIX
 
 __all__ = [
     "INVITATION_PATH",
+    "RESET_PASSWORD_PATH",
+    "SIGN_IN_LINK_PATH",
     "VERIFY_EMAIL_PATH",
     "KeyRef",
     "email_verification",
@@ -56,6 +59,8 @@ __all__ = [
     "key_added",
     "key_expiring",
     "key_revoked_as_leaked",
+    "password_reset",
+    "sign_in_link",
     "single_address",
 ]
 
@@ -64,6 +69,10 @@ __all__ = [
 #: access logs, proxies and ``Referer`` headers. The page posts it to the API.
 VERIFY_EMAIL_PATH = "/verify-email"
 INVITATION_PATH = "/invitations"
+#: Panel page a password reset link opens (the token in the fragment, likewise).
+RESET_PASSWORD_PATH = "/reset-password"
+#: Panel page a one-time sign-in link opens (likewise).
+SIGN_IN_LINK_PATH = "/confirm-sign-in"
 
 _PREFIX_SHAPE = re.compile(rf"{PREFIX}[A-Za-z0-9]{{{DISPLAY_PREFIX_LENGTH - len(PREFIX)}}}")
 # Key-shaped text in a customer string (someone pasting a key as its name):
@@ -370,6 +379,53 @@ def key_expiring(
     )
 
 
+def zone_lost(
+    *,
+    to: str,
+    mail_from: str,
+    panel_url: str,
+    hostname: str,
+    moved: bool,
+    at: datetime,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Tell the owner that a zone can no longer be purged: its TXT record was missing on
+    three daily checks in a row (suspended), or it went to another account that proved
+    control of the domain while the record was gone (moved)."""
+    panel = _Panel(panel_url)
+    host = _inline(hostname, limit=253)
+    record = f"_paradarum-challenge.{host.removeprefix('*.')}"
+    if moved:
+        subject = f"Your Paradarum zone {host} moved to another account"
+        opening = (
+            f"On {_when(at)} another Paradarum account proved control of {host} with its "
+            f"own DNS record at {record}, and yours was no longer there. The zone is now "
+            "that account's: your purges no longer reach it."
+        )
+        advice = (
+            "If the domain is still yours, someone else changed its DNS: check who can edit "
+            "it, publish your record again and verify the zone in the panel."
+        )
+    else:
+        subject = f"Your Paradarum zone {host} is suspended"
+        opening = (
+            f"Paradarum checks every day that the DNS record proving control of {host} is "
+            f"still at {record}. It was missing on three checks in a row, the last on "
+            f"{_when(at)}, so the zone is suspended: nothing is purged for it."
+        )
+        advice = (
+            "Publish the record again (its value is shown with the zone) and verify the "
+            "zone: it is active again at once. If the domain is no longer yours, delete "
+            "the zone."
+        )
+    blocks: list[_Block] = [
+        _Para(opening),
+        _Para(advice),
+        _List((("Your zones in the panel: ", panel.link("/account/zones")),), ordered=False),
+    ]
+    return _message(to=to, mail_from=mail_from, subject=subject, blocks=blocks, date=date)
+
+
 def email_verification(
     *,
     to: str,
@@ -450,6 +506,119 @@ def invitation(
         to=to,
         mail_from=mail_from,
         subject=f"You are invited to the Paradarum account “{account}”",
+        blocks=blocks,
+        date=date,
+    )
+
+
+def password_reset(
+    *,
+    to: str,
+    mail_from: str,
+    panel_url: str,
+    token: str,
+    valid_for: timedelta,
+    claimed: bool = False,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Send a link to choose a new password: ``{panel_url}/reset-password#token=...``.
+
+    ``claimed``: the reason is not a forgotten password but a sign-up for an
+    address that an unverified account already holds. Whoever holds it may not be
+    the address's owner, so the owner gets this link, never a second verification
+    link that would confirm the first sign-up's password.
+    """
+    if not _TOKEN_SHAPE.fullmatch(token):
+        raise ValueError("the reset token must be 16-512 URL-safe characters")
+    if valid_for <= timedelta(0):
+        raise ValueError("valid_for must be positive")
+    panel = _Panel(panel_url)
+    recipient = single_address(to).addr_spec
+    link = _Link(panel.url(RESET_PASSWORD_PATH) + "#token=" + quote(token, safe=""))
+    if claimed:
+        opening = [
+            _Para(
+                f"Someone, hopefully you, signed up for Paradarum with {recipient}, but an "
+                "account with this address was already waiting for it to be confirmed. It "
+                "may have been made by you earlier, or by someone else with your address."
+            ),
+            _Para(
+                "Either way the address is yours: choose the account's password with this "
+                "link. That signs out every session of the account, ends the password it "
+                "had, and confirms the address:"
+            ),
+        ]
+        subject = "Someone signed up for Paradarum with your email address"
+    else:
+        opening = [
+            _Para(
+                f"Someone, hopefully you, asked to reset the password of the Paradarum "
+                f"account of {recipient}. To choose a new password, open this link:"
+            ),
+        ]
+        subject = "Reset your Paradarum password"
+    blocks: list[_Block] = [
+        *opening,
+        _Para(link),
+        _Para(
+            f"The link works once, for {_duration(valid_for)}. Choosing a new password "
+            "signs out every session of the account."
+        ),
+        _Para(
+            "If you did not ask for this, ignore this email: nothing changes until "
+            "the link is used."
+        ),
+    ]
+    return _message(to=to, mail_from=mail_from, subject=subject, blocks=blocks, date=date)
+
+
+def sign_in_link(
+    *,
+    to: str,
+    mail_from: str,
+    panel_url: str,
+    token: str,
+    valid_for: timedelta,
+    address: str | None,
+    user_agent: str | None,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Finish a sign-in with the right password from a new address, made while the
+    account sees many failed sign-ins: ``{panel_url}/confirm-sign-in#token=...``."""
+    if not _TOKEN_SHAPE.fullmatch(token):
+        raise ValueError("the sign-in token must be 16-512 URL-safe characters")
+    if valid_for <= timedelta(0):
+        raise ValueError("valid_for must be positive")
+    panel = _Panel(panel_url)
+    link = _Link(panel.url(SIGN_IN_LINK_PATH) + "#token=" + quote(token, safe=""))
+    blocks: list[_Block] = [
+        _Para(
+            "Someone, hopefully you, signed in to your Paradarum account with its "
+            "password from an address it was not used from before. Your account is "
+            "seeing many failed sign-ins from elsewhere, so a sign-in from a new address "
+            "needs this email too. To finish signing in, open this link:"
+        ),
+        _Para(link),
+        _Facts(
+            (
+                ("From address", (_inline(address or "unknown", limit=100),)),
+                ("User agent", (_inline(user_agent or "unknown", limit=200),)),
+            )
+        ),
+        _Para(
+            f"The link works once, for {_duration(valid_for)}. From then on this address "
+            "signs in with the password alone."
+        ),
+        _Para(
+            "If it was not you, someone knows your password: do not open the link, and "
+            "choose a new password with “Forgot your password?” on the sign-in page: ",
+            panel.link("/forgot-password"),
+        ),
+    ]
+    return _message(
+        to=to,
+        mail_from=mail_from,
+        subject="Finish signing in to Paradarum",
         blocks=blocks,
         date=date,
     )

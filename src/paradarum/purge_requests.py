@@ -2,7 +2,11 @@
 
 * ``urls``: one ``PURGE <path?query>`` per URL, with the URL's ``Host``;
 * ``tags``: ``BAN /`` with ``X-Purge-Hosts: <zones>`` and ``X-Purge-Tags: a b c``;
-* ``everything``: ``BAN /`` with ``X-Purge-Hosts: <zones>`` and ``X-Purge-All: 1``.
+* ``everything``: ``BAN /`` with ``X-Purge-Hosts: <zones>`` and ``X-Purge-All: 1``;
+* a wildcard zone beneath which other zones name hostnames more precisely (another
+  account's ``shop.example.com`` under ``*.example.com``) gets a ban of its own with
+  ``X-Purge-Except-Hosts: <those zones>``: the most specific zone owns a hostname, so
+  the wildcard's ban must not reach them.
 
 A cache node is shared by every customer, and two origins may use the same tag. So a
 ban always names the hostnames (the purging account's zones) it is confined to, and the
@@ -16,7 +20,7 @@ every batch of tags.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -87,7 +91,12 @@ def _zones(hosts: Sequence[str]) -> list[str]:
 
 
 def node_requests(
-    node: str, kind: str, targets: Sequence[str], *, hosts: Sequence[str]
+    node: str,
+    kind: str,
+    targets: Sequence[str],
+    *,
+    hosts: Sequence[str],
+    excepts: Mapping[str, Sequence[str]] | None = None,
 ) -> list[NodeRequest]:
     """The HTTP requests that make ``node`` drop what a purge names.
 
@@ -96,6 +105,11 @@ def node_requests(
     reach every customer's objects, so it raises ValueError rather than being sent. For
     URLs they may be empty; when given, a URL whose host no zone covers is a ValueError
     too (the purge service has refused such URLs already: this is the last line).
+
+    ``excepts`` maps wildcard zones among ``hosts`` to the zones beneath them that the
+    ban must leave alone; all of one wildcard's exceptions go in one request (split, a
+    ban would drop what another part excepts), so more than a header holds is a
+    ValueError rather than a wider ban.
     """
     base = httpx.URL(node)
     zones = _zones(hosts)
@@ -114,17 +128,33 @@ def node_requests(
     if not zones:
         raise ValueError(f"a {kind} purge needs the hostnames (zones) it is confined to")
     root = base.copy_with(raw_path=b"/")
+    excepted = {zone: _exceptions(zone, (excepts or {}).get(zone, ())) for zone in zones}
+    groups = [{"X-Purge-Hosts": batch} for batch in _batches([z for z in zones if not excepted[z]])]
+    groups += [
+        {"X-Purge-Hosts": zone, "X-Purge-Except-Hosts": excepted[zone]}
+        for zone in zones
+        if excepted[zone]
+    ]
     if kind == "everything":
-        return [
-            NodeRequest("BAN", root, {"X-Purge-Hosts": batch, "X-Purge-All": "1"})
-            for batch in _batches(zones)
-        ]
+        return [NodeRequest("BAN", root, {**group, "X-Purge-All": "1"}) for group in groups]
     tag_batches = list(_batches(targets))
     return [
-        NodeRequest("BAN", root, {"X-Purge-Hosts": host_batch, "X-Purge-Tags": tag_batch})
-        for host_batch in _batches(zones)
+        NodeRequest("BAN", root, {**group, "X-Purge-Tags": tag_batch})
+        for group in groups
         for tag_batch in tag_batches
     ]
+
+
+def _exceptions(zone: str, others: Sequence[str]) -> str:
+    """The ``X-Purge-Except-Hosts`` of wildcard ``zone``: '' when none."""
+    if not others:
+        return ""
+    if not hostnames.is_wildcard(zone):
+        raise ValueError(f"only a wildcard zone has exceptions, not {zone!r}")
+    listed = " ".join(_zones(others))
+    if len(listed) > MAX_TAG_HEADER:
+        raise ValueError(f"the zones beneath {zone!r} are more than one request can except")
+    return listed
 
 
 def _covered(url: str, zones: Sequence[str]) -> bool:

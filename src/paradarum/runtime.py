@@ -39,7 +39,7 @@ from paradarum.services.notifications import Notifier
 from paradarum.services.purges import PurgeService
 from paradarum.services.trust import TrustPolicyService
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
-from paradarum.services.zones import ZoneService
+from paradarum.services.zones import AdditionLimits, ZoneService
 from paradarum.tokens import TokenCodec
 
 SESSION_CLEANUP_SECONDS = 600.0
@@ -221,6 +221,11 @@ def build_runtime(
             nameserver=settings.dns_nameserver,
             dns_timeout=settings.dns_timeout_seconds,
             limiter=limiter,
+            additions=AdditionLimits(
+                per_account=settings.zone_additions_per_account,
+                per_address=settings.zone_additions_per_address,
+                window_seconds=settings.zone_addition_window_seconds,
+            ),
             verifies_email=settings.verifies_email,
         ),
         purges=PurgeService(
@@ -264,6 +269,8 @@ def build_runtime(
     if settings.notifications_enabled:
         background.add_loop("notifications", notifier.run)
         background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, notifier.remind_expiring)
+    # Zones follow their domain: held zones are looked for in DNS again every day.
+    background.add_loop("zone-recheck", runtime.zones.run_rechecks)
     background.every("usage-flush", FLUSH_SECONDS, usage.flush)
     background.every("session-cleanup", SESSION_CLEANUP_SECONDS, accounts.clean_up_sessions)
     background.every("oidc-token-cleanup", SESSION_CLEANUP_SECONDS, runtime.trust.clean_up)

@@ -18,6 +18,7 @@ person that happens to get the same id.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 from dataclasses import dataclass
@@ -32,6 +33,13 @@ ISSUER = "paradarum"
 # session key), and a session cannot be used as one of these (no purpose).
 VERIFY_EMAIL = "verify-email"
 INVITATION = "invitation"
+RESET_PASSWORD = "reset-password"
+# A one-time sign-in link, mailed when the right password came from a new address
+# while the person's email is under attack (services/accounts.py).
+SIGN_IN = "sign-in"
+# Purposes whose links are bound to the person's session key, and so void once the
+# password changes.
+_BOUND = (RESET_PASSWORD, SIGN_IN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,18 @@ class EmailClaims:
     # What the link is about: the person whose address it verifies, the invitation.
     subject: int
     email: str
+    # For a reset or sign-in link: a fingerprint of the session key the person had
+    # when the link was made (see ``session_key_fingerprint``).
+    fingerprint: str | None = None
+    # The link's own id (``jti``): a single-use link is spent by recording it.
+    token_id: str | None = None
+
+
+def session_key_fingerprint(session_key: str) -> str:
+    """What a reset or sign-in link carries of the person's session key: a reset
+    gives them a new one, so a reset link works once, and a password changed since
+    voids either. A hash, so that a link never shows the key itself."""
+    return hashlib.sha256(f"email-link:{session_key}".encode()).hexdigest()[:32]
 
 
 class InvalidToken(Exception):
@@ -121,18 +141,23 @@ class TokenCodec:
         now: datetime,
         lifetime: timedelta,
         purpose: str = VERIFY_EMAIL,
+        session_key: str | None = None,
     ) -> str:
         """A link token that proves its holder received mail at ``email`` (the
-        sign-up address check, an invitation): signed like a session token, but for
+        sign-up address check, an invitation, a password reset or sign-in link with
+        the person's current ``session_key``): signed like a session token, but for
         ``purpose`` only, and valid for ``lifetime``. Nothing about it is stored."""
         payload = {
             "sub": str(subject),
             "eml": email,
             "pur": purpose,
+            "jti": secrets.token_urlsafe(16),
             "iat": int(now.timestamp()),
             "exp": int((now + lifetime).timestamp()),
             "iss": ISSUER,
         }
+        if session_key is not None:
+            payload["skf"] = session_key_fingerprint(session_key)
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
     def _decode(self, token: str, required: list[str]) -> dict[str, Any]:
@@ -150,11 +175,20 @@ class TokenCodec:
     def read_email_token(
         self, token: str, *, now: datetime, purpose: str = VERIFY_EMAIL
     ) -> EmailClaims:
+        required = ["exp", "iat", "sub", "eml", "pur", "iss"]
+        if purpose in _BOUND:
+            required += ["skf", "jti"]
         try:
-            payload = self._decode(token, ["exp", "iat", "sub", "eml", "pur", "iss"])
+            payload = self._decode(token, required)
             if payload["pur"] != purpose or int(payload["exp"]) <= now.timestamp():
                 raise InvalidToken
-            return EmailClaims(subject=int(payload["sub"]), email=str(payload["eml"]))
+            fingerprint, token_id = payload.get("skf"), payload.get("jti")
+            return EmailClaims(
+                subject=int(payload["sub"]),
+                email=str(payload["eml"]),
+                fingerprint=str(fingerprint) if fingerprint is not None else None,
+                token_id=str(token_id) if token_id is not None else None,
+            )
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError) as exc:
             raise InvalidToken from exc
 

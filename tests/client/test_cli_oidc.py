@@ -177,3 +177,30 @@ def test_the_github_workflow_in_docs_ci_purges_its_zone_with_no_secret(oidc_serv
     result = ci_job(*shlex.split(command)[1:])
     assert result.exit_code == 0, result.output
     assert "done" in result.output
+
+
+def test_both_clients_exchange_a_token_and_purge_with_the_key(oidc_server, issuer):
+    import asyncio
+
+    from paradarum_client import AsyncClient, AuthenticationError, Client
+
+    _, hostname, policy_id = account_with_policy(oidc_server, issuer, "ci-lib@example.com", "5")
+
+    def token() -> str:
+        return issuer.sign(issuer.github_claims(audience=oidc_server.url, repository_id="5"))
+
+    client, minted = Client.from_oidc_token(token(), base_url=oidc_server.url)
+    with client:
+        assert minted.policy_id == policy_id
+        assert client.purge.urls([f"https://{hostname}/"]).kind == "urls"
+
+    async def exchange() -> str:
+        async with AsyncClient(base_url=oidc_server.url, token="") as anonymous:
+            return (await anonymous.exchange_oidc_token(token(), policy_id=policy_id)).key
+
+    assert KEY.fullmatch(asyncio.run(exchange()))
+    with (
+        Client(base_url=oidc_server.url, token="") as anonymous,
+        pytest.raises(AuthenticationError),
+    ):
+        anonymous.exchange_oidc_token("not a token")

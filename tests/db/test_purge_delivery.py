@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from paradarum.db.tables import audit_events, purge_deliveries
+from paradarum import hostnames
+from paradarum.db.tables import audit_events, purge_deliveries, zones
 from paradarum.errors import NotYourHosts, RateLimited, ValidationFailed, ZoneTaken
 from paradarum.runtime import Runtime, open_database
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
@@ -344,3 +346,95 @@ def test_node_requests_and_their_urls_are_not_logged_at_info(frozen_runtime, nod
         assert not [r for r in caplog.records if "abc123" in r.getMessage()]
     finally:
         logging.getLogger().setLevel(saved[1])
+
+
+def move_zone(runtime: Runtime, hostname: str, *, to: str) -> None:
+    """The domain changes hands: the holder's zone goes, the new owner's is active."""
+    with runtime.db.writing() as conn:
+        conn.execute(delete(zones).where(zones.c.hostname == hostname))
+    run(runtime.zones.add_for(email=to, hostname=hostname, verified=True))
+
+
+def test_a_purge_accepted_before_its_zone_moved_never_reaches_the_new_owners_objects(
+    frozen_runtime, nodes
+):
+    ada = principal(frozen_runtime, zones=("www.example.com", "example.com"))
+    principal(frozen_runtime, "bob@example.com", zones=("bob.example",))
+    by_url = request(frozen_runtime, ada, urls=["https://www.example.com/x"])
+    only_moved = request(frozen_runtime, ada, urls=["https://example.com/"])
+    by_tag = request(frozen_runtime, ada, tags=["t"])
+    everything = request(frozen_runtime, ada, everything=True)
+
+    move_zone(frozen_runtime, "www.example.com", to="bob@example.com")
+    move_zone(frozen_runtime, "example.com", to="bob@example.com")
+    assert deliver(frozen_runtime.purge_delivery) == 8
+
+    # Nothing reached the cache nodes: every zone of those purges is someone else's now.
+    assert all(node.requests == [] for node in nodes)
+    for purge_id in (by_url.id, only_moved.id, by_tag.id, everything.id):
+        result = detail(frozen_runtime, ada, purge_id)
+        assert result.purge.status == "failed"
+        assert [(n.status, n.attempts, n.reason) for n in result.nodes] == [
+            ("failed", 1, "its zones are no longer this account's")
+        ] * 2
+    assert deliver(frozen_runtime.purge_delivery) == 0  # not retried
+
+
+def test_a_purge_reaches_only_the_zones_its_account_still_holds_at_send_time(frozen_runtime, nodes):
+    ada = principal(frozen_runtime, zones=("www.example.com", "example.com"))
+    principal(frozen_runtime, "bob@example.com", zones=("bob.example",))
+    urls = request(frozen_runtime, ada, urls=["https://www.example.com/x", "https://example.com/y"])
+    everything = request(frozen_runtime, ada, everything=True)
+
+    move_zone(frozen_runtime, "www.example.com", to="bob@example.com")
+    assert deliver(frozen_runtime.purge_delivery) == 4
+
+    for node in nodes:
+        assert sorted((r.method, r.headers.get("host"), r.path) for r in node.requests) == [
+            ("BAN", node.base_url.removeprefix("http://"), "/"),
+            ("PURGE", "example.com", "/y"),
+        ]
+        (ban,) = [r.headers for r in node.requests if r.method == "BAN"]
+        assert ban.get("x-purge-hosts") == "example.com"
+    for purge_id in (urls.id, everything.id):
+        assert detail(frozen_runtime, ada, purge_id).purge.status == "done"
+
+
+def test_a_wildcard_does_not_reach_hostnames_another_zone_owns_more_precisely(
+    frozen_runtime, nodes
+):
+    ada = principal(frozen_runtime, zones=("*.example.com", "www.example.com"))
+    principal(frozen_runtime, "bob@example.com", zones=("shop.example.com", "*.eu.example.com"))
+
+    # By URL: the most specific zone owns the host, so these are Bob's.
+    for url in ("https://shop.example.com/", "https://a.eu.example.com/"):
+        with pytest.raises(NotYourHosts) as refused:
+            request(frozen_runtime, ada, urls=[url])
+        assert refused.value.errors["urls"] == [
+            f"{hostnames.url_host(url)} is not one of your active zones."
+        ]
+    request(frozen_runtime, ada, urls=["https://blog.example.com/", "https://www.example.com/"])
+
+    # By ban: the wildcard's ban leaves Bob's zones alone; Ada's plain zone is banned as is.
+    request(frozen_runtime, ada, everything=True)
+    request(frozen_runtime, ada, tags=["t"])
+    assert deliver(frozen_runtime.purge_delivery) == 6
+    for node in nodes:
+        bans = {
+            (h.get("x-purge-hosts"), h.get("x-purge-except-hosts"), h.get("x-purge-tags"))
+            for h in (r.headers for r in node.requests if r.method == "BAN")
+        }
+        assert bans == {
+            ("www.example.com", None, None),
+            ("*.example.com", "*.eu.example.com shop.example.com", None),
+            ("www.example.com", None, "t"),
+            ("*.example.com", "*.eu.example.com shop.example.com", "t"),
+        }
+
+    # A key limited to the wildcard leaves the account's own exact zone alone too.
+    wildcard = next(
+        z for z in run(frozen_runtime.zones.list_for("ada@example.com")) if z.hostname[0] == "*"
+    )
+    limited = dataclasses.replace(ada, zone_ids=(wildcard.id,))
+    with pytest.raises(NotYourHosts):
+        request(frozen_runtime, limited, urls=["https://www.example.com/"])

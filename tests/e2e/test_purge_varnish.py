@@ -30,6 +30,7 @@ from tests.support import (
     login,
     new_account,
     random_secret,
+    run,
     signup,
     start_server,
 )
@@ -358,3 +359,70 @@ def test_the_client_and_the_cli_stay_inside_the_accounts_zones(varnish, tmp_path
     assert state(varnish, "/about", BETA) == "MISS"
     for path in ("/products/1", "/about"):
         assert state(varnish, path, ALPHA) == "HIT"
+
+
+def deliver_queued(runtime: Runtime) -> int:
+    """One pass of the delivery loop (for an app built with delivery turned off)."""
+
+    async def once() -> int:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await runtime.purge_delivery.run_once(http)
+
+    return int(run(once()))
+
+
+def test_a_purge_accepted_before_the_zone_moved_leaves_the_new_owners_pages_cached(
+    app_for, varnish
+):
+    """The domain is sold while the old holder's purges wait: they must not reach the
+    new owner's objects on the cache."""
+    client, runtime = app_for([varnish.base_url], purge_delivery_enabled=False)
+    old_token = new_account(client)
+    zone = active_zone(client, runtime, old_token, ALPHA)
+    old = {"X-API-Key": create_key(client, old_token)["key"]}
+    by_url = purge(client, old, {"urls": [f"https://{ALPHA}/products/1"]})
+    by_tag = purge(client, old, {"tags": ["catalogue"]})
+    everything = purge(client, old, {"everything": True})
+
+    # The old holder's zone goes; the new owner proves the domain and caches pages.
+    assert client.delete(f"/api/account/zones/{zone['id']}", headers=old).status_code == 200
+    new = key_for(client, runtime, ALPHA)
+    for path in ("/products/1", "/products/2", "/about"):
+        cached(varnish, path, ALPHA)
+
+    assert deliver_queued(runtime) == 3
+    for queued in (by_url, by_tag, everything):
+        result = wait_for_purge(client, old, queued["id"])
+        assert result["status"] == "failed"
+        assert result["nodes"][0]["lastError"] == "its zones are no longer this account's"
+    for path in ("/products/1", "/products/2", "/about"):
+        assert state(varnish, path, ALPHA) == "HIT", path
+    # The new owner's own purge goes through.
+    purge(client, new, {"urls": [f"https://{ALPHA}/about"]})
+    assert deliver_queued(runtime) == 1
+    assert state(varnish, "/about", ALPHA) == "MISS"
+
+
+def test_a_wildcard_zone_cannot_purge_another_accounts_exact_zone_beneath_it(app_for, varnish):
+    client, runtime = app_for([varnish.base_url])
+    wide = key_for(client, runtime, "*.alpha.example")
+    shop = key_for(client, runtime, "shop.alpha.example")
+    mine, theirs = "www.alpha.example", "shop.alpha.example"
+    for host in (mine, theirs):
+        for path in ("/products/1", "/about"):
+            cached(varnish, path, host)
+
+    refused = client.post(
+        "/api/account/purge", json={"urls": [f"https://{theirs}/about"]}, headers=wide
+    )
+    assert refused.status_code == 403 and theirs in refused.json()["message"]
+
+    for body in ({"tags": ["product-1"]}, {"everything": True}):
+        result = wait_for_purge(client, wide, purge(client, wide, body)["id"])
+        assert result["status"] == "done"
+        assert state(varnish, "/products/1", mine) == "MISS"
+        assert state(varnish, "/products/1", theirs) == "HIT"
+        assert state(varnish, "/about", theirs) == "HIT"
+    # The exact zone's owner purges its own.
+    wait_for_purge(client, shop, purge(client, shop, {"everything": True})["id"])
+    assert state(varnish, "/about", theirs) == "MISS"

@@ -254,3 +254,46 @@ def test_the_largest_ban_paradarum_can_send_fits_a_default_varnish(varnish):
 
     assert cache_state(varnish, "x.b.test") == "MISS"
     assert cache_state(varnish, "a.test") == "HIT"
+
+
+@pytest.mark.parametrize(("kind", "targets"), [("everything", []), ("tags", ["shared"])])
+def test_a_wildcard_ban_leaves_alone_the_hosts_it_excepts(varnish, kind, targets):
+    dropped = ["www.b.test", "x.y.b.test", "eu.b.test"]
+    spared = ["shop.b.test", "a.eu.b.test", "z.a.eu.b.test", "b.test", "a.test"]
+    for host in dropped + spared:
+        warm(varnish, host)
+
+    send(varnish, kind, targets, hosts=["*.b.test"])  # nothing excepted: a reminder
+    for host in dropped + spared:
+        warm(varnish, host)
+    requests = node_requests(
+        varnish.base_url,
+        kind,
+        targets,
+        hosts=["*.b.test"],
+        excepts={"*.b.test": ["shop.b.test", "*.eu.b.test"]},
+    )
+    assert [r.headers["X-Purge-Except-Hosts"] for r in requests] == ["shop.b.test *.eu.b.test"]
+    for request in requests:
+        response = httpx.request(request.method, request.url, headers=request.headers, timeout=10)
+        assert response.status_code == 200, response.text
+
+    assert {host: cache_state(varnish, host) for host in dropped + spared} == {
+        **{host: "MISS" for host in dropped},
+        **{host: "HIT" for host in spared},
+    }
+
+
+@pytest.mark.parametrize(
+    "excepted", ["", "*", "b.test|.*", ".*", "shop.b.test  x.b.test", "X.b.test"]
+)
+def test_a_ban_with_invalid_exceptions_is_refused_and_drops_nothing(varnish, excepted):
+    warm(varnish, "x.b.test")
+    response = httpx.request(
+        "BAN",
+        varnish.base_url + "/",
+        headers={"X-Purge-Hosts": "*.b.test", "X-Purge-Except-Hosts": excepted, "X-Purge-All": "1"},
+        timeout=10,
+    )
+    assert response.status_code == 400, response.text
+    assert cache_state(varnish, "x.b.test") == "HIT"

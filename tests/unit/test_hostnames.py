@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from paradarum import hostnames
 from paradarum.errors import ValidationFailed
 from paradarum.hostnames import challenge_name, covers, normalise, url_host
 
@@ -141,3 +142,31 @@ def test_a_url_on_a_subdomain_is_covered_by_the_wildcard_zone():
 )
 def test_the_challenge_record_of_a_wildcard_zone_lives_at_its_base_name(zone, name):
     assert challenge_name(zone) == name
+
+
+def test_the_zones_that_could_own_a_host_are_listed_most_specific_first():
+    assert hostnames.candidates("a.shop.example.com") == [
+        "a.shop.example.com",
+        "*.shop.example.com",
+        "*.example.com",
+    ]
+    assert hostnames.candidates("example.com") == ["example.com"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "inside"),
+    [
+        ("shop.example.com", True),
+        ("a.b.example.com", True),
+        ("*.eu.example.com", True),
+        ("example.com", False),
+        ("*.example.com", False),
+        ("badexample.com", False),
+        ("*.com", False),
+    ],
+)
+def test_a_zone_is_beneath_a_wildcard_only_when_it_names_its_subdomains_more_precisely(
+    zone, inside
+):
+    assert hostnames.beneath("*.example.com", zone) is inside
+    assert hostnames.beneath("www.example.com", zone) is False

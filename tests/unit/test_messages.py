@@ -70,7 +70,24 @@ def every_message() -> list[tuple[EmailMessage, str]]:
         key, raw = key_ref()
         built.append((build(kind, key), raw))
     built.append((verification(secrets.token_urlsafe(32)), keys.generate()))
+    for moved in (False, True):
+        built.append((zone_lost("*.shop.example.com", moved=moved), keys.generate()))
     return built
+
+
+def zone_lost(hostname: str, *, moved: bool) -> EmailMessage:
+    return messages.zone_lost(
+        to=TO, mail_from=FROM, panel_url=PANEL, hostname=hostname, moved=moved, at=WHEN, date=WHEN
+    )
+
+
+@pytest.mark.parametrize(("moved", "said"), [(False, "is suspended"), (True, "moved to another")])
+def test_a_zone_that_left_the_accounts_reach_says_which_and_where_the_record_lives(moved, said):
+    message = zone_lost("*.shop.example.com", moved=moved)
+    assert said in message["Subject"] and "*.shop.example.com" in message["Subject"]
+    text = " ".join(text_of(message).split())
+    assert "_paradarum-challenge.shop.example.com" in text
+    assert f"{PANEL}/account/zones" in text
 
 
 def test_every_message_has_a_plain_text_part_and_an_html_alternative():

@@ -8,6 +8,8 @@ from paradarum.errors import ValidationFailed
 from paradarum.purge_requests import MAX_TAG_HEADER, node_requests
 from paradarum.services.purges import purge_request
 
+NODE = "http://cache:6081"
+
 
 def kinds(**body):
     return purge_request(
@@ -195,3 +197,36 @@ def test_cache_nodes_are_read_from_a_comma_separated_environment_variable(monkey
     monkeypatch.setenv("PARADARUM_CACHE_NODES", "10.0.0.4:6081")
     with pytest.raises(ValueError, match="not an http"):
         Settings()
+
+
+def test_a_wildcard_with_exceptions_gets_a_ban_of_its_own_that_names_them():
+    requests = node_requests(
+        NODE,
+        "everything",
+        [],
+        hosts=["*.example.com", "www.example.org", "*.example.net"],
+        excepts={"*.example.com": ["shop.example.com", "*.eu.example.com"]},
+    )
+    assert [dict(r.headers) for r in requests] == [
+        {"X-Purge-Hosts": "www.example.org *.example.net", "X-Purge-All": "1"},
+        {
+            "X-Purge-Hosts": "*.example.com",
+            "X-Purge-Except-Hosts": "shop.example.com *.eu.example.com",
+            "X-Purge-All": "1",
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    "excepts",
+    [
+        {"www.example.org": ["a.www.example.org"]},  # only a wildcard has exceptions
+        {"*.example.com": ["Shop.example.com"]},  # not in zone form
+        {"*.example.com": [f"h{n:04d}.example.com" for n in range(300)]},  # over a header
+    ],
+)
+def test_exceptions_that_cannot_be_sent_whole_refuse_the_ban(excepts):
+    with pytest.raises(ValueError):
+        node_requests(
+            NODE, "tags", ["t"], hosts=["*.example.com", "www.example.org"], excepts=excepts
+        )

@@ -97,3 +97,41 @@ def test_garbage_is_refused():
     for garbage in ["", "a.b.c", "not a token", "eyJ.eyJ.sig", "é.é.é"]:
         with pytest.raises(InvalidToken):
             codec().decode(garbage, now=utcnow())
+
+
+def test_an_email_link_token_serves_its_own_purpose_only():
+    """A verification, reset or sign-in link is none of the others, nor a session;
+    a session is none of them; reset and sign-in links must name a session key."""
+    from paradarum.tokens import RESET_PASSWORD, SIGN_IN, VERIFY_EMAIL
+
+    now = utcnow()
+    tokens = {
+        purpose: codec().issue_email_token(
+            subject=3,
+            email="a@example.com",
+            now=now,
+            lifetime=timedelta(hours=1),
+            purpose=purpose,
+            session_key=None if purpose == VERIFY_EMAIL else "k" * 32,
+        )
+        for purpose in (VERIFY_EMAIL, RESET_PASSWORD, SIGN_IN)
+    }
+    session, _ = codec().issue(account_id=3, session_key="k" * 32, now=now)
+    unbound = codec().issue_email_token(
+        subject=3, email="a@example.com", now=now, lifetime=timedelta(hours=1), purpose=SIGN_IN
+    )
+    for purpose, token in tokens.items():
+        claims = codec().read_email_token(token, now=now, purpose=purpose)
+        assert claims.subject == 3 and claims.email == "a@example.com"
+        for other in tokens.values():
+            if other != token:
+                with pytest.raises(InvalidToken):
+                    codec().read_email_token(other, now=now, purpose=purpose)
+        with pytest.raises(InvalidToken):
+            codec().read_email_token(session, now=now, purpose=purpose)
+        with pytest.raises(InvalidToken):
+            codec().decode(token, now=now)
+    with pytest.raises(InvalidToken):
+        codec().read_email_token(unbound, now=now, purpose=SIGN_IN)
+    with pytest.raises(InvalidToken):  # an hour later
+        codec().read_email_token(tokens[SIGN_IN], now=now + timedelta(hours=1), purpose=SIGN_IN)

@@ -304,3 +304,74 @@ def test_usage_from_two_workers_and_two_instances_adds_up_exactly(tmp_path, data
     finally:
         server.stop()
     assert sum(day["successes"] for day in days["data"]["days"]) == sent
+
+
+def test_a_key_limited_to_zones_manages_and_reads_only_within_them(client, runtime):
+    """No key or zone management outside its zones, no security log beyond them."""
+    token = new_account(client)
+    mine = active_zone(client, runtime, token, "www.example.com")
+    other = active_zone(client, runtime, token, "shop.example.com")
+    pending = client.post(
+        "/api/account/zones", json={"hostname": "blog.example.com"}, headers=bearer(token)
+    ).json()["data"]
+    plain = create_key(client, token, name="account-wide")
+    elsewhere = make_key(client, token, name="other zone", zoneIds=[other["id"]])
+    inside = make_key(client, token, name="same zone", zoneIds=[mine["id"]])
+    confined = make_key(client, token, name="confined", zoneIds=[mine["id"]])
+    headers = bearer(confined["key"])
+
+    # Zones: its own only.
+    listed = client.get("/api/account/zones", headers=headers).json()["data"]
+    assert [zone["id"] for zone in listed] == [mine["id"]]
+    for zone in (other, pending):
+        for response in (
+            client.delete(f"/api/account/zones/{zone['id']}", headers=headers),
+            client.post(f"/api/account/zones/{zone['id']}/verify", headers=headers),
+        ):
+            assert response.status_code == 403, response.text
+            assert "limited to some zones" in response.json()["message"]
+    added = client.post("/api/account/zones", json={"hostname": "new.example.com"}, headers=headers)
+    assert added.status_code == 403 and "cannot add zones" in added.json()["message"]
+
+    # Keys: only those confined within its zones (itself included).
+    keys_seen = client.get("/api/account/apikeys", headers=headers).json()["data"]
+    assert {key["id"] for key in keys_seen} == {inside["id"], confined["id"]}
+    for key in (plain, elsewhere):
+        assert (
+            client.delete(f"/api/account/apikeys/{key['id']}", headers=headers).status_code == 403
+        )
+        usage = client.get(f"/api/account/apikeys/{key['id']}/usage", headers=headers)
+        assert usage.status_code == 403
+    assert (
+        client.get(f"/api/account/apikeys/{inside['id']}/usage", headers=headers).status_code == 200
+    )
+    assert client.delete(f"/api/account/apikeys/{inside['id']}", headers=headers).status_code == 200
+
+    # Purges within its zone still work, and outside are refused as before.
+    inside_purge = client.post(
+        "/api/account/purge", json={"urls": ["https://www.example.com/"]}, headers=headers
+    )
+    assert inside_purge.status_code == 202, inside_purge.text
+    outside_purge = client.post(
+        "/api/account/purge", json={"urls": ["https://shop.example.com/"]}, headers=headers
+    )
+    assert outside_purge.status_code == 403
+
+    # The security log: entries about its zone and its keys, nothing else.
+    seen = client.get("/api/account/audit", headers=headers).json()["data"]
+    everything = client.get("/api/account/audit", headers=bearer(token)).json()["data"]
+    assert {entry["event"] for entry in everything} >= {"account.signup", "zone.added"}
+    allowed_prefixes = {inside["keyPrefix"], confined["keyPrefix"]}
+    assert seen, "its own entries are readable"
+    for entry in seen:
+        about_key = entry["keyPrefix"] in allowed_prefixes
+        about_zone = entry["event"].startswith("zone.") and "www.example.com" in entry["detail"]
+        assert about_key or about_zone, entry
+    assert {"key.created", "key.revoked", "purge.requested"} <= {e["event"] for e in seen}
+    assert len(seen) < len(everything)
+
+    # Nothing outside it was changed; an account-wide key and the session still see all.
+    assert {
+        k["id"] for k in client.get("/api/account/apikeys", headers=bearer(token)).json()["data"]
+    } >= {plain["id"], elsewhere["id"]}
+    assert len(client.get("/api/account/zones", headers=bearer(plain["key"])).json()["data"]) == 3

@@ -39,6 +39,9 @@ LIMITS = {
     "auth_failure_window_seconds": 60,
     "key_creations_per_account": 3,
     "key_creation_window_seconds": 3600,
+    "zone_additions_per_account": 3,
+    "zone_additions_per_address": 5,
+    "zone_addition_window_seconds": 600,
 }
 
 
@@ -359,3 +362,45 @@ def test_sign_ups_are_limited_per_address_then_lift(frozen_runtime, clock):
         signup(client, "elsewhere@example.com", headers=peer("203.0.113.51"))
         clock.advance(retry)
         signup(client, "one.more@example.com", headers=peer("203.0.113.50"))
+
+
+def add_zone(client, token: str, hostname: str, address: str):
+    return client.post(
+        "/api/account/zones", json={"hostname": hostname}, headers=peer(address, bearer(token))
+    )
+
+
+def test_zone_additions_are_limited_per_account_then_lift(frozen_client, clock):
+    """Adding a zone says whether its hostname is active elsewhere (409): probing for
+    hostnames costs an addition, taken or not."""
+    owner = new_account(frozen_client)
+    assert add_zone(frozen_client, owner, "taken.example", "203.0.113.60").status_code == 201
+    prober = new_account(frozen_client)
+    answers = [
+        add_zone(frozen_client, prober, f"probe{n}.example", f"203.0.113.{61 + n}").status_code
+        for n in range(3)
+    ]
+    assert answers == [201, 201, 201]
+    # From a fresh address, too: the account's allowance is spent.
+    retry = blocked(add_zone(frozen_client, prober, "taken.example", "203.0.113.99"), window=600)
+    other = new_account(frozen_client)  # another account is not held back
+    assert add_zone(frozen_client, other, "other.example", "203.0.113.98").status_code == 201
+    clock.advance(retry)
+    assert add_zone(frozen_client, prober, "probe9.example", "203.0.113.99").status_code == 201
+
+
+def test_zone_additions_are_limited_per_address_whatever_the_account(frozen_client, clock):
+    address = "198.51.100.7"
+    accounts = [new_account(frozen_client) for _ in range(3)]
+    answers = [
+        add_zone(frozen_client, accounts[n % 3], f"many{n}.example", address).status_code
+        for n in range(5)
+    ]
+    assert answers == [201] * 5
+    # A new account from the same address gets no fresh allowance.
+    newcomer = new_account(frozen_client)
+    retry = blocked(add_zone(frozen_client, newcomer, "many9.example", address), window=600)
+    # Nor is the refusal counted against the account elsewhere.
+    assert add_zone(frozen_client, newcomer, "many9.example", "198.51.100.8").status_code == 201
+    clock.advance(retry)
+    assert add_zone(frozen_client, newcomer, "many10.example", address).status_code == 201

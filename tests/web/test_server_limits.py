@@ -325,6 +325,64 @@ def test_a_first_start_on_a_full_disk_is_one_clear_line(tmp_path):
     assert "full" in finished.stderr.lower() and "Traceback" not in finished.stderr
 
 
+def _slow_request(port: int, source: str) -> socket.socket:
+    """A request from ``source`` whose body never finishes: it holds its slot in the
+    app until the connection closes."""
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        b"POST /api/auth/login HTTP/1.1\r\nHost: paradarum\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    sock.setblocking(False)
+    return sock
+
+
+def _status_line(sock: socket.socket) -> str | None:
+    try:
+        data = sock.recv(64)
+    except BlockingIOError:
+        return None
+    return data.split(b"\r\n", 1)[0].decode() if data else "closed"
+
+
+def test_one_client_holding_many_slow_requests_leaves_room_for_others(tmp_path):
+    """A client's share of the worker's slots: past it that client gets 429 at once,
+    and a fresh client (another loopback address) is served."""
+    env = env_for(
+        tmp_path,
+        PARADARUM_MAX_REQUESTS_IN_FLIGHT="10",
+        PARADARUM_MAX_REQUESTS_PER_CLIENT="4",
+    )
+    server = start_server(env, log_path=tmp_path / "server.log")
+    port = int(server.base_url.rsplit(":", 1)[1])
+    hog = [_slow_request(port, "127.0.0.2") for _ in range(15)]
+    try:
+        answers: dict[int, str] = {}
+        deadline = time.monotonic() + 20
+        while len(answers) < 11 and time.monotonic() < deadline:
+            for index, sock in enumerate(hog):
+                if index not in answers and (line := _status_line(sock)) is not None:
+                    answers[index] = line
+            time.sleep(0.05)
+        # Four hold their slots; every other request of that client is refused at once.
+        assert len(answers) == 11, answers
+        assert all(" 429 " in line for line in answers.values()), answers
+        # Six slots are left for everyone else.
+        fresh = httpx.Client(
+            base_url=server.base_url, transport=httpx.HTTPTransport(local_address="127.0.0.3")
+        )
+        with fresh:
+            for _ in range(3):
+                assert fresh.get("/api/health", timeout=10).status_code == 200
+        assert all(_status_line(hog[i]) is None for i in set(range(15)) - set(answers))
+    finally:
+        for sock in hog:
+            sock.close()
+        server.stop()
+
+
 @pytest.mark.parametrize(
     ("args", "extra", "named", "said"),
     [

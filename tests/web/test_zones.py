@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from paradarum.db.tables import notifications
 from tests.dns import DnsServer, running_dns
-from tests.support import bearer, create_key, new_account, peer
+from tests.support import bearer, create_key, new_account, peer, run
 
 
 @pytest.fixture
@@ -188,3 +191,162 @@ def test_verifications_are_limited_per_account(client, dns):
     other = new_account(client)
     mine = add(client, other, "other.example").json()["data"]
     assert verify(client, other, mine["id"]).status_code == 400
+
+
+# -- zones follow their domain (daily re-checks; moves; suspension) -------------------
+
+DAY = 24 * 3600
+
+
+def keyed_account(client) -> str:
+    """A new account's key: it outlives the days the clock moves (a session does not)."""
+    return str(create_key(client, new_account(client))["key"])
+
+
+def record_of(zone: dict) -> tuple[str, str]:
+    return (zone["verification"]["name"], zone["verification"]["value"])
+
+
+def verified_zone(client, dns, token: str, hostname: str) -> dict:
+    zone = add(client, token, hostname).json()["data"]
+    dns.set_records([*dns.records, record_of(zone)])
+    assert verify(client, token, zone["id"]).status_code == 200
+    return zone
+
+
+def purge_url(client, token: str, url: str) -> int:
+    response = client.post("/api/account/purge", json={"urls": [url]}, headers=bearer(token))
+    return response.status_code
+
+
+def events(client, token: str) -> list[dict]:
+    return client.get("/api/account/audit", headers=bearer(token)).json()["data"]
+
+
+def mails(runtime, account_token_client, token: str) -> list[tuple[str, dict]]:
+    account_id = account_token_client.get("/api/account", headers=bearer(token)).json()["data"][
+        "id"
+    ]
+    with runtime.db.reading() as conn:
+        rows = conn.execute(
+            select(notifications.c.kind, notifications.c.payload).where(
+                notifications.c.account_id == account_id
+            )
+        ).all()
+    return [(row.kind, json.loads(row.payload)) for row in rows]
+
+
+def test_a_zone_whose_record_is_gone_moves_to_the_account_that_proves_the_domain_now(
+    frozen_client, frozen_runtime, dns
+):
+    old, new = keyed_account(frozen_client), keyed_account(frozen_client)
+    held = verified_zone(frozen_client, dns, old, "sold.example")
+    assert purge_url(frozen_client, old, "https://sold.example/") == 202
+
+    # While the holder's record is there, the hostname is taken.
+    assert add(frozen_client, new, "sold.example").status_code == 409
+    # The domain is sold: the old record goes. Asked at once, DNS says so.
+    dns.set_records([])
+    claim = add(frozen_client, new, "sold.example")
+    assert claim.status_code == 201, claim.text
+    claim = claim.json()["data"]
+    missing = verify(frozen_client, new, claim["id"])
+    assert missing.status_code == 400  # the new owner's record is not there yet
+    dns.set_records([record_of(claim)])
+    moved = verify(frozen_client, new, claim["id"])
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["data"]["status"] == "active"
+
+    # The old holder: no longer active, no longer purging; told in its log and by mail.
+    (old_zone,) = listed(frozen_client, old)
+    assert old_zone["id"] == held["id"] and old_zone["status"] == "pending"
+    assert purge_url(frozen_client, old, "https://sold.example/") == 403
+    assert purge_url(frozen_client, new, "https://sold.example/") == 202
+    (entry,) = [e for e in events(frozen_client, old) if e["event"] == "zone.moved"]
+    assert "sold.example" in entry["detail"] and entry["actorType"] == "system"
+    assert [
+        (kind, payload["hostname"])
+        for kind, payload in mails(frozen_runtime, frozen_client, old)
+        if kind.startswith("zone")
+    ] == [("zone_moved", "sold.example")]
+
+
+def test_a_claimant_cannot_take_a_zone_whose_holder_still_publishes_its_record(frozen_client, dns):
+    holder, claimant = keyed_account(frozen_client), keyed_account(frozen_client)
+    held = verified_zone(frozen_client, dns, holder, "kept.example")
+    dns.set_records([])
+    claim = add(frozen_client, claimant, "kept.example").json()["data"]
+    # Both records at the name: the holder keeps it.
+    dns.set_records([record_of(held), record_of(claim)])
+    taken = verify(frozen_client, claimant, claim["id"])
+    assert taken.status_code == 409
+    assert listed(frozen_client, holder)[0]["status"] == "active"
+    assert listed(frozen_client, claimant)[0]["status"] == "pending"
+
+
+def test_a_record_missing_on_three_daily_checks_in_a_row_suspends_the_zone_and_mails_the_owner(
+    frozen_client, frozen_runtime, clock, dns
+):
+    owner = keyed_account(frozen_client)
+    zone = verified_zone(frozen_client, dns, owner, "lapsed.example")
+    recheck = frozen_runtime.zones.recheck_due
+    assert run(recheck()) == 0  # checked when verified: not due for a day
+
+    dns.set_records([])
+    for day in (1, 2):
+        clock.advance(DAY)
+        assert run(recheck()) == 1
+        assert listed(frozen_client, owner)[0]["status"] == "active", day
+    # A record found again starts the count afresh.
+    dns.set_records([record_of(zone)])
+    clock.advance(DAY)
+    assert run(recheck()) == 1
+    dns.set_records([])
+    for day in (1, 2):
+        clock.advance(DAY)
+        run(recheck())
+        assert listed(frozen_client, owner)[0]["status"] == "active", day
+    # DNS not answering is not a miss.
+    dns.stop()
+    clock.advance(DAY)
+    assert run(recheck()) == 0
+    assert listed(frozen_client, owner)[0]["status"] == "active"
+    dns.set_records([])
+    assert run(recheck()) == 1  # looked for again at the next pass: the third miss
+
+    assert listed(frozen_client, owner)[0]["status"] == "suspended"
+    assert purge_url(frozen_client, owner, "https://lapsed.example/") == 403
+    everything = frozen_client.post(
+        "/api/account/purge", json={"everything": True}, headers=bearer(owner)
+    )
+    assert everything.status_code == 400  # no active zone
+    (entry,) = [e for e in events(frozen_client, owner) if e["event"] == "zone.suspended"]
+    assert "lapsed.example" in entry["detail"]
+    assert [k for k, _ in mails(frozen_runtime, frozen_client, owner) if k.startswith("zone")] == [
+        "zone_suspended"
+    ]
+    # Suspended, the hostname is still the owner's: with its record back, another
+    # account cannot add it, and a verify makes the zone active again.
+    dns.set_records([record_of(zone)])
+    assert add(frozen_client, keyed_account(frozen_client), "lapsed.example").status_code == 409
+    again = verify(frozen_client, owner, zone["id"])
+    assert again.status_code == 200 and again.json()["data"]["status"] == "active"
+    assert purge_url(frozen_client, owner, "https://lapsed.example/") == 202
+
+
+def test_the_daily_check_moves_a_zone_to_a_pending_claim_whose_record_is_there(
+    frozen_client, clock, frozen_runtime, dns
+):
+    holder, claimant = keyed_account(frozen_client), keyed_account(frozen_client)
+    verified_zone(frozen_client, dns, holder, "*.resold.example")
+    dns.set_records([])
+    claim = add(frozen_client, claimant, "*.resold.example").json()["data"]
+    dns.set_records([record_of(claim)])  # published, never verified by the claimant
+
+    clock.advance(DAY)
+    assert run(frozen_runtime.zones.recheck_due()) == 1
+
+    assert listed(frozen_client, claimant)[0]["status"] == "active"
+    assert listed(frozen_client, holder)[0]["status"] == "pending"
+    assert purge_url(frozen_client, holder, "https://a.resold.example/") == 403
+    assert purge_url(frozen_client, claimant, "https://a.resold.example/") == 202

@@ -35,6 +35,8 @@ from paradarum_client.models import (
     KeyUsage,
     Member,
     NewKey,
+    OidcKey,
+    OidcTokenIn,
     Purge,
     PurgeIn,
     RemoveMemberIn,
@@ -135,9 +137,39 @@ class AsyncClient(BaseClient):
         )
         return parse(Session, data)
 
+    async def login_with_link(self, token: str) -> Session:
+        """Finish a sign-in with the token of the one-time link mailed when the right
+        password came from a new address while the account was under attack."""
+        data, _ = await self._send(
+            "POST", "/api/auth/login/link", json={"token": token}, retry_limited=False
+        )
+        return parse(Session, data)
+
     async def logout(self) -> None:
         """End the session token this client uses."""
         await self._send("POST", "/api/auth/logout")
+
+    async def forgot_password(self, email: str) -> None:
+        """Ask for a link to reset the password of ``email``'s account, sent there by
+        email. The answer is the same whether or not the email has an account."""
+        await self._send(
+            "POST", "/api/auth/password/forgot", json={"email": email}, retry_limited=False
+        )
+
+    async def reset_password(self, token: str, password: str) -> None:
+        """Choose a new password with the token from the emailed link (its
+        ``#token=`` part). Every session of the account ends; a used or expired
+        token raises :class:`ValidationError`."""
+        await self._send(
+            "POST", "/api/auth/password/reset", json={"token": token, "password": password}
+        )
+
+    async def exchange_oidc_token(self, id_token: str, *, policy_id: int | None = None) -> OidcKey:
+        """Trade a CI job's OpenID Connect ID token for a short-lived key (as
+        :meth:`Client.exchange_oidc_token <paradarum_client.Client.exchange_oidc_token>`)."""
+        body = OidcTokenIn(token=id_token, policy_id=policy_id)
+        data, _ = await self._send("POST", "/api/oidc/token", json=to_wire(body))
+        return parse(OidcKey, data)
 
     async def aclose(self) -> None:
         await self._http.aclose()

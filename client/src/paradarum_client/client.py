@@ -146,6 +146,25 @@ class Client(BaseClient):
         )
         return parse(Session, data)
 
+    def login_with_link(self, token: str) -> Session:
+        """Finish a sign-in with the token of the one-time link mailed when the right
+        password came from a new address while the account was under attack."""
+        data, _ = self._send(
+            "POST", "/api/auth/login/link", json={"token": token}, retry_limited=False
+        )
+        return parse(Session, data)
+
+    def forgot_password(self, email: str) -> None:
+        """Ask for a link to reset the password of ``email``'s person, sent there by
+        email. The answer is the same whether or not the email has an account."""
+        self._send("POST", "/api/auth/password/forgot", json={"email": email}, retry_limited=False)
+
+    def reset_password(self, token: str, password: str) -> None:
+        """Choose a new password with the token from the emailed link (its
+        ``#token=`` part). Every session of the person ends; a used or expired
+        token raises :class:`ValidationError`."""
+        self._send("POST", "/api/auth/password/reset", json={"token": token, "password": password})
+
     def logout(self) -> None:
         """End the session token this client uses."""
         self._send("POST", "/api/auth/logout")

@@ -240,11 +240,12 @@ class ZoneVerification(Shape):
 
 class Zone(Shape):
     """A hostname of the account. Only ``active`` zones can be purged; a ``pending``
-    one waits for its TXT record (``verification``) and a verify."""
+    one waits for its TXT record (``verification``) and a verify; a ``suspended`` one
+    lost its record on three daily checks in a row and waits for a verify again."""
 
     id: int
     hostname: str
-    status: Literal["pending", "active"]
+    status: Literal["pending", "active", "suspended"]
     verification: ZoneVerification
     created_at: Timestamp
     verified_at: Timestamp | None
@@ -350,6 +351,15 @@ class SignupIn(Body):
 
 class EmailTokenIn(Body):
     token: Annotated[str, Meta(max_length=2000, description="The token from the emailed link.")]
+
+
+class EmailIn(Body):
+    email: Email
+
+
+class PasswordResetIn(Body):
+    token: Annotated[str, Meta(max_length=2000, description="The token from the emailed link.")]
+    password: NewPassword
 
 
 class PasswordChangeIn(Body):

@@ -206,32 +206,39 @@ audit_events = Table(
     Column("user_agent", String(512), nullable=True),
     # A short, safe explanation (why a key was refused, where a leak was found).
     Column("detail", String(2048), nullable=True),
+    # The zone the entry is about (zone events), for keys confined to some zones.
+    Column("zone_id", Id, nullable=True),
     Index("ix_audit_events_account_occurred", "account_id", "occurred_at", "id"),
     sqlite_autoincrement=True,
 )
 
-# Hostnames an account purges, once proven by DNS. A hostname is active in one
-# account at most (the partial unique index); pending claims block nobody.
+# Hostnames an account purges, once proven by DNS. A hostname is held (active, or
+# suspended while its record is missing) in one account at most (the partial unique
+# index); pending claims block nobody. Held zones are re-checked in DNS every day.
 zones = Table(
     "zones",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("hostname", String(253), nullable=False),
-    Column("status", String(16), nullable=False),  # pending | active
+    Column("status", String(16), nullable=False),  # pending | active | suspended
     # The value the TXT record must hold: random, shown to the account only.
     Column("token", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("verified_at", UTCDateTime(), nullable=True),
+    # The last re-check of a held zone's record, and how many in a row missed it.
+    Column("checked_at", UTCDateTime(), nullable=True),
+    Column("missed_checks", Integer, nullable=False, server_default=text("0")),
     Index("ix_zones_account_created", "account_id", "created_at", "id"),
     Index("uq_zones_account_hostname", "account_id", "hostname", unique=True),
     Index(
         "uq_zones_active_hostname",
         "hostname",
         unique=True,
-        sqlite_where=text("status = 'active'"),
-        postgresql_where=text("status = 'active'"),
+        sqlite_where=text("status IN ('active', 'suspended')"),
+        postgresql_where=text("status IN ('active', 'suspended')"),
     ),
+    Index("ix_zones_status_checked", "status", "checked_at"),
     sqlite_autoincrement=True,
 )
 

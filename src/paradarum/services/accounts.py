@@ -11,11 +11,12 @@ Sign-in limits (docs/security.md explains the trade-offs):
   many per hour, four times as many per day — then that address waits, for that
   email only;
 * per address, whatever the email: a password sprayer is stopped;
-* per email, from anywhere: past a threshold the account counts as under attack,
-  and addresses that have not signed in to it successfully before get one
-  attempt per ``login_throttle_seconds`` between them. Distributed guessing is
-  slowed to a crawl; the owner is never locked out (from a known address not
-  even slowed, from a new one by seconds).
+* per email, from anywhere: past a threshold the account counts as under attack.
+  Addresses that signed in to it successfully before are not slowed. Any other
+  address gets one answer whatever the password (429): where mail is configured,
+  the right password mails the person a one-time link that finishes the sign-in,
+  so the flood learns nothing and the owner still gets in from a new address;
+  without mail, those addresses share one attempt per ``login_throttle_seconds``.
 
 Everything about a password runs on the password hasher's own bounded threads
 (``paradarum.passwords``); a full queue is a 503 at once.
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paradarum.background import Background
@@ -55,19 +56,39 @@ from paradarum.passwords import Passwords
 from paradarum.ratelimit import Limit, RateLimiter, address_bucket
 from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.notifications import Kind, enqueue
+from paradarum.services.notifications import SIGN_IN_TOKEN_LIFETIME, Kind, enqueue
 from paradarum.services.roles import Role
-from paradarum.tokens import InvalidToken, SessionClaims, TokenCodec
+from paradarum.tokens import (
+    RESET_PASSWORD,
+    SIGN_IN,
+    EmailClaims,
+    InvalidToken,
+    SessionClaims,
+    TokenCodec,
+    session_key_fingerprint,
+)
 
 WRONG_CREDENTIALS = "Wrong email or password."
 TOO_MANY_FAILURES = "Too many failed sign-ins. Try again later."
 THROTTLED = "This account is seeing many failed sign-ins. Try again in a few seconds."
+CONFIRM_BY_EMAIL = (
+    "This account is seeing many failed sign-ins, so a sign-in from a new address needs "
+    "its email too: if the password was right, a link to finish signing in is on its way "
+    "to the account's email address."
+)
+INVALID_SIGN_IN_LINK = (
+    "This sign-in link is invalid, has expired or was used already. Sign in again."
+)
 TOO_MANY_SIGNUPS = "Too many sign-ups from your address. Try again later."
 # An address counts as the owner's when it signed in successfully this recently.
 KNOWN_ADDRESS_DAYS = 30
 logger = logging.getLogger("paradarum.accounts")
 INVALID_LINK = "This verification link is invalid or has expired. Ask for a new one."
 TOO_MANY_LINKS = "A verification link was sent a moment ago. Try again later."
+INVALID_RESET_LINK = (
+    "This password reset link is invalid, has expired or was used already. Ask for a new one."
+)
+TOO_MANY_RESETS = "Too many password reset requests. Try again later."
 NO_ACCOUNT = (
     "You are not a member of any account any more. Ask an owner of one to invite you again."
 )
@@ -171,6 +192,54 @@ def create_person(
     return person_id, account_id
 
 
+def _linked_person(
+    conn: Connection, claims: EmailClaims, invalid: ValidationFailed
+) -> Row[Any, Any, Any]:
+    """The person an emailed reset or sign-in link is for: their address, and only
+    while nothing has replaced the session key the link was made with (a reset, a
+    password change). Raises ``invalid`` otherwise."""
+    row = conn.execute(
+        select(persons.c.email, persons.c.session_key, persons.c.email_verified_at).where(
+            persons.c.id == claims.subject
+        )
+    ).first()
+    if (
+        row is None
+        or row.email != claims.email
+        or session_key_fingerprint(row.session_key) != claims.fingerprint
+    ):
+        raise invalid
+    return row
+
+
+def _queue_link(
+    conn: Connection,
+    db: Database,
+    *,
+    person_id: int,
+    email: str,
+    kind: Kind,
+    now: datetime,
+    payload: dict[str, Any] | None = None,
+) -> bool:
+    """Queue a link bound to the person's session key (a reset or sign-in link) to
+    their address, in the log of their own account; False when they have none."""
+    account_id = home_account(conn, person_id)
+    if account_id is None:
+        return False
+    enqueue(
+        conn,
+        db,
+        account_id=account_id,
+        kind=kind,
+        dedupe_key=f"{kind}:{person_id}:{secrets.token_hex(8)}",
+        payload={"person_id": person_id, **(payload or {})},
+        now=now,
+        recipient=email,
+    )
+    return True
+
+
 class AccountService:
     def __init__(
         self,
@@ -213,19 +282,26 @@ class AccountService:
 
     async def _check_login_limits(
         self, email: str, client: ClientInfo, account_id: int | None
-    ) -> list[Limit]:
+    ) -> tuple[list[Limit], bool]:
+        """Refuse (429) an address past a hard limit; else the limits a failure
+        counts against, and whether this is a stranger to an email under attack (the
+        per-email guard holds and the address never signed in to the account)."""
         hard, guard = self._login_limits(email, client.address)
         waits = await self._limiter.waits([*hard, guard])
         if max(waits[:-1]):
             raise RateLimited(max(waits[:-1]), TOO_MANY_FAILURES)
-        if waits[-1] and not (
+        stranger = bool(waits[-1]) and not (
             account_id is not None and await self._known_address(account_id, client.address)
-        ):
-            throttle = Limit(f"login-throttle:{email}", 1, self._settings.login_throttle_seconds)
-            retry = await self._limiter.consume(throttle)
-            if retry:
-                raise RateLimited(retry, THROTTLED)
-        return [*hard, guard]
+        )
+        return [*hard, guard], stranger
+
+    async def _throttle(self, email: str) -> None:
+        """One attempt per ``login_throttle_seconds`` for all the strangers to an
+        email under attack, between them (without mail: see ``login``)."""
+        throttle = Limit(f"login-throttle:{email}", 1, self._settings.login_throttle_seconds)
+        retry = await self._limiter.consume(throttle)
+        if retry:
+            raise RateLimited(retry, THROTTLED)
 
     async def _known_address(self, account_id: int, address: str | None) -> bool:
         if not address:
@@ -292,6 +368,17 @@ class AccountService:
         password_hash = await self._passwords.hash(password)
         now = self._clock()
         verify = self.verifies_email and not force
+        # Where the address turns out to be held by an unverified person, they get a
+        # reset link, as many an hour as the email may ask for. Counted for every
+        # sign-up, and apart from the requests' count, so that neither the answer
+        # nor a later request's limit tells whether the email was taken.
+        may_claim = verify and not await self._limiter.consume(
+            Limit(
+                f"reset-claim:{email}",
+                self._settings.password_resets_per_email,
+                self._settings.password_reset_window_seconds,
+            )
+        )
         try:
             account_id = await self._db.write(
                 self._insert_account,
@@ -301,6 +388,7 @@ class AccountService:
                 client=client,
                 verified=not verify,
                 quiet_if_taken=verify,
+                may_claim=may_claim,
             )
         except IntegrityError as exc:  # two sign-ups racing on PostgreSQL
             if verify:
@@ -323,11 +411,25 @@ class AccountService:
         client: ClientInfo,
         verified: bool,
         quiet_if_taken: bool,
+        may_claim: bool = False,
     ) -> int | None:
-        if conn.execute(select(persons.c.id).where(persons.c.email == email)).first():
-            if quiet_if_taken:
+        """The new account's id; where the email is taken, a 409, or (``quiet_if_taken``)
+        the id of the unverified person's account when they were sent a reset link
+        (``may_claim``), else None."""
+        taken = conn.execute(
+            select(persons.c.id, persons.c.email_verified_at).where(persons.c.email == email)
+        ).first()
+        if taken is not None:
+            if not quiet_if_taken:
+                raise EmailTaken
+            if taken.email_verified_at is not None or not may_claim:
                 return None
-            raise EmailTaken
+            # The first sign-up may be a squatter's: the address gets a link to set
+            # the password, never a link that would verify the first one's password.
+            claimed = _queue_link(
+                conn, self._db, person_id=taken.id, email=email, kind=Kind.ADDRESS_CLAIMED, now=now
+            )
+            return home_account(conn, taken.id) if claimed else None
         person_id, account_id = create_person(
             conn, email=email, password_hash=password_hash, now=now, verified=verified
         )
@@ -455,12 +557,29 @@ class AccountService:
                 return found, home_account(conn, found.id) if found else None
 
             row, home = await self._db.read(read)
-        limits = await self._check_login_limits(normalised, client, home)
+        limits, stranger = await self._check_login_limits(normalised, client, home)
+        # A stranger to an email under attack. With mail, the answer is the same
+        # whatever the password, so the flood learns nothing from it, and the right
+        # password mails the person a one-time link that finishes this sign-in (and
+        # makes the address a known one). Without mail, strangers share the throttle.
+        confirm = stranger and self._settings.smtp_url is not None
+        if stranger and not confirm:
+            await self._throttle(normalised)
         # Exactly one Argon2 verification whether or not the email exists.
         ok = await self._passwords.verify(row.password_hash if row else None, password)
         now = self._clock()
+        if confirm and ok and row is not None:
+            # Everything after the answer, as for a wrong password below: the time
+            # of the answer must not tell the flood that a guess was right either.
+            self._background.spawn(
+                self._send_sign_in_link(row.id, normalised, client, now), name="sign-in-link"
+            )
+            raise RateLimited(self._settings.login_throttle_seconds, CONFIRM_BY_EMAIL)
         if not ok or row is None:
-            await self._limiter.hit(limits)
+            if confirm:
+                self._background.spawn(self._limiter.hit(limits), name="failed-sign-in-count")
+            else:
+                await self._limiter.hit(limits)
             if home is not None:
                 # Recorded after the answer: a write (and its fsync) before the 401
                 # would make a wrong password slower than an unknown email, and so
@@ -476,6 +595,8 @@ class AccountService:
                     ),
                     name="failed-sign-in",
                 )
+            if confirm:
+                raise RateLimited(self._settings.login_throttle_seconds, CONFIRM_BY_EMAIL)
             raise NotAuthenticated(WRONG_CREDENTIALS)
         if home is None:
             raise Forbidden(NO_ACCOUNT)
@@ -498,6 +619,65 @@ class AccountService:
             audit.Event.LOGIN_SUCCEEDED,
         )
         return Session(token=token, claims=claims)
+
+    async def _send_sign_in_link(
+        self, person_id: int, email: str, client: ClientInfo, now: datetime
+    ) -> None:
+        """Queue a one-time sign-in link for the person (at most a few per window:
+        every one of them means that someone has the password)."""
+        window = self._settings.login_failure_window_seconds
+        if await self._limiter.consume(Limit(f"sign-in-link:{person_id}", 3, window)):
+            return
+        seen = client.clipped()
+        queued = await self._db.write(
+            lambda conn: _queue_link(
+                conn,
+                self._db,
+                person_id=person_id,
+                email=email,
+                kind=Kind.SIGN_IN_LINK,
+                now=now,
+                payload={"address": seen.address, "user_agent": seen.user_agent},
+            )
+        )
+        if queued and self._on_notify is not None:
+            self._on_notify()
+
+    async def login_with_link(self, *, token: str, client: ClientInfo) -> Session:
+        """Finish a sign-in with the emailed one-time link: a session, and this
+        address counts as a known one from now on (it signed in successfully)."""
+        now = self._clock()
+        invalid = ValidationFailed({"token": [INVALID_SIGN_IN_LINK]}, INVALID_SIGN_IN_LINK)
+        try:
+            claims = self._tokens.read_email_token(token, now=now, purpose=SIGN_IN)
+        except InvalidToken:
+            raise invalid from None
+        # A link expires at most this long after it is used: its id is kept as long.
+        expires = now + SIGN_IN_TOKEN_LIFETIME
+
+        def work(conn: Connection) -> Session:
+            row = _linked_person(conn, claims, invalid)
+            home = home_account(conn, claims.subject)
+            if home is None:
+                raise Forbidden(NO_ACCOUNT)
+            # Spent by recording its id as ended, like a signed-out session's.
+            spent = conn.execute(
+                self._db.insert(revoked_sessions)
+                .values(token_id=claims.token_id, account_id=home, expires_at=expires)
+                .on_conflict_do_nothing(index_elements=[revoked_sessions.c.token_id])
+                .returning(revoked_sessions.c.token_id)
+            ).first()
+            if spent is None:
+                raise invalid
+            issued, session_claims = self._tokens.issue(
+                account_id=home, person_id=claims.subject, session_key=row.session_key, now=now
+            )
+            self._record_login(
+                conn, session_claims, now, client, None, row.email, audit.Event.LOGIN_SUCCEEDED
+            )
+            return Session(token=issued, claims=session_claims)
+
+        return await self._db.write(work)
 
     def issue_session(
         self, conn: Connection, *, person_id: int, account_id: int, client: ClientInfo
@@ -617,7 +797,9 @@ class AccountService:
         if row is None:
             raise NotAuthenticated
         validation.password(new, email=row.email, field="newPassword")
-        limits = await self._check_login_limits(row.email, client, principal.account_id)
+        limits, stranger = await self._check_login_limits(row.email, client, principal.account_id)
+        if stranger:
+            await self._throttle(row.email)
         if not await self._passwords.verify(row.password_hash, current):
             await self._limiter.hit(limits)
             raise ValidationFailed(
@@ -647,6 +829,104 @@ class AccountService:
                 client=client,
                 actor=principal,
             )
+
+        await self._db.write(work)
+
+    # -- forgotten passwords ------------------------------------------------------------
+
+    def _reset_limits(self, email: str, address: str | None) -> tuple[Limit, Limit]:
+        s = self._settings
+        window = s.password_reset_window_seconds
+        return (
+            Limit(
+                f"reset-address:{address_bucket(address)}", s.password_resets_per_address, window
+            ),
+            Limit(f"reset-email:{email}", s.password_resets_per_email, window),
+        )
+
+    async def forgot_password(self, *, email: str, client: ClientInfo) -> None:
+        """Send a reset link to ``email`` if it is a person's. The caller learns
+        nothing either way: the same answer, and the lookup and the write happen
+        after it. Limited per address and per email (registered or not)."""
+        normalised = email.strip().lower()[: validation.EMAIL_MAX]
+        for limit in self._reset_limits(normalised, client.address):
+            retry = await self._limiter.consume(limit)
+            if retry:
+                raise RateLimited(retry, TOO_MANY_RESETS)
+        if validation.has_control_characters(normalised):
+            return  # names nobody (and PostgreSQL cannot compare a NUL)
+        self._background.spawn(self.send_reset_link(normalised), name="password-reset-link")
+
+    async def send_reset_link(self, email: str) -> Account | None:
+        """Queue a reset link for the person with ``email``; None when there is none.
+        Also what operators use (``paradarum accounts reset-password``)."""
+        now = self._clock()
+
+        def work(conn: Connection) -> Account | None:
+            row = conn.execute(
+                select(persons.c.id, persons.c.email, persons.c.created_at).where(
+                    persons.c.email == email
+                )
+            ).first()
+            if row is None or not _queue_link(
+                conn, self._db, person_id=row.id, email=row.email, kind=Kind.PASSWORD_RESET, now=now
+            ):
+                return None
+            return Account(id=row.id, email=row.email, created_at=as_utc(row.created_at) or now)
+
+        person = await self._db.write(work)
+        if person is not None and self._on_notify is not None:
+            self._on_notify()
+        return person
+
+    async def reset_password(self, *, token: str, password: str, client: ClientInfo) -> None:
+        """Follow a reset link: the new password is set, every session of the person
+        ends (a new session key, which also voids the link and any other one sent
+        before), and the address counts as verified (the link went to it)."""
+        now = self._clock()
+        invalid = ValidationFailed({"token": [INVALID_RESET_LINK]}, INVALID_RESET_LINK)
+        try:
+            claims = self._tokens.read_email_token(token, now=now, purpose=RESET_PASSWORD)
+        except InvalidToken:
+            raise invalid from None
+        validation.password(password, email=claims.email)
+        self._passwords.refuse_if_busy()
+        new_hash = await self._passwords.hash(password)
+
+        def work(conn: Connection) -> None:
+            row = _linked_person(conn, claims, invalid)
+            changed = conn.execute(
+                update(persons)
+                .where(
+                    persons.c.id == claims.subject,
+                    # Of two simultaneous resets with one link, one wins.
+                    persons.c.session_key == row.session_key,
+                )
+                .values(
+                    password_hash=new_hash,
+                    session_key=new_session_key(),
+                    email_verified_at=row.email_verified_at or now,
+                )
+            ).rowcount
+            if changed != 1:
+                raise invalid
+            account_id = home_account(conn, claims.subject)
+            if account_id is None:
+                return
+            events = [audit.Event.PASSWORD_RESET]
+            if row.email_verified_at is None:
+                events.append(audit.Event.EMAIL_VERIFIED)
+            for event in events:
+                audit.record(
+                    conn,
+                    account_id=account_id,
+                    event=event,
+                    at=now,
+                    client=client,
+                    actor_type=audit.Actor.ANONYMOUS,
+                    actor_name=claims.email,
+                    detail=claims.email,
+                )
 
         await self._db.write(work)
 

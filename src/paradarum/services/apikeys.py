@@ -30,7 +30,7 @@ from paradarum.errors import (
     ValidationFailed,
 )
 from paradarum.ratelimit import Limit, RateLimiter
-from paradarum.services import audit, validation
+from paradarum.services import audit, confinement, validation
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
 from paradarum.services.notifications import Kind, enqueue
@@ -509,23 +509,25 @@ class ApiKeyService:
     async def list(
         self,
         *,
-        account_id: int,
+        principal: Principal,
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
         status: ListFilter = ListFilter.ALL,
     ) -> Page[KeyInfo]:
-        """Newest first (``created_at``, then ``id``), revoked keys included by default."""
+        """Newest first (``created_at``, then ``id``), revoked keys included by default;
+        for a key limited to some zones, only the keys confined within them."""
         now = self._clock()
-        query = select(*_PUBLIC_COLUMNS).where(api_keys.c.account_id == account_id)
+        query = select(*_PUBLIC_COLUMNS).where(api_keys.c.account_id == principal.account_id)
         if status is ListFilter.ACTIVE:
             query = query.where(active(now))
         elif status is ListFilter.REVOKED:
             query = query.where(api_keys.c.revoked_at.is_not(None))
         elif status is ListFilter.EXPIRED:
             query = query.where(api_keys.c.revoked_at.is_(None), api_keys.c.expires_at <= now)
+        within = await self._db.read(lambda conn: confinement.key_filter(conn, principal))
         return await newest_first(
             self._db,
-            query,
+            query if within is None else query.where(within),
             moment=api_keys.c.created_at,
             row_id=api_keys.c.id,
             limit=limit,
@@ -539,6 +541,7 @@ class ApiKeyService:
         now = self._clock()
 
         def work(conn: Connection) -> KeyInfo:
+            confinement.require_key(conn, principal, key_id)
             changed = conn.execute(
                 update(api_keys)
                 .where(

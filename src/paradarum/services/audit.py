@@ -18,6 +18,7 @@ from sqlalchemy import Connection, insert, select
 
 from paradarum.db.engine import Database
 from paradarum.db.tables import audit_events
+from paradarum.services import confinement
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 
@@ -26,6 +27,7 @@ class Event(StrEnum):
     SIGNUP = "account.signup"
     EMAIL_VERIFIED = "account.email_verified"
     PASSWORD_CHANGED = "account.password_changed"
+    PASSWORD_RESET = "account.password_reset"
     LOGIN_SUCCEEDED = "session.login_succeeded"
     LOGIN_FAILED = "session.login_failed"
     LOGOUT = "session.logout"
@@ -39,6 +41,8 @@ class Event(StrEnum):
     ZONE_ADDED = "zone.added"
     ZONE_VERIFIED = "zone.verified"
     ZONE_DELETED = "zone.deleted"
+    ZONE_SUSPENDED = "zone.suspended"
+    ZONE_MOVED = "zone.moved"
     NOTIFICATION = "notification.sent"
     ACCOUNT_SWITCHED = "session.account_switched"
     MEMBER_INVITED = "member.invited"
@@ -77,6 +81,7 @@ def record(
     key_id: int | None = None,
     key_prefix: str | None = None,
     detail: str | None = None,
+    zone_id: int | None = None,
 ) -> None:
     """Add one entry, in the caller's transaction (so it commits with the action).
     Who acted is ``actor`` (a member's session or a key), or else ``actor_name``
@@ -99,6 +104,7 @@ def record(
             client_address=client.address,
             user_agent=client.user_agent,
             detail=detail[:2048] if detail else None,
+            zone_id=zone_id,
         )
     )
 
@@ -138,12 +144,15 @@ class AuditLog:
         self._db = db
 
     async def list(
-        self, *, account_id: int, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+        self, *, principal: Principal, limit: int = DEFAULT_LIMIT, cursor: str | None = None
     ) -> Page[AuditEvent]:
-        """The account's events, newest first (``occurred_at``, then ``id``)."""
+        """The account's events, newest first (``occurred_at``, then ``id``); for a key
+        limited to some zones, only those about its zones and keys."""
+        query = select(*_COLUMNS).where(audit_events.c.account_id == principal.account_id)
+        within = await self._db.read(lambda conn: confinement.audit_filter(conn, principal))
         return await newest_first(
             self._db,
-            select(*_COLUMNS).where(audit_events.c.account_id == account_id),
+            query if within is None else query.where(within),
             moment=audit_events.c.occurred_at,
             row_id=audit_events.c.id,
             limit=limit,

@@ -13,7 +13,11 @@ Each ``purge_deliveries`` row is one purge for one cache node. The delivery loop
    changes it, so no delivery is sent twice by two live workers. A worker that
    dies mid-delivery leaves a claim that simply expires, and the row is picked up
    again.
-2. **sends** the requests (``paradarum.purge_requests``), nodes in parallel.
+2. **sends** the requests (``paradarum.purge_requests``), nodes in parallel, after
+   asking the zones again (:func:`paradarum.services.purges.reach`): a zone that left
+   the account since the purge was accepted (deleted, suspended, moved to the
+   domain's new owner) is no longer reached, and a wildcard's ban leaves alone what
+   other zones own now. A purge with nothing left to reach fails at once, unsent.
 3. **records** the answer, fenced by the same ``attempts`` value: a worker whose
    claim expired and was taken over cannot overwrite the newer attempt. Failures
    are retried with exponential backoff until ``max_attempts``, then ``failed``
@@ -42,7 +46,8 @@ from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.tables import purge_deliveries, purges
 from paradarum.purge_requests import node_requests
-from paradarum.services.purges import DeliveryStatus, PurgeStatus
+from paradarum.services.purges import DeliveryStatus, PurgeKind, PurgeStatus, Reach, reach
+from paradarum.services.zones import active_zones
 
 logger = logging.getLogger("paradarum.purge")
 
@@ -55,6 +60,7 @@ class Claim:
 
     delivery_id: int
     purge_id: int
+    account_id: int
     node: str
     label: str
     kind: str
@@ -71,6 +77,15 @@ class Failure:
 
     reason: str
     detail: str
+    # Retrying cannot help (the purge's zones are no longer the account's).
+    final: bool = False
+
+
+def current_reach(conn: Connection, claim: Claim) -> Reach:
+    """What ``claim``'s purge may reach now: its zones that are still active in its
+    account, with the ownership rule applied to the zones as they are now."""
+    zones = [zone for zone in active_zones(conn, claim.account_id) if zone.hostname in claim.hosts]
+    return reach(conn, kind=PurgeKind(claim.kind), targets=claim.targets, zones=zones)
 
 
 class PurgeDelivery:
@@ -175,6 +190,7 @@ class PurgeDelivery:
                 D.c.label,
                 D.c.attempts,
                 D.c.next_attempt_at,
+                purges.c.account_id,
                 purges.c.kind,
                 purges.c.targets,
                 purges.c.hosts,
@@ -204,6 +220,7 @@ class PurgeDelivery:
                         Claim(
                             delivery_id=row.id,
                             purge_id=row.purge_id,
+                            account_id=row.account_id,
                             node=row.node,
                             label=row.label,
                             kind=row.kind,
@@ -226,8 +243,20 @@ class PurgeDelivery:
     async def send(self, http: httpx.AsyncClient, claim: Claim) -> Failure | None:
         """Send every request of ``claim``; None on success."""
         deadline = time.monotonic() + self._lease / 2
+        now = await self._db.read(current_reach, claim)
+        if not (now.targets if claim.kind == PurgeKind.URLS else now.hosts):
+            return Failure(
+                "its zones are no longer this account's", "not sent: no zone left", final=True
+            )
+        if now.outside or len(now.hosts) < len(claim.hosts):
+            logger.info(
+                "purge narrowed to the zones the account still holds",
+                extra={"purge_id": claim.purge_id, "label": claim.label},
+            )
         try:
-            requests = node_requests(claim.node, claim.kind, claim.targets, hosts=claim.hosts)
+            requests = node_requests(
+                claim.node, claim.kind, now.targets, hosts=now.hosts, excepts=now.excepts
+            )
         except (ValueError, httpx.InvalidURL) as exc:
             return Failure("the purge could not be sent", f"not sent: {exc}")
         for request in requests:
@@ -262,7 +291,7 @@ class PurgeDelivery:
                 "last_error": None,
                 "next_attempt_at": None,
             }
-        elif claim.attempt >= self.max_attempts:
+        elif failure.final or claim.attempt >= self.max_attempts:
             values = {"status": str(DeliveryStatus.FAILED), "last_error": failure.reason}
         else:
             retry_at = now + timedelta(seconds=self._backoff(claim.attempt))

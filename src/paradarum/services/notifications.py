@@ -1,9 +1,10 @@
 """Telling account owners what happened: the notification outbox and its sender.
 
 An event that deserves an email (a key added, a key revoked as leaked, a key about
-to expire, an address to verify) is **enqueued in the transaction of the event**:
-a ``notifications`` row whose ``dedupe_key`` names the event, so an event is never
-announced twice and never announced without having happened. A background loop of
+to expire, an address to verify, a password reset link, a sign-in link) is
+**enqueued in the transaction of the event**: a ``notifications`` row whose
+``dedupe_key`` names the event, so an event is never announced twice and never
+announced without having happened. A background loop of
 the runtime sends what is queued:
 
 * without a mail server (``PARADARUM_SMTP_URL`` unset) a notification is
@@ -46,12 +47,14 @@ from paradarum.mail import Mailer, MailError
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo
 from paradarum.services.roles import Role
-from paradarum.tokens import INVITATION, TokenCodec
+from paradarum.tokens import INVITATION, RESET_PASSWORD, SIGN_IN, TokenCodec
 
 logger = logging.getLogger("paradarum.notifications")
 
 N = notifications
 EMAIL_TOKEN_LIFETIME = timedelta(hours=24)
+RESET_TOKEN_LIFETIME = timedelta(hours=1)
+SIGN_IN_TOKEN_LIFETIME = timedelta(minutes=15)
 REMINDER_DAYS = (7, 1)
 
 
@@ -60,7 +63,26 @@ class Kind(StrEnum):
     KEY_LEAKED = "key_leaked"
     KEY_EXPIRING = "key_expiring"
     VERIFY_EMAIL = "verify_email"
+    ZONE_SUSPENDED = "zone_suspended"
+    ZONE_MOVED = "zone_moved"
     INVITATION = "invitation"
+    # A link to choose a new password: asked for, or sent because a second sign-up
+    # met an address that an unverified person holds.
+    PASSWORD_RESET = "password_reset"
+    ADDRESS_CLAIMED = "address_claimed"
+    # The right password from a new address while the email is under attack.
+    SIGN_IN_LINK = "sign_in_link"
+
+
+# Kinds whose link is bound to the person's session key: its purpose and lifetime.
+# They are queued with the person's email as recipient and ``person_id`` in the payload.
+BOUND_LINKS = {
+    Kind.PASSWORD_RESET: (RESET_PASSWORD, RESET_TOKEN_LIFETIME),
+    Kind.ADDRESS_CLAIMED: (RESET_PASSWORD, RESET_TOKEN_LIFETIME),
+    Kind.SIGN_IN_LINK: (SIGN_IN, SIGN_IN_TOKEN_LIFETIME),
+}
+# Kinds whose message carries a link made at send time: nothing to keep afterwards.
+LINK_KINDS = frozenset({Kind.VERIFY_EMAIL, *BOUND_LINKS})
 
 
 class Status(StrEnum):
@@ -117,6 +139,8 @@ class Claim:
     kind: Kind
     payload: dict[str, Any]
     attempt: int
+    # The recipient person's session key, for the links bound to it (else "").
+    session_key: str = ""
 
 
 class Notifier:
@@ -223,6 +247,10 @@ class Notifier:
                 N.c.payload,
                 N.c.attempts,
                 func.coalesce(N.c.recipient, first_owner).label("email"),
+                select(persons.c.session_key)
+                .where(persons.c.email == N.c.recipient)
+                .scalar_subquery()
+                .label("session_key"),
             )
             .where(N.c.status == str(Status.QUEUED), N.c.next_attempt_at <= now)
             .order_by(N.c.next_attempt_at, N.c.id)
@@ -255,6 +283,7 @@ class Notifier:
                         kind=Kind(row.kind),
                         payload=json.loads(row.payload),
                         attempt=row.attempts + 1,
+                        session_key=row.session_key or "",
                     )
                 )
         return claims
@@ -318,7 +347,7 @@ class Notifier:
                 sent_at=now if status in (Status.SENT, Status.RECORDED) else None,
                 last_error=error[:500] if error else None,
                 # What was needed to write it is no longer needed.
-                payload="{}" if claim.kind is Kind.VERIFY_EMAIL else N.c.payload,
+                payload="{}" if claim.kind in LINK_KINDS else N.c.payload,
             )
         ).rowcount
         if changed != 1 or status is Status.RECORDED:
@@ -361,6 +390,13 @@ class Notifier:
             return messages.email_verification(
                 token=token, valid_for=EMAIL_TOKEN_LIFETIME, **common
             )
+        if claim.kind in (Kind.ZONE_SUSPENDED, Kind.ZONE_MOVED):
+            return messages.zone_lost(
+                hostname=payload["hostname"],
+                moved=claim.kind is Kind.ZONE_MOVED,
+                at=_time(payload["at"]),
+                **common,
+            )
         if claim.kind is Kind.INVITATION:
             expires_at = _time(payload["expires_at"])
             token = self._tokens.issue_email_token(
@@ -376,6 +412,35 @@ class Notifier:
                 role=payload["role"],
                 invited_by=payload.get("invited_by"),
                 expires_at=expires_at,
+                **common,
+            )
+        if claim.kind in BOUND_LINKS:
+            if not claim.session_key:
+                # The person left or changed their address since: nobody to link.
+                raise ValueError("the recipient is no longer a person with this email")
+            # Bound to the session key the person has now: a reset replaces it, so a
+            # reset link works once, and a password changed meanwhile voids either.
+            purpose, lifetime = BOUND_LINKS[claim.kind]
+            token = self._tokens.issue_email_token(
+                subject=payload["person_id"],
+                email=claim.email,
+                now=now,
+                lifetime=lifetime,
+                purpose=purpose,
+                session_key=claim.session_key,
+            )
+            if claim.kind is Kind.SIGN_IN_LINK:
+                return messages.sign_in_link(
+                    token=token,
+                    valid_for=lifetime,
+                    address=payload.get("address"),
+                    user_agent=payload.get("user_agent"),
+                    **common,
+                )
+            return messages.password_reset(
+                token=token,
+                valid_for=lifetime,
+                claimed=claim.kind is Kind.ADDRESS_CLAIMED,
                 **common,
             )
         key = messages.KeyRef(**payload["key"])

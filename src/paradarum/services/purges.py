@@ -37,7 +37,7 @@ from paradarum.services import audit
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from paradarum.services.roles import Action
-from paradarum.services.zones import active_zones
+from paradarum.services.zones import ZoneInfo, active_zones, held_beneath, owners
 
 MAX_TARGETS = 100
 URL_MAX = 2048
@@ -232,6 +232,52 @@ def confine(kind: PurgeKind, targets: Sequence[str], zone_names: Sequence[str]) 
     return list(zone_names)
 
 
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What a purge may reach, decided from the zones as they are at that moment.
+
+    ``targets``: for URLs, those whose host is owned by one of the purge's zones;
+    ``hosts``: the zones a ban is confined to; ``excepts``: per wildcard zone among
+    them, the hostnames other zones hold beneath it (a ban of the wildcard leaves
+    them alone); ``outside``: the URL hosts that are not the purge's.
+    """
+
+    targets: list[str]
+    hosts: list[str]
+    excepts: dict[str, list[str]]
+    outside: list[str]
+
+
+def reach(
+    conn: Connection, *, kind: PurgeKind, targets: Sequence[str], zones: Sequence[ZoneInfo]
+) -> Reach:
+    """Confine a purge to ``zones`` (the account's active zones it may use) with the
+    ownership rule: the most specific held zone owns a hostname, so a wildcard zone
+    never reaches a hostname that another zone (another account's, or one the key may
+    not use) names more precisely, not by URL and not by a ban."""
+    names = [zone.hostname for zone in zones]
+    mine = {zone.id for zone in zones}
+    if kind is PurgeKind.URLS:
+        hosts = {target: hostnames.url_host(target) for target in targets}
+        owner = owners(conn, [host for host in hosts.values() if host])
+        kept: list[str] = []
+        outside: set[str] = set()
+        for target, host in hosts.items():
+            found = owner.get(host) if host else None
+            if found is not None and found.id in mine:
+                kept.append(target)
+            else:
+                outside.add(host or target)
+        return Reach(kept, names, {}, sorted(outside))
+    excepts = {}
+    for name in names:
+        if hostnames.is_wildcard(name):
+            others = sorted(row.hostname for row in held_beneath(conn, name) if row.id not in mine)
+            if others:
+                excepts[name] = others
+    return Reach(list(targets), names, excepts, [])
+
+
 def _info(row: Any) -> PurgeInfo:
     return PurgeInfo(
         id=row.id,
@@ -305,7 +351,12 @@ class PurgeService:
 
         def allowed(conn: Connection) -> list[str]:
             zones = active_zones(conn, principal.account_id, principal.zone_ids)
-            return confine(kind, targets, [zone.hostname for zone in zones])
+            names = confine(kind, targets, [zone.hostname for zone in zones])
+            # Covered is not enough: the most specific zone owns a hostname.
+            outside = reach(conn, kind=kind, targets=targets, zones=zones).outside
+            if outside:
+                raise NotYourHosts(outside)
+            return names
 
         # Refused purges do not count against the limit: checked first, and again
         # in the transaction that queues (a zone may be deleted in between).

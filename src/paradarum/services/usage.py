@@ -26,7 +26,7 @@ from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.tables import api_keys, key_usage_daily
 from paradarum.errors import KeyNotFound, Unavailable
-from paradarum.services import audit
+from paradarum.services import audit, confinement
 from paradarum.services.context import ClientInfo, Principal
 
 FLUSH_SECONDS = 10.0
@@ -100,7 +100,7 @@ class KeyUsage:
                 )
             )
 
-    async def history(self, *, account_id: int, key_id: int, days: int) -> list[DayUsage]:
+    async def history(self, *, principal: Principal, key_id: int, days: int) -> list[DayUsage]:
         """The last ``days`` UTC days (oldest first, today included), zeros filled in."""
         today = self._clock().date()
         first = today - timedelta(days=days - 1)
@@ -108,11 +108,12 @@ class KeyUsage:
         def read(conn: Connection) -> dict[date, tuple[int, int]]:
             owner = conn.execute(
                 select(api_keys.c.id).where(
-                    api_keys.c.id == key_id, api_keys.c.account_id == account_id
+                    api_keys.c.id == key_id, api_keys.c.account_id == principal.account_id
                 )
             ).first()
             if owner is None:
                 raise KeyNotFound
+            confinement.require_key(conn, principal, key_id)
             rows = conn.execute(
                 select(key_usage_daily).where(
                     key_usage_daily.c.key_id == key_id, key_usage_daily.c.day >= first

@@ -31,6 +31,7 @@ from paradarum.web.api import (
 from paradarum.web.edge import (
     AccessLog,
     BodyGuard,
+    ClientShare,
     HeaderLimit,
     InFlightLimit,
     LastResort,
@@ -85,6 +86,7 @@ class App:
         stack = QueryCredentials(stack)
         stack = HeaderLimit(stack)
         stack = LastResort(stack)
+        stack = ClientShare(stack, limit=runtime.settings.max_requests_per_client, trusted=trusted)
         stack = SecurityHeaders(stack)
         stack = InFlightLimit(stack, limit=runtime.settings.max_requests_in_flight)
         if runtime.settings.access_log:

@@ -212,6 +212,45 @@ class InFlightLimit:
             self.in_flight -= 1
 
 
+class ClientShare:
+    """At most ``limit`` requests in flight per client address in this worker, so
+    that one client holding many slow requests cannot take every slot of
+    :class:`InFlightLimit` and starve the others. Beyond its share a client gets a
+    ``429`` with ``Retry-After: 1`` at once; everyone else is served as before.
+
+    The address is the client as the trusted-proxy rules see it (behind a proxy
+    without ``PARADARUM_TRUSTED_PROXIES`` every request comes from the proxy, and the
+    proxy as a whole gets one share). Connections that have not finished sending
+    their headers never reach the app: sharing those is the proxy's job
+    (``deploy/haproxy/paradarum.cfg``).
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, trusted: Sequence[Network] = ()) -> None:
+        self.app = app
+        self.limit = limit
+        self.trusted = trusted
+        self.in_flight: dict[str | None, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        address = client_address(scope, self.trusted)
+        held = self.in_flight.get(address, 0)
+        if held >= self.limit:
+            await envelope_error(429, web_errors.CLIENT_BUSY, headers={"Retry-After": "1"})(send)
+            return
+        self.in_flight[address] = held + 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            left = self.in_flight[address] - 1
+            if left:
+                self.in_flight[address] = left
+            else:
+                del self.in_flight[address]
+
+
 # -- headers ------------------------------------------------------------------------------
 
 _COMMON = [

@@ -22,6 +22,7 @@ MALFORMED_JSON = "The request body is not valid JSON."
 INVALID_FIELDS = "The request has invalid fields."
 SERVER_ERROR = "Something went wrong on our side. It has been logged; try again later."
 OVERLOADED = "The service is busy. Try again in a moment."
+CLIENT_BUSY = "Too many requests from your address at once. Wait for an answer before sending more."
 
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="paradarum"'}
 

@@ -22,7 +22,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 async def list_keys(request: Request, query: KeyListQuery) -> Reply[list[ApiKey]]:
     runtime = request.runtime
     page = await runtime.apikeys.list(
-        account_id=request.principal.account_id,
+        principal=request.principal,
         limit=query.limit,
         cursor=query.cursor,
         status=ListFilter(query.status),
@@ -92,6 +92,6 @@ async def roll_key(request: Request, id: int, body: RollIn) -> Reply[NewKey]:
 )
 async def key_usage(request: Request, id: int) -> Reply[KeyUsage]:
     days = await request.runtime.usage.history(
-        account_id=request.principal.account_id, key_id=id, days=HISTORY_DAYS
+        principal=request.principal, key_id=id, days=HISTORY_DAYS
     )
     return Reply(shapes.usage(id, days), "Key usage")

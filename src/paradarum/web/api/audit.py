@@ -15,7 +15,7 @@ routes = Routes(tag="account")
 )
 async def list_events(request: Request, query: PageQuery) -> Reply[list[AuditEvent]]:
     page = await request.runtime.audit.list(
-        account_id=request.principal.account_id, limit=query.limit, cursor=query.cursor
+        principal=request.principal, limit=query.limit, cursor=query.cursor
     )
     return Reply(
         [shapes.audit_event(event) for event in page.items],

@@ -5,7 +5,15 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
 from paradarum.web.routing import Routes
-from paradarum_client.models import CredentialsIn, EmailTokenIn, NewAccount, Session, SignupIn
+from paradarum_client.models import (
+    CredentialsIn,
+    EmailIn,
+    EmailTokenIn,
+    NewAccount,
+    PasswordResetIn,
+    Session,
+    SignupIn,
+)
 
 routes = Routes(tag="auth")
 NO_STORE = {"Cache-Control": "no-store"}
@@ -67,6 +75,61 @@ async def login(request: Request, body: CredentialsIn) -> Reply[Session]:
         email=body.email, password=body.password, client=request.client
     )
     return Reply(shapes.session(session), "Signed in", headers=NO_STORE)
+
+
+@routes.post(
+    "/api/auth/login/link",
+    permission=None,
+    summary="Finish a sign-in with the one-time link emailed while the account is under attack",
+    description=(
+        "When an email sees many failed sign-ins, a sign-in from an address that never "
+        "signed in to the account answers `429` whatever the password; the right "
+        "password mails the person a link to `/confirm-sign-in#token=...` (15 minutes, "
+        "once). Its token here gives the session, and the address counts as known."
+    ),
+)
+async def login_with_link(request: Request, body: EmailTokenIn) -> Reply[Session]:
+    session = await request.runtime.accounts.login_with_link(
+        token=body.token, client=request.client
+    )
+    return Reply(shapes.session(session), "Signed in", headers=NO_STORE)
+
+
+@routes.post(
+    "/api/auth/password/forgot",
+    permission=None,
+    status=202,
+    errors=(429,),
+    summary="Ask for a password reset link by email",
+    description=(
+        "Always the same `202`, whether or not the email is registered; where it is, "
+        "the address gets a link to `/reset-password#token=...`, valid for 1 hour, "
+        "once. Limited per client address and per email."
+    ),
+)
+async def forgot_password(request: Request, body: EmailIn) -> Reply[None]:
+    await request.runtime.accounts.forgot_password(email=body.email, client=request.client)
+    return Reply(
+        None,
+        "If an account uses this email address, a link to reset its password is on "
+        "its way there. It works once, for 1 hour.",
+    )
+
+
+@routes.post(
+    "/api/auth/password/reset",
+    permission=None,
+    summary="Choose a new password with the token from the emailed link",
+    description=(
+        "Sets the password, ends every session of the person and counts the email "
+        "address as verified. A used, replaced or expired token is a `400`."
+    ),
+)
+async def reset_password(request: Request, body: PasswordResetIn) -> Reply[None]:
+    await request.runtime.accounts.reset_password(
+        token=body.token, password=body.password, client=request.client
+    )
+    return Reply(None, "Your password has been changed and every session has been signed out.")
 
 
 @routes.post(

@@ -15,7 +15,7 @@ routes = Routes(tag="zones")
 )
 async def list_zones(request: Request, query: PageQuery) -> Reply[list[Zone]]:
     page = await request.runtime.zones.list(
-        account_id=request.principal.account_id, limit=query.limit, cursor=query.cursor
+        principal=request.principal, limit=query.limit, cursor=query.cursor
     )
     return Reply(
         [shapes.zone(info) for info in page.items],

@@ -19,7 +19,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paradarum.config import Settings
-from paradarum.messages import INVITATION_PATH, VERIFY_EMAIL_PATH
+from paradarum.messages import (
+    INVITATION_PATH,
+    RESET_PASSWORD_PATH,
+    SIGN_IN_LINK_PATH,
+    VERIFY_EMAIL_PATH,
+)
 from paradarum.services import purges, validation
 from paradarum.web import errors as web_errors
 from paradarum.web.request import Request
@@ -77,6 +82,11 @@ PAGES = {
     "/signup": "signup.html",
     # The page the emailed verification link opens (the token is in its fragment).
     VERIFY_EMAIL_PATH: "verify-email.html",
+    "/forgot-password": "forgot-password.html",
+    # The page the emailed reset link opens (the token in its fragment, likewise).
+    RESET_PASSWORD_PATH: "reset-password.html",
+    # The one-time sign-in link, mailed while an account is under attack.
+    SIGN_IN_LINK_PATH: "confirm-sign-in.html",
     # The page the emailed invitation link opens (the token is in its fragment).
     INVITATION_PATH: "invitations.html",
 }

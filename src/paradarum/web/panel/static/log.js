@@ -14,6 +14,7 @@ const EVENT_LABELS = {
   "account.signup": "Account created",
   "account.email_verified": "Email address verified",
   "account.password_changed": "Password changed",
+  "account.password_reset": "Password reset by email link",
   "session.login_succeeded": "Signed in",
   "session.login_failed": "Failed sign-in attempt",
   "session.logout": "Signed out",
@@ -27,6 +28,8 @@ const EVENT_LABELS = {
   "zone.added": "Zone added",
   "zone.verified": "Zone verified",
   "zone.deleted": "Zone deleted",
+  "zone.suspended": "Zone suspended: its DNS record is missing",
+  "zone.moved": "Zone taken over by the domain's new owner",
   "notification.sent": "Email notification",
   "session.account_switched": "Switched to this account",
   "member.invited": "Member invited",
@@ -44,6 +47,8 @@ const WARNING_EVENTS = new Set([
   "session.login_failed",
   "key.leaked",
   "key.refused",
+  "zone.suspended",
+  "zone.moved",
   "oidc.token_refused",
 ]);
 

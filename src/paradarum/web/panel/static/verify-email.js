@@ -3,19 +3,13 @@
 // this page takes it out of the address bar too, then hands it to the API.
 
 import { api } from "./api.js";
+import { onNewLinkToken, takeLinkToken } from "./link-token.js";
 import { byId, setBusy, setText, show } from "./ui.js";
 
 const OUTCOMES = ["verify-done", "verify-failed", "verify-missing"];
 const working = byId("verify-working");
 const retry = byId("verify-retry");
-let token = takeToken();
-
-// The token from the address bar, which then no longer holds it (nor does history).
-function takeToken() {
-  const found = new URLSearchParams(location.hash.slice(1)).get("token") || "";
-  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
-  return found;
-}
+let token = takeLinkToken();
 
 function outcome(id) {
   for (const other of OUTCOMES) show(byId(other), other === id);
@@ -54,13 +48,9 @@ retry.addEventListener("click", async () => {
   setBusy(retry, false);
 });
 
-// A link opened while this page is showing changes only the fragment: no new page.
-window.addEventListener("hashchange", () => {
-  const next = takeToken();
-  if (next) {
-    token = next;
-    start();
-  }
+onNewLinkToken((next) => {
+  token = next;
+  start();
 });
 
 start();

@@ -80,7 +80,9 @@ export function zonesSection(state, hooks) {
         "div",
         { className: "zone-head" },
         h("h3", { className: "zone-host", tabindex: "-1" }, zone.hostname),
-        active ? badge("active", "Active") : badge("pending", "Pending"),
+        active
+          ? badge("active", "Active")
+          : badge("pending", zone.status === "suspended" ? "Suspended" : "Pending"),
         h("span", { className: "zone-when muted" }, ...when),
       ),
       active ? null : dnsRecord(zone),
