@@ -717,9 +717,7 @@ class ZoneService:
                 raise AccountNotFound
             if verified:
                 claimed = conn.execute(
-                    select(zones).where(
-                        zones.c.account_id == account_id, zones.c.hostname == name
-                    )
+                    select(zones).where(zones.c.account_id == account_id, zones.c.hostname == name)
                 ).first()
                 if claimed is not None:
                     return self._activate_for_operator(conn, zone=claimed, now=now)
