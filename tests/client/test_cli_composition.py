@@ -37,11 +37,13 @@ def test_the_servers_app_is_the_customers_app_plus_the_operators_commands():
         "serve",
         "db",
         "db upgrade",
-        "accounts",
         "accounts create",
         "accounts delete",
+        "accounts reset-password",
     }
-    assert not customer & {"serve", "db", "accounts"}
+    # A customer's `accounts` lists and switches the accounts they belong to.
+    assert customer >= {"accounts list", "accounts switch"}
+    assert not customer & {"serve", "db", "accounts create", "accounts delete"}
 
 
 def test_building_an_app_twice_gives_two_independent_apps():

@@ -71,9 +71,12 @@ def test_a_key_created_with_settings_shows_them_in_keys_list(cli, api_server):
     restrictions = f"purge only · from 203.0.113.0/24, 2001:db8::/32 · zone {zone['id']}"
     assert f"Restrictions: {restrictions}." in created.output
 
-    in_ten_days = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
-    dated = json.loads(cli("keys", "create", "Dated", "--expires", in_ten_days, "--json").stdout)
-    assert dated["expiresAt"] == f"{in_ten_days}T00:00:00.000Z"
+    in_ten_days = (datetime.now(UTC) + timedelta(days=10)).date()
+    dated = json.loads(
+        cli("keys", "create", "Dated", "--expires", in_ten_days.isoformat(), "--json").stdout
+    )
+    # A date alone: the key works through that whole day (UTC), to the next midnight.
+    assert dated["expiresAt"] == f"{in_ten_days + timedelta(days=1)}T00:00:00.000Z"
     plain = json.loads(cli("keys", "create", "Plain", "--json").stdout)
     assert (plain["expiresAt"], plain["permissions"], plain["allowedCidrs"]) == (None, "full", None)
     cli("keys", "revoke", str(plain["id"]), "--yes")
@@ -83,7 +86,7 @@ def test_a_key_created_with_settings_shows_them_in_keys_list(cli, api_server):
     assert max(len(line) for line in listed.output.splitlines()) <= 80
     prefix = KEY.search(created.output).group(0)[:8]
     assert re.search(r"active +in 30 days$", row_of(listed.output, prefix))
-    assert re.search(r"active +in (9|10) days$", row_of(listed.output, dated["keyPrefix"]))
+    assert re.search(r"active +in (10|11) days$", row_of(listed.output, dated["keyPrefix"]))
     assert re.search(r"revoked +—$", row_of(listed.output, plain["keyPrefix"]))
     assert "purge only" in listed.output
     wide = cli("keys", "list", env={"COLUMNS": "200"})

@@ -126,7 +126,7 @@ def test_database_outage_fails_closed_everywhere_then_recovers(outage_client):
         assert client.get("/api/account", headers=bearer("pdm_notakey")).status_code == 401
     # Back without a restart; nothing was written while it was away.
     assert query(url, "SELECT count(*) FROM api_keys") == before
-    assert query(url, "SELECT count(*) FROM accounts WHERE email = 'new@example.com'") == [(0,)]
+    assert query(url, "SELECT count(*) FROM persons WHERE email = 'new@example.com'") == [(0,)]
     assert client.get("/api/account", headers=bearer(raw)).status_code == 200
     assert client.get("/api/account", headers=bearer(token)).status_code == 200
     assert client.get("/api/health/ready").status_code == 200

@@ -160,6 +160,22 @@ def test_zones_are_per_account_limited_listed_newest_first_and_deleted(client):
     assert {"zone.added", "zone.deleted"} <= {event["event"] for event in events}
 
 
+def test_an_operator_makes_a_zone_the_account_already_claims_active(client, runtime):
+    """`zones add EMAIL HOSTNAME --verified` after the customer added the zone: the
+    pending claim becomes active (not "already has a zone"), and others' claims go."""
+    token, other = new_account(client), new_account(client)
+    pending = add(client, token, "claimed.example").json()["data"]
+    assert add(client, other, "claimed.example").status_code == 201
+    email = client.get("/api/account", headers=bearer(token)).json()["data"]["email"]
+    zone = run(runtime.zones.add_for(email=email, hostname="claimed.example", verified=True))
+    assert zone.id == pending["id"] and zone.status == "active" and zone.verified_at
+    assert [z["status"] for z in listed(client, token)] == ["active"]
+    assert listed(client, other) == []
+    # Once active, adding it again is the same 409 as ever.
+    with pytest.raises(Exception, match="already has a zone"):
+        run(runtime.zones.add_for(email=email, hostname="claimed.example", verified=True))
+
+
 def test_a_purge_only_key_cannot_manage_zones(client):
     token = new_account(client)
     key = client.post(

@@ -78,6 +78,7 @@ def _migrating(db: Database) -> Iterator[Config]:
                 conn.rollback()
                 conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
             if db.dialect == "postgresql":
+                conn.rollback()  # a failed migration leaves its transaction aborted
                 conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": ADVISORY_LOCK_ID})
                 conn.execute(text("RESET statement_timeout"))
                 conn.commit()

@@ -712,7 +712,10 @@ class ZoneService:
     # -- operators ------------------------------------------------------------------
 
     async def add_for(self, *, email: str, hostname: str, verified: bool) -> ZoneInfo:
-        """An operator adds a zone to an account: active at once with ``verified``."""
+        """An operator adds a zone to an account: active at once with ``verified``.
+
+        With ``verified``, a zone the account already claims (pending, or suspended)
+        is made active instead: the customer may well have added it first."""
         name = hostnames.normalise(hostname)
         now = self._clock()
 
@@ -720,6 +723,12 @@ class ZoneService:
             account_id = self._account_id(conn, email)
             if not self._db.lock_account(conn, account_id):
                 raise AccountNotFound
+            if verified:
+                claimed = conn.execute(
+                    select(zones).where(zones.c.account_id == account_id, zones.c.hostname == name)
+                ).first()
+                if claimed is not None:
+                    return self._activate_for_operator(conn, zone=claimed, now=now)
             return self._insert(
                 conn,
                 account_id=account_id,
@@ -731,6 +740,31 @@ class ZoneService:
             )
 
         return await self._write(work)
+
+    def _activate_for_operator(self, conn: Connection, *, zone: Any, now: datetime) -> ZoneInfo:
+        if zone.status == str(ZoneStatus.ACTIVE):
+            raise ZoneExists
+        if _holder(conn, zone.hostname, zone.account_id) is not None:
+            raise ZoneTaken
+        conn.execute(
+            update(zones)
+            .where(zones.c.id == zone.id)
+            .values(status=str(ZoneStatus.ACTIVE), verified_at=now, checked_at=now, missed_checks=0)
+        )
+        self._drop_other_claims(conn, hostname=zone.hostname, account_id=zone.account_id)
+        audit.record(
+            conn,
+            account_id=zone.account_id,
+            event=audit.Event.ZONE_VERIFIED,
+            at=now,
+            client=ClientInfo(address="cli"),
+            actor=None,
+            actor_type=audit.Actor.SYSTEM,
+            detail=f"{zone.hostname} (made active by an operator)",
+            zone_id=zone.id,
+        )
+        row = conn.execute(select(zones).where(zones.c.id == zone.id)).one()
+        return zone_info(row)
 
     async def list_for(self, email: str) -> Sequence[ZoneInfo]:
         def read(conn: Connection) -> Sequence[ZoneInfo]:
