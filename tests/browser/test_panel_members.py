@@ -98,11 +98,15 @@ def test_invite_accept_switch_and_remove_a_colleague(browser, server, smtp, page
         assert fits(them)
 
         # Switching to their own account and back.
-        switcher.select_option(label=f"{colleague} (owner)")
+        # Each choice asks for a session of that account and reloads the page: wait for
+        # the reload, or the next step races it.
+        with them.expect_navigation():
+            switcher.select_option(label=f"{colleague} (owner)")
         expect(them.get_by_label("Account", exact=True).locator("option:checked")).to_have_text(
             f"{colleague} (owner)"
         )
-        them.get_by_label("Account", exact=True).select_option(label=f"{owner_email} (purger)")
+        with them.expect_navigation():
+            them.get_by_label("Account", exact=True).select_option(label=f"{owner_email} (purger)")
         expect(them.get_by_label("Account", exact=True).locator("option:checked")).to_have_text(
             f"{owner_email} (purger)"
         )
