@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     jwt_secret: SecretStr | None = None
     jwt_lifetime_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
+    # Seals second-factor secrets (TOTP) at rest; by default derived from the JWT
+    # secret. Set it apart to be able to change the JWT secret without every
+    # person re-enrolling their authenticator app.
+    secrets_key: SecretStr | None = None
     signup_enabled: bool = True
     key_limit: int = Field(default=10, ge=1, le=1000)
     # Zones (hostnames) one account may hold, pending ones included.

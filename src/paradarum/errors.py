@@ -5,13 +5,17 @@ conflict (409), a limit (429), or the service itself (503)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class DomainError(Exception):
     """Base class: ``message`` is safe to show to the caller; ``errors`` (field →
-    problems), when set, says which parts of the request were refused."""
+    problems), when set, says which parts of the request were refused; ``data``, when
+    set, is the envelope's ``data`` (what a client acts on, such as ``stepUpRequired``)."""
 
     message = "The request could not be completed."
     errors: dict[str, list[str]] | None = None
+    data: ClassVar[dict[str, object] | None] = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
@@ -92,6 +96,29 @@ class EmailNotVerified(Forbidden):
         "Verify your email address first: follow the link we emailed you "
         "(POST /api/account/email/verification sends a new one)."
     )
+
+
+class StepUpRequired(Forbidden):
+    """The action mints power (keys, members, second factors, trust policies): the
+    session's sign-in must be at most 10 minutes old. ``POST /api/auth/reauthenticate``
+    gives a fresh session."""
+
+    message = (
+        "Confirm it is you: this needs a sign-in from the last 10 minutes. "
+        "Re-authenticate (POST /api/auth/reauthenticate) and try again."
+    )
+    data: ClassVar[dict[str, object]] = {"stepUpRequired": True}
+
+
+class TwoFactorEnrolmentRequired(Forbidden):
+    """The account requires a second factor of every member, and this person has
+    none yet: they may only enrol (``/api/account/two-factor``)."""
+
+    message = (
+        "This account requires two-factor sign-in: turn on an authenticator app or a "
+        "passkey (POST /api/account/two-factor/totp) before anything else."
+    )
+    data: ClassVar[dict[str, object]] = {"twoFactorEnrolmentRequired": True}
 
 
 class NotYourHosts(Forbidden):

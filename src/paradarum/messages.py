@@ -624,6 +624,75 @@ def sign_in_link(
     )
 
 
+_SECOND_FACTOR_CHANGES = {
+    "totp_on": (
+        "An authenticator app was turned on",
+        "Two-factor sign-in with an authenticator app was turned on for your Paradarum sign-in.",
+    ),
+    "totp_off": (
+        "An authenticator app was turned off",
+        "Two-factor sign-in with an authenticator app was turned off for your Paradarum sign-in.",
+    ),
+    "passkey_added": ("A passkey was added", "A passkey was added to your Paradarum sign-in."),
+    "passkey_removed": (
+        "A passkey was removed",
+        "A passkey was removed from your Paradarum sign-in.",
+    ),
+    "recovery_code_used": (
+        "A recovery code was used",
+        "A recovery code was used to sign in to Paradarum as you. Each code works once.",
+    ),
+    "recovery_codes_renewed": (
+        "New recovery codes were made",
+        "New recovery codes were made for your Paradarum sign-in; the old ones no longer work.",
+    ),
+}
+
+
+def second_factor_changed(
+    *,
+    to: str,
+    mail_from: str,
+    panel_url: str,
+    change: str,
+    at: datetime,
+    detail: str | None,
+    address: str | None,
+    user_agent: str | None,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Tell a person that one of their second factors changed, or that a recovery
+    code was used, and what to do if it was not them."""
+    if change not in _SECOND_FACTOR_CHANGES:
+        raise ValueError(f"unknown second-factor change {change!r}")
+    subject, sentence = _SECOND_FACTOR_CHANGES[change]
+    panel = _Panel(panel_url)
+    facts: list[tuple[str, tuple[_Inline, ...]]] = [("When", (_when(at),))]
+    if detail:
+        facts.append(("Detail", (_inline(detail, limit=100),)))
+    facts += [
+        ("From address", (_inline(address or "unknown", limit=100),)),
+        ("User agent", (_inline(user_agent or "unknown", limit=200),)),
+    ]
+    blocks: list[_Block] = [
+        _Para(sentence),
+        _Facts(tuple(facts)),
+        _Para("If this was you, there is nothing to do."),
+        _Para(
+            "If it was not you, someone can sign in as you. Change your password at once "
+            "(that signs out every session), then check your second factors: ",
+            panel.link("/account/security"),
+        ),
+    ]
+    return _message(
+        to=to,
+        mail_from=mail_from,
+        subject=f"{subject} on your Paradarum sign-in",
+        blocks=blocks,
+        date=date,
+    )
+
+
 # --- One description, two renderings ----------------------------------------------
 
 

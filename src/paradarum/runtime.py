@@ -28,6 +28,7 @@ from paradarum.ratelimit import (
     RedisRateLimiter,
 )
 from paradarum.secret_scanning import SigningKeys
+from paradarum.secretbox import SecretBox
 from paradarum.services.accounts import AccountService
 from paradarum.services.apikeys import ApiKeyService
 from paradarum.services.audit import AuditLog
@@ -38,6 +39,7 @@ from paradarum.services.members import MemberService
 from paradarum.services.notifications import Notifier
 from paradarum.services.purges import PurgeService
 from paradarum.services.trust import TrustPolicyService
+from paradarum.services.twofactor import TwoFactorService
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
 from paradarum.services.zones import AdditionLimits, ZoneService
 from paradarum.tokens import TokenCodec
@@ -72,6 +74,7 @@ class Runtime:
     leaks: LeakService
     signing_keys: SigningKeys
     trust: TrustPolicyService
+    two_factor: TwoFactorService
 
     async def start(self) -> None:
         await self.db.start()
@@ -139,8 +142,10 @@ def build_runtime(
     passwords = passwords or Passwords(
         concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue
     )
-    tokens = TokenCodec(
-        secret=load_or_create_secret(settings), lifetime_seconds=settings.jwt_lifetime_seconds
+    server_secret = load_or_create_secret(settings)
+    tokens = TokenCodec(secret=server_secret, lifetime_seconds=settings.jwt_lifetime_seconds)
+    box = SecretBox(
+        settings.secrets_key.get_secret_value() if settings.secrets_key else server_secret
     )
     limiter = limiter or build_limiter(settings, db, clock)
     auth_failures = FailureMirror(
@@ -262,6 +267,15 @@ def build_runtime(
             exchanges_per_address=settings.oidc_exchanges_per_address,
             exchange_window_seconds=settings.oidc_exchange_window_seconds,
             verifies_email=settings.verifies_email,
+        ),
+        two_factor=TwoFactorService(
+            db=db,
+            clock=clock,
+            box=box,
+            passwords=passwords,
+            accounts=accounts,
+            public_url=settings.public_url,
+            on_notify=notifier.wake,
         ),
     )
     if settings.purge_delivery_enabled:

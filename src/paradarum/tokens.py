@@ -14,6 +14,12 @@ compared on every request (``services/auth.py``). A password change gives the
 person a new one, which ends every session at once; and since a new person
 gets a fresh random value, a token can never be taken for a session of another
 person that happens to get the same id.
+
+``aut`` is when the person last proved who they are (a sign-in or a
+re-authentication, RFC 9470's ``auth_time``): switching accounts issues a new token
+but keeps it, so that step-up (actions that mint power need a proof at most 10
+minutes old) cannot be refreshed without the password. A token without it counts
+from its ``iat``.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ class SessionClaims:
     expires_at: datetime
     session_key: str
     person_id: int
+    # When the person last proved who they are (sign-in or re-authentication).
+    auth_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +104,19 @@ class TokenCodec:
         self._lock = threading.Lock()
 
     def issue(
-        self, *, account_id: int, session_key: str, now: datetime, person_id: int | None = None
+        self,
+        *,
+        account_id: int,
+        session_key: str,
+        now: datetime,
+        person_id: int | None = None,
+        auth_time: datetime | None = None,
     ) -> tuple[str, SessionClaims]:
         """A session of ``person_id`` (by default the person of the same id, as
-        for accounts from before teams) acting on ``account_id``."""
+        for accounts from before teams) acting on ``account_id``. ``auth_time``:
+        when the person proved who they are (by default now: a sign-in)."""
         person = account_id if person_id is None else person_id
+        proved = now if auth_time is None else auth_time
         claims = SessionClaims(
             account_id=account_id,
             token_id=secrets.token_urlsafe(16),
@@ -108,6 +124,7 @@ class TokenCodec:
             expires_at=now + self._lifetime,
             session_key=session_key,
             person_id=person,
+            auth_time=proved,
         )
         payload = {
             "sub": str(person),
@@ -117,6 +134,7 @@ class TokenCodec:
             "exp": int(claims.expires_at.timestamp()),
             "iss": ISSUER,
             "sk": session_key,
+            "aut": int(proved.timestamp()),
         }
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM), claims
 
@@ -206,8 +224,12 @@ class TokenCodec:
             session_key = payload["sk"]
             if not isinstance(session_key, str) or not session_key:
                 raise ValueError("bad session key")
+            proved = int(payload.get("aut", payload["iat"]))
+            auth_time = datetime.fromtimestamp(proved, tz=now.tzinfo)
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError) as exc:
             raise InvalidToken from exc
         if account_id <= 0 or person_id <= 0:
             raise InvalidToken
-        return SessionClaims(account_id, token_id, issued_at, expires_at, session_key, person_id)
+        return SessionClaims(
+            account_id, token_id, issued_at, expires_at, session_key, person_id, auth_time
+        )

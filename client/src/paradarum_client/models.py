@@ -72,6 +72,8 @@ class Account(Shape):
     # The account's name, and the role of the member the credential acts for.
     name: str | None = None
     role: Role | None = None
+    # Whether the account requires a second factor of every member.
+    require_two_factor: bool | None = None
 
 
 class Session(Shape):
@@ -83,6 +85,77 @@ class Session(Shape):
 
     def __repr__(self) -> str:  # the token is a credential: never in a repr
         return f"Session(token_type={self.token_type!r}, expires_at={self.expires_at!r})"
+
+
+SecondFactor = Literal["totp", "passkey", "recoveryCode"]
+
+
+class SignInChallenge(Shape):
+    """The answer of a right password when the person has a second factor on: no
+    session yet. Answer ``challenge`` (valid 5 minutes, once; 5 wrong answers end
+    it) at ``POST /api/auth/login/two-factor`` with one of ``methods``."""
+
+    two_factor_required: Literal[True]
+    challenge: str
+    methods: list[SecondFactor]
+    expires_at: Timestamp
+
+    def __repr__(self) -> str:  # the challenge stands for a right password
+        return f"SignInChallenge(methods={self.methods!r}, expires_at={self.expires_at!r})"
+
+
+class TotpEnrolment(Shape):
+    """A TOTP secret being set up: put it in an authenticator app (the URI, or the
+    QR code: an SVG ``data:`` URI), then confirm with the first code."""
+
+    secret: str
+    otpauth_uri: str
+    qr_code: str
+
+    def __repr__(self) -> str:
+        return "TotpEnrolment(secret=…)"
+
+
+class RecoveryCodes(Shape):
+    """One-time codes that stand in for a lost second factor, shown this once."""
+
+    recovery_codes: list[str]
+
+    def __repr__(self) -> str:
+        return f"RecoveryCodes({len(self.recovery_codes)} codes)"
+
+
+class Passkey(Shape):
+    """A passkey (WebAuthn credential) registered as a second factor."""
+
+    id: int
+    name: str
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+
+
+class NewPasskey(Passkey):
+    """A passkey just registered; ``recovery_codes`` when it is the person's first
+    second factor (shown this once), else null."""
+
+    recovery_codes: list[str] | None = None
+
+
+class TwoFactorStatus(Shape):
+    """The signed-in person's second factors, and whether the account requires one."""
+
+    totp: bool
+    passkeys: list[Passkey]
+    recovery_codes_left: int
+    required: bool
+
+
+class PasskeyOptions(Shape):
+    """WebAuthn options for ``navigator.credentials`` (``public_key``, JSON as the
+    WebAuthn JSON helpers take it) and the ``challenge`` to send back with the answer."""
+
+    challenge: str | None
+    public_key: dict[str, Any]
 
 
 class CreatedBy(Shape):
@@ -365,6 +438,62 @@ class PasswordResetIn(Body):
 class PasswordChangeIn(Body):
     current_password: Password
     new_password: Annotated[str, Meta(max_length=1024), _described("As for sign-up.", minLength=10)]
+
+
+Code = Annotated[str, Meta(max_length=20, description="The 6-digit code of the authenticator app.")]
+RecoveryCode = Annotated[
+    str, Meta(max_length=40, description="One of the recovery codes (works once).")
+]
+WebAuthnCredential = Annotated[
+    dict[str, Any],
+    Meta(description="The PublicKeyCredential as JSON (its toJSON(), base64url fields)."),
+]
+Challenge = Annotated[str, Meta(max_length=200)]
+
+
+class CodeIn(Body):
+    code: Code
+
+
+class TwoFactorSignInIn(Body):
+    """The second step of a sign-in: the challenge and one answer."""
+
+    challenge: Annotated[Challenge, Meta(description="From the sign-in's answer.")]
+    code: Code | None = None
+    recovery_code: RecoveryCode | None = None
+    passkey: WebAuthnCredential | None = None
+
+
+class ChallengeIn(Body):
+    challenge: Annotated[Challenge, Meta(description="From the sign-in's answer.")]
+
+
+class ReauthenticateIn(Body):
+    """The password, and where a second factor is on one answer (a passkey with the
+    ``challenge`` of ``POST /api/auth/reauthenticate/passkey-options``)."""
+
+    password: Password
+    code: Code | None = None
+    recovery_code: RecoveryCode | None = None
+    passkey: WebAuthnCredential | None = None
+    challenge: Challenge | None = None
+
+
+class PasskeyIn(Body):
+    challenge: Annotated[Challenge, Meta(description="From the registration options.")]
+    name: Annotated[str, Meta(max_length=300, description="1-100 characters.", examples=["Laptop"])]
+    credential: WebAuthnCredential
+
+
+class PasskeyNameIn(Body):
+    name: Annotated[str, Meta(max_length=300, description="1-100 characters.")]
+
+
+class AccountSettingsIn(Body):
+    require_two_factor: Annotated[
+        bool | None,
+        Meta(description="Require a second factor of every member (owners only)."),
+    ] = None
 
 
 class NewKeyIn(Body):

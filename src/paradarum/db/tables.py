@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     ForeignKey,
@@ -45,6 +46,8 @@ accounts = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Every member must have a second factor: those without one may only enrol.
+    Column("require_two_factor", Boolean, nullable=False, server_default=text("false")),
     sqlite_autoincrement=True,
 )
 
@@ -357,4 +360,69 @@ oidc_token_uses = Table(
     metadata,
     Column("token_id", String(64), primary_key=True),
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+
+# A person's TOTP authenticator (RFC 6238). The shared secret is sealed (AES-GCM,
+# ``paradarum.secretbox``), never stored readable; TOTP is on once ``confirmed_at`` is
+# set by a first code. ``last_step`` is the 30-second step of the last code accepted:
+# a code of that step or an earlier one is refused (no replay).
+totp_factors = Table(
+    "totp_factors",
+    metadata,
+    Column("person_id", Id, ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
+    Column("secret_sealed", String(255), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("confirmed_at", UTCDateTime(), nullable=True),
+    Column("last_step", BigInteger, nullable=True),
+)
+
+# One-time recovery codes, by SHA-256 (they are random, 50 bits each: see
+# services/twofactor.py for why no password hash is needed). Spent by setting used_at.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("person_id", Id, ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Index("ix_recovery_codes_person_hash", "person_id", "code_hash"),
+    sqlite_autoincrement=True,
+)
+
+# Passkeys (WebAuthn credentials) used as a second factor: the credential's id and
+# public key (base64url), and the authenticator's signature counter.
+passkeys = Table(
+    "passkeys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("person_id", Id, ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_id", String(1400), nullable=False, unique=True),
+    Column("public_key", Text, nullable=False),
+    Column("sign_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("name", String(100), nullable=False),
+    Column("transports", String(200), nullable=True),  # JSON array
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Index("ix_passkeys_person_id", "person_id"),
+    sqlite_autoincrement=True,
+)
+
+# Challenges of a sign-in's second step (and of a passkey registration), by SHA-256
+# of the opaque token handed out: valid 5 minutes, once, ended by 5 failures.
+auth_challenges = Table(
+    "auth_challenges",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("purpose", String(16), nullable=False),  # sign-in | passkey
+    Column("person_id", Id, ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", Id, nullable=True),
+    # The WebAuthn challenge (base64url) of a passkey ceremony under way.
+    Column("webauthn_challenge", String(200), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Index("ix_auth_challenges_person_id", "person_id"),
 )

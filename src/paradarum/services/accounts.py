@@ -58,6 +58,7 @@ from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.notifications import SIGN_IN_TOKEN_LIFETIME, Kind, enqueue
 from paradarum.services.roles import Role
+from paradarum.services.twofactor import SignInChallenge, begin_sign_in
 from paradarum.tokens import (
     RESET_PASSWORD,
     SIGN_IN,
@@ -97,7 +98,7 @@ NO_ACCOUNT = (
 # keys active then, and when that count next changes (its next key to expire), as
 # Database.hot_read's ``at`` expects.
 SUMMARY_SQL = (
-    "SELECT a.id, a.name, a.created_at, "
+    "SELECT a.id, a.name, a.created_at, a.require_two_factor, "
     "(SELECT p.email_verified_at IS NOT NULL FROM persons p WHERE p.id = ?), "
     "(SELECT count(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL "
     "AND (k.expires_at IS NULL OR k.expires_at > ?) AND k.trust_policy_id IS NULL), "
@@ -122,6 +123,7 @@ class AccountSummary:
     email_verified: bool
     name: str
     role: Role | None
+    require_two_factor: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +324,33 @@ class AccountService:
             return found is not None
 
         return await self._db.read(read)
+
+    async def second_factor_limits(
+        self, email: str, client: ClientInfo, account_id: int | None
+    ) -> list[Limit]:
+        """The sign-in limits a second-factor answer (or a re-authentication) counts
+        against: refused (429) while the email and address are past them."""
+        hard, guard = self._login_limits(email, client.address)
+        waits = await self._limiter.waits(hard)
+        if max(waits):
+            raise RateLimited(max(waits), TOO_MANY_FAILURES)
+        return [*hard, guard]
+
+    async def second_factor_failed(
+        self, limits: list[Limit], *, account_id: int | None, client: ClientInfo
+    ) -> None:
+        """Count a wrong second-factor answer, and log it in the account."""
+        await self._limiter.hit(limits)
+        if account_id is not None:
+            await self._db.write(
+                audit.record,
+                account_id=account_id,
+                event=audit.Event.LOGIN_FAILED,
+                at=self._clock(),
+                client=client,
+                actor_type=audit.Actor.ANONYMOUS,
+                detail="Wrong second factor",
+            )
 
     # -- sign-up --------------------------------------------------------------------------
 
@@ -539,7 +568,12 @@ class AccountService:
 
     # -- sign-in --------------------------------------------------------------------------
 
-    async def login(self, *, email: str, password: str, client: ClientInfo) -> Session:
+    async def login(
+        self, *, email: str, password: str, client: ClientInfo
+    ) -> Session | SignInChallenge:
+        """A session for the right password; where the person has a second factor
+        on, a :class:`SignInChallenge` for the second step instead
+        (``services/twofactor.py``)."""
         normalised = email.strip().lower()[: validation.EMAIL_MAX]
         self._passwords.refuse_if_busy()  # before the read: a burst costs no database work
         row = None
@@ -606,19 +640,28 @@ class AccountService:
             if self._passwords.needs_rehash(row.password_hash)
             else None
         )
-        token, claims = self._tokens.issue(
-            account_id=home, person_id=row.id, session_key=row.session_key, now=now
-        )
-        await self._db.write(
-            self._record_login,
-            claims,
-            now,
-            client,
-            new_hash,
-            normalised,
-            audit.Event.LOGIN_SUCCEEDED,
-        )
-        return Session(token=token, claims=claims)
+        person_id = int(row.id)
+
+        def work(conn: Connection) -> Session | SignInChallenge:
+            # With a second factor on, the password alone gives a challenge, not a session.
+            challenge = begin_sign_in(conn, person_id=person_id, account_id=home, now=now)
+            if challenge is not None:
+                if new_hash is not None:
+                    conn.execute(
+                        update(persons)
+                        .where(persons.c.id == person_id)
+                        .values(password_hash=new_hash)
+                    )
+                return challenge
+            token, claims = self._tokens.issue(
+                account_id=home, person_id=person_id, session_key=row.session_key, now=now
+            )
+            self._record_login(
+                conn, claims, now, client, new_hash, normalised, audit.Event.LOGIN_SUCCEEDED
+            )
+            return Session(token=token, claims=claims)
+
+        return await self._db.write(work)
 
     async def _send_sign_in_link(
         self, person_id: int, email: str, client: ClientInfo, now: datetime
@@ -643,7 +686,7 @@ class AccountService:
         if queued and self._on_notify is not None:
             self._on_notify()
 
-    async def login_with_link(self, *, token: str, client: ClientInfo) -> Session:
+    async def login_with_link(self, *, token: str, client: ClientInfo) -> Session | SignInChallenge:
         """Finish a sign-in with the emailed one-time link: a session, and this
         address counts as a known one from now on (it signed in successfully)."""
         now = self._clock()
@@ -655,7 +698,7 @@ class AccountService:
         # A link expires at most this long after it is used: its id is kept as long.
         expires = now + SIGN_IN_TOKEN_LIFETIME
 
-        def work(conn: Connection) -> Session:
+        def work(conn: Connection) -> Session | SignInChallenge:
             row = _linked_person(conn, claims, invalid)
             home = home_account(conn, claims.subject)
             if home is None:
@@ -669,6 +712,9 @@ class AccountService:
             ).first()
             if spent is None:
                 raise invalid
+            challenge = begin_sign_in(conn, person_id=claims.subject, account_id=home, now=now)
+            if challenge is not None:
+                return challenge
             issued, session_claims = self._tokens.issue(
                 account_id=home, person_id=claims.subject, session_key=row.session_key, now=now
             )
@@ -680,10 +726,18 @@ class AccountService:
         return await self._db.write(work)
 
     def issue_session(
-        self, conn: Connection, *, person_id: int, account_id: int, client: ClientInfo
+        self,
+        conn: Connection,
+        *,
+        person_id: int,
+        account_id: int,
+        client: ClientInfo,
+        auth_time_epoch: int | None = None,
+        event: audit.Event = audit.Event.ACCOUNT_SWITCHED,
     ) -> Session:
-        """A new session of a person (already signed in) for another of their
-        accounts, recorded in that account's log; in the caller's transaction."""
+        """A new session of a person (already signed in, at ``auth_time_epoch``;
+        None: now) for one of their accounts, recorded in that account's log as
+        ``event``; in the caller's transaction."""
         row = conn.execute(
             select(persons.c.session_key, persons.c.email).where(persons.c.id == person_id)
         ).first()
@@ -691,9 +745,15 @@ class AccountService:
             raise NotAuthenticated
         now = self._clock()
         token, claims = self._tokens.issue(
-            account_id=account_id, person_id=person_id, session_key=row.session_key, now=now
+            account_id=account_id,
+            person_id=person_id,
+            session_key=row.session_key,
+            now=now,
+            auth_time=None
+            if auth_time_epoch is None
+            else datetime.fromtimestamp(auth_time_epoch, tz=UTC),
         )
-        self._record_login(conn, claims, now, client, None, row.email, audit.Event.ACCOUNT_SWITCHED)
+        self._record_login(conn, claims, now, client, None, row.email, event)
         return Session(token=token, claims=claims)
 
     @staticmethod
@@ -781,12 +841,13 @@ class AccountService:
 
         Wrong current passwords count against the sign-in limits of the account's
         email from this address: a stolen session token or key must not become an
-        unlimited password-guessing oracle.
+        unlimited password-guessing oracle. Needs a recent sign-in (step-up).
         """
         if principal.token_id is None:
             raise Forbidden(
                 "A password is changed with a panel session (sign in), not with an API key."
             )
+        principal.require_step_up(self._clock())
         row = await self._db.read(
             lambda conn: conn.execute(
                 select(persons.c.email, persons.c.password_hash).where(
@@ -942,7 +1003,7 @@ class AccountService:
         )
         if row is None:  # deleted since the caller authenticated: its credential is void
             raise NotAuthenticated
-        account_row_id, name, created_at, verified, active_keys = row
+        account_row_id, name, created_at, require_two_factor, verified, active_keys = row
         created = as_utc(created_at)
         assert created is not None
         return AccountSummary(
@@ -954,6 +1015,7 @@ class AccountService:
             email_verified=bool(verified) or not self.verifies_email,
             name=str(name),
             role=principal.role,
+            require_two_factor=bool(require_two_factor),
         )
 
     # -- operators ----------------------------------------------------------------------

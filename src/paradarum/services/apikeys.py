@@ -402,6 +402,7 @@ class ApiKeyService:
         principal.require(action)
         if principal.restricted:
             raise RestrictedKey
+        principal.require_step_up(self._clock())
         name = validation.key_name(name)
         await self._check_creation_rate(principal)
         raw = keys.generate()
@@ -581,6 +582,7 @@ class ApiKeyService:
         principal.require(Action.MANAGE_KEYS)
         if principal.restricted:
             raise RestrictedKey
+        principal.require_step_up(self._clock())
         if not timedelta(0) <= grace <= MAX_GRACE:
             raise ValidationFailed(
                 {"gracePeriodMinutes": ["Use 0 to 10080 minutes (7 days)."]},

@@ -55,6 +55,14 @@ class Event(StrEnum):
     TRUST_POLICY_DELETED = "trust_policy.deleted"
     OIDC_KEY_MINTED = "oidc.key_minted"
     OIDC_TOKEN_REFUSED = "oidc.token_refused"
+    REAUTHENTICATED = "session.reauthenticated"
+    TOTP_ENABLED = "two_factor.totp_enabled"
+    TOTP_DISABLED = "two_factor.totp_disabled"
+    PASSKEY_ADDED = "two_factor.passkey_added"
+    PASSKEY_REMOVED = "two_factor.passkey_removed"
+    RECOVERY_CODE_USED = "two_factor.recovery_code_used"
+    RECOVERY_CODES_RENEWED = "two_factor.recovery_codes_renewed"
+    TWO_FACTOR_REQUIREMENT = "two_factor.requirement_changed"
 
 
 class Actor(StrEnum):

@@ -35,7 +35,13 @@ from paradarum.clock import Clock
 from paradarum.config import Settings
 from paradarum.db.engine import Database
 from paradarum.db.types import as_utc
-from paradarum.errors import Forbidden, NotAuthenticated, RateLimited, Unavailable
+from paradarum.errors import (
+    Forbidden,
+    NotAuthenticated,
+    RateLimited,
+    TwoFactorEnrolmentRequired,
+    Unavailable,
+)
 from paradarum.ratelimit import FailureMirror, Limit, address_bucket
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
@@ -52,10 +58,15 @@ KEY_LOOKUP_SQL = (
     "LEFT JOIN persons p ON p.id = m.person_id WHERE k.key_hash = ?"
 )
 # The person's session key, whether the token was signed out, and the person's
-# membership of the token's account: no row once they are removed from it.
+# membership of the token's account: no row once they are removed from it. And
+# whether the person still has to enrol a second factor the account requires.
 SESSION_LOOKUP_SQL = (
     "SELECT p.session_key, "
-    "(SELECT 1 FROM revoked_sessions r WHERE r.token_id = ?), m.id, m.role, p.email "
+    "(SELECT 1 FROM revoked_sessions r WHERE r.token_id = ?), m.id, m.role, p.email, "
+    "(SELECT a.require_two_factor FROM accounts a WHERE a.id = m.account_id) "
+    "AND NOT EXISTS (SELECT 1 FROM totp_factors t WHERE t.person_id = p.id "
+    "AND t.confirmed_at IS NOT NULL) "
+    "AND NOT EXISTS (SELECT 1 FROM passkeys k WHERE k.person_id = p.id) "
     "FROM persons p JOIN memberships m ON m.person_id = p.id AND m.account_id = ? "
     "WHERE p.id = ?"
 )
@@ -133,13 +144,18 @@ class Authenticator:
         client: ClientInfo,
         *,
         required: Permission = Permission.FULL,
+        enrolling: bool = False,
     ) -> Principal:
         """The principal behind ``credential``, allowed to act at ``required``.
 
         Raises :class:`NotAuthenticated` (401: missing, malformed, unknown, revoked
         or expired — all alike), :class:`RateLimited` (429: too many failures from
         this address), :class:`KeyRefused` (403: a key used from an address or for
-        an action its restrictions exclude).
+        an action its restrictions exclude), :class:`TwoFactorEnrolmentRequired`
+        (403: a session of a person without a second factor, in an account that
+        requires one, for anything but ``enrolling`` — enrolment, sign-out, the
+        person's accounts). Keys are not affected: they act for automation, and
+        an owner who requires two-factor must not break every deployment.
         """
         limit = Limit(
             f"auth-fail:{address_bucket(client.address)}",
@@ -154,7 +170,7 @@ class Authenticator:
                 raise NotAuthenticated
             if keys.looks_like_key(credential):
                 return await self._key(credential, client, required)
-            return await self._session(credential)
+            return await self._session(credential, enrolling)
         except NotAuthenticated:
             self._failures.record(limit)
             raise
@@ -256,7 +272,7 @@ class Authenticator:
 
         self._background.spawn(write(), name="key-refused")
 
-    async def _session(self, token: str) -> Principal:
+    async def _session(self, token: str, enrolling: bool) -> Principal:
         try:
             claims = self._tokens.decode(token, now=self._clock())
         except InvalidToken as exc:
@@ -271,6 +287,9 @@ class Authenticator:
         # change) since it was issued.
         if row is None or row[1] is not None or row[0] != claims.session_key:
             raise NotAuthenticated
+        if row[5] and not enrolling:
+            raise TwoFactorEnrolmentRequired
+        auth_time = claims.auth_time or claims.issued_at
         return Principal(
             account_id=claims.account_id,
             kind=CredentialKind.SESSION,
@@ -280,4 +299,5 @@ class Authenticator:
             email=row[4],
             token_id=claims.token_id,
             token_expires_at_epoch=int(claims.expires_at.timestamp()),
+            auth_time_epoch=int(auth_time.timestamp()),
         )

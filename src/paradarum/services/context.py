@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
+from paradarum.errors import StepUpRequired
 from paradarum.services.roles import Action, Role, require
+
+#: How recent a sign-in (or re-authentication) must be for actions that mint power.
+STEP_UP_SECONDS = 600
 
 
 class CredentialKind(StrEnum):
@@ -60,6 +65,8 @@ class Principal:
     zone_ids: tuple[int, ...] | None = None
     # A key usable from some addresses only.
     address_restricted: bool = False
+    # A session: when the person last proved who they are (epoch seconds).
+    auth_time_epoch: int | None = None
 
     @property
     def restricted(self) -> bool:
@@ -74,6 +81,16 @@ class Principal:
             action,
             key_permission=str(self.permission) if self.kind is CredentialKind.KEY else None,
         )
+
+    def require_step_up(self, now: datetime) -> None:
+        """403 ``stepUpRequired`` unless this session's sign-in or re-authentication
+        is at most :data:`STEP_UP_SECONDS` old. A key has no sign-in: what it may do is
+        its permission and its member's role, and keys are not subject to step-up
+        (members, trust policies and second factors are session-only anyway)."""
+        if self.kind is not CredentialKind.SESSION:
+            return
+        if self.auth_time_epoch is None or now.timestamp() - self.auth_time_epoch > STEP_UP_SECONDS:
+            raise StepUpRequired
 
     @property
     def actor_name(self) -> str | None:

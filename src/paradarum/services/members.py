@@ -26,11 +26,19 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, exists, func, insert, or_, select, update
 
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
-from paradarum.db.tables import accounts, api_keys, invitations, memberships, persons
+from paradarum.db.tables import (
+    accounts,
+    api_keys,
+    invitations,
+    memberships,
+    passkeys,
+    persons,
+    totp_factors,
+)
 from paradarum.errors import (
     Conflict,
     Forbidden,
@@ -109,7 +117,7 @@ class Member:
     email: str
     role: Role
     joined_at: datetime
-    # No second factor exists yet.
+    # Whether the person has a second factor on (TOTP or a passkey).
     two_factor: bool = False
 
 
@@ -150,7 +158,13 @@ def _session_only(principal: Principal) -> int:
 
 
 def _member(row: Any) -> Member:
-    return Member(id=row.id, email=row.email, role=Role(row.role), joined_at=row.created_at)
+    return Member(
+        id=row.id,
+        email=row.email,
+        role=Role(row.role),
+        joined_at=row.created_at,
+        two_factor=bool(getattr(row, "two_factor", False)),
+    )
 
 
 def _invitation(row: Any) -> Invitation:
@@ -171,6 +185,15 @@ _MEMBER_COLUMNS = (
     memberships.c.created_at,
     memberships.c.person_id,
 )
+
+
+# Whether the member's person has a second factor on.
+_TWO_FACTOR = or_(
+    exists().where(
+        totp_factors.c.person_id == persons.c.id, totp_factors.c.confirmed_at.is_not(None)
+    ),
+    exists().where(passkeys.c.person_id == persons.c.id),
+).label("two_factor")
 
 
 def _pending(now: datetime) -> Any:
@@ -226,8 +249,13 @@ class MemberService:
             ).first()
             if member is None:
                 raise NotAMember
+            # The proof of identity carries over: switching does not refresh step-up.
             return self._accounts.issue_session(
-                conn, person_id=person_id, account_id=account_id, client=client
+                conn,
+                person_id=person_id,
+                account_id=account_id,
+                client=client,
+                auth_time_epoch=principal.auth_time_epoch,
             )
 
         return await self._db.write(work)
@@ -239,7 +267,7 @@ class MemberService:
         principal.require(Action.READ)
         rows = await self._db.read(
             lambda conn: conn.execute(
-                select(*_MEMBER_COLUMNS)
+                select(*_MEMBER_COLUMNS, _TWO_FACTOR)
                 .join(persons, persons.c.id == memberships.c.person_id)
                 .where(memberships.c.account_id == principal.account_id)
                 .order_by(memberships.c.id)
@@ -287,6 +315,7 @@ class MemberService:
         """Give a member another role; their keys the new role could not create are
         revoked. Owners change owners; the last owner stays one."""
         principal.require(Action.MANAGE_MEMBERS)
+        principal.require_step_up(self._clock())
         new = parse_role(role)
         now = self._clock()
 
@@ -372,6 +401,8 @@ class MemberService:
         _session_only(principal)
         choice = parse_keys_choice(keys)
         now = self._clock()
+        if member_id != principal.member_id:  # leaving gives up power: no step-up
+            principal.require_step_up(now)
 
         def work(conn: Connection) -> Member:
             actor = self._hold(conn, principal)
@@ -458,6 +489,7 @@ class MemberService:
         """Invite ``email`` as ``role`` (only owners invite owners). The answer is the
         same whether or not the address has a Paradarum sign-in."""
         principal.require(Action.MANAGE_MEMBERS)
+        principal.require_step_up(self._clock())
         problems: dict[str, list[str]] = {}
         try:
             email = validation.email(email)
@@ -572,6 +604,7 @@ class MemberService:
     ) -> Invitation:
         """Withdraw a pending invitation: its link stops working."""
         principal.require(Action.MANAGE_MEMBERS)
+        principal.require_step_up(self._clock())
         now = self._clock()
 
         def work(conn: Connection) -> Invitation:

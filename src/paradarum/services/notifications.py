@@ -72,6 +72,9 @@ class Kind(StrEnum):
     ADDRESS_CLAIMED = "address_claimed"
     # The right password from a new address while the email is under attack.
     SIGN_IN_LINK = "sign_in_link"
+    # A second factor turned on or off, a passkey added or removed, a recovery code
+    # used: to the person whose factor it is.
+    SECOND_FACTOR = "second_factor"
 
 
 # Kinds whose link is bound to the person's session key: its purpose and lifetime.
@@ -395,6 +398,15 @@ class Notifier:
                 hostname=payload["hostname"],
                 moved=claim.kind is Kind.ZONE_MOVED,
                 at=_time(payload["at"]),
+                **common,
+            )
+        if claim.kind is Kind.SECOND_FACTOR:
+            return messages.second_factor_changed(
+                change=payload["change"],
+                at=_time(payload["at"]),
+                detail=payload.get("detail"),
+                address=payload.get("address"),
+                user_agent=payload.get("user_agent"),
                 **common,
             )
         if claim.kind is Kind.INVITATION:

@@ -278,17 +278,15 @@ def token_use_id(issuer: str, jti: str) -> str:
     return hashlib.sha256(f"{issuer}\x00{jti}".encode()).hexdigest()
 
 
-#: Managing trust policies needs a sign-in at most 10 minutes old (two-factor
-#: "step-up", API.md): the check that enforces it reads this when it exists.
-REQUIRES_STEP_UP = True
-
-
-def _may_manage(principal: Principal) -> None:
+def _may_manage(principal: Principal, now: datetime | None = None) -> None:
     """Who may see, add or delete trust policies: a member of developer or above,
     with a panel session, never a key (a key that could add a policy could mint
-    keys that outlive its own revocation). ``services/roles.py`` holds the rule;
-    step-up (``REQUIRES_STEP_UP``) will be checked here too."""
+    keys that outlive its own revocation). ``services/roles.py`` holds the rule.
+    Adding or deleting one (``now`` given) needs a sign-in at most 10 minutes old
+    (step-up)."""
     principal.require(Action.MANAGE_TRUST_POLICIES)
+    if now is not None:
+        principal.require_step_up(now)
 
 
 # -- service --------------------------------------------------------------------------
@@ -334,8 +332,8 @@ class TrustPolicyService:
         zone_ids: Sequence[int] | None = None,
         ttl_seconds: int = TTL_DEFAULT,
     ) -> TrustPolicy:
-        _may_manage(principal)
         now = self._clock()
+        _may_manage(principal, now)
         settings = policy_settings(
             now=now,
             name=name,
@@ -432,8 +430,8 @@ class TrustPolicyService:
         self, *, principal: Principal, policy_id: int, client: ClientInfo
     ) -> TrustPolicy:
         """Remove a policy and revoke every key it minted that still works."""
-        _may_manage(principal)
         now = self._clock()
+        _may_manage(principal, now)
 
         def work(conn: Connection) -> TrustPolicy:
             # Minting holds the same lock: no key can be minted by a policy whose

@@ -26,6 +26,7 @@ from paradarum.web.api import (
     members,
     purges,
     trust,
+    twofactor,
     zones,
 )
 from paradarum.web.edge import (
@@ -53,7 +54,19 @@ Every response is an envelope `{"succeeded", "message", "data"}`; validation
 errors add `errors: {field: [problems]}`. Authenticate with
 `Authorization: Bearer <session JWT or pdm_ key>` or `X-API-Key: pdm_...`.
 """
-API_MODULES = (health, auth, account, members, apikeys, zones, audit, purges, leaks, trust)
+API_MODULES = (
+    health,
+    auth,
+    twofactor,
+    account,
+    members,
+    apikeys,
+    zones,
+    audit,
+    purges,
+    leaks,
+    trust,
+)
 # Bodies larger than the 64 KiB every other route accepts: a report of 1,000 leaks
 # with their URLs is several hundred KiB.
 LARGER_BODIES: dict[str, int] = {leaks.GITHUB: 1024 * 1024}

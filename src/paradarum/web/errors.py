@@ -51,7 +51,7 @@ def error_response(exc: errors.DomainError) -> Response:
         headers = UNAUTHORIZED_HEADERS
     elif isinstance(exc, errors.RateLimited | errors.Unavailable):
         headers = {"Retry-After": str(exc.retry_after)}
-    return envelope_error(status, exc.message, errors=exc.errors, headers=headers)
+    return envelope_error(status, exc.message, errors=exc.errors, headers=headers, data=exc.data)
 
 
 def unauthorized() -> Response:

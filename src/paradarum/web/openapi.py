@@ -19,6 +19,8 @@ the rest, from the same facts the code acts on:
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Sequence
 from typing import Any
 
@@ -88,20 +90,33 @@ SECURITY_SCHEMES = {
 }
 
 
+def _members(annotation: Any) -> list[Any]:
+    """A union of several shapes (one answer or another, told apart by their
+    fields), as its members: msgspec describes each on its own. Anything else as is."""
+    if isinstance(annotation, types.UnionType):
+        members = list(typing.get_args(annotation))
+        if sum(isinstance(m, type) and issubclass(m, msgspec.Struct) for m in members) > 1:
+            return members
+    return [annotation]
+
+
 class Schemas:
     """The JSON schemas of the shapes a document uses, from msgspec's own JSON Schema
     support: each shape once, as a component, referenced by name."""
 
     def __init__(self, routes: Sequence[Route]) -> None:
-        types: list[Any] = [ErrorEnvelope, Id]
+        shapes: list[Any] = [ErrorEnvelope, Id]
         for route in routes:
-            types += [route.body, route.query, route.response]
-        wanted = [item for item in types if item is not None]
+            shapes += [route.body, route.query, *_members(route.response)]
+        wanted = [item for item in shapes if item is not None]
         found, self.components = msgspec.json.schema_components(wanted, ref_template=REF)
         self._of = {repr(item): schema for item, schema in zip(wanted, found, strict=True)}
 
     def of(self, annotation: Any) -> dict[str, Any]:
         """The schema of ``annotation`` (a reference, for a shape)."""
+        members = _members(annotation)
+        if len(members) > 1:
+            return {"anyOf": [self._of[repr(member)] for member in members]}
         return self._of[repr(annotation)]
 
     def fields(self, shape: type[msgspec.Struct]) -> tuple[dict[str, Any], set[str]]:

@@ -85,8 +85,9 @@ def envelope_error(
     *,
     errors: Mapping[str, list[str]] | None = None,
     headers: Mapping[str, str] | None = None,
+    data: Any = None,
 ) -> Response:
-    payload: dict[str, Any] = {"succeeded": False, "message": message, "data": None}
+    payload: dict[str, Any] = {"succeeded": False, "message": message, "data": data}
     if errors is not None:
         payload["errors"] = errors
     return Response(status, _encode(payload), headers)

@@ -82,6 +82,9 @@ class Route:
     # The JSON schema that documents a ``body: bytes`` (read by the handler itself).
     raw_body: dict[str, Any] | None = None
     description: str | None = None
+    # Open to a member who must still enrol a second factor their account requires
+    # (enrolment itself, sign-out, their accounts); every other route refuses them.
+    enrolment: bool = False
 
     @property
     def paged(self) -> bool:
@@ -349,7 +352,10 @@ class Router:
         request = Request(scope, receive, self._runtime, self._trusted)
         if route.permission is not None:
             request.principal = await self._runtime.authenticator.authenticate(
-                request.credential(), request.client, required=route.permission
+                request.credential(),
+                request.client,
+                required=route.permission,
+                enrolling=route.enrolment,
             )
         if route.takes_arguments:
             arguments: dict[str, Any] = {

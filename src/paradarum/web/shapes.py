@@ -14,6 +14,14 @@ from paradarum.services.audit import AuditEvent
 from paradarum.services.members import Invitation, Member, MemberAccount
 from paradarum.services.purges import PurgeDetail, PurgeScope
 from paradarum.services.trust import MintedKey, TrustPolicy
+from paradarum.services.twofactor import (
+    NewPasskey,
+    PasskeyInfo,
+    PasskeyOptions,
+    SignInChallenge,
+    Status,
+    TotpEnrolment,
+)
 from paradarum.services.usage import DayUsage
 from paradarum.services.zones import ZoneInfo
 from paradarum_client import models
@@ -38,6 +46,7 @@ def account(summary: AccountSummary) -> models.Account:
         email_verified=summary.email_verified,
         name=summary.name,
         role=_name(summary.role),
+        require_two_factor=summary.require_two_factor,
     )
 
 
@@ -47,6 +56,54 @@ def session(signed_in: Session) -> models.Session:
         token_type="Bearer",  # noqa: S106 - the scheme's name, not a secret
         expires_at=signed_in.claims.expires_at,
     )
+
+
+def sign_in(signed_in: Session | SignInChallenge) -> models.Session | models.SignInChallenge:
+    """What a right password answers: the session, or the second step's challenge."""
+    if isinstance(signed_in, Session):
+        return session(signed_in)
+    return models.SignInChallenge(
+        two_factor_required=True,
+        challenge=signed_in.challenge,
+        methods=[str(method) for method in signed_in.methods],  # type: ignore[misc]
+        expires_at=signed_in.expires_at,
+    )
+
+
+def totp_enrolment(enrolment: TotpEnrolment) -> models.TotpEnrolment:
+    return models.TotpEnrolment(
+        secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_code=enrolment.qr_code
+    )
+
+
+def passkey(info: PasskeyInfo) -> models.Passkey:
+    return models.Passkey(
+        id=info.id, name=info.name, created_at=info.created_at, last_used_at=info.last_used_at
+    )
+
+
+def new_passkey(added: NewPasskey) -> models.NewPasskey:
+    info = added.passkey
+    return models.NewPasskey(
+        id=info.id,
+        name=info.name,
+        created_at=info.created_at,
+        last_used_at=info.last_used_at,
+        recovery_codes=added.recovery_codes,
+    )
+
+
+def two_factor_status(status: Status, *, required: bool) -> models.TwoFactorStatus:
+    return models.TwoFactorStatus(
+        totp=status.totp,
+        passkeys=[passkey(info) for info in status.passkeys],
+        recovery_codes_left=status.recovery_codes_left,
+        required=required,
+    )
+
+
+def passkey_options(options: PasskeyOptions) -> models.PasskeyOptions:
+    return models.PasskeyOptions(challenge=options.challenge, public_key=options.public_key)
 
 
 def _key_fields(info: KeyInfo, now: datetime) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
 from paradarum.web.routing import Routes
-from paradarum_client.models import Account, PasswordChangeIn
+from paradarum_client.models import Account, AccountSettingsIn, PasswordChangeIn
 
 routes = Routes(tag="account")
 
@@ -14,6 +14,7 @@ routes = Routes(tag="account")
     "/api/account",
     permission=Permission.PURGE,
     summary="Who am I (any key, purge-only keys included)",
+    enrolment=True,
 )
 async def who_am_i(request: Request) -> Reply[Account]:
     summary = await request.runtime.accounts.summary(request.principal)
@@ -32,3 +33,22 @@ async def change_password(request: Request, body: PasswordChangeIn) -> Reply[Non
         client=request.client,
     )
     return Reply(None, "Password changed; every session has been signed out")
+
+
+@routes.patch(
+    "/api/account",
+    summary="Change the account's settings: requireTwoFactor (owners, session only)",
+    description=(
+        "`requireTwoFactor: true` requires a second factor of every member: a member "
+        'without one then gets `403` (`data: {"twoFactorEnrolmentRequired": true}`) on '
+        "everything but enrolling. The owner must have a second factor on first."
+    ),
+)
+async def change_settings(request: Request, body: AccountSettingsIn) -> Reply[Account]:
+    runtime = request.runtime
+    if body.require_two_factor is not None:
+        await runtime.two_factor.set_required(
+            principal=request.principal, required=body.require_two_factor, client=request.client
+        )
+    summary = await runtime.accounts.summary(request.principal)
+    return Reply(shapes.account(summary), "Account settings saved")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from paradarum.services.context import Permission
+from paradarum.services.twofactor import SignInChallenge as TwoFactorChallenge
 from paradarum.web import shapes
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
@@ -12,6 +13,7 @@ from paradarum_client.models import (
     NewAccount,
     PasswordResetIn,
     Session,
+    SignInChallenge,
     SignupIn,
 )
 
@@ -69,12 +71,23 @@ async def resend_verification(request: Request) -> Reply[None]:
     permission=None,
     errors=(401, 429),
     summary="Sign in: get a panel session token (JWT)",
+    description=(
+        "Where the person has a second factor on, the answer has no token: "
+        '`data: {"twoFactorRequired": true, "challenge", "methods", "expiresAt"}`, '
+        "answered at `POST /api/auth/login/two-factor`."
+    ),
 )
-async def login(request: Request, body: CredentialsIn) -> Reply[Session]:
-    session = await request.runtime.accounts.login(
+async def login(request: Request, body: CredentialsIn) -> Reply[Session | SignInChallenge]:
+    signed_in = await request.runtime.accounts.login(
         email=body.email, password=body.password, client=request.client
     )
-    return Reply(shapes.session(session), "Signed in", headers=NO_STORE)
+    return Reply(shapes.sign_in(signed_in), _said(signed_in), headers=NO_STORE)
+
+
+def _said(signed_in: object) -> str:
+    if isinstance(signed_in, TwoFactorChallenge):
+        return "Password accepted: now the second factor (POST /api/auth/login/two-factor)"
+    return "Signed in"
 
 
 @routes.post(
@@ -88,11 +101,11 @@ async def login(request: Request, body: CredentialsIn) -> Reply[Session]:
         "once). Its token here gives the session, and the address counts as known."
     ),
 )
-async def login_with_link(request: Request, body: EmailTokenIn) -> Reply[Session]:
-    session = await request.runtime.accounts.login_with_link(
+async def login_with_link(request: Request, body: EmailTokenIn) -> Reply[Session | SignInChallenge]:
+    signed_in = await request.runtime.accounts.login_with_link(
         token=body.token, client=request.client
     )
-    return Reply(shapes.session(session), "Signed in", headers=NO_STORE)
+    return Reply(shapes.sign_in(signed_in), _said(signed_in), headers=NO_STORE)
 
 
 @routes.post(
@@ -136,6 +149,7 @@ async def reset_password(request: Request, body: PasswordResetIn) -> Reply[None]
     "/api/auth/logout",
     permission=Permission.PURGE,
     summary="Sign out: end this session token (an API key gets 400: revoke it instead)",
+    enrolment=True,
 )
 async def logout(request: Request) -> Reply[None]:
     await request.runtime.accounts.logout(principal=request.principal, client=request.client)

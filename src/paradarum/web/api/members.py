@@ -25,6 +25,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 @routes.get(
     "/api/accounts",
     summary="The accounts the signed-in person belongs to, with their role (session only)",
+    enrolment=True,
 )
 async def list_accounts(request: Request) -> Reply[list[AccountMembership]]:
     found = await request.runtime.members.accounts_of(request.principal)
@@ -35,6 +36,7 @@ async def list_accounts(request: Request) -> Reply[list[AccountMembership]]:
     "/api/auth/switch",
     errors=(404,),
     summary="A new session for another account the person belongs to (session only)",
+    enrolment=True,
 )
 async def switch(request: Request, body: SwitchIn) -> Reply[Session]:
     session = await request.runtime.members.switch(

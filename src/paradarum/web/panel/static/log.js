@@ -42,6 +42,14 @@ const EVENT_LABELS = {
   "trust_policy.deleted": "CI trust policy deleted",
   "oidc.key_minted": "Key issued to a CI job",
   "oidc.token_refused": "CI token refused",
+  "session.reauthenticated": "Identity confirmed again (password and second factor)",
+  "two_factor.totp_enabled": "Authenticator app turned on",
+  "two_factor.totp_disabled": "Authenticator app turned off",
+  "two_factor.passkey_added": "Passkey added",
+  "two_factor.passkey_removed": "Passkey removed",
+  "two_factor.recovery_code_used": "Recovery code used to sign in",
+  "two_factor.recovery_codes_renewed": "New recovery codes made",
+  "two_factor.requirement_changed": "Two-factor requirement for members changed",
 };
 const WARNING_EVENTS = new Set([
   "session.login_failed",
@@ -50,6 +58,9 @@ const WARNING_EVENTS = new Set([
   "zone.suspended",
   "zone.moved",
   "oidc.token_refused",
+  "two_factor.totp_disabled",
+  "two_factor.passkey_removed",
+  "two_factor.recovery_code_used",
 ]);
 
 // Repeats of one event for the same key, address and detail, one right after the
