@@ -29,6 +29,9 @@ from paradarum_client.errors import (
     ParadarumError,
     RateLimitedError,
     ServerError,
+    StepUpRequiredError,
+    TwoFactorEnrolmentRequiredError,
+    TwoFactorRequired,
     ValidationError,
 )
 from paradarum_client.models import (
@@ -43,6 +46,8 @@ from paradarum_client.models import (
     PurgeNode,
     PurgeScope,
     Session,
+    SignInChallenge,
+    TwoFactorStatus,
     Zone,
     ZoneVerification,
 )
@@ -74,6 +79,11 @@ __all__ = [
     "RateLimitedError",
     "ServerError",
     "Session",
+    "SignInChallenge",
+    "StepUpRequiredError",
+    "TwoFactorEnrolmentRequiredError",
+    "TwoFactorRequired",
+    "TwoFactorStatus",
     "ValidationError",
     "Zone",
     "ZoneVerification",

@@ -27,7 +27,9 @@ from paradarum_client.errors import AlreadyRevokedError, LimitError, ValidationE
 from paradarum_client.models import (
     Account,
     AccountMembership,
+    AccountSettingsIn,
     ApiKey,
+    CodeIn,
     CredentialsIn,
     Invitation,
     InvitationIn,
@@ -39,11 +41,15 @@ from paradarum_client.models import (
     OidcTokenIn,
     Purge,
     PurgeIn,
+    RecoveryCodes,
     RemoveMemberIn,
     RoleIn,
     RollIn,
     Session,
+    SignInChallenge,
     SwitchIn,
+    TotpEnrolment,
+    TwoFactorStatus,
     Zone,
     ZoneIn,
     to_wire,
@@ -60,6 +66,10 @@ from paradarum_client.protocol import (
     parse_list,
     parse_new_key,
     parse_purge,
+    reauthenticate_body,
+    second_step_body,
+    session_or_raise,
+    signed_in,
 )
 
 
@@ -100,6 +110,7 @@ class AsyncClient(BaseClient):
         self.purges = AsyncPurges(self)
         self.accounts = AsyncAccounts(self)
         self.members = AsyncMembers(self)
+        self.two_factor = AsyncTwoFactor(self)
 
     async def _send(
         self,
@@ -127,15 +138,62 @@ class AsyncClient(BaseClient):
         """Who the credential belongs to."""
         return parse(Account, (await self._send("GET", "/api/account"))[0])
 
-    async def login(self, email: str, password: str) -> Session:
-        """Sign in with email and password; returns a session token (not stored here)."""
+    async def login(
+        self,
+        email: str,
+        password: str,
+        *,
+        code: str | None = None,
+        recovery_code: str | None = None,
+    ) -> Session:
+        """Sign in with email and password; returns a session token (not stored here).
+
+        Where a second factor is on, give ``code`` (the authenticator app's) or
+        ``recovery_code``; without either, :class:`~paradarum_client.TwoFactorRequired`
+        is raised with the ``challenge`` for :meth:`login_two_factor`."""
         data, _ = await self._send(
             "POST",
             "/api/auth/login",
             json=to_wire(CredentialsIn(email=email, password=password)),
             retry_limited=False,
         )
+        answer = signed_in(data)
+        if isinstance(answer, SignInChallenge) and (code or recovery_code):
+            return await self.login_two_factor(
+                answer.challenge, code=code, recovery_code=recovery_code
+            )
+        return session_or_raise(data)
+
+    async def login_two_factor(
+        self, challenge: str, *, code: str | None = None, recovery_code: str | None = None
+    ) -> Session:
+        """The second step of a sign-in: the challenge and a code or a recovery code."""
+        body = second_step_body(challenge, code=code, recovery_code=recovery_code)
+        data, _ = await self._send(
+            "POST", "/api/auth/login/two-factor", json=body, retry_limited=False
+        )
         return parse(Session, data)
+
+    async def reauthenticate(
+        self, password: str, *, code: str | None = None, recovery_code: str | None = None
+    ) -> Session:
+        """Confirm it is you (step-up): a fresh session, needed for keys, members, the
+        password, second factors and trust policies once a sign-in is 10 minutes old
+        (:class:`~paradarum_client.StepUpRequiredError`). Not stored here."""
+        body = reauthenticate_body(password, code=code, recovery_code=recovery_code)
+        data, _ = await self._send(
+            "POST", "/api/auth/reauthenticate", json=body, retry_limited=False
+        )
+        return parse(Session, data)
+
+    async def require_two_factor(self, required: bool = True) -> Account:
+        """Require (or stop requiring) a second factor of every member (owners)."""
+        data, _ = await self._send(
+            "PATCH",
+            "/api/account",
+            json=to_wire(AccountSettingsIn(require_two_factor=required)),
+        )
+        return parse(Account, data)
 
     async def login_with_link(self, token: str) -> Session:
         """Finish a sign-in with the token of the one-time link mailed when the right
@@ -143,7 +201,7 @@ class AsyncClient(BaseClient):
         data, _ = await self._send(
             "POST", "/api/auth/login/link", json={"token": token}, retry_limited=False
         )
-        return parse(Session, data)
+        return session_or_raise(data)
 
     async def logout(self) -> None:
         """End the session token this client uses."""
@@ -434,3 +492,45 @@ class AsyncMembers:
             json=to_wire(RemoveMemberIn(keys=keys)),
         )
         return parse(Member, data)
+
+
+class AsyncTwoFactor:
+    """``client.two_factor`` (async): the signed-in person's second factors (a
+    session token only). Changes need a recent sign-in (step-up)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def status(self) -> TwoFactorStatus:
+        """Whether TOTP is on, the passkeys, the recovery codes left."""
+        return parse(
+            TwoFactorStatus, (await self._client._send("GET", "/api/account/two-factor"))[0]
+        )
+
+    async def start_totp(self) -> TotpEnrolment:
+        """A new TOTP secret (and its ``otpauth://`` URI) for an authenticator app;
+        on once :meth:`confirm_totp` gets its first code."""
+        data, _ = await self._client._send("POST", "/api/account/two-factor/totp")
+        return parse(TotpEnrolment, data)
+
+    async def confirm_totp(self, code: str) -> builtins.list[str]:
+        """Turn TOTP on with its first code; the ten recovery codes, shown this once."""
+        data, _ = await self._client._send(
+            "POST", "/api/account/two-factor/totp/confirm", json=to_wire(CodeIn(code=code))
+        )
+        return parse(RecoveryCodes, data).recovery_codes
+
+    async def disable_totp(self, code: str) -> None:
+        """Turn TOTP off (needs a current code)."""
+        await self._client._send(
+            "DELETE", "/api/account/two-factor/totp", json=to_wire(CodeIn(code=code))
+        )
+
+    async def renew_recovery_codes(self) -> builtins.list[str]:
+        """Ten new recovery codes; the old ones stop working."""
+        data, _ = await self._client._send("POST", "/api/account/two-factor/recovery-codes")
+        return parse(RecoveryCodes, data).recovery_codes
+
+    async def remove_passkey(self, passkey_id: int) -> None:
+        """Remove a passkey (passkeys are added in the panel: a browser makes them)."""
+        await self._client._send("DELETE", f"/api/account/two-factor/passkeys/{int(passkey_id)}")

@@ -46,6 +46,14 @@ from paradarum_client.cli_members import (
     members_remove,
     members_role,
 )
+from paradarum_client.cli_twofactor import (
+    two_factor_confirm,
+    two_factor_disable,
+    two_factor_enable,
+    two_factor_recovery_codes,
+    two_factor_remove_passkey,
+    two_factor_status,
+)
 from paradarum_client.cli_zones import zones_add, zones_delete, zones_list, zones_verify
 from paradarum_client.client import Client
 from paradarum_client.command import (
@@ -59,7 +67,7 @@ from paradarum_client.command import (
     oidc_client,
     reported,
 )
-from paradarum_client.errors import AuthenticationError, ParadarumError
+from paradarum_client.errors import AuthenticationError, ParadarumError, TwoFactorRequired
 from paradarum_client.models import Purge, rfc3339, to_wire
 from paradarum_client.protocol import DEFAULT_BASE_URL
 
@@ -110,10 +118,31 @@ def login(
         ),
     ],
     url: ServerUrl = None,
+    code: Annotated[
+        str | None,
+        typer.Option(
+            "--code",
+            metavar="CODE",
+            help="Where two-factor sign-in is on: the authenticator app's code, or a "
+            "recovery code (prompted for when needed and not given).",
+        ),
+    ] = None,
 ) -> None:
     """Sign in and keep the session token in your config directory (mode 0600)."""
     with Client(base_url=url or DEFAULT_BASE_URL, token="") as client:
-        kept = client.login(email, password)
+        try:
+            kept = client.login(email, password)
+        except TwoFactorRequired as second:
+            if code is None:
+                code = typer.prompt("Code from your authenticator app (or a recovery code)")
+            answer = code.strip()
+            # A recovery code has letters (xxxxx-xxxxx); an app's code is 6 digits.
+            recovery = not answer.replace(" ", "").isdigit()
+            kept = client.login_two_factor(
+                second.challenge.challenge,
+                code=None if recovery else answer,
+                recovery_code=answer if recovery else None,
+            )
         base_url = client.base_url
     path = session.save(
         {"url": base_url, "token": kept.token, "expiresAt": rfc3339(kept.expires_at) or ""}
@@ -400,6 +429,17 @@ def build_app(*, help: str = HELP) -> typer.Typer:
     accounts.command("list")(reported(accounts_list))
     accounts.command("switch")(reported(accounts_switch))
     app.add_typer(accounts, name="accounts")
+
+    two_factor = new_group(
+        "Two-factor sign-in: your authenticator app, passkeys and recovery codes."
+    )
+    two_factor.command("status")(reported(two_factor_status))
+    two_factor.command("enable")(reported(two_factor_enable))
+    two_factor.command("confirm")(reported(two_factor_confirm))
+    two_factor.command("disable")(reported(two_factor_disable))
+    two_factor.command("recovery-codes")(reported(two_factor_recovery_codes))
+    two_factor.command("remove-passkey")(reported(two_factor_remove_passkey))
+    app.add_typer(two_factor, name="two-factor")
 
     app.command("scan")(scan_command)
     return app

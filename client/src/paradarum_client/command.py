@@ -67,6 +67,10 @@ ROUTE_COMMANDS = {
     ),
     "(GET /api/account/zones lists them)": "(`paradarum zones list` lists them)",
     "(DELETE /api/account/apikeys/{id})": "(`paradarum keys revoke ID`)",
+    "Re-authenticate (POST /api/auth/reauthenticate) and try again.": (
+        "Sign in again (`paradarum login`) and try again."
+    ),
+    "(POST /api/account/two-factor/totp)": "(`paradarum two-factor enable`)",
     "(POST /api/account/email/verification sends a new one)": (
         "(sign in to the panel for a new one: “Send a new link”)"
     ),

@@ -7,6 +7,11 @@ server's sentence or ours, and never contains the credential.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from paradarum_client.models import SignInChallenge
+
 
 class ParadarumError(Exception):
     """Base of every client error. ``message`` is the server's (or ours), safe to show."""
@@ -46,6 +51,31 @@ class ForbiddenError(AuthenticationError):
     the hosts. A subclass of :class:`AuthenticationError`, which 403s raised before
     it existed, so that code catching that keeps working.
     """
+
+
+class StepUpRequiredError(ForbiddenError):
+    """403 with ``stepUpRequired``: the action (a key, members, the password, second
+    factors, trust policies) needs a sign-in at most 10 minutes old. Call
+    ``client.reauthenticate(password, code=...)`` and retry with the new session."""
+
+
+class TwoFactorEnrolmentRequiredError(ForbiddenError):
+    """403: the account requires a second factor of every member and you have none
+    yet; only enrolling (``client.two_factor``) is allowed until you do."""
+
+
+class TwoFactorRequired(ParadarumError):
+    """The password was right and a second factor is on: no session yet.
+    ``challenge`` (valid 5 minutes) goes to ``client.login_two_factor`` with a code
+    of the authenticator app or a recovery code. Not a failure of the request: a
+    second step, raised so that code expecting a session cannot take it for one."""
+
+    def __init__(self, challenge: SignInChallenge) -> None:
+        super().__init__(
+            "This sign-in needs a second factor: a code of your authenticator app or a "
+            "recovery code."
+        )
+        self.challenge = challenge
 
 
 class NotFoundError(ParadarumError):

@@ -29,9 +29,22 @@ from paradarum_client.errors import (
     ParadarumError,
     RateLimitedError,
     ServerError,
+    StepUpRequiredError,
+    TwoFactorEnrolmentRequiredError,
+    TwoFactorRequired,
     ValidationError,
 )
-from paradarum_client.models import NewKey, NewKeyIn, Purge, from_wire, to_wire
+from paradarum_client.models import (
+    NewKey,
+    NewKeyIn,
+    Purge,
+    ReauthenticateIn,
+    Session,
+    SignInChallenge,
+    TwoFactorSignInIn,
+    from_wire,
+    to_wire,
+)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 URL_VARIABLE = "PARADARUM_URL"
@@ -206,13 +219,19 @@ def retry_after(response: httpx.Response) -> float | None:
 def error_for(response: httpx.Response, *, on_400: type[ValidationError]) -> ParadarumError:
     """The exception an unsuccessful answer becomes, with the server's own sentence."""
     status = response.status_code
+    data: Any = None
     try:
         body = response.json()
         message = str(body.get("message") or "")
         errors = body.get("errors") or None
+        data = body.get("data")
     except (ValueError, AttributeError):
         message, errors = "", None
     message = message or f"HTTP {status} {response.reason_phrase}".strip()
+    if status == 403 and isinstance(data, dict) and data.get("stepUpRequired") is True:
+        return StepUpRequiredError(message, status_code=status, errors=errors)
+    if status == 403 and isinstance(data, dict) and data.get("twoFactorEnrolmentRequired"):
+        return TwoFactorEnrolmentRequiredError(message, status_code=status, errors=errors)
     if status == 403:
         return ForbiddenError(message, status_code=status, errors=errors)
     if status == 401:
@@ -271,6 +290,39 @@ _NEW_KEY = {
 
 def parse_new_key(data: Any) -> NewKey:
     return parse(NewKey, {**_NEW_KEY, **data} if isinstance(data, dict) else data)
+
+
+def second_step_body(
+    challenge: str, *, code: str | None, recovery_code: str | None
+) -> dict[str, Any]:
+    """The body of a sign-in's second step: one answer, a code or a recovery code."""
+    if (code is None) == (recovery_code is None):
+        raise ValidationError(
+            "Give a code of the authenticator app or a recovery code (one of them).",
+            errors={"code": ["Give a code or a recovery code."]},
+        )
+    return to_wire(TwoFactorSignInIn(challenge=challenge, code=code, recovery_code=recovery_code))
+
+
+def reauthenticate_body(
+    password: str, *, code: str | None, recovery_code: str | None
+) -> dict[str, Any]:
+    return to_wire(ReauthenticateIn(password=password, code=code, recovery_code=recovery_code))
+
+
+def signed_in(data: Any) -> Session | SignInChallenge:
+    """A sign-in's answer: the session, or the challenge of its second step."""
+    if isinstance(data, dict) and data.get("twoFactorRequired") is True:
+        return parse(SignInChallenge, data)
+    return parse(Session, data)
+
+
+def session_or_raise(data: Any) -> Session:
+    """The session of a sign-in's answer; :class:`TwoFactorRequired` for a challenge."""
+    answer = signed_in(data)
+    if isinstance(answer, SignInChallenge):
+        raise TwoFactorRequired(answer)
+    return answer
 
 
 def parse_purge(data: Any) -> Purge:

@@ -5,6 +5,8 @@
 
 const SESSION_KEY = "paradarum.session";
 const HOME = "/account";
+// Where a member without the second factor their account requires is sent.
+const ENROL_PAGE = "/account/security";
 // Account settings and its sections (/account/<section>): an unknown one is the
 // server's "page not found", never another origin.
 // The invitation page too: someone new signs in (or up) and comes back to accept.
@@ -97,7 +99,7 @@ export function nextLink(headers) {
  * whose message is the server's human sentence (plus field errors for 400s).
  * A 401 on an authenticated call means the session is over: back to sign in.
  */
-export async function api(method, path, { body, auth = true } = {}) {
+export async function api(method, path, { body, auth = true, stepUp = true } = {}) {
   const headers = { Accept: "application/json" };
   if (auth) {
     const session = readSession();
@@ -130,6 +132,20 @@ export async function api(method, path, { body, auth = true } = {}) {
   if (response.status === 401 && auth) {
     goToSignIn("expired");
     throw new ApiError(401, "Your session has expired.", { redirecting: true });
+  }
+  const data = envelope && envelope.data;
+  // An action that needs a recent sign-in: confirm in a dialog, then do it after all.
+  if (response.status === 403 && auth && stepUp && data && data.stepUpRequired === true) {
+    const { stepUp: confirmIdentity } = await import("./stepup.js");
+    if (await confirmIdentity()) return api(method, path, { body, auth, stepUp: false });
+    throw new ApiError(403, "Not done: your identity was not confirmed.");
+  }
+  // The account requires two-factor sign-in and this person has none yet: enrol first.
+  if (response.status === 403 && auth && data && data.twoFactorEnrolmentRequired === true) {
+    if (location.pathname !== ENROL_PAGE) {
+      location.replace(`${ENROL_PAGE}?enrol=required`);
+      throw new ApiError(403, envelope.message, { redirecting: true });
+    }
   }
   let message = (envelope && envelope.message) || fallbackMessage(response.status);
   const retryAfter = Number.parseInt(response.headers.get("Retry-After") || "", 10);
