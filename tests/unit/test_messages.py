@@ -342,3 +342,51 @@ def test_the_panel_url_must_be_a_plain_web_address():
             messages.key_expiring(
                 to=TO, mail_from=FROM, panel_url=bad, key=key, expires_at=WHEN, date=WHEN
             )
+
+
+@pytest.mark.parametrize(
+    ("change", "subject"),
+    [
+        ("totp_on", "An authenticator app was turned on"),
+        ("totp_off", "An authenticator app was turned off"),
+        ("passkey_added", "A passkey was added"),
+        ("passkey_removed", "A passkey was removed"),
+        ("recovery_code_used", "A recovery code was used"),
+        ("recovery_codes_renewed", "New recovery codes were made"),
+    ],
+)
+def test_a_second_factor_change_says_what_changed_and_what_to_do_if_it_was_not_you(
+    change, subject
+):
+    message = messages.second_factor_changed(
+        to=TO,
+        mail_from=FROM,
+        panel_url=PANEL,
+        change=change,
+        at=WHEN,
+        detail=MARKUP,
+        address="203.0.113.7",
+        user_agent="Firefox",
+        date=WHEN,
+    )
+    assert str(message["Subject"]).startswith(subject)
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "203.0.113.7" in text
+    assert f"{PANEL}/account/security" in text
+    assert "If it was not you" in text
+    assert MARKUP not in html  # the detail is escaped
+
+
+def test_an_unknown_second_factor_change_is_refused():
+    with pytest.raises(ValueError):
+        messages.second_factor_changed(
+            to=TO,
+            mail_from=FROM,
+            panel_url=PANEL,
+            change="nonsense",
+            at=WHEN,
+            detail=None,
+            address=None,
+            user_agent=None,
+        )

@@ -28,10 +28,11 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pyotp
@@ -66,6 +67,9 @@ from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
 from paradarum.services.notifications import Kind, enqueue
 from paradarum.services.roles import Action
+
+if TYPE_CHECKING:  # accounts.py starts sign-ins here: only the type goes the other way
+    from paradarum.services.accounts import AccountService, Session
 
 TOTP_PERIOD = 30
 TOTP_DIGITS = 6
@@ -367,9 +371,9 @@ class TwoFactorService:
         clock: Clock,
         box: SecretBox,
         passwords: Passwords,
-        accounts: Any,  # AccountService (its sign-in limits and sessions)
+        accounts: AccountService,
         public_url: str,
-        on_notify: Any = None,
+        on_notify: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -969,7 +973,7 @@ class TwoFactorService:
         limits = await self._accounts.second_factor_limits(row.email, client, row.account_id)
         token_hash = hash_challenge(challenge)
 
-        def work(conn: Connection) -> Any:
+        def work(conn: Connection) -> Session | None:
             live = self._live(conn, challenge, Purpose.SIGN_IN, now)
             if not self._answer(
                 conn,
@@ -1035,7 +1039,7 @@ class TwoFactorService:
         answer: Answer,
         challenge: str | None,
         client: ClientInfo,
-    ) -> Any:
+    ) -> Session:
         """A fresh session (sign-in time now) for the same person and account, after
         the password and, where a second factor is on, one of them. Wrong answers
         are 400s on their field (the session itself is fine) and count against the
@@ -1058,7 +1062,7 @@ class TwoFactorService:
             )
         now = self._clock()
 
-        def work(conn: Connection) -> Any:
+        def work(conn: Connection) -> Session | None:
             if methods_of(conn, person_id):
                 expected = None
                 if answer.passkey is not None:
