@@ -155,6 +155,15 @@ def login(
     return str(response.json()["data"]["token"])
 
 
+def reauthenticate(client: Any, token: str, password: str = PASSWORD) -> str:
+    """Confirm the password again (step-up): a fresh session of the same account."""
+    response = client.post(
+        "/api/auth/reauthenticate", json={"password": password}, headers=bearer(token)
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["data"]["token"])
+
+
 def new_account(
     client: Any, email: str | None = None, *, headers: dict[str, str] | None = None
 ) -> str:

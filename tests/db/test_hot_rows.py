@@ -141,8 +141,8 @@ def test_a_row_for_a_moment_is_kept_from_that_moment_until_its_answer_changes(
     async def active(at) -> int:
         await asyncio.sleep(0)  # a turn of its own, as a request would have
         row = await db.hot_read(SUMMARY_SQL, (account_id, AT, AT, account_id), at=at, keep=True)
-        assert row is not None and len(row) == 5  # the "until" column is not returned
-        return int(row[4])
+        assert row is not None and len(row) == 6  # the "until" column is not returned
+        return int(row[5])
 
     seen = _statements(db)
 

@@ -355,9 +355,7 @@ def test_the_panel_url_must_be_a_plain_web_address():
         ("recovery_codes_renewed", "New recovery codes were made"),
     ],
 )
-def test_a_second_factor_change_says_what_changed_and_what_to_do_if_it_was_not_you(
-    change, subject
-):
+def test_a_second_factor_change_says_what_changed_and_what_to_do_if_it_was_not_you(change, subject):
     message = messages.second_factor_changed(
         to=TO,
         mail_from=FROM,

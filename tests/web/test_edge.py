@@ -19,7 +19,7 @@ from tests.support import bearer, create_key, new_account, peer
 def test_a_method_an_endpoint_does_not_have_is_405_with_the_methods_it_has(client):
     cases = {
         ("PUT", "/api/account/apikeys"): "GET, HEAD, POST",
-        ("POST", "/api/account"): "GET, HEAD",
+        ("POST", "/api/account"): "GET, HEAD, PATCH",
         ("GET", "/api/auth/login"): "POST",
         ("PATCH", "/api/account/zones/7"): "DELETE",
     }

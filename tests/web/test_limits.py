@@ -26,6 +26,7 @@ from tests.support import (
     create_key,
     new_account,
     peer,
+    reauthenticate,
     signup,
 )
 
@@ -199,6 +200,8 @@ def test_key_creation_per_account_is_limited_then_lifts(frozen_client, clock):
     other = new_account(frozen_client)  # another account is not affected
     create_key(frozen_client, other)
     clock.advance(retry)
+    # By then the sign-in is old: creating a key asks for the password again (step-up).
+    token = reauthenticate(frozen_client, token)
     create_key(frozen_client, token, "after the window")
 
 

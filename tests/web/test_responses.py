@@ -51,6 +51,7 @@ def test_a_shape_is_sent_with_camel_case_names_and_millisecond_utc_times():
             "emailVerified": True,
             "name": None,
             "role": None,
+            "requireTwoFactor": None,
         },
     }
 
