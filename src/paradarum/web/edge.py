@@ -1,14 +1,16 @@
-"""The edge: small pure-ASGI middlewares, one concern each, around the router.
+"""The edge: what every request passes through before the router, one concern each.
 
-Outermost first (``web/app.py``)::
+Outermost first::
 
-    AccessLog → InFlightLimit → SecurityHeaders → LastResort → HeaderLimit
-      → QueryCredentials → BodyGuard → Router
+    access log → in-flight limit → security headers → client share → last resort
+      → header-line limit → credential in the query → body guard → router
 
 so that the access log sees the final status of every request, security headers
 go on every response (errors included), and nothing inside can leak a traceback.
-Pure ASGI (no per-request objects beyond a closure) because each of them runs on
-every request and must cost microseconds.
+:class:`Edge` runs them all in one coroutine with one wrapper of ``send``: each
+runs on every request, and a layer of its own (a call, a closure) would cost about
+a microsecond each (docs/performance.md). The limits' state and the checks that
+stand alone are the small classes below.
 """
 
 from __future__ import annotations
@@ -61,26 +63,6 @@ def credential_in_query(query_string: bytes) -> bool:
         return True
     names = {part.split("=", 1)[0].strip().lower() for part in text.split("&")}
     return not names.isdisjoint(_CREDENTIAL_PARAMS)
-
-
-class QueryCredentials:
-    """401 for a credential in the query string, on every ``/api`` path (open ones
-    too): a key that has been in a URL is in somebody's logs, and must not be seen
-    to work."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["query_string"]
-            and scope["path"].startswith("/api")
-            and credential_in_query(scope["query_string"])
-        ):
-            await web_errors.unauthorized()(send)
-            return
-        await self.app(scope, receive, send)
 
 
 # -- bodies -----------------------------------------------------------------------------
@@ -286,104 +268,6 @@ _NO_STORE = (b"cache-control", b"no-store")
 _API_NO_STORE = [*_API_HEADERS, _NO_STORE]
 
 
-class SecurityHeaders:
-    """The same protective headers on every response; API answers are never stored
-    by caches unless the route says otherwise."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        is_api = scope["path"].startswith("/api")
-
-        async def add_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message["headers"]
-                if is_api:
-                    extra = _API_HEADERS
-                    if not any(name == b"cache-control" for name, _ in headers):
-                        extra = [*extra, _NO_STORE]
-                else:
-                    extra = _PAGE_HEADERS
-                message["headers"] = [*headers, *extra]
-            await send(message)
-
-        await self.app(scope, receive, add_headers)
-
-
-# -- the last resort -----------------------------------------------------------------------
-
-
-class LastResort:
-    """Anything that escapes becomes a 500 envelope, logged with its traceback and
-    answered without one; after the response has started, the connection is
-    simply ended by the server."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking)
-        except Exception as exc:
-            if started or scope["type"] != "http":
-                raise
-            await web_errors.server_error(exc)(send)
-
-
-# -- the access log ------------------------------------------------------------------------
-
-
-class AccessLog:
-    """One JSON line per request: method, path (never the query string: it may hold
-    a credential), status, duration, client. A security record, so it is on by
-    default; written without the logging framework's per-record machinery, it
-    costs a few microseconds (docs/performance.md)."""
-
-    def __init__(
-        self, app: ASGIApp, *, writer: AccessLogWriter, trusted: Sequence[Network] = ()
-    ) -> None:
-        self.app = app
-        self.writer = writer
-        self.trusted = trusted
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 0
-
-        async def recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording)
-        finally:
-            address = client_address(scope, self.trusted)
-            self.writer.write(
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration=time.perf_counter() - started,
-                client=address or "-",
-            )
-
-
 # -- all of it, in one ----------------------------------------------------------------------
 
 
@@ -395,7 +279,7 @@ class Edge:
 
     Outermost first: access log → in-flight limit → security headers → client share
     → last resort → header-line limit → credential in the query → body guard → the
-    router. (The classes above are the same concerns one by one.)"""
+    router."""
 
     def __init__(
         self,
