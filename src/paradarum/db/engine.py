@@ -45,7 +45,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from paradarum.db.hotpool import HotPool, HotPoolTimeout
+from paradarum.db.hotpool import HotPool, HotPoolError
 from paradarum.db.hotrows import HotRows
 from paradarum.db.queries import HOT_QUERIES, HotQuery
 from paradarum.db.tables import accounts
@@ -98,7 +98,7 @@ def is_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, HotPoolTimeout | OSError | asyncio.TimeoutError):
+    if isinstance(exc, HotPoolError | OSError | asyncio.TimeoutError):
         return True
     try:
         import asyncpg
@@ -453,7 +453,8 @@ class Database:
             try:
                 return await pool.fetchrow(sql, args)
             except Exception as exc:
-                if not is_outage(exc) or isinstance(exc, HotPoolTimeout):
+                # No retry when no connection could be had at all.
+                if not is_outage(exc) or isinstance(exc, HotPoolError):
                     raise
             # The server may have dropped its connections (a restart): the one that
             # failed is gone, and so are the idle ones; the retry opens a new one.

@@ -31,8 +31,16 @@ HOT_APPLICATION_NAME = "paradarum-hot"
 CONNECT_TIMEOUT = 5.0
 
 
-class HotPoolTimeout(Exception):
+class HotPoolError(Exception):
+    """No connection to read on: none in time, or the database refused a new one."""
+
+
+class HotPoolTimeout(HotPoolError):
     """No connection could be had in time."""
+
+
+class HotPoolConnectError(HotPoolError):
+    """The database could not be reached, or refused the connection."""
 
 
 class HotPool:
@@ -102,6 +110,10 @@ class HotPool:
                 self._count += 1
                 try:
                     return await self._connect()
+                except Exception as exc:
+                    self._count -= 1
+                    self._wake()
+                    raise HotPoolConnectError(f"{type(exc).__name__}: {exc}") from exc
                 except BaseException:
                     self._count -= 1
                     self._wake()
