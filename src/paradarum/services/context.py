@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from paradarum.services.roles import Action, Role, require
 
@@ -60,6 +61,10 @@ class Principal:
     zone_ids: tuple[int, ...] | None = None
     # A key usable from some addresses only.
     address_restricted: bool = False
+    # What GET /api/account shows, read with the key in one statement when the route
+    # asked for it (db/queries.py: KEY_WITH_ACCOUNT): name, created, email verified,
+    # active keys.
+    account_row: tuple[Any, ...] | None = None
 
     @property
     def restricted(self) -> bool:

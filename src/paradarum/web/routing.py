@@ -82,6 +82,8 @@ class Route:
     # The JSON schema that documents a ``body: bytes`` (read by the handler itself).
     raw_body: dict[str, Any] | None = None
     description: str | None = None
+    # A key's check reads what GET /api/account shows in the same statement.
+    with_account: bool = False
 
     @property
     def paged(self) -> bool:
@@ -349,7 +351,10 @@ class Router:
         request = Request(scope, receive, self._runtime, self._trusted)
         if route.permission is not None:
             request.principal = await self._runtime.authenticator.authenticate(
-                request.credential(), request.client, required=route.permission
+                request.credential(),
+                request.client,
+                required=route.permission,
+                with_account=route.with_account,
             )
         if route.takes_arguments:
             arguments: dict[str, Any] = {

@@ -14,6 +14,7 @@ routes = Routes(tag="account")
     "/api/account",
     permission=Permission.PURGE,
     summary="Who am I (any key, purge-only keys included)",
+    with_account=True,
 )
 async def who_am_i(request: Request) -> Reply[Account]:
     summary = await request.runtime.accounts.summary(request.principal)
