@@ -75,21 +75,46 @@ def temporary_redis_prefix() -> Iterator[str]:
 def temporary_postgres_database(
     admin_url: str = PG_ADMIN_URL, *, prefix: str = "paradarum_test"
 ) -> Iterator[str]:
-    """Create a uniquely named database on the server ``admin_url`` points at (for
-    one test, or one benchmark run) and drop it afterwards."""
+    """A login role and a database it owns, both uniquely named, on the server
+    ``admin_url`` points at (for one test, or one benchmark run); both are dropped
+    afterwards. The URL given connects as that role, with a password made here: the
+    tests and the servers they start work as an ordinary owner, as a deployment does,
+    and the superuser of ``admin_url`` only creates and drops."""
     import psycopg
+    from psycopg import sql
     from sqlalchemy.engine import make_url
 
     # psycopg takes a plain libpq URL; SQLAlchemy-style ones (postgresql+psycopg://) too.
     admin_url = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
     name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    password = secrets.token_urlsafe(24)
+    owner = sql.Identifier(name)
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+                owner, sql.Literal(password)
+            )
+        )
+        try:
+            admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(owner, owner))
+        except BaseException:
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(owner))
+            raise
     try:
-        yield make_url(admin_url).set(database=name).render_as_string(False)
+        url = make_url(admin_url).set(username=name, password=password, database=name)
+        yield url.render_as_string(False)
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(owner))
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(owner))
+
+
+def maintenance_url(url: str) -> str:
+    """``url``'s role on the server's ``postgres`` database: where a database's owner
+    alters or empties its own database from outside it."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database="postgres").render_as_string(False)
 
 
 class PeerFromHeader:

@@ -61,8 +61,9 @@ class Settings(BaseSettings):
     db_statement_timeout: float = Field(default=15.0, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=100)
 
-    # Argon2id hashes allowed at once per process (each takes ~19 MiB), and how many
-    # more may wait for one; beyond that a sign-in is refused at once (503).
+    # Argon2id hashes allowed at once per process (each takes ~19 MiB; never more
+    # than the cores the process may run on), and how many more may wait for one;
+    # beyond that a sign-in is refused at once (503).
     password_hash_concurrency: int = Field(default=4, ge=1, le=64)
     password_hash_queue: int = Field(default=32, ge=0, le=10_000)
 

@@ -110,6 +110,9 @@ class AccessLogWriter:
         self._second = -1
         self._stamp = ""
         self._flush_queued_on: asyncio.AbstractEventLoop | None = None
+        # Paths and clients as they go into the line (redacted, quoted): the same few
+        # recur on every request, so each is worked out once.
+        self._quoted: dict[str, str] = {}
 
     def _time(self, now: float) -> str:
         second = int(now)
@@ -123,23 +126,21 @@ class AccessLogWriter:
             return
         handlers = logging.root.handlers
         stream = getattr(handlers[0], "stream", None) if len(handlers) == 1 else None
-        if _SUSPECT.search(path):
-            path = redact(path)
-        # The path is the caller's: quoted and escaped unless it is plain text.
-        path_json = f'"{path}"' if _PLAIN.fullmatch(path) else json.dumps(path)
-        client_json = f'"{client}"' if _PLAIN.fullmatch(client) else json.dumps(client)
         if stream is None:  # some other logging setup: go through it
             self._logger.info(
                 "request",
                 extra={
                     "method": method,
-                    "path": path,
+                    "path": redact(path) if _SUSPECT.search(path) else path,
                     "status": status,
                     "duration_ms": round(duration * 1000, 2),
                     "client": client,
                 },
             )
             return
+        quoted = self._quoted
+        path_json = quoted.get(path) or self._quote(path)
+        client_json = quoted.get(client) or self._quote(client)
         line = (
             f'{{"time":"{self._time(time.time())}","level":"info","logger":"paradarum.access",'
             f'"message":"request","method":"{method}","path":{path_json},'
@@ -160,6 +161,18 @@ class AccessLogWriter:
         if self._flush_queued_on is not loop:
             self._flush_queued_on = loop
             loop.call_soon(self._flush, handler, stream)
+
+    def _quote(self, text: str) -> str:
+        """``text`` (a path or a client) as a JSON string: redacted of anything that
+        looks like a credential, and, being the caller's, escaped unless it is plain.
+        Remembered when short (at most 4,096 of them)."""
+        shown = redact(text) if _SUSPECT.search(text) else text
+        quoted = f'"{shown}"' if _PLAIN.fullmatch(shown) else json.dumps(shown)
+        if len(text) <= 256:
+            if len(self._quoted) >= 4096:
+                self._quoted.clear()
+            self._quoted[text] = quoted
+        return quoted
 
     def _flush(self, handler: logging.Handler, stream: Any) -> None:
         self._flush_queued_on = None

@@ -9,9 +9,12 @@ milliseconds, so:
 * at most ``queue`` more wait for a thread; beyond that the request is refused at
   once (:class:`~paradarum.errors.Unavailable`, a 503 with ``Retry-After``)
   rather than queued for seconds behind work that will answer too late anyway;
-* those threads run at a lower CPU priority (nice +10) than the rest of the
-  process: a core shared with a burst of hashes still answers key checks, key
-  lists and revokes first.
+* no more of them hash at once than the process has cores to run on (its CPU
+  affinity): more would not sign anyone in sooner, only take more of the cores'
+  time and memory at once;
+* those threads run at the lowest CPU priority (nice 19): a core shared with a
+  burst of hashes still answers key checks, key lists and revokes first, and
+  hashes take what the event loop leaves.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def return_large_blocks_to_the_os() -> None:
     mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
 
 
-HASHER_NICENESS = 10  # added to the process's own
+HASHER_NICENESS = 19  # added to the process's own (at most 19)
 
 
 def lower_this_threads_priority() -> None:
@@ -73,6 +76,14 @@ def lower_this_threads_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, thread, min(19, niceness + HASHER_NICENESS))
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity; all of them elsewhere)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 BUSY_MESSAGE = "Too many sign-ins are being processed right now. Try again in a moment."
 
 
@@ -83,6 +94,8 @@ class Passwords:
         self, *, concurrency: int = 4, queue: int = 32, memory_kib: int = OWASP_MEMORY_KIB
     ) -> None:
         return_large_blocks_to_the_os()
+        concurrency = max(1, min(concurrency, usable_cores()))
+        self.concurrency = concurrency
         self._hasher = PasswordHasher(
             time_cost=OWASP_TIME_COST,
             memory_cost=memory_kib,

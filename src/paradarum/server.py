@@ -20,6 +20,8 @@ it is told here, and why:
   in the kernel's listen backlog. Requests in flight per worker are capped by
   the app (``PARADARUM_MAX_REQUESTS_IN_FLIGHT``): beyond it, 503 at once and one
   log line.
+* **uvloop**: each worker's event loop (Granian takes it when it is installed, and it
+  is a dependency): the loop's own work is part of every request.
 * Graceful stop: on SIGTERM in-flight requests finish (at most 30 s), then each
   worker's lifespan stops the runtime.
 """

@@ -75,6 +75,27 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServe
             server.stop()
 
 
+# Windows are aligned to the epoch: one of 10**10 seconds began in 1970 and ends in 2286.
+NEVER_LIFTS = str(10**10)
+
+
+@pytest.fixture(scope="module")
+def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """One purge per account in a window that cannot end during a test: a second
+    purge is ``429`` every time it is tried, however long the test takes."""
+    with recording_node() as node:
+        server = serve(
+            tmp_path_factory,
+            node,
+            PARADARUM_PURGES_PER_ACCOUNT="1",
+            PARADARUM_PURGE_WINDOW_SECONDS=NEVER_LIFTS,
+        )
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
 @pytest.fixture(scope="module")
 def nodeless_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """No cache node configured: every purge is done at once, and reaches no cache."""

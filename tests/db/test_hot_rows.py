@@ -8,14 +8,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from paradarum import keys
-from paradarum.db.hotrows import AT
-from paradarum.services.accounts import SUMMARY_SQL
-from paradarum.services.auth import KEY_LOOKUP_SQL
+from paradarum.db import queries
 from paradarum_client.models import rfc3339
 from tests.support import bearer, create_key, login, signup
 
@@ -34,17 +32,18 @@ def test_a_kept_row_is_read_again_once_another_connection_commits(client, runtim
     raw = create_key(client, token)["key"]
     lookup = (keys.hash_key(raw),)
     db = runtime.db
+    at = datetime.now(UTC)
 
     async def scenario() -> None:
-        first = await db.hot_read(KEY_LOOKUP_SQL, lookup, keep=True)
-        assert first is not None and first[3] is None  # not revoked
+        first = await db.hot_read(queries.KEY, lookup, at=at, keep=True)
+        assert first is not None and first[3]  # usable
         seen = _statements(db)
 
         # Later turns, nothing committed: only SQLite's change counter is asked,
         # once per turn, however many reads the turn makes.
         await asyncio.sleep(0)
-        assert await db.hot_read(KEY_LOOKUP_SQL, lookup, keep=True) == first
-        assert await db.hot_read(KEY_LOOKUP_SQL, lookup, keep=True) == first
+        assert await db.hot_read(queries.KEY, lookup, at=at, keep=True) == first
+        assert await db.hot_read(queries.KEY, lookup, at=at, keep=True) == first
         assert seen == ["PRAGMA data_version"]
 
         # Another connection (as another process would) revokes the key.
@@ -57,8 +56,8 @@ def test_a_kept_row_is_read_again_once_another_connection_commits(client, runtim
         other.close()
         await asyncio.sleep(0)
         seen.clear()
-        after = await db.hot_read(KEY_LOOKUP_SQL, lookup, keep=True)
-        assert after is not None and after[3] is not None
+        after = await db.hot_read(queries.KEY, lookup, at=at, keep=True)
+        assert after is not None and not after[3]  # revoked
         assert seen[0] == "PRAGMA data_version" and any("key_hash" in s for s in seen[1:])
 
     asyncio.run(scenario())
@@ -140,9 +139,9 @@ def test_a_row_for_a_moment_is_kept_from_that_moment_until_its_answer_changes(
 
     async def active(at) -> int:
         await asyncio.sleep(0)  # a turn of its own, as a request would have
-        row = await db.hot_read(SUMMARY_SQL, (account_id, AT, AT, account_id), at=at, keep=True)
+        row = await db.hot_read(queries.SUMMARY, (account_id, account_id), at=at, keep=True)
         assert row is not None and len(row) == 6  # the "until" column is not returned
-        return int(row[5])
+        return int(row[4])
 
     seen = _statements(db)
 

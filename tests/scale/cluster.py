@@ -22,10 +22,10 @@ import psycopg
 
 from tests.support import (
     PASSWORD,
-    PG_ADMIN_URL,
     ServerProcess,
     bearer,
     free_port,
+    maintenance_url,
     random_secret,
     start_server,
 )
@@ -94,7 +94,7 @@ def database_unreachable(url: str) -> Iterator[None]:
     touching the PostgreSQL server that other tests share: new connections are
     refused and the live ones are terminated. Always given back on exit."""
     name = database_name(url)
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+    with psycopg.connect(maintenance_url(url), autocommit=True) as admin:
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         try:
             terminate_backends(url, admin=admin)
@@ -112,7 +112,7 @@ def terminate_backends(url: str, *, admin: psycopg.Connection[Any] | None = None
     if admin is not None:
         row = admin.execute(sql, (database_name(url),)).fetchone()
     else:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as own:
+        with psycopg.connect(maintenance_url(url), autocommit=True) as own:
             row = own.execute(sql, (database_name(url),)).fetchone()
     return int(row[0]) if row else 0
 

@@ -33,17 +33,21 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from paradarum.db.hotrows import AT, HotRows
+from paradarum.db.hotpool import HotPool, HotPoolError
+from paradarum.db.hotrows import HotRows
+from paradarum.db.queries import HOT_QUERIES, HotQuery
 from paradarum.db.tables import accounts
 from paradarum.errors import Unavailable
 
@@ -53,11 +57,6 @@ logger = logging.getLogger("paradarum.db")
 HOT_SQLITE_BUSY_MS = 1000
 # Seconds a PostgreSQL hot read waits for a pooled connection at most.
 HOT_CHECKOUT_TIMEOUT = 1.0
-HOT_CONNECTION_KWARGS: dict[str, Any] = {
-    "autocommit": True,
-    "connect_timeout": 5,
-    "application_name": "paradarum-hot",
-}
 _WRITE_OPTION = "paradarum_write"
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -99,12 +98,39 @@ def is_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
+    if isinstance(exc, HotPoolError | OSError | asyncio.TimeoutError):
+        return True
     try:
+        import asyncpg
         import psycopg
-        from psycopg_pool import PoolTimeout as AsyncPoolTimeout
-    except ImportError:  # pragma: no cover - psycopg is a dependency
+    except ImportError:  # pragma: no cover - both are dependencies
         return False
-    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | AsyncPoolTimeout)
+    return isinstance(
+        exc,
+        psycopg.OperationalError
+        | psycopg.InterfaceError
+        | asyncpg.InterfaceError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.exceptions.InsufficientResourcesError
+        | asyncpg.exceptions.QueryCanceledError
+        | asyncpg.exceptions.CannotConnectNowError,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledQuery:
+    """A :class:`~paradarum.db.queries.HotQuery` as this database runs it."""
+
+    sql: str
+    # For each placeholder in ``sql``, the index of its value in (*params, at).
+    order: tuple[int, ...]
+    timed: bool
+    moments: int
+
+    def bind(self, params: tuple[Any, ...], at: Any) -> tuple[Any, ...]:
+        values = (*params, at) if self.timed else params
+        return tuple([values[index] for index in self.order])
 
 
 class Database:
@@ -183,10 +209,15 @@ class Database:
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
         self._hot_rows = HotRows(self._bind)
-        self._hot_pool: Any = None
-        self._hot_broken = False
-        self._hot_renewing = False
+        self._statement_timeout_ms = (
+            max(1, int(statement_timeout * 1000)) if statement_timeout > 0 else 0
+        )
+        self._hot_pool: HotPool | None = None
         self.write_health = WriteHealth()
+        # The hot path's statements, compiled once for this dialect and driver.
+        self._compiled: dict[HotQuery, CompiledQuery] = {}
+        for query in HOT_QUERIES:
+            self.compiled(query)
 
     # -- SQLite connection setup ------------------------------------------------
 
@@ -293,35 +324,54 @@ class Database:
 
     # -- the hot path -------------------------------------------------------------
 
+    def compiled(self, query: HotQuery) -> CompiledQuery:
+        """``query`` as this database runs it (compiled on first use: the hot path's
+        own at start-up, see ``__init__``)."""
+        found = self._compiled.get(query)
+        if found is not None:
+            return found
+        dialect: Any = (
+            sqlite.dialect(paramstyle="qmark")
+            if self.dialect == "sqlite"
+            else postgresql_asyncpg.dialect()
+        )
+        compiled = query.statement.compile(dialect=dialect)
+        names = (*query.params, "at")
+        positions = compiled.positiontup or []
+        unknown = set(positions) - set(names)
+        if unknown:
+            raise ValueError(f"{query.name}: no value for {', '.join(sorted(unknown))}")
+        found = CompiledQuery(
+            sql=compiled.string,
+            order=tuple(names.index(name) for name in positions),
+            timed="at" in positions,
+            moments=query.moments,
+        )
+        self._compiled[query] = found
+        return found
+
     async def start(self) -> None:
-        """Open what lives on the event loop: PostgreSQL's hot-read pool.
+        """Open what lives on the event loop: PostgreSQL's hot-read connections.
 
         Called by the runtime when its loop starts (the app's lifespan); without
         it, :meth:`hot_read` on PostgreSQL answers ``Unavailable``.
         """
         if self.dialect != "postgresql" or self._hot_pool is not None:
             return
-        self._hot_pool = await self._open_hot_pool()
+        self._hot_pool = self._new_hot_pool()
 
-    async def _open_hot_pool(self) -> Any:
-        from psycopg_pool import AsyncConnectionPool
-
-        conninfo = make_url(self.url).set(drivername="postgresql")
-        kwargs = {**HOT_CONNECTION_KWARGS}
-        for name in ("tcp_user_timeout", "keepalives", "keepalives_idle", "options"):
-            if name in self._connect_args:
-                kwargs[name] = self._connect_args[name]
-        pool = AsyncConnectionPool(
-            conninfo.render_as_string(hide_password=False),
-            kwargs=kwargs,
-            min_size=1,
-            max_size=self._pool_size,
+    def _new_hot_pool(self) -> HotPool:
+        dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        return HotPool(
+            dsn,
+            size=self._pool_size,
             timeout=min(self._pool_timeout, HOT_CHECKOUT_TIMEOUT),
-            open=False,
-            name="paradarum-hot",
+            statement_timeout_ms=self._statement_timeout_ms,
+            tcp_user_timeout_ms=int(self._connect_args.get("tcp_user_timeout", 10_000)),
+            keepalive_idle=int(self._connect_args.get("keepalives_idle", 30)),
+            keepalive_interval=int(self._connect_args.get("keepalives_interval", 10)),
+            keepalive_count=int(self._connect_args.get("keepalives_count", 3)),
         )
-        await pool.open(wait=False)
-        return pool
 
     async def stop(self) -> None:
         pool, self._hot_pool = self._hot_pool, None
@@ -330,63 +380,47 @@ class Database:
 
     async def hot_read(
         self,
-        sql: str,
-        params: tuple[Any, ...],
+        query: HotQuery,
+        params: tuple[Any, ...] = (),
         *,
         keep: bool = False,
         at: datetime | None = None,
     ) -> tuple[Any, ...] | None:
-        """One row from a hand-written, parameterised SELECT, for the hot path.
+        """One row of a hot query (``db/queries.py``) for ``params``, asked for the
+        moment ``at`` when the query uses one.
 
         SQLite: one dedicated autocommit connection per process, read inline (no
-        thread hop: it costs more than the read). PostgreSQL: one round trip on
-        the asyncio pool (autocommit, no BEGIN/ROLLBACK); a connection the server
-        dropped (a restart) is weeded out and the read retried once.
+        thread hop: it costs more than the read). PostgreSQL: one round trip, a
+        prepared statement on one of the process's hot-read connections
+        (``db/hotpool.py``); a connection the server dropped (a restart) is
+        forgotten and the read retried once on another.
 
-        ``at``: the moment the answer is for, bound where ``params`` holds
-        :data:`AT`; the SELECT then ends with one more column, the moment its
-        answer next changes (or NULL), which is not returned. ``keep``: on SQLite,
-        the row is remembered while no connection commits (:mod:`hotrows`).
+        ``keep``: on SQLite, the row is remembered while no connection commits
+        (:mod:`hotrows`). The trailing moment columns are not returned.
         """
+        compiled = self._compiled.get(query) or self.compiled(query)
+        if compiled.timed and at is None:
+            raise ValueError(f"{query.name} is asked for a moment: pass at=")
         if self.dialect == "sqlite":
             try:
                 if keep:
-                    return self._hot_rows.read(self._sqlite_reader(), sql, params, at)
-                row = self._sqlite_reader().execute(sql, self._bind(params, at)).fetchone()
+                    return self._hot_rows.read(self._sqlite_reader(), compiled, params, at)
+                row = (
+                    self._sqlite_reader()
+                    .execute(compiled.sql, self._bind(compiled, params, at))
+                    .fetchone()
+                )
             except sqlite3.Error as exc:
                 raise self._unavailable(exc, write=False) from exc
         else:
-            row = await self._postgres_hot_read(sql.replace("?", "%s"), self._bind(params, at))
-        return row[:-1] if row is not None and at is not None else row
+            row = await self._postgres_hot_read(compiled.sql, compiled.bind(params, at))
+        moments = compiled.moments
+        return row[:-moments] if row is not None and moments else row
 
-    def _bind(self, params: tuple[Any, ...], at: datetime | None) -> tuple[Any, ...]:
-        if at is None:
-            return params
-        moment = self.sql_time(at)
-        return tuple(moment if value is AT else value for value in params)
-
-    async def _renew_hot_pool(self) -> None:
-        """After the database failed a hot read, one read at a time replaces the
-        pool and waits (at most :data:`HOT_CHECKOUT_TIMEOUT`) for its first
-        connection, while the others answer 503 at once instead of queueing behind
-        it. The pool's own reconnects back off for seconds; this way service
-        resumes with the first read after the database is back. The bound holds:
-        the old pool is closed before the new one opens."""
-        if self._hot_renewing:
-            raise Unavailable(reason="the database failed a moment ago")
-        self._hot_renewing = True
-        try:
-            old, self._hot_pool = self._hot_pool, None
-            if old is not None:
-                await old.close(timeout=0)
-            self._hot_pool = pool = await self._open_hot_pool()
-            try:
-                await pool.wait(timeout=HOT_CHECKOUT_TIMEOUT)
-            except Exception as exc:
-                raise self._unavailable(exc, write=False) from exc
-            self._hot_broken = False
-        finally:
-            self._hot_renewing = False
+    def _bind(
+        self, compiled: CompiledQuery, params: tuple[Any, ...], at: datetime | None
+    ) -> tuple[Any, ...]:
+        return compiled.bind(params, self.sql_time(at) if at is not None else None)
 
     def _sqlite_reader(self) -> sqlite3.Connection:
         reader = self._reader
@@ -411,33 +445,25 @@ class Database:
                 reader = self._reader
         return reader
 
-    async def _postgres_hot_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        import psycopg
-
-        if self._hot_pool is None:
-            raise Unavailable(reason="the hot-read pool is not open (runtime not started)")
-        if self._hot_broken:
-            await self._renew_hot_pool()
+    async def _postgres_hot_read(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         pool = self._hot_pool
+        if pool is None:
+            raise Unavailable(reason="the hot-read pool is not open (runtime not started)")
         try:
-            for attempt in (1, 2):
-                try:
-                    async with pool.connection() as conn:
-                        cursor = await conn.execute(sql, params)
-                        row = await cursor.fetchone()
-                    return tuple(row) if row is not None else None
-                except psycopg.OperationalError:
-                    if attempt == 2:
-                        raise
-                    # The server may have dropped every idle connection (a
-                    # restart): weed them out, so that the retry gets a live one.
-                    await pool.check()
+            try:
+                return await pool.fetchrow(sql, args)
+            except Exception as exc:
+                # No retry when no connection could be had at all.
+                if not is_outage(exc) or isinstance(exc, HotPoolError):
+                    raise
+            # The server may have dropped its connections (a restart): the one that
+            # failed is gone, and so are the idle ones; the retry opens a new one.
+            pool.forget_idle()
+            return await pool.fetchrow(sql, args)
         except Exception as exc:
             if is_outage(exc):
-                self._hot_broken = True
                 raise self._unavailable(exc, write=False) from exc
             raise
-        raise AssertionError("unreachable")
 
     # -- lifecycle ----------------------------------------------------------------
 

@@ -16,11 +16,11 @@ turn" is cleared by a callback queued at the moment of asking: it runs before
 anything queued later (the loop runs callbacks in order), so no step queued
 after the question relies on its answer.
 
-Time. A row whose answer depends on the time (``activeKeys`` counts keys not
-yet expired) is read for a moment ``at`` and ends with one more column: the
-moment its answer next changes (the next expiry), or NULL. It is reused for a
-later moment before that one, never for an earlier one (a test's clock may go
-back).
+Time. A row whose answer depends on the time (whether a key has expired,
+``activeKeys`` counts keys not yet expired) is read for a moment ``at`` and ends
+with more columns: the moments parts of its answer next change (the next
+expiry), or NULL (``db/queries.py``). It is reused for a later moment before the
+earliest of them, never for an earlier one (a test's clock may go back).
 """
 
 from __future__ import annotations
@@ -29,9 +29,12 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paradarum.db.types import as_utc
+
+if TYPE_CHECKING:
+    from paradarum.db.engine import CompiledQuery
 
 # Rows kept at most: past this, all are dropped at once (a spray of made-up keys
 # makes misses, and misses are kept too).
@@ -40,19 +43,11 @@ MAX_ROWS = 8192
 _MISSING = object()
 
 
-class _At:
-    """Marks where a hot read's moment (``at``) is bound."""
-
-    def __repr__(self) -> str:
-        return "AT"
-
-
-AT = _At()
-
-
 class HotRows:
-    def __init__(self, bind: Callable[[tuple[Any, ...], datetime | None], tuple[Any, ...]]) -> None:
-        # The parameters as executed: ``at`` where the AT markers are (Database._bind).
+    def __init__(
+        self, bind: Callable[[CompiledQuery, tuple[Any, ...], datetime | None], tuple[Any, ...]]
+    ) -> None:
+        # The values as executed: ``at`` bound where the statement asks (Database._bind).
         self._bind = bind
         # (sql, params) -> the row (no moment), or (row, since, until) (a moment).
         self._rows: dict[tuple[str, tuple[Any, ...]], Any] = {}
@@ -76,30 +71,29 @@ class HotRows:
     def read(
         self,
         reader: sqlite3.Connection,
-        sql: str,
+        query: CompiledQuery,
         params: tuple[Any, ...],
         at: datetime | None,
     ) -> tuple[Any, ...] | None:
-        """The row of ``sql`` for ``params`` (``at`` bound in place of the ``AT``
-        markers), from memory while still true."""
+        """The row of ``query`` for ``params`` (and the moment ``at``), without its
+        moment columns, from memory while still true."""
         self._check(reader)
-        key = (sql, params)
+        key = (query.sql, params)
         kept = self._rows.get(key, _MISSING)
         if kept is not _MISSING:
-            if at is None or kept is None:  # no row is no row at any moment
+            if not query.moments or kept is None:  # no row is no row at any moment
                 return kept
             row, since, until = kept
-            if since <= at and (until is None or at < until):
+            if at is not None and since <= at and (until is None or at < until):
                 return row
-        row = reader.execute(sql, self._bind(params, at)).fetchone()
+        row = reader.execute(query.sql, self._bind(query, params, at)).fetchone()
         if len(self._rows) >= MAX_ROWS:
             self._rows.clear()
-        if at is None:
+        if not query.moments or row is None:
             self._rows[key] = row
             return row
-        if row is None:
-            self._rows[key] = None
-            return None
-        answer = row[:-1]
-        self._rows[key] = (answer, at, as_utc(row[-1]))
+        moments = query.moments
+        answer = row[:-moments]
+        changes = [as_utc(value) for value in row[-moments:] if value is not None]
+        self._rows[key] = (answer, at, min(changes) if changes else None)  # type: ignore[type-var]
         return answer

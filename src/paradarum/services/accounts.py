@@ -37,8 +37,8 @@ from sqlalchemy.exc import IntegrityError
 from paradarum.background import Background
 from paradarum.clock import Clock
 from paradarum.config import Settings
+from paradarum.db import queries
 from paradarum.db.engine import Database
-from paradarum.db.hotrows import AT
 from paradarum.db.tables import accounts, audit_events, memberships, persons, revoked_sessions
 from paradarum.db.types import as_utc
 from paradarum.errors import (
@@ -92,19 +92,6 @@ INVALID_RESET_LINK = (
 TOO_MANY_RESETS = "Too many password reset requests. Try again later."
 NO_ACCOUNT = (
     "You are not a member of any account any more. Ask an owner of one to invite you again."
-)
-# The active-key count uses the (account_id, created_at, id) index of api_keys.
-# For a moment (AT): the account, whether the caller's address is verified, its
-# keys active then, and when that count next changes (its next key to expire), as
-# Database.hot_read's ``at`` expects.
-SUMMARY_SQL = (
-    "SELECT a.id, a.name, a.created_at, a.require_two_factor, "
-    "(SELECT p.email_verified_at IS NOT NULL FROM persons p WHERE p.id = ?), "
-    "(SELECT count(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL "
-    "AND (k.expires_at IS NULL OR k.expires_at > ?) AND k.trust_policy_id IS NULL), "
-    "(SELECT min(k.expires_at) FROM api_keys k WHERE k.account_id = a.id "
-    "AND k.revoked_at IS NULL AND k.expires_at > ? AND k.trust_policy_id IS NULL) "
-    "FROM accounts a WHERE a.id = ?"
 )
 
 
@@ -995,20 +982,26 @@ class AccountService:
 
     async def summary(self, principal: Principal) -> AccountSummary:
         """Who the caller is, for ``GET /api/account`` (a hot path, like authentication):
-        one hand-written indexed read through ``Database.hot_read``. The email and
-        role are the member's the credential acts for (read with the credential)."""
-        now = self._clock()
-        row = await self._db.hot_read(
-            SUMMARY_SQL, (principal.person_id, AT, AT, principal.account_id), at=now, keep=True
-        )
-        if row is None:  # deleted since the caller authenticated: its credential is void
-            raise NotAuthenticated
-        account_row_id, name, created_at, require_two_factor, verified, active_keys = row
+        read with a key's check (``Principal.account_row``), or one indexed read
+        (``queries.SUMMARY``). The email and role are the member's the credential
+        acts for (read with the credential)."""
+        if principal.account_row is not None:
+            name, created_at, verified, active_keys, require_two_factor = principal.account_row
+        else:
+            row = await self._db.hot_read(
+                queries.SUMMARY,
+                (principal.person_id, principal.account_id),
+                at=self._clock(),
+                keep=True,
+            )
+            if row is None:  # deleted since the caller authenticated: its credential is void
+                raise NotAuthenticated
+            _, name, created_at, verified, active_keys, require_two_factor = row
         created = as_utc(created_at)
         assert created is not None
         return AccountSummary(
             account=Account(
-                id=int(account_row_id), email=str(principal.email or ""), created_at=created
+                id=principal.account_id, email=str(principal.email or ""), created_at=created
             ),
             active_keys=int(active_keys),
             key_limit=self._settings.key_limit,

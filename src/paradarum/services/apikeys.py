@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 
 from paradarum import keys
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
+from paradarum.db.queries import usable_key
 from paradarum.db.tables import api_keys, memberships, zones
 from paradarum.errors import (
     AlreadyRevoked,
@@ -180,11 +181,8 @@ def key_info(row: Any) -> KeyInfo:
 
 
 def active(now: datetime) -> ColumnElement[bool]:
-    """Neither revoked nor expired at ``now``."""
-    return and_(
-        api_keys.c.revoked_at.is_(None),
-        or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > now),
-    )
+    """Neither revoked nor expired at ``now``: the one rule (``queries.usable_key``)."""
+    return usable_key(now)
 
 
 # -- rules (pure) ---------------------------------------------------------------------

@@ -33,6 +33,7 @@ from paradarum import keys
 from paradarum.background import Background
 from paradarum.clock import Clock
 from paradarum.config import Settings
+from paradarum.db import queries
 from paradarum.db.engine import Database
 from paradarum.db.types import as_utc
 from paradarum.errors import (
@@ -49,27 +50,6 @@ from paradarum.services.roles import Role
 from paradarum.services.usage import KeyUsage
 from paradarum.tokens import InvalidToken, TokenCodec
 
-# The key, and the member who vouches for it with their current role: a key may do
-# no more than that role allows (services/roles.py), decided on every request.
-KEY_LOOKUP_SQL = (
-    "SELECT k.id, k.account_id, k.key_prefix, k.revoked_at, k.last_used_at, k.expires_at, "
-    "k.permissions, k.allowed_cidrs, k.zone_ids, m.id, m.role, m.person_id, p.email "
-    "FROM api_keys k LEFT JOIN memberships m ON m.id = k.member_id "
-    "LEFT JOIN persons p ON p.id = m.person_id WHERE k.key_hash = ?"
-)
-# The person's session key, whether the token was signed out, and the person's
-# membership of the token's account: no row once they are removed from it. And
-# whether the person still has to enrol a second factor the account requires.
-SESSION_LOOKUP_SQL = (
-    "SELECT p.session_key, "
-    "(SELECT 1 FROM revoked_sessions r WHERE r.token_id = ?), m.id, m.role, p.email, "
-    "(SELECT a.require_two_factor FROM accounts a WHERE a.id = m.account_id) "
-    "AND NOT EXISTS (SELECT 1 FROM totp_factors t WHERE t.person_id = p.id "
-    "AND t.confirmed_at IS NOT NULL) "
-    "AND NOT EXISTS (SELECT 1 FROM passkeys k WHERE k.person_id = p.id) "
-    "FROM persons p JOIN memberships m ON m.person_id = p.id AND m.account_id = ? "
-    "WHERE p.id = ?"
-)
 TOO_MANY_FAILURES = "Too many failed authentications. Try again later."
 WRONG_ADDRESS = "This key cannot be used from your address."
 PURGE_ONLY = (
@@ -145,8 +125,13 @@ class Authenticator:
         *,
         required: Permission = Permission.FULL,
         enrolling: bool = False,
+        with_account: bool = False,
     ) -> Principal:
         """The principal behind ``credential``, allowed to act at ``required``.
+
+        ``with_account``: a key's check reads what ``GET /api/account`` shows in the
+        same statement (``Principal.account_row``), so that the request is one
+        round trip.
 
         Raises :class:`NotAuthenticated` (401: missing, malformed, unknown, revoked
         or expired — all alike), :class:`RateLimited` (429: too many failures from
@@ -169,25 +154,32 @@ class Authenticator:
             if credential is None:
                 raise NotAuthenticated
             if keys.looks_like_key(credential):
-                return await self._key(credential, client, required)
+                return await self._key(credential, client, required, with_account)
             return await self._session(credential, enrolling)
         except NotAuthenticated:
             self._failures.record(limit)
             raise
 
-    async def _key(self, raw_key: str, client: ClientInfo, required: Permission) -> Principal:
+    async def _key(
+        self, raw_key: str, client: ClientInfo, required: Permission, with_account: bool
+    ) -> Principal:
         if not keys.is_well_formed(raw_key):
             raise NotAuthenticated
-        row = await self._db.hot_read(KEY_LOOKUP_SQL, (keys.hash_key(raw_key),), keep=True)
+        now = self._clock()
+        row = await self._db.hot_read(
+            queries.KEY_WITH_ACCOUNT if with_account else queries.KEY,
+            (keys.hash_key(raw_key),),
+            at=now,
+            keep=True,
+        )
         if row is None:
             raise NotAuthenticated
         (
             key_id,
             account_id,
             prefix,
-            revoked,
+            usable,
             last_used,
-            expires,
             permission,
             cidrs,
             zones,
@@ -195,14 +187,10 @@ class Authenticator:
             role,
             person_id,
             email,
-        ) = row
-        now = self._clock()
-        if (
-            revoked is not None
-            or (expires is not None and as_utc(expires) <= now)  # type: ignore[operator]
-            # Nobody vouches for it any more (the member's person was deleted).
-            or role is None
-        ):
+        ) = row[:12]
+        # Revoked or expired (queries.usable_key), or nobody vouches for it any more
+        # (the member's person was deleted).
+        if not usable or role is None:
             self._usage.refused(key_id, now)
             raise NotAuthenticated
         principal = Principal(
@@ -217,6 +205,7 @@ class Authenticator:
             permission=_PERMISSIONS[permission],
             zone_ids=tuple(json.loads(zones)) if zones else None,
             address_restricted=cidrs is not None,
+            account_row=row[12:] if with_account else None,
         )
         if cidrs is not None and not address_allowed(cidrs, client.address):
             self._refuse(
@@ -278,14 +267,12 @@ class Authenticator:
         except InvalidToken as exc:
             raise NotAuthenticated from exc
         row = await self._db.hot_read(
-            SESSION_LOOKUP_SQL,
-            (claims.token_id, claims.account_id, claims.person_id),
-            keep=True,
+            queries.SESSION, (claims.token_id, claims.account_id, claims.person_id), keep=True
         )
         # Refused when the person is gone or no longer a member of the account, the
         # session was signed out, or the person's session key changed (a password
         # change) since it was issued.
-        if row is None or row[1] is not None or row[0] != claims.session_key:
+        if row is None or row[1] or row[0] != claims.session_key:
             raise NotAuthenticated
         if row[5] and not enrolling:
             raise TwoFactorEnrolmentRequired

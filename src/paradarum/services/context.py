@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from paradarum.errors import StepUpRequired
 from paradarum.services.roles import Action, Role, require
@@ -67,6 +68,10 @@ class Principal:
     address_restricted: bool = False
     # A session: when the person last proved who they are (epoch seconds).
     auth_time_epoch: int | None = None
+    # What GET /api/account shows, read with the key in one statement when the route
+    # asked for it (db/queries.py: KEY_WITH_ACCOUNT): name, created, email verified,
+    # active keys, whether the account requires two-factor.
+    account_row: tuple[Any, ...] | None = None
 
     @property
     def restricted(self) -> bool:

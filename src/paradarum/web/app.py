@@ -29,16 +29,7 @@ from paradarum.web.api import (
     twofactor,
     zones,
 )
-from paradarum.web.edge import (
-    AccessLog,
-    BodyGuard,
-    ClientShare,
-    HeaderLimit,
-    InFlightLimit,
-    LastResort,
-    QueryCredentials,
-    SecurityHeaders,
-)
+from paradarum.web.edge import Edge
 from paradarum.web.panel.routes import Assets, not_found_page, page_routes
 from paradarum.web.request import Request
 from paradarum.web.responses import Response, raw_json
@@ -95,16 +86,17 @@ class App:
             mounts={"/static/": Assets()},
             not_found_page=not_found_page,
         )
-        stack: Any = BodyGuard(self.router, larger=LARGER_BODIES)
-        stack = QueryCredentials(stack)
-        stack = HeaderLimit(stack)
-        stack = LastResort(stack)
-        stack = ClientShare(stack, limit=runtime.settings.max_requests_per_client, trusted=trusted)
-        stack = SecurityHeaders(stack)
-        stack = InFlightLimit(stack, limit=runtime.settings.max_requests_in_flight)
-        if runtime.settings.access_log:
-            stack = AccessLog(stack, writer=AccessLogWriter(), trusted=trusted)
-        self._stack = stack
+        # The edge middlewares (web/edge.py), all in one: access log, in-flight limit,
+        # security headers, client share, last resort, header limit, credential in
+        # the query, body guard.
+        self._stack = Edge(
+            self.router,
+            trusted=trusted,
+            max_in_flight=runtime.settings.max_requests_in_flight,
+            max_per_client=runtime.settings.max_requests_per_client,
+            writer=AccessLogWriter() if runtime.settings.access_log else None,
+            larger_bodies=LARGER_BODIES,
+        )
 
     def openapi(self) -> dict[str, Any]:
         return openapi.build(

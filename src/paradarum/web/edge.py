@@ -1,14 +1,16 @@
-"""The edge: small pure-ASGI middlewares, one concern each, around the router.
+"""The edge: what every request passes through before the router, one concern each.
 
-Outermost first (``web/app.py``)::
+Outermost first::
 
-    AccessLog → InFlightLimit → SecurityHeaders → LastResort → HeaderLimit
-      → QueryCredentials → BodyGuard → Router
+    access log → in-flight limit → security headers → client share → last resort
+      → header-line limit → credential in the query → body guard → router
 
 so that the access log sees the final status of every request, security headers
 go on every response (errors included), and nothing inside can leak a traceback.
-Pure ASGI (no per-request objects beyond a closure) because each of them runs on
-every request and must cost microseconds.
+:class:`Edge` runs them all in one coroutine with one wrapper of ``send``: each
+runs on every request, and a layer of its own (a call, a closure) would cost about
+a microsecond each (docs/performance.md). The limits' state and the checks that
+stand alone are the small classes below.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from paradarum import keys
 from paradarum.logs import AccessLogWriter
 from paradarum.web import errors as web_errors
 from paradarum.web.request import BODY, Network, client_address
-from paradarum.web.responses import envelope_error
+from paradarum.web.responses import Response, envelope_error
 
 MAX_BODY = 64 * 1024
 # DELETE may carry a body too (removing a member says what happens to their keys).
@@ -61,26 +63,6 @@ def credential_in_query(query_string: bytes) -> bool:
         return True
     names = {part.split("=", 1)[0].strip().lower() for part in text.split("&")}
     return not names.isdisjoint(_CREDENTIAL_PARAMS)
-
-
-class QueryCredentials:
-    """401 for a credential in the query string, on every ``/api`` path (open ones
-    too): a key that has been in a URL is in somebody's logs, and must not be seen
-    to work."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["query_string"]
-            and scope["path"].startswith("/api")
-            and credential_in_query(scope["query_string"])
-        ):
-            await web_errors.unauthorized()(send)
-            return
-        await self.app(scope, receive, send)
 
 
 # -- bodies -----------------------------------------------------------------------------
@@ -161,17 +143,24 @@ class HeaderLimit:
         self.line = line
         self.total = total
 
+    def refusal(self, scope: Scope) -> Response | None:
+        """The 431 for these headers, or None when they are within the limits."""
+        size = 0
+        for name, value in scope["headers"]:
+            length = len(name) + len(value)
+            size += length + 4  # ": " and CRLF, as on the wire
+            if length > self.line or size > self.total:
+                limit = self.line if length > self.line else self.total
+                what = "A request header line is" if limit == self.line else "The headers are"
+                return envelope_error(431, f"{what} longer than {_size(limit)}.")
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            size = 0
-            for name, value in scope["headers"]:
-                length = len(name) + len(value)
-                size += length + 4  # ": " and CRLF, as on the wire
-                if length > self.line or size > self.total:
-                    limit = self.line if length > self.line else self.total
-                    what = "A request header line is" if limit == self.line else "The headers are"
-                    await envelope_error(431, f"{what} longer than {_size(limit)}.")(send)
-                    return
+            refusal = self.refusal(scope)
+            if refusal is not None:
+                await refusal(send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -193,23 +182,27 @@ class InFlightLimit:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.limit:
-            self._refused += 1
-            now = time.monotonic()
-            if now - self._logged >= self._log_every:
-                logger.warning(
-                    "request limit reached: %d requests in flight; refused %d with 503",
-                    self.in_flight,
-                    self._refused,
-                    extra={"limit": self.limit},
-                )
-                self._logged, self._refused = now, 0
-            await envelope_error(503, web_errors.OVERLOADED, headers={"Retry-After": "1"})(send)
+            await self.refuse(send)
             return
         self.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+    async def refuse(self, send: Send) -> None:
+        """The 503, and a log line at most every ``log_every`` seconds."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._logged >= self._log_every:
+            logger.warning(
+                "request limit reached: %d requests in flight; refused %d with 503",
+                self.in_flight,
+                self._refused,
+                extra={"limit": self.limit},
+            )
+            self._logged, self._refused = now, 0
+        await envelope_error(503, web_errors.OVERLOADED, headers={"Retry-After": "1"})(send)
 
 
 class ClientShare:
@@ -272,48 +265,92 @@ _API_HEADERS = [
 ]
 _PAGE_HEADERS = [*_COMMON, (b"content-security-policy", _PAGE_CSP)]
 _NO_STORE = (b"cache-control", b"no-store")
+_API_NO_STORE = [*_API_HEADERS, _NO_STORE]
 
 
-class SecurityHeaders:
-    """The same protective headers on every response; API answers are never stored
-    by caches unless the route says otherwise."""
+# -- all of it, in one ----------------------------------------------------------------------
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class Edge:
+    """Every concern above, in the same order and with the same answers, in one
+    coroutine and one wrapper of ``send``, as the app runs them: per request, one
+    call instead of eight nested ones, one closure instead of three (each layer
+    costs about a microsecond, and runs on every request; docs/performance.md).
+
+    Outermost first: access log → in-flight limit → security headers → client share
+    → last resort → header-line limit → credential in the query → body guard → the
+    router."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        trusted: Sequence[Network] = (),
+        max_in_flight: int,
+        max_per_client: int,
+        writer: AccessLogWriter | None = None,
+        larger_bodies: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
+        self.trusted = trusted
+        self.writer = writer
+        self.in_flight = InFlightLimit(app, limit=max_in_flight)
+        self.share = ClientShare(app, limit=max_per_client, trusted=trusted)
+        self.body = BodyGuard(app, larger=larger_bodies)
+        self.headers = HeaderLimit(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        writer = self.writer
+        started = time.perf_counter() if writer is not None else 0.0
+        status = 0
         is_api = scope["path"].startswith("/api")
 
-        async def add_headers(message: Message) -> None:
+        async def edge_send(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = message["headers"]
                 if is_api:
                     extra = _API_HEADERS
                     if not any(name == b"cache-control" for name, _ in headers):
-                        extra = [*extra, _NO_STORE]
+                        extra = _API_NO_STORE
                 else:
                     extra = _PAGE_HEADERS
                 message["headers"] = [*headers, *extra]
             await send(message)
 
-        await self.app(scope, receive, add_headers)
+        try:
+            limit = self.in_flight
+            if limit.in_flight >= limit.limit:
+                await limit.refuse(edge_send)
+                return
+            limit.in_flight += 1
+            try:
+                await self._shared(scope, receive, edge_send, is_api)
+            finally:
+                limit.in_flight -= 1
+        finally:
+            if writer is not None:
+                address = client_address(scope, self.trusted)
+                writer.write(
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration=time.perf_counter() - started,
+                    client=address or "-",
+                )
 
-
-# -- the last resort -----------------------------------------------------------------------
-
-
-class LastResort:
-    """Anything that escapes becomes a 500 envelope, logged with its traceback and
-    answered without one; after the response has started, the connection is
-    simply ended by the server."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _shared(self, scope: Scope, receive: Receive, send: Send, is_api: bool) -> None:
+        share = self.share
+        address = client_address(scope, self.trusted)
+        held = share.in_flight.get(address, 0)
+        if held >= share.limit:
+            await envelope_error(429, web_errors.CLIENT_BUSY, headers={"Retry-After": "1"})(send)
+            return
+        share.in_flight[address] = held + 1
         started = False
 
         async def tracking(message: Message) -> None:
@@ -323,50 +360,23 @@ class LastResort:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking)
+            refusal = self.headers.refusal(scope)
+            query = scope["query_string"]
+            if refusal is None and is_api and query and credential_in_query(query):
+                refusal = web_errors.unauthorized()
+            if refusal is not None:
+                await refusal(tracking)
+            elif is_api and scope["method"] in BODY_METHODS:
+                await self.body(scope, receive, tracking)
+            else:
+                await self.app(scope, receive, tracking)
         except Exception as exc:
-            if started or scope["type"] != "http":
+            if started:
                 raise
             await web_errors.server_error(exc)(send)
-
-
-# -- the access log ------------------------------------------------------------------------
-
-
-class AccessLog:
-    """One JSON line per request: method, path (never the query string: it may hold
-    a credential), status, duration, client. A security record, so it is on by
-    default; written without the logging framework's per-record machinery, it
-    costs a few microseconds (docs/performance.md)."""
-
-    def __init__(
-        self, app: ASGIApp, *, writer: AccessLogWriter, trusted: Sequence[Network] = ()
-    ) -> None:
-        self.app = app
-        self.writer = writer
-        self.trusted = trusted
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 0
-
-        async def recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording)
         finally:
-            address = client_address(scope, self.trusted)
-            self.writer.write(
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration=time.perf_counter() - started,
-                client=address or "-",
-            )
+            left = share.in_flight[address] - 1
+            if left:
+                share.in_flight[address] = left
+            else:
+                del share.in_flight[address]

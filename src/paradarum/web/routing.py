@@ -85,6 +85,8 @@ class Route:
     # Open to a member who must still enrol a second factor their account requires
     # (enrolment itself, sign-out, their accounts); every other route refuses them.
     enrolment: bool = False
+    # A key's check reads what GET /api/account shows in the same statement.
+    with_account: bool = False
 
     @property
     def paged(self) -> bool:
@@ -356,6 +358,7 @@ class Router:
                 request.client,
                 required=route.permission,
                 enrolling=route.enrolment,
+                with_account=route.with_account,
             )
         if route.takes_arguments:
             arguments: dict[str, Any] = {

@@ -15,6 +15,7 @@ routes = Routes(tag="account")
     permission=Permission.PURGE,
     summary="Who am I (any key, purge-only keys included)",
     enrolment=True,
+    with_account=True,
 )
 async def who_am_i(request: Request) -> Reply[Account]:
     summary = await request.runtime.accounts.summary(request.principal)

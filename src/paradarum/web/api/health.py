@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from paradarum.db import queries
 from paradarum.errors import Unavailable
 from paradarum.web.request import Request
 from paradarum.web.responses import Reply
@@ -26,7 +27,7 @@ async def ready(request: Request) -> Reply[Health]:
     # the general database threads, so a burst of sign-ins cannot make it fail.
     # A real table (the schema's version): a database file that cannot be read, or
     # holds no schema, is not ready.
-    if await db.hot_read("SELECT version_num FROM alembic_version", ()) is None:
+    if await db.hot_read(queries.MIGRATED) is None:
         raise Unavailable(reason="the database has no schema version")
     if db.write_health.failing_since is not None:
         raise Unavailable(reason=f"writes are failing: {db.write_health.reason}")
