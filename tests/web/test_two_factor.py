@@ -386,3 +386,45 @@ def settings_overrides() -> dict[str, object]:
     # Above the 5 wrong answers that end one challenge, so that the test of that rule
     # is not stopped by the sign-in limit first (which has a test of its own here).
     return {"login_failures_per_email_and_address": 8}
+
+
+def test_a_passkey_that_cannot_be_verified_is_refused_and_its_challenge_is_spent(frozen_client):
+    signup(frozen_client, "keys@example.com")
+    token = login(frozen_client, "keys@example.com")
+    options = frozen_client.post(
+        "/api/account/two-factor/passkeys/options", headers=bearer(token)
+    ).json()["data"]
+    # The relying party is the public URL's host; the person's other passkeys are excluded.
+    assert options["publicKey"]["rp"]["id"] == "127.0.0.1"
+    assert options["publicKey"]["excludeCredentials"] == []
+    forged = {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {}}
+    body = {"challenge": options["challenge"], "name": "Forged", "credential": forged}
+    refused = frozen_client.post(
+        "/api/account/two-factor/passkeys", json=body, headers=bearer(token)
+    )
+    assert refused.status_code == 400 and "credential" in refused.json()["errors"]
+    again = frozen_client.post("/api/account/two-factor/passkeys", json=body, headers=bearer(token))
+    assert again.status_code == 400 and "challenge" in again.json()["errors"]
+    status = frozen_client.get("/api/account/two-factor", headers=bearer(token)).json()["data"]
+    assert status["passkeys"] == [] and status["totp"] is False
+    gone = frozen_client.delete("/api/account/two-factor/passkeys/999", headers=bearer(token))
+    assert gone.status_code == 404
+
+
+def test_second_factors_are_managed_with_a_session_only(frozen_client):
+    signup(frozen_client, "script@example.com")
+    token = login(frozen_client, "script@example.com")
+    key = frozen_client.post(
+        "/api/account/apikeys", json={"name": "ci"}, headers=bearer(token)
+    ).json()["data"]["key"]
+    for method, path in (
+        ("GET", "/api/account/two-factor"),
+        ("POST", "/api/account/two-factor/totp"),
+        ("POST", "/api/account/two-factor/recovery-codes"),
+    ):
+        response = frozen_client.request(method, path, headers=bearer(key))
+        assert response.status_code == 403, (path, response.text)
+    refused = frozen_client.patch(
+        "/api/account", json={"requireTwoFactor": True}, headers=bearer(key)
+    )
+    assert refused.status_code == 403

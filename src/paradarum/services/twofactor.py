@@ -658,20 +658,24 @@ class TwoFactorService:
         name = validation.key_name(name)
         now = self._clock()
 
+        # Spent first, in a transaction of its own: a failed ceremony spends it too.
+        expected = await self._db.write(
+            lambda conn: self._spend(conn, challenge, Purpose.PASSKEY, person_id, now)
+        )
+        try:
+            verified = webauthn.verify_registration_response(
+                credential=credential,
+                expected_challenge=webauthn.base64url_to_bytes(expected),
+                expected_rp_id=self.rp_id,
+                expected_origin=self.origin,
+            )
+        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+            raise ValidationFailed(
+                {"credential": ["The passkey could not be verified."]},
+                "The passkey could not be verified. Try again.",
+            ) from exc
+
         def work(conn: Connection) -> NewPasskey:
-            expected = self._spend(conn, challenge, Purpose.PASSKEY, person_id, now)
-            try:
-                verified = webauthn.verify_registration_response(
-                    credential=credential,
-                    expected_challenge=webauthn.base64url_to_bytes(expected),
-                    expected_rp_id=self.rp_id,
-                    expected_origin=self.origin,
-                )
-            except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-                raise ValidationFailed(
-                    {"credential": ["The passkey could not be verified."]},
-                    "The passkey could not be verified. Try again.",
-                ) from exc
             first = not methods_of(conn, person_id)
             transports = credential.get("response", {}).get("transports")
             row = conn.execute(
