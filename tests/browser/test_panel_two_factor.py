@@ -74,6 +74,7 @@ def test_an_authenticator_app_is_set_up_then_asked_for_and_a_recovery_code_works
     expect(page.locator("#totp-state")).to_have_text("Off.")
     page.get_by_role("button", name="Set up an authenticator app").click()
     expect(page.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
+    expect(page.locator("#totp-secret")).to_have_text(re.compile(r"^[A-Z2-7]{32}$"))
     secret = page.locator("#totp-secret").inner_text()
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)
     page.get_by_label("Code from the app").fill(
@@ -241,6 +242,7 @@ def test_a_member_of_an_account_that_requires_two_factor_is_made_to_enrol(page, 
     page.wait_for_url("**/account/security?enrol=required")
     expect(page.locator("#enrol-required")).to_be_visible()
     page.get_by_role("button", name="Set up an authenticator app").click()
+    expect(page.locator("#totp-secret")).to_have_text(re.compile(r"^[A-Z2-7]{32}$"))
     member_secret = page.locator("#totp-secret").inner_text()
     page.get_by_label("Code from the app").fill(totp_code(member_secret, _step()))
     page.get_by_role("button", name="Turn on").click()
