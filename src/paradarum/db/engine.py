@@ -335,7 +335,7 @@ class Database:
             if self.dialect == "sqlite"
             else postgresql_asyncpg.dialect()
         )
-        compiled = query.statement.compile(dialect=dialect)
+        compiled = query.statement_for(self.dialect).compile(dialect=dialect)
         names = (*query.params, "at")
         positions = compiled.positiontup or []
         unknown = set(positions) - set(names)
@@ -345,7 +345,8 @@ class Database:
             sql=compiled.string,
             order=tuple(names.index(name) for name in positions),
             timed="at" in positions,
-            moments=query.moments,
+            # Only SQLite reads them (queries.HotQuery.moments).
+            moments=len(query.moments) if self.dialect == "sqlite" else 0,
         )
         self._compiled[query] = found
         return found
