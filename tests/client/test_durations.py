@@ -11,7 +11,7 @@ from paradarum_client import ValidationError, durations
 from paradarum_client.chart import usage_chart
 from paradarum_client.console import until
 from paradarum_client.models import DayUsage, KeyUsage
-from paradarum_client.protocol import grace_minutes, new_key_body
+from paradarum_client.protocol import create_key, grace_minutes
 
 SPANS = [
     ("0", timedelta(0)),
@@ -98,16 +98,16 @@ def test_a_grace_period_out_of_range_is_refused_before_anything_is_sent(grace, s
 
 
 def test_a_key_without_settings_is_created_with_its_name_only():
-    assert new_key_body(
+    assert create_key(
         "plain", expires_at=None, allowed_cidrs=None, purge_only=False, zone_ids=None
-    ) == {"name": "plain"}
-    body = new_key_body(
+    ).json == {"name": "plain"}
+    body = create_key(
         "set",
         expires_at=datetime(2027, 1, 31),  # naive: UTC
         allowed_cidrs="203.0.113.0/24",
         purge_only=True,
         zone_ids=(3, 4),
-    )
+    ).json
     assert body == {
         "name": "set",
         "expiresAt": "2027-01-31T00:00:00.000Z",

@@ -48,7 +48,7 @@ def rendered(path: str) -> str:
     for section in routes.SECTIONS:
         if section.path == path:
             return routes.render_section(section, signup_enabled=True).decode()
-    return routes.render(routes.PAGES[path], signup_enabled=True).decode()
+    return routes.render_page(routes.PAGES[path], signup_enabled=True).decode()
 
 
 @pytest.mark.parametrize("path", PAGE_PATHS)
@@ -107,6 +107,24 @@ def test_every_settings_page_lists_every_section_and_marks_its_own(panel, sectio
     assert f'src="/static/{section.script}"' in response.text
     assert (routes.TEMPLATES_DIR / section.template).is_file()
     assert (routes.STATIC_DIR / section.script).is_file()
+
+
+CARD_PAGES = {
+    path: page for path, page in routes.PAGES.items() if isinstance(page, routes.CardPage)
+}
+
+
+@pytest.mark.parametrize("path", sorted(CARD_PAGES))
+def test_every_card_page_has_its_title_card_and_script_in_the_card_layout(panel, path):
+    page = CARD_PAGES[path]
+    response = panel.get(path)
+    assert response.status_code == 200
+    assert f"<title>{page.title} · Paradarum</title>" in response.text
+    assert f'<script type="module" src="/static/{page.script}"></script>' in response.text
+    card = routes.render(page.template, signup_enabled=True).decode()
+    assert card.strip() and card in response.text
+    assert (routes.STATIC_DIR / page.script).is_file()
+    assert "{{" not in response.text
 
 
 def test_sections_have_distinct_lowercase_slugs():

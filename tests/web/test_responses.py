@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import orjson
 
-from paradarum.web.responses import envelope, envelope_error, next_page_link
+from paradarum.services.pagination import Page
+from paradarum.web.responses import envelope, envelope_error, next_page_link, page_reply
 from paradarum_client.models import (
     Account,
     DayUsage,
@@ -97,3 +98,12 @@ def test_the_next_page_link_keeps_the_query_and_replaces_the_cursor():
 
 def test_there_is_no_next_page_link_on_the_last_page():
     assert next_page_link("/api/account/zones", PageQuery(), None) is None
+
+
+def test_a_page_reply_shapes_each_item_and_links_the_next_page_only_when_there_is_one():
+    query = PageQuery(limit=2)
+    reply = page_reply("/api/account/zones", query, Page([1, 2], "next"), str, "Zones")
+    assert (reply.data, reply.message) == (["1", "2"], "Zones")
+    assert reply.headers == {"Link": '</api/account/zones?limit=2&cursor=next>; rel="next"'}
+    last = page_reply("/api/account/zones", query, Page([3], None), str, "Zones")
+    assert (last.data, last.headers) == (["3"], None)

@@ -28,48 +28,30 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 
-from paradarum_client.errors import AlreadyRevokedError, LimitError, ValidationError
+from paradarum_client import protocol as api
+from paradarum_client.errors import ValidationError
 from paradarum_client.models import (
     Account,
     AccountMembership,
     ApiKey,
     CredentialsIn,
     Invitation,
-    InvitationIn,
-    InvitationTokenIn,
     KeyUsage,
     Member,
     NewKey,
     OidcKey,
-    OidcTokenIn,
     Purge,
-    PurgeIn,
-    RemoveMemberIn,
-    RoleIn,
-    RollIn,
     Session,
-    SwitchIn,
     Zone,
-    ZoneIn,
     to_wire,
 )
-from paradarum_client.protocol import (
-    BaseClient,
-    Page,
-    as_list,
-    data_of,
-    grace_minutes,
-    new_key_body,
-    next_cursor,
-    parse,
-    parse_list,
-    parse_new_key,
-    parse_purge,
-)
+from paradarum_client.protocol import BaseClient, Call, Page, data_of, next_cursor, parse
+
+T = TypeVar("T")
 
 
 class Client(BaseClient):
@@ -132,9 +114,33 @@ class Client(BaseClient):
             attempt += 1
             self._sleep(delay)
 
+    def _answer(self, call: Call[T]) -> tuple[T, httpx.Response]:
+        data, response = self._send(
+            call.method, call.path, json=call.json, params=call.params, on_400=call.on_400
+        )
+        return call.read(data), response
+
+    def _call(self, call: Call[T]) -> T:
+        return self._answer(call)[0]
+
+    def _page(self, call: Call[builtins.list[T]]) -> Page[T]:
+        items, response = self._answer(call)
+        return Page(items=items, next_cursor=next_cursor(response))
+
+    def _all(self, page: Callable[[str | None], Call[builtins.list[T]]]) -> builtins.list[T]:
+        """Every item of a list, following its pages."""
+        items: builtins.list[T] = []
+        cursor: str | None = None
+        while True:
+            found = self._page(page(cursor))
+            items += found.items
+            if found.next_cursor is None:
+                return items
+            cursor = found.next_cursor
+
     def account(self) -> Account:
         """Who the credential belongs to."""
-        return parse(Account, self._send("GET", "/api/account")[0])
+        return self._call(api.get_account())
 
     def login(self, email: str, password: str) -> Session:
         """Sign in with email and password; returns a session token (not stored here)."""
@@ -174,9 +180,7 @@ class Client(BaseClient):
         (``POST /api/oidc/token``; the account's trust policy decides the rest).
         ``policy_id`` is needed only when several accounts trust the same workload.
         Any refusal is an :class:`~paradarum_client.AuthenticationError`."""
-        body = OidcTokenIn(token=id_token, policy_id=policy_id)
-        data, _ = self._send("POST", "/api/oidc/token", json=to_wire(body))
-        return parse(OidcKey, data)
+        return self._call(api.exchange_oidc_token(id_token, policy_id))
 
     @classmethod
     def from_oidc_token(
@@ -234,15 +238,15 @@ class Keys:
         networks it may be used from. ``purge_only``: purges (and ``account()``)
         only. ``zone_ids``: the only zones it may purge.
         """
-        body = new_key_body(
-            name,
-            expires_at=expires_at,
-            allowed_cidrs=allowed_cidrs,
-            purge_only=purge_only,
-            zone_ids=zone_ids,
+        return self._client._call(
+            api.create_key(
+                name,
+                expires_at=expires_at,
+                allowed_cidrs=allowed_cidrs,
+                purge_only=purge_only,
+                zone_ids=zone_ids,
+            )
         )
-        data, _ = self._client._send("POST", "/api/account/apikeys", json=body, on_400=LimitError)
-        return parse_new_key(data)
 
     def roll(self, key_id: int, *, grace: timedelta | Literal[0] = 0) -> NewKey:
         """Replace a key with a new one of the same name and settings, shown this once.
@@ -252,9 +256,7 @@ class Keys:
         ``replaces`` is the old key's ID. A grace period out of range is refused
         before anything is sent (:class:`ValidationError`).
         """
-        body = to_wire(RollIn(grace_period_minutes=grace_minutes(grace)))
-        data, _ = self._client._send("POST", f"/api/account/apikeys/{int(key_id)}/roll", json=body)
-        return parse_new_key(data)
+        return self._client._call(api.roll_key(key_id, grace))
 
     def usage(self, key_id: int) -> KeyUsage:
         """Requests made with the key and refused to it, per UTC day, oldest first.
@@ -262,27 +264,15 @@ class Keys:
         The server adds up counts in memory and writes them every few seconds, so
         the last seconds of use may be missing from today.
         """
-        data, _ = self._client._send("GET", f"/api/account/apikeys/{int(key_id)}/usage")
-        return parse(KeyUsage, data)
+        return self._client._call(api.key_usage(key_id))
 
     def list(self, *, status: str = "all") -> list[ApiKey]:
         """Every key, newest first (all pages); ``status``: all, active, expired, revoked."""
-        keys: list[ApiKey] = []
-        params: dict[str, Any] = {"status": status}
-        while True:
-            data, response = self._client._send("GET", "/api/account/apikeys", params=params)
-            keys += parse_list(ApiKey, data)
-            cursor = next_cursor(response)
-            if cursor is None:
-                return keys
-            params = {"status": status, "cursor": cursor}
+        return self._client._all(lambda cursor: api.list_keys(status, cursor))
 
     def revoke(self, key_id: int) -> ApiKey:
         """Revoke for good."""
-        data, _ = self._client._send(
-            "DELETE", f"/api/account/apikeys/{int(key_id)}", on_400=AlreadyRevokedError
-        )
-        return parse(ApiKey, data)
+        return self._client._call(api.revoke_key(key_id))
 
 
 class Zones:
@@ -293,35 +283,22 @@ class Zones:
 
     def add(self, hostname: str) -> Zone:
         """Add a pending zone; ``verification`` names the DNS TXT record to create."""
-        data, _ = self._client._send(
-            "POST", "/api/account/zones", json=to_wire(ZoneIn(hostname=hostname))
-        )
-        return parse(Zone, data)
+        return self._client._call(api.add_zone(hostname))
 
     def list(self) -> list[Zone]:
         """Every zone, newest first (all pages)."""
-        zones: list[Zone] = []
-        params: dict[str, Any] = {}
-        while True:
-            data, response = self._client._send("GET", "/api/account/zones", params=params)
-            zones += parse_list(Zone, data)
-            cursor = next_cursor(response)
-            if cursor is None:
-                return zones
-            params = {"cursor": cursor}
+        return self._client._all(api.list_zones)
 
     def verify(self, zone_id: int) -> Zone:
         """Ask the server to look up the TXT record: found, the zone is active.
 
         Not found: :class:`ValidationError` whose message says what DNS returned.
         """
-        data, _ = self._client._send("POST", f"/api/account/zones/{int(zone_id)}/verify")
-        return parse(Zone, data)
+        return self._client._call(api.verify_zone(zone_id))
 
     def delete(self, zone_id: int) -> Zone:
         """Delete a zone: its hostname can no longer be purged from this account."""
-        data, _ = self._client._send("DELETE", f"/api/account/zones/{int(zone_id)}")
-        return parse(Zone, data)
+        return self._client._call(api.delete_zone(zone_id))
 
 
 class PurgeActions:
@@ -330,20 +307,17 @@ class PurgeActions:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def _request(self, body: PurgeIn) -> Purge:
-        return parse_purge(self._client._send("POST", "/api/account/purge", json=to_wire(body))[0])
-
     def urls(self, urls: str | Iterable[str]) -> Purge:
         """Purge 1–100 absolute URLs from every cache node."""
-        return self._request(PurgeIn(urls=as_list(urls)))
+        return self._client._call(api.purge_urls(urls))
 
     def tags(self, tags: str | Iterable[str]) -> Purge:
         """Purge everything tagged with any of 1–100 cache tags."""
-        return self._request(PurgeIn(tags=as_list(tags)))
+        return self._client._call(api.purge_tags(tags))
 
     def everything(self) -> Purge:
         """Purge the whole cache."""
-        return self._request(PurgeIn(everything=True))
+        return self._client._call(api.purge_everything())
 
 
 class Purges:
@@ -354,11 +328,7 @@ class Purges:
 
     def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[Purge]:
         """One page of purges, newest first; pass ``next_cursor`` for the next."""
-        params: dict[str, Any] = {"limit": limit}
-        if cursor:
-            params["cursor"] = cursor
-        data, response = self._client._send("GET", "/api/account/purges", params=params)
-        return Page(items=parse_list(Purge, data), next_cursor=next_cursor(response))
+        return self._client._page(api.list_purges(limit, cursor))
 
     def iter(self, *, page_size: int = 50) -> Iterator[Purge]:
         """Every purge, newest first, fetching pages as needed."""
@@ -372,7 +342,7 @@ class Purges:
 
     def get(self, purge_id: int) -> Purge:
         """One purge with each cache node's result in ``nodes``."""
-        return parse(Purge, self._client._send("GET", f"/api/account/purges/{int(purge_id)}")[0])
+        return self._client._call(api.get_purge(purge_id))
 
     def wait(
         self,
@@ -407,21 +377,15 @@ class Accounts:
 
     def list(self) -> list[AccountMembership]:
         """Each account with the person's role in it."""
-        return parse_list(AccountMembership, self._client._send("GET", "/api/accounts")[0])
+        return self._client._call(api.list_accounts())
 
     def switch(self, account_id: int) -> Session:
         """A new session token for another of the person's accounts (not stored here)."""
-        data, _ = self._client._send(
-            "POST", "/api/auth/switch", json=to_wire(SwitchIn(account_id=int(account_id)))
-        )
-        return parse(Session, data)
+        return self._client._call(api.switch_account(account_id))
 
     def accept_invitation(self, token: str) -> AccountMembership:
         """Join the account an invitation (its link's ``token``) is for."""
-        data, _ = self._client._send(
-            "POST", "/api/invitations/accept", json=to_wire(InvitationTokenIn(token=token))
-        )
-        return parse(AccountMembership, data)
+        return self._client._call(api.accept_invitation(token))
 
 
 class Members:
@@ -433,37 +397,25 @@ class Members:
 
     def list(self) -> list[Member]:
         """The members, in the order they joined."""
-        return parse_list(Member, self._client._send("GET", "/api/account/members")[0])
+        return self._client._call(api.list_members())
 
     def invite(self, email: str, role: str) -> Invitation:
         """Email an invitation (valid 7 days, for that address only)."""
-        data, _ = self._client._send(
-            "POST", "/api/account/invitations", json=to_wire(InvitationIn(email=email, role=role))
-        )
-        return parse(Invitation, data)
+        return self._client._call(api.invite(email, role))
 
     def invitations(self) -> builtins.list[Invitation]:
         """Pending invitations, newest first."""
-        return parse_list(Invitation, self._client._send("GET", "/api/account/invitations")[0])
+        return self._client._call(api.list_invitations())
 
     def withdraw(self, invitation_id: int) -> Invitation:
         """Withdraw a pending invitation: its link stops working."""
-        data, _ = self._client._send("DELETE", f"/api/account/invitations/{int(invitation_id)}")
-        return parse(Invitation, data)
+        return self._client._call(api.withdraw_invitation(invitation_id))
 
     def set_role(self, member_id: int, role: str) -> Member:
         """Change a member's role; their keys the new role could not create are revoked."""
-        data, _ = self._client._send(
-            "PATCH", f"/api/account/members/{int(member_id)}", json=to_wire(RoleIn(role=role))
-        )
-        return parse(Member, data)
+        return self._client._call(api.set_role(member_id, role))
 
     def remove(self, member_id: int, *, keys: Literal["keep", "revoke"]) -> Member:
         """Remove a member (your own id: leave). ``keys``: revoke theirs, or keep them
         working (you vouch for them from then on)."""
-        data, _ = self._client._send(
-            "DELETE",
-            f"/api/account/members/{int(member_id)}",
-            json=to_wire(RemoveMemberIn(keys=keys)),
-        )
-        return parse(Member, data)
+        return self._client._call(api.remove_member(member_id, keys))

@@ -2,18 +2,19 @@
 
 Everything here is the same for :class:`~paradarum_client.Client` and
 :class:`~paradarum_client.AsyncClient`, so that the two cannot drift apart: the
-checks made when a client is built, the headers, the envelope, the error that
-each status becomes, when a refusal is worth retrying, and how pages link.
+checks made when a client is built, each endpoint's request and how its answer is
+read (a :class:`Call`, defined once below), the headers, the envelope, the error
+that each status becomes, when a refusal is worth retrying, and how pages link.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -21,9 +22,11 @@ import httpx
 from paradarum_client import __version__, keyformat
 from paradarum_client.durations import end_of_day
 from paradarum_client.errors import (
+    AlreadyRevokedError,
     AuthenticationError,
     ConfigurationError,
     ForbiddenError,
+    LimitError,
     NetworkError,
     NotFoundError,
     ParadarumError,
@@ -31,7 +34,31 @@ from paradarum_client.errors import (
     ServerError,
     ValidationError,
 )
-from paradarum_client.models import NewKey, NewKeyIn, Purge, from_wire, to_wire
+from paradarum_client.models import (
+    Account,
+    AccountMembership,
+    ApiKey,
+    Invitation,
+    InvitationIn,
+    InvitationTokenIn,
+    KeyUsage,
+    Member,
+    NewKey,
+    NewKeyIn,
+    OidcKey,
+    OidcTokenIn,
+    Purge,
+    PurgeIn,
+    RemoveMemberIn,
+    RoleIn,
+    RollIn,
+    Session,
+    SwitchIn,
+    Zone,
+    ZoneIn,
+    from_wire,
+    to_wire,
+)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 URL_VARIABLE = "PARADARUM_URL"
@@ -94,37 +121,6 @@ def check_token(token: str) -> None:
 
 # The longest grace period a roll takes (the server's limit, 7 days).
 MAX_GRACE = timedelta(days=7)
-
-
-def new_key_body(
-    name: str,
-    *,
-    expires_at: datetime | date | timedelta | None,
-    allowed_cidrs: Iterable[str] | None,
-    purge_only: bool,
-    zone_ids: Iterable[int] | None,
-) -> dict[str, Any]:
-    """The body of a key create: only the settings given, so that a key created
-    without them is exactly the plain key of before.
-
-    A ``timedelta`` expiry counts from now (this machine's clock: the server checks
-    the result against its own, at most 366 days ahead); a naive ``datetime`` is UTC,
-    as everywhere in this client; a ``date`` alone means the key works through that
-    day, UTC (the panel's rule too).
-    """
-    if isinstance(expires_at, timedelta):
-        expires_at = datetime.now(UTC) + expires_at
-    elif isinstance(expires_at, date) and not isinstance(expires_at, datetime):
-        expires_at = end_of_day(expires_at)
-    return to_wire(
-        NewKeyIn(
-            name=name,
-            expires_at=expires_at,
-            allowed_cidrs=None if allowed_cidrs is None else as_list(allowed_cidrs),
-            permissions="purge" if purge_only else "full",
-            zone_ids=None if zone_ids is None else [int(zone_id) for zone_id in zone_ids],
-        )
-    )
 
 
 def grace_minutes(grace: timedelta | int) -> int:
@@ -276,6 +272,177 @@ def parse_new_key(data: Any) -> NewKey:
 def parse_purge(data: Any) -> Purge:
     # The 202 that queues a purge has no completedAt: the purge has only just begun.
     return parse(Purge, {"completedAt": None, **data} if isinstance(data, dict) else data)
+
+
+# -- the endpoints: each request defined once ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One request of the API and how its answer's ``data`` is read: built here, sent
+    by either client's own I/O (``Client._call``, ``AsyncClient._call``)."""
+
+    method: str
+    path: str
+    read: Callable[[Any], T]
+    json: Any = None
+    params: dict[str, Any] | None = None
+    # What a bare 400 (without field errors) means for this request.
+    on_400: type[ValidationError] = ValidationError
+
+
+def one(cls: type[T]) -> Callable[[Any], T]:
+    return lambda data: parse(cls, data)
+
+
+def many(cls: type[T]) -> Callable[[Any], list[T]]:
+    return lambda data: parse_list(cls, data)
+
+
+def _paged(cursor: str | None, **params: Any) -> dict[str, Any]:
+    return {**params, "cursor": cursor} if cursor else params
+
+
+def get_account() -> Call[Account]:
+    return Call("GET", "/api/account", one(Account))
+
+
+def exchange_oidc_token(id_token: str, policy_id: int | None) -> Call[OidcKey]:
+    body = to_wire(OidcTokenIn(token=id_token, policy_id=policy_id))
+    return Call("POST", "/api/oidc/token", one(OidcKey), json=body)
+
+
+def create_key(
+    name: str,
+    *,
+    expires_at: datetime | date | timedelta | None,
+    allowed_cidrs: Iterable[str] | None,
+    purge_only: bool,
+    zone_ids: Iterable[int] | None,
+) -> Call[NewKey]:
+    """A key create, with only the settings given in its body, so that a key created
+    without them is exactly the plain key of before.
+
+    A ``timedelta`` expiry counts from now (this machine's clock: the server checks
+    the result against its own, at most 366 days ahead); a naive ``datetime`` is UTC,
+    as everywhere in this client; a ``date`` alone means the key works through that
+    day, UTC (the panel's rule too).
+    """
+    if isinstance(expires_at, timedelta):
+        expires_at = datetime.now(UTC) + expires_at
+    elif isinstance(expires_at, date) and not isinstance(expires_at, datetime):
+        expires_at = end_of_day(expires_at)
+    body = NewKeyIn(
+        name=name,
+        expires_at=expires_at,
+        allowed_cidrs=None if allowed_cidrs is None else as_list(allowed_cidrs),
+        permissions="purge" if purge_only else "full",
+        zone_ids=None if zone_ids is None else [int(zone_id) for zone_id in zone_ids],
+    )
+    path = "/api/account/apikeys"
+    return Call("POST", path, parse_new_key, json=to_wire(body), on_400=LimitError)
+
+
+def roll_key(key_id: int, grace: timedelta | int) -> Call[NewKey]:
+    body = to_wire(RollIn(grace_period_minutes=grace_minutes(grace)))
+    return Call("POST", f"/api/account/apikeys/{int(key_id)}/roll", parse_new_key, json=body)
+
+
+def key_usage(key_id: int) -> Call[KeyUsage]:
+    return Call("GET", f"/api/account/apikeys/{int(key_id)}/usage", one(KeyUsage))
+
+
+def list_keys(status: str, cursor: str | None = None) -> Call[list[ApiKey]]:
+    params = _paged(cursor, status=status)
+    return Call("GET", "/api/account/apikeys", many(ApiKey), params=params)
+
+
+def revoke_key(key_id: int) -> Call[ApiKey]:
+    path = f"/api/account/apikeys/{int(key_id)}"
+    return Call("DELETE", path, one(ApiKey), on_400=AlreadyRevokedError)
+
+
+def add_zone(hostname: str) -> Call[Zone]:
+    body = to_wire(ZoneIn(hostname=hostname))
+    return Call("POST", "/api/account/zones", one(Zone), json=body)
+
+
+def list_zones(cursor: str | None = None) -> Call[list[Zone]]:
+    return Call("GET", "/api/account/zones", many(Zone), params=_paged(cursor))
+
+
+def verify_zone(zone_id: int) -> Call[Zone]:
+    return Call("POST", f"/api/account/zones/{int(zone_id)}/verify", one(Zone))
+
+
+def delete_zone(zone_id: int) -> Call[Zone]:
+    return Call("DELETE", f"/api/account/zones/{int(zone_id)}", one(Zone))
+
+
+def purge(body: PurgeIn) -> Call[Purge]:
+    return Call("POST", "/api/account/purge", parse_purge, json=to_wire(body))
+
+
+def purge_urls(urls: str | Iterable[str]) -> Call[Purge]:
+    return purge(PurgeIn(urls=as_list(urls)))
+
+
+def purge_tags(tags: str | Iterable[str]) -> Call[Purge]:
+    return purge(PurgeIn(tags=as_list(tags)))
+
+
+def purge_everything() -> Call[Purge]:
+    return purge(PurgeIn(everything=True))
+
+
+def list_purges(limit: int, cursor: str | None = None) -> Call[list[Purge]]:
+    params = _paged(cursor, limit=limit)
+    return Call("GET", "/api/account/purges", many(Purge), params=params)
+
+
+def get_purge(purge_id: int) -> Call[Purge]:
+    return Call("GET", f"/api/account/purges/{int(purge_id)}", one(Purge))
+
+
+def list_accounts() -> Call[list[AccountMembership]]:
+    return Call("GET", "/api/accounts", many(AccountMembership))
+
+
+def switch_account(account_id: int) -> Call[Session]:
+    body = to_wire(SwitchIn(account_id=int(account_id)))
+    return Call("POST", "/api/auth/switch", one(Session), json=body)
+
+
+def accept_invitation(token: str) -> Call[AccountMembership]:
+    body = to_wire(InvitationTokenIn(token=token))
+    return Call("POST", "/api/invitations/accept", one(AccountMembership), json=body)
+
+
+def list_members() -> Call[list[Member]]:
+    return Call("GET", "/api/account/members", many(Member))
+
+
+def invite(email: str, role: str) -> Call[Invitation]:
+    body = to_wire(InvitationIn(email=email, role=role))
+    return Call("POST", "/api/account/invitations", one(Invitation), json=body)
+
+
+def list_invitations() -> Call[list[Invitation]]:
+    return Call("GET", "/api/account/invitations", many(Invitation))
+
+
+def withdraw_invitation(invitation_id: int) -> Call[Invitation]:
+    return Call("DELETE", f"/api/account/invitations/{int(invitation_id)}", one(Invitation))
+
+
+def set_role(member_id: int, role: str) -> Call[Member]:
+    body = to_wire(RoleIn(role=role))
+    return Call("PATCH", f"/api/account/members/{int(member_id)}", one(Member), json=body)
+
+
+def remove_member(member_id: int, keys: Literal["keep", "revoke"]) -> Call[Member]:
+    body = to_wire(RemoveMemberIn(keys=keys))
+    return Call("DELETE", f"/api/account/members/{int(member_id)}", one(Member), json=body)
 
 
 # -- what both clients hold ---------------------------------------------------------

@@ -9,10 +9,10 @@ definition.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 import msgspec
@@ -21,8 +21,12 @@ from starlette.types import Send
 
 from paradarum_client.models import builtins, rfc3339
 
+if TYPE_CHECKING:
+    from paradarum.services.pagination import Page
+
 JSON = b"application/json"
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 def _timestamp(value: Any) -> Any:
@@ -110,3 +114,16 @@ def next_page_link(path: str, query: msgspec.Struct, cursor: str | None) -> dict
     }
     params["cursor"] = cursor
     return {"Link": f'<{path}?{urlencode(params)}>; rel="next"'}
+
+
+def page_reply(
+    path: str, query: msgspec.Struct, page: Page[S], shape: Callable[[S], T], message: str
+) -> Reply[list[T]]:
+    """What every list route answers: a page of a service's list (see
+    :func:`paradarum.services.pagination.newest_first`), each item as its shape, with
+    the ``Link`` to the next page."""
+    return Reply(
+        [shape(item) for item in page.items],
+        message,
+        headers=next_page_link(path, query, page.next_cursor),
+    )

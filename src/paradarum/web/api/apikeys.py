@@ -7,7 +7,7 @@ from paradarum.services.context import Permission
 from paradarum.services.usage import HISTORY_DAYS
 from paradarum.web import shapes
 from paradarum.web.request import Request
-from paradarum.web.responses import Reply, next_page_link
+from paradarum.web.responses import Reply, page_reply
 from paradarum.web.routing import Routes
 from paradarum_client.models import ApiKey, KeyListQuery, KeyUsage, NewKey, NewKeyIn, RollIn
 
@@ -28,11 +28,7 @@ async def list_keys(request: Request, query: KeyListQuery) -> Reply[list[ApiKey]
         status=ListFilter(query.status),
     )
     now = runtime.clock()
-    return Reply(
-        [shapes.api_key(info, now) for info in page.items],
-        "API keys",
-        headers=next_page_link(request.path, query, page.next_cursor),
-    )
+    return page_reply(request.path, query, page, lambda info: shapes.api_key(info, now), "API keys")
 
 
 @routes.post(

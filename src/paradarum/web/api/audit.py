@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from paradarum.web import shapes
 from paradarum.web.request import Request
-from paradarum.web.responses import Reply, next_page_link
+from paradarum.web.responses import Reply, page_reply
 from paradarum.web.routing import Routes
 from paradarum_client.models import AuditEvent, PageQuery
 
@@ -17,8 +17,4 @@ async def list_events(request: Request, query: PageQuery) -> Reply[list[AuditEve
     page = await request.runtime.audit.list(
         principal=request.principal, limit=query.limit, cursor=query.cursor
     )
-    return Reply(
-        [shapes.audit_event(event) for event in page.items],
-        "Security log",
-        headers=next_page_link(request.path, query, page.next_cursor),
-    )
+    return page_reply(request.path, query, page, shapes.audit_event, "Security log")

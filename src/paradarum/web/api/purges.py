@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from paradarum.services.context import Permission
+from paradarum.services.pagination import Page
 from paradarum.web import shapes
 from paradarum.web.request import Request
-from paradarum.web.responses import Reply, next_page_link
+from paradarum.web.responses import Reply, page_reply
 from paradarum.web.routing import Routes
 from paradarum_client.models import PageQuery, Purge, PurgeIn, PurgeScope, PurgeScopeQuery
 
@@ -53,12 +54,8 @@ async def list_purges(request: Request, query: PageQuery) -> Reply[list[Purge]]:
     page = await request.runtime.purges.list(
         account_id=request.principal.account_id, limit=query.limit, cursor=query.cursor
     )
-    details = await request.runtime.purges.with_nodes(page.items)
-    return Reply(
-        [shapes.purge_detail(detail) for detail in details],
-        "Purges",
-        headers=next_page_link(request.path, query, page.next_cursor),
-    )
+    details = Page(list(await request.runtime.purges.with_nodes(page.items)), page.next_cursor)
+    return page_reply(request.path, query, details, shapes.purge_detail, "Purges")
 
 
 @routes.get(

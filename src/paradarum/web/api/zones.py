@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from paradarum.web import shapes
 from paradarum.web.request import Request
-from paradarum.web.responses import Reply, next_page_link
+from paradarum.web.responses import Reply, page_reply
 from paradarum.web.routing import Routes
 from paradarum_client.models import PageQuery, Zone, ZoneIn
 
@@ -17,11 +17,7 @@ async def list_zones(request: Request, query: PageQuery) -> Reply[list[Zone]]:
     page = await request.runtime.zones.list(
         principal=request.principal, limit=query.limit, cursor=query.cursor
     )
-    return Reply(
-        [shapes.zone(info) for info in page.items],
-        "Zones",
-        headers=next_page_link(request.path, query, page.next_cursor),
-    )
+    return page_reply(request.path, query, page, shapes.zone, "Zones")
 
 
 @routes.post(

@@ -74,21 +74,43 @@ SECTIONS = (
 )
 SETTINGS_LAYOUT = "settings.html"
 
-# URL path -> template, for the pages outside Account settings. Every page is public:
-# the script on it sends a signed-out visitor to /signin?next=<path>, and back after
-# signing in.
-PAGES = {
+
+@dataclass(frozen=True, slots=True)
+class CardPage:
+    """A page of one card outside Account settings (most are opened by a link from an
+    email): the layout ``card.html`` (head, brand) around ``templates/cards/<name>.html``,
+    run by ``static/<name>.js``."""
+
+    name: str
+    # The page's title, before " · Paradarum".
+    title: str
+
+    @property
+    def template(self) -> str:
+        return f"cards/{self.name}.html"
+
+    @property
+    def script(self) -> str:
+        return f"{self.name}.js"
+
+
+CARD_LAYOUT = "card.html"
+
+# URL path -> its page (a whole template, or a card in the card layout), for the pages
+# outside Account settings. Every page is public: the script on it sends a signed-out
+# visitor to /signin?next=<path>, and back after signing in.
+PAGES: dict[str, str | CardPage] = {
     "/signin": "signin.html",
     "/signup": "signup.html",
     # The page the emailed verification link opens (the token is in its fragment).
-    VERIFY_EMAIL_PATH: "verify-email.html",
-    "/forgot-password": "forgot-password.html",
+    VERIFY_EMAIL_PATH: CardPage("verify-email", "Verify your email address"),
+    "/forgot-password": CardPage("forgot-password", "Forgot your password?"),
     # The page the emailed reset link opens (the token in its fragment, likewise).
-    RESET_PASSWORD_PATH: "reset-password.html",
+    RESET_PASSWORD_PATH: CardPage("reset-password", "Choose a new password"),
     # The one-time sign-in link, mailed while an account is under attack.
     SIGN_IN_LINK_PATH: "confirm-sign-in.html",
     # The page the emailed invitation link opens (the token is in its fragment).
-    INVITATION_PATH: "invitations.html",
+    INVITATION_PATH: CardPage("invitations", "Invitation"),
 }
 # Where "/" and "/account" lead: the first section.
 HOME = SECTIONS[0].path
@@ -106,6 +128,21 @@ def render(template: str, *, signup_enabled: bool) -> bytes:
     text = text.replace("{{password_min}}", str(validation.PASSWORD_MIN))
     text = text.replace("{{signup}}", "on" if signup_enabled else "off")
     text = text.replace("{{purge_max}}", str(purges.MAX_TARGETS))
+    return text.encode()
+
+
+@cache
+def render_page(page: str | CardPage, *, signup_enabled: bool) -> bytes:
+    """A page outside Account settings; a card inside the card layout."""
+    if isinstance(page, str):
+        return render(page, signup_enabled=signup_enabled)
+    layout = render(CARD_LAYOUT, signup_enabled=signup_enabled).decode()
+    card = render(page.template, signup_enabled=signup_enabled).decode()
+    text = (
+        layout.replace("{{title}}", escape(page.title))
+        .replace("{{script}}", escape(page.script))
+        .replace("{{card}}\n", card)
+    )
     return text.encode()
 
 
@@ -143,12 +180,13 @@ def not_found_page() -> Response:
 def page_routes(settings: Settings) -> Routes:
     routes = Routes(tag="panel", public=False)
 
-    def add(path: str, template: str) -> None:
+    def add(path: str, template: str | CardPage) -> None:
         async def page(_request: Request) -> Response:
-            body = render(template, signup_enabled=settings.signup_enabled)
+            body = render_page(template, signup_enabled=settings.signup_enabled)
             return Response(200, body, PAGE_HEADERS, content_type=HTML)
 
-        routes.get(path, permission=None, summary=f"panel page {template}")(page)
+        name = template if isinstance(template, str) else template.template
+        routes.get(path, permission=None, summary=f"panel page {name}")(page)
 
     def add_section(section: Section) -> None:
         async def page(_request: Request) -> Response:
