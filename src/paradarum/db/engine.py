@@ -110,6 +110,9 @@ def is_outage(exc: BaseException) -> bool:
         psycopg.OperationalError
         | psycopg.InterfaceError
         | asyncpg.InterfaceError
+        # A connection the server ended leaves asyncpg's protocol in a state no
+        # statement can run in: the connection is gone, as in an outage.
+        | asyncpg.exceptions.InternalClientError
         | asyncpg.PostgresConnectionError
         | asyncpg.exceptions.OperatorInterventionError
         | asyncpg.exceptions.InsufficientResourcesError

@@ -86,6 +86,9 @@ class HotPool:
         Driver errors are raised as they are; the connection that raised one is
         closed and forgotten."""
         connection = self._idle.pop() if self._idle else await self._acquire()
+        while connection.is_closed():  # the server ended it while it was idle
+            self._discard(connection)
+            connection = self._idle.pop() if self._idle else await self._acquire()
         try:
             statement = self._prepared[connection].get(sql)
             if statement is None:
