@@ -110,9 +110,9 @@ def is_outage(exc: BaseException) -> bool:
         psycopg.OperationalError
         | psycopg.InterfaceError
         | asyncpg.InterfaceError
-        # A connection the server ended leaves asyncpg's protocol in a state no
-        # statement can run in: the connection is gone, as in an outage.
-        | asyncpg.exceptions.InternalClientError
+        # A connection in a state it cannot be used in: one the server has just
+        # dropped, before the client has seen it close.
+        | asyncpg.InternalClientError
         | asyncpg.PostgresConnectionError
         | asyncpg.exceptions.OperatorInterventionError
         | asyncpg.exceptions.InsufficientResourcesError
@@ -216,9 +216,6 @@ class Database:
             max(1, int(statement_timeout * 1000)) if statement_timeout > 0 else 0
         )
         self._hot_pool: HotPool | None = None
-        # The event loop the hot-read connections belong to (the server's): asyncpg
-        # connections serve the loop that opened them only.
-        self._hot_loop: asyncio.AbstractEventLoop | None = None
         self.write_health = WriteHealth()
         # The hot path's statements, compiled once for this dialect and driver.
         self._compiled: dict[HotQuery, CompiledQuery] = {}
@@ -366,7 +363,6 @@ class Database:
         if self.dialect != "postgresql" or self._hot_pool is not None:
             return
         self._hot_pool = self._new_hot_pool()
-        self._hot_loop = asyncio.get_running_loop()
 
     def _new_hot_pool(self) -> HotPool:
         dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -383,7 +379,6 @@ class Database:
 
     async def stop(self) -> None:
         pool, self._hot_pool = self._hot_pool, None
-        self._hot_loop = None
         if pool is not None:
             await pool.close()
 
@@ -402,7 +397,9 @@ class Database:
         thread hop: it costs more than the read). PostgreSQL: one round trip, a
         prepared statement on one of the process's hot-read connections
         (``db/hotpool.py``); a connection the server dropped (a restart) is
-        forgotten and the read retried once on another.
+        forgotten and the read retried once on another. A caller on another event
+        loop than the runtime's (an operator command, a test's own loop) reads on a
+        connection of its own, as asyncpg's connections belong to their loop.
 
         ``keep``: on SQLite, the row is remembered while no connection commits
         (:mod:`hotrows`). The trailing moment columns are not returned.
@@ -422,10 +419,7 @@ class Database:
             except sqlite3.Error as exc:
                 raise self._unavailable(exc, write=False) from exc
         else:
-            if asyncio.get_running_loop() is self._hot_loop:
-                row = await self._postgres_hot_read(compiled.sql, compiled.bind(params, at))
-            else:
-                row = await self._elsewhere(query, params, at)
+            row = await self._postgres_hot_read(compiled.sql, compiled.bind(params, at))
         moments = compiled.moments
         return row[:-moments] if row is not None and moments else row
 
@@ -457,28 +451,13 @@ class Database:
                 reader = self._reader
         return reader
 
-    async def _elsewhere(
-        self, query: HotQuery, params: tuple[Any, ...], at: datetime | None
-    ) -> tuple[Any, ...] | None:
-        """A hot read on PostgreSQL from an event loop other than the server's (a
-        command, a test): through the general pool, on its threads; the same answer."""
-        if self._hot_pool is None:
-            raise Unavailable(reason="the hot-read pool is not open (runtime not started)")
-        values: dict[str, Any] = dict(zip(query.params, params, strict=True))
-        values["at"] = at
-        statement = query.statement_for(self.dialect)
-
-        def work(conn: Connection) -> tuple[Any, ...] | None:
-            row = conn.execute(statement, values).first()
-            return tuple(row) if row is not None else None
-
-        return await self.read(work)
-
     async def _postgres_hot_read(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         pool = self._hot_pool
         if pool is None:
             raise Unavailable(reason="the hot-read pool is not open (runtime not started)")
         try:
+            if pool.loop is not asyncio.get_running_loop():
+                return await pool.fetchrow_once(sql, args)
             try:
                 return await pool.fetchrow(sql, args)
             except Exception as exc:
