@@ -6,6 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from paradarum.db import queries
 from tests.support import bearer, create_key, login, new_account, signup, wait_until
 
 
@@ -97,3 +98,27 @@ def test_key_lookup_survives_its_database_connection_being_cut(client, runtime, 
         ).fetchall()
     assert cut, "the hot-read pool held no connection to cut"
     assert client.get("/api/account", headers=bearer(key)).status_code == 200
+
+
+def test_a_key_authenticated_get_account_is_one_read(client, runtime, monkeypatch):
+    """The key and what GET /api/account shows come from one statement: on
+    PostgreSQL one round trip per request."""
+    token = new_account(client)
+    key = create_key(client, token)["key"]
+    assert client.get("/api/account", headers=bearer(key)).status_code == 200  # first use
+    reads: list[str] = []
+    read = runtime.db.hot_read
+
+    async def counted(query, *args, **kwargs):
+        reads.append(query.name)
+        return await read(query, *args, **kwargs)
+
+    monkeypatch.setattr(runtime.db, "hot_read", counted)
+    response = client.get("/api/account", headers=bearer(key))
+    assert response.status_code == 200
+    assert reads == [queries.KEY_WITH_ACCOUNT.name]
+    assert response.json()["data"]["activeKeys"] == 1
+    # Any other route reads the key alone.
+    reads.clear()
+    assert client.get("/api/account/apikeys", headers=bearer(key)).status_code == 200
+    assert reads == [queries.KEY.name]

@@ -110,6 +110,9 @@ def is_outage(exc: BaseException) -> bool:
         psycopg.OperationalError
         | psycopg.InterfaceError
         | asyncpg.InterfaceError
+        # A connection in a state it cannot be used in: one the server has just
+        # dropped, before the client has seen it close.
+        | asyncpg.InternalClientError
         | asyncpg.PostgresConnectionError
         | asyncpg.exceptions.OperatorInterventionError
         | asyncpg.exceptions.InsufficientResourcesError
@@ -335,7 +338,7 @@ class Database:
             if self.dialect == "sqlite"
             else postgresql_asyncpg.dialect()
         )
-        compiled = query.statement.compile(dialect=dialect)
+        compiled = query.statement_for(self.dialect).compile(dialect=dialect)
         names = (*query.params, "at")
         positions = compiled.positiontup or []
         unknown = set(positions) - set(names)
@@ -345,7 +348,8 @@ class Database:
             sql=compiled.string,
             order=tuple(names.index(name) for name in positions),
             timed="at" in positions,
-            moments=query.moments,
+            # Only SQLite reads them (queries.HotQuery.moments).
+            moments=len(query.moments) if self.dialect == "sqlite" else 0,
         )
         self._compiled[query] = found
         return found
@@ -393,7 +397,9 @@ class Database:
         thread hop: it costs more than the read). PostgreSQL: one round trip, a
         prepared statement on one of the process's hot-read connections
         (``db/hotpool.py``); a connection the server dropped (a restart) is
-        forgotten and the read retried once on another.
+        forgotten and the read retried once on another. A caller on another event
+        loop than the runtime's (an operator command, a test's own loop) reads on a
+        connection of its own, as asyncpg's connections belong to their loop.
 
         ``keep``: on SQLite, the row is remembered while no connection commits
         (:mod:`hotrows`). The trailing moment columns are not returned.
@@ -450,6 +456,8 @@ class Database:
         if pool is None:
             raise Unavailable(reason="the hot-read pool is not open (runtime not started)")
         try:
+            if pool.loop is not asyncio.get_running_loop():
+                return await pool.fetchrow_once(sql, args)
             try:
                 return await pool.fetchrow(sql, args)
             except Exception as exc:

@@ -76,6 +76,9 @@ class HotPool:
         # Per connection: its prepared statements by SQL.
         self._prepared: dict[Any, dict[str, Any]] = {}
         self._closed = False
+        # asyncpg's connections belong to the event loop that opened them: the loop
+        # this pool is made on (the runtime's), and the only one it serves.
+        self.loop = asyncio.get_running_loop()
 
     @property
     def open_connections(self) -> int:
@@ -86,6 +89,9 @@ class HotPool:
         Driver errors are raised as they are; the connection that raised one is
         closed and forgotten."""
         connection = self._idle.pop() if self._idle else await self._acquire()
+        if connection.is_closed():  # the server dropped it while it was idle
+            self._discard(connection)
+            connection = await self._acquire()
         try:
             statement = self._prepared[connection].get(sql)
             if statement is None:
@@ -141,7 +147,25 @@ class HotPool:
                 with contextlib.suppress(ValueError):
                     self._waiting.remove(waiter)
 
+    async def fetchrow_once(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One row of ``sql`` on a connection of its own, opened and closed on the
+        running loop: for a caller on another event loop than the pool's (an operator
+        command, a test calling a service from its own loop), where none of the pool's
+        connections may be used. Not counted in the pool's bound."""
+        connection = await self._open()
+        try:
+            row = await connection.fetchrow(sql, *args)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), 1.0)
+        return tuple(row) if row is not None else None
+
     async def _connect(self) -> Any:
+        connection = await self._open()
+        self._prepared[connection] = {}
+        return connection
+
+    async def _open(self) -> Any:
         import asyncpg
 
         connection = await asyncpg.connect(
@@ -157,7 +181,6 @@ class HotPool:
                 if option:
                     with contextlib.suppress(OSError):
                         sock.setsockopt(level, option, value)
-        self._prepared[connection] = {}
         return connection
 
     def _release(self, connection: Any) -> None:

@@ -13,10 +13,11 @@ and a reader see every query of ``api_keys`` in one form:
 
 A hot query takes its values positionally, in the order of :attr:`HotQuery.params`;
 the moment it is asked for (``at``) is bound by ``hot_read`` wherever the statement
-uses :data:`AT`. A query whose answer depends on the moment ends with
-:attr:`HotQuery.moments` more columns, each the next moment part of its answer
-changes (or NULL): SQLite's kept rows (``db/hotrows.py``) are reused until the
-earliest of them, and they are never returned.
+uses :data:`AT`. A query whose answer depends on the moment has
+:attr:`HotQuery.moments`: columns that say when part of its answer next changes (or
+NULL). Only SQLite reads them (they are added to its statement): its kept rows
+(``db/hotrows.py``) are reused until the earliest of them. They are never returned,
+and PostgreSQL, which keeps nothing, is not asked for them.
 """
 
 from __future__ import annotations
@@ -76,8 +77,14 @@ class HotQuery:
     statement: Select[Any]
     # The caller's values, in this order (the moment, ``at``, is not one of them).
     params: tuple[str, ...]
-    # Trailing columns: moments at which the answer changes next (not returned).
-    moments: int = 0
+    # When the answer next changes: columns added on SQLite only (not returned).
+    moments: tuple[ColumnElement[Any], ...] = ()
+
+    def statement_for(self, dialect: str) -> Select[Any]:
+        """The statement as ``dialect`` runs it: with the moment columns on SQLite."""
+        if dialect == "sqlite" and self.moments:
+            return self.statement.add_columns(*self.moments)
+        return self.statement
 
 
 # -- the key check --------------------------------------------------------------------
@@ -138,21 +145,21 @@ def _account_columns(account_id: ColumnElement[Any]) -> tuple[ColumnElement[Any]
 
 KEY = HotQuery(
     "key",
-    select(*_KEY_COLUMNS, _KEY_EXPIRES)
+    select(*_KEY_COLUMNS)
     .select_from(_KEY_FROM)
     .where(api_keys.c.key_hash == bindparam("key_hash")),
     params=("key_hash",),
-    moments=1,
+    moments=(_KEY_EXPIRES,),
 )
 # The key check and GET /api/account's summary in one statement (one round trip).
 _name, _created, _verified, _active, _required, _next = _account_columns(api_keys.c.account_id)
 KEY_WITH_ACCOUNT = HotQuery(
     "key with account",
-    select(*_KEY_COLUMNS, _name, _created, _verified, _active, _required, _KEY_EXPIRES, _next)
+    select(*_KEY_COLUMNS, _name, _created, _verified, _active, _required)
     .select_from(_KEY_FROM.join(accounts, accounts.c.id == api_keys.c.account_id))
     .where(api_keys.c.key_hash == bindparam("key_hash")),
     params=("key_hash",),
-    moments=2,
+    moments=(_KEY_EXPIRES, _next),
 )
 
 # -- sessions -------------------------------------------------------------------------
@@ -196,11 +203,11 @@ SESSION = HotQuery(
 _name, _created, _verified, _active, _required, _next = _account_columns(accounts.c.id)
 SUMMARY = HotQuery(
     "summary",
-    select(accounts.c.id, _name, _created, _verified, _active, _required, _next)
+    select(accounts.c.id, _name, _created, _verified, _active, _required)
     .select_from(accounts.outerjoin(persons, persons.c.id == bindparam("person_id")))
     .where(accounts.c.id == bindparam("account_id")),
     params=("person_id", "account_id"),
-    moments=1,
+    moments=(_next,),
 )
 
 # -- readiness ------------------------------------------------------------------------

@@ -135,11 +135,24 @@ class Request:
     @property
     def client(self) -> ClientInfo:
         if self._client is None:
+            user_agent = None
+            for key, value in self.scope["headers"]:
+                if key == b"user-agent":
+                    user_agent = value.decode("latin-1")
+                    break
             self._client = ClientInfo(
-                address=client_address(self.scope, self.trusted),
-                user_agent=self.header(b"user-agent"),
+                address=client_address(self.scope, self.trusted), user_agent=user_agent
             )
         return self._client
 
     def credential(self) -> str | None:
-        return credential(self.headers(b"authorization"), self.headers(b"x-api-key"))
+        # Every request asks: the two headers are picked out in one pass, without
+        # decoding the others.
+        authorization: list[str] = []
+        api_key: list[str] = []
+        for key, value in self.scope["headers"]:
+            if key == b"authorization":
+                authorization.append(value.decode("latin-1"))
+            elif key == b"x-api-key":
+                api_key.append(value.decode("latin-1"))
+        return credential(authorization, api_key)

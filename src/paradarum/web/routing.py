@@ -260,6 +260,10 @@ def _compile(path: str) -> re.Pattern[str]:
     return re.compile("^" + "/".join(parts) + "$")
 
 
+# A fixed path's parameters: none (shared, never changed).
+_NO_PARAMS: dict[str, str] = {}
+
+
 @dataclass(slots=True)
 class _Methods:
     by_method: dict[str, Route]
@@ -306,7 +310,7 @@ class Router:
     def match(self, path: str) -> tuple[_Methods, dict[str, str]] | None:
         entry = self._fixed.get(path)
         if entry is not None:
-            return entry, {}
+            return entry, _NO_PARAMS
         for pattern, _names, methods in self._patterns:
             found = pattern.match(path)
             if found is not None:
@@ -360,7 +364,7 @@ class Router:
                 enrolling=route.enrolment,
                 with_account=route.with_account,
             )
-        if route.takes_arguments:
+        if route.path_params or route.query or route.body or route.raw_body_bytes:
             arguments: dict[str, Any] = {
                 name: parse_id(name, value) for name, value in raw_params.items()
             }
