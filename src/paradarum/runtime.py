@@ -11,6 +11,7 @@ at import time, and each test builds its own. Its life has three steps:
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from paradarum.background import Background
@@ -33,10 +34,11 @@ from paradarum.services.accounts import AccountService
 from paradarum.services.apikeys import ApiKeyService
 from paradarum.services.audit import AuditLog
 from paradarum.services.auth import Authenticator
-from paradarum.services.delivery import PurgeDelivery
+from paradarum.services.jobs import Chance, JobQueue, Worker
 from paradarum.services.leaks import LeakService
 from paradarum.services.members import MemberService
 from paradarum.services.notifications import Notifier
+from paradarum.services.purge_jobs import PurgeJob, purge_kind
 from paradarum.services.purges import PurgeService
 from paradarum.services.trust import TrustPolicyService
 from paradarum.services.twofactor import TwoFactorService
@@ -69,7 +71,9 @@ class Runtime:
     authenticator: Authenticator
     zones: ZoneService
     purges: PurgeService
-    purge_delivery: PurgeDelivery
+    # The job queue (counts by kind and state) and its kinds' workers.
+    jobs: JobQueue
+    purge_delivery: Worker[PurgeJob]
     notifier: Notifier
     leaks: LeakService
     signing_keys: SigningKeys
@@ -136,6 +140,7 @@ def build_runtime(
     clock: Clock = utcnow,
     passwords: Passwords | None = None,
     limiter: RateLimiter | None = None,
+    chance: Chance = random.random,
 ) -> Runtime:
     db = open_database(settings)
     background = Background()
@@ -163,12 +168,14 @@ def build_runtime(
         # timeout): only a process that died mid-send lets its lease run out.
         lease_seconds=max(120.0, 6 * settings.smtp_timeout_seconds),
     )
-    purge_delivery = PurgeDelivery(
-        db=db,
-        clock=clock,
-        max_attempts=settings.purge_max_attempts,
-        retry_seconds=settings.purge_retry_seconds,
-        timeout_seconds=settings.purge_timeout_seconds,
+    jobs = JobQueue(db=db, clock=clock, chance=chance)
+    purge_delivery = jobs.add(
+        purge_kind(
+            db=db,
+            max_attempts=settings.purge_max_attempts,
+            retry_seconds=settings.purge_retry_seconds,
+            timeout_seconds=settings.purge_timeout_seconds,
+        )
     )
     accounts = AccountService(
         db=db,
@@ -242,6 +249,7 @@ def build_runtime(
             window_seconds=settings.purge_window_seconds,
             on_queued=purge_delivery.wake,
         ),
+        jobs=jobs,
         purge_delivery=purge_delivery,
         notifier=notifier,
         leaks=LeakService(

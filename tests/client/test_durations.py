@@ -112,6 +112,7 @@ def test_a_grace_period_out_of_range_is_refused_before_anything_is_sent(grace, s
 
 
 def test_a_key_without_settings_is_created_with_its_name_only():
+    assert create_key("plain").json == {"name": "plain"}
     assert create_key(
         "plain", expires_at=None, allowed_cidrs=None, purge_only=False, zone_ids=None
     ).json == {"name": "plain"}
@@ -186,3 +187,9 @@ def test_the_usage_chart_fits_a_narrow_terminal_and_says_when_a_key_was_not_used
     unused = usage_chart(usage([(0, 0)] * 90), width=80)
     assert "No requests with this key in the last 30 days." in unused
     assert not any(line.startswith("2026") for line in unused)
+
+
+def test_a_misspelt_key_setting_is_refused_not_dropped():
+    # Dropped, it would give a key without the restriction that was asked for.
+    with pytest.raises(TypeError, match="allowed_cidr"):
+        create_key("typo", allowed_cidr=["203.0.113.0/24"])

@@ -26,19 +26,17 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Unpack
 
 import httpx
 
 from paradarum_client import protocol as api
-from paradarum_client.errors import ValidationError
 from paradarum_client.models import (
     Account,
     AccountMembership,
     ApiKey,
-    CredentialsIn,
     Invitation,
     KeyUsage,
     Member,
@@ -50,7 +48,6 @@ from paradarum_client.models import (
     TotpEnrolment,
     TwoFactorStatus,
     Zone,
-    to_wire,
 )
 from paradarum_client.protocol import BaseClient, Call, Page, data_of, next_cursor
 
@@ -96,33 +93,21 @@ class Client(BaseClient):
         self.members = Members(self)
         self.two_factor = TwoFactor(self)
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        on_400: type[ValidationError] = ValidationError,
-        retry_limited: bool = True,
-    ) -> tuple[Any, httpx.Response]:
+    def _answer(self, call: Call[T]) -> tuple[T, httpx.Response]:
+        """Send ``call``, retried as its answers allow; its ``data`` read, and the response."""
         attempt = 0
         while True:
             try:
-                response = self._http.request(method, path, json=json, params=params)
+                response = self._http.request(
+                    call.method, call.path, json=call.json, params=call.params
+                )
             except httpx.RequestError as exc:
                 raise self._unreachable(exc) from exc
-            delay = self._delay(response, attempt, retry_limited=retry_limited)
+            delay = self._delay(response, attempt, retry_limited=call.retry_limited)
             if delay is None:
-                return data_of(response, on_400=on_400), response
+                return call.read(data_of(response, on_400=call.on_400)), response
             attempt += 1
             self._sleep(delay)
-
-    def _answer(self, call: Call[T]) -> tuple[T, httpx.Response]:
-        data, response = self._send(
-            call.method, call.path, json=call.json, params=call.params, on_400=call.on_400
-        )
-        return call.read(data), response
 
     def _call(self, call: Call[T]) -> T:
         return self._answer(call)[0]
@@ -159,28 +144,17 @@ class Client(BaseClient):
         Where a second factor is on, give ``code`` (the authenticator app's) or
         ``recovery_code``; without either, :class:`~paradarum_client.TwoFactorRequired`
         is raised with the ``challenge`` for :meth:`login_two_factor`."""
-        data, _ = self._send(
-            "POST",
-            "/api/auth/login",
-            json=to_wire(CredentialsIn(email=email, password=password)),
-            retry_limited=False,
-        )
-        answer = api.signed_in(data)
+        answer = self._call(api.login(email, password))
         if isinstance(answer, SignInChallenge) and (code or recovery_code):
             return self.login_two_factor(answer.challenge, code=code, recovery_code=recovery_code)
-        return api.session_or_raise(data)
-
-    def _sign_in_step(self, call: Call[Session]) -> Session:
-        # Like a sign-in, a refused answer is not retried: each try counts.
-        data, _ = self._send(call.method, call.path, json=call.json, retry_limited=False)
-        return call.read(data)
+        return api.session_of(answer)
 
     def login_two_factor(
         self, challenge: str, *, code: str | None = None, recovery_code: str | None = None
     ) -> Session:
         """The second step of a sign-in: the challenge and a code or a recovery code."""
         call = api.login_two_factor(challenge, code=code, recovery_code=recovery_code)
-        return self._sign_in_step(call)
+        return self._call(call)
 
     def reauthenticate(
         self, password: str, *, code: str | None = None, recovery_code: str | None = None
@@ -189,7 +163,7 @@ class Client(BaseClient):
         password, second factors and trust policies once a sign-in is 10 minutes old
         (:class:`~paradarum_client.StepUpRequiredError`). Not stored here."""
         call = api.reauthenticate(password, code=code, recovery_code=recovery_code)
-        return self._sign_in_step(call)
+        return self._call(call)
 
     def require_two_factor(self, required: bool = True) -> Account:
         """Require (or stop requiring) a second factor of every member (owners)."""
@@ -198,25 +172,22 @@ class Client(BaseClient):
     def login_with_link(self, token: str) -> Session:
         """Finish a sign-in with the token of the one-time link mailed when the right
         password came from a new address while the account was under attack."""
-        data, _ = self._send(
-            "POST", "/api/auth/login/link", json={"token": token}, retry_limited=False
-        )
-        return api.session_or_raise(data)
+        return self._call(api.login_with_link(token))
 
     def forgot_password(self, email: str) -> None:
         """Ask for a link to reset the password of ``email``'s person, sent there by
         email. The answer is the same whether or not the email has an account."""
-        self._send("POST", "/api/auth/password/forgot", json={"email": email}, retry_limited=False)
+        self._call(api.forgot_password(email))
 
     def reset_password(self, token: str, password: str) -> None:
         """Choose a new password with the token from the emailed link (its
         ``#token=`` part). Every session of the person ends; a used or expired
         token raises :class:`ValidationError`."""
-        self._send("POST", "/api/auth/password/reset", json={"token": token, "password": password})
+        self._call(api.reset_password(token, password))
 
     def logout(self) -> None:
         """End the session token this client uses."""
-        self._send("POST", "/api/auth/logout")
+        self._call(api.logout())
 
     def exchange_oidc_token(self, id_token: str, *, policy_id: int | None = None) -> OidcKey:
         """Trade a CI job's OpenID Connect ID token for a short-lived key
@@ -266,30 +237,17 @@ class Keys:
     def create(
         self,
         name: str,
-        *,
-        expires_at: datetime | date | timedelta | None = None,
-        allowed_cidrs: Iterable[str] | None = None,
-        purge_only: bool = False,
-        zone_ids: Iterable[int] | None = None,
+        **settings: Unpack[api.KeySettings],
     ) -> NewKey:
         """Create a key. The returned ``key`` is the only time it is ever shown.
 
-        Every setting is optional; without them the key has full access to the
-        account and never expires. ``expires_at``: a moment (naive means UTC), a
-        ``date`` (the key works through that day, UTC) or a ``timedelta`` from now, at
-        most 366 days ahead. ``allowed_cidrs``: the only
-        networks it may be used from. ``purge_only``: purges (and ``account()``)
-        only. ``zone_ids``: the only zones it may purge.
+        Its settings are keyword arguments, each optional
+        (:class:`~paradarum_client.protocol.KeySettings`: ``expires_at``,
+        ``allowed_cidrs``, ``purge_only``, ``zone_ids``); without them the key has
+        full access to the account and never expires. A setting it does not know is
+        a ``TypeError``, never a key with fewer restrictions.
         """
-        return self._client._call(
-            api.create_key(
-                name,
-                expires_at=expires_at,
-                allowed_cidrs=allowed_cidrs,
-                purge_only=purge_only,
-                zone_ids=zone_ids,
-            )
-        )
+        return self._client._call(api.create_key(name, **settings))
 
     def roll(self, key_id: int, *, grace: timedelta | Literal[0] = 0) -> NewKey:
         """Replace a key with a new one of the same name and settings, shown this once.

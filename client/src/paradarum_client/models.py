@@ -48,6 +48,15 @@ class Health(Shape):
     status: str
 
 
+class Readiness(Shape):
+    """A ready process: ``jobs`` counts the job queue's rows by kind and state
+    (``queued``, ``running``, ``done``, ``failed``), at most a few seconds old;
+    null when they could not be read at once (readiness does not wait for them)."""
+
+    status: str
+    jobs: dict[str, dict[str, int]] | None
+
+
 class NewAccount(Shape):
     """An account just signed up."""
 

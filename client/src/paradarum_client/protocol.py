@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -43,6 +43,9 @@ from paradarum_client.models import (
     AccountSettingsIn,
     ApiKey,
     CodeIn,
+    CredentialsIn,
+    EmailIn,
+    EmailTokenIn,
     Invitation,
     InvitationIn,
     InvitationTokenIn,
@@ -52,6 +55,7 @@ from paradarum_client.models import (
     NewKeyIn,
     OidcKey,
     OidcTokenIn,
+    PasswordResetIn,
     Purge,
     PurgeIn,
     ReauthenticateIn,
@@ -306,6 +310,8 @@ class Call(Generic[T]):
     params: dict[str, Any] | None = None
     # What a bare 400 (without field errors) means for this request.
     on_400: type[ValidationError] = ValidationError
+    # False for a sign-in step: its 429 is raised at once (each try counts).
+    retry_limited: bool = True
 
 
 def one(cls: type[T]) -> Callable[[Any], T]:
@@ -329,22 +335,34 @@ def exchange_oidc_token(id_token: str, policy_id: int | None) -> Call[OidcKey]:
     return Call("POST", "/api/oidc/token", one(OidcKey), json=body)
 
 
-def create_key(
-    name: str,
-    *,
-    expires_at: datetime | date | timedelta | None,
-    allowed_cidrs: Iterable[str] | None,
-    purge_only: bool,
-    zone_ids: Iterable[int] | None,
-) -> Call[NewKey]:
-    """A key create, with only the settings given in its body, so that a key created
-    without them is exactly the plain key of before.
+class KeySettings(TypedDict, total=False):
+    """A new key's settings (``Keys.create``), each optional: without them the key has
+    full access to the account and never expires.
 
-    A ``timedelta`` expiry counts from now (this machine's clock: the server checks
-    the result against its own, at most 366 days ahead); a naive ``datetime`` is UTC,
-    as everywhere in this client; a ``date`` alone means the key works through that
-    day, UTC (the panel's rule too).
+    ``expires_at``: a moment (naive means UTC, as everywhere in this client), a
+    ``date`` (the key works through that day, UTC: the panel's rule too) or a
+    ``timedelta`` from now (this machine's clock; the server checks the result
+    against its own), at most 366 days ahead. ``allowed_cidrs``: the only networks it
+    may be used from. ``purge_only``: purges (and ``account()``) only. ``zone_ids``:
+    the only zones it may purge.
     """
+
+    expires_at: datetime | date | timedelta | None
+    allowed_cidrs: Iterable[str] | None
+    purge_only: bool
+    zone_ids: Iterable[int] | None
+
+
+def create_key(name: str, **settings: Unpack[KeySettings]) -> Call[NewKey]:
+    """A key create, with only the settings given in its body, so that a key created
+    without them is exactly the plain key of before."""
+    # A misspelt setting must not quietly give a key with fewer restrictions.
+    unknown = settings.keys() - KeySettings.__optional_keys__
+    if unknown:
+        raise TypeError(f"unknown key setting(s): {', '.join(sorted(unknown))}")
+    expires_at = settings.get("expires_at")
+    allowed_cidrs = settings.get("allowed_cidrs")
+    zone_ids = settings.get("zone_ids")
     if isinstance(expires_at, timedelta):
         expires_at = datetime.now(UTC) + expires_at
     elif isinstance(expires_at, date) and not isinstance(expires_at, datetime):
@@ -353,7 +371,7 @@ def create_key(
         name=name,
         expires_at=expires_at,
         allowed_cidrs=None if allowed_cidrs is None else as_list(allowed_cidrs),
-        permissions="purge" if purge_only else "full",
+        permissions="purge" if settings.get("purge_only") else "full",
         zone_ids=None if zone_ids is None else [int(zone_id) for zone_id in zone_ids],
     )
     path = "/api/account/apikeys"
@@ -472,12 +490,41 @@ def signed_in(data: Any) -> Session | SignInChallenge:
     return parse(Session, data)
 
 
-def session_or_raise(data: Any) -> Session:
+def session_of(answer: Session | SignInChallenge) -> Session:
     """The session of a sign-in's answer; :class:`TwoFactorRequired` for a challenge."""
-    answer = signed_in(data)
     if isinstance(answer, SignInChallenge):
         raise TwoFactorRequired(answer)
     return answer
+
+
+def login(email: str, password: str) -> Call[Session | SignInChallenge]:
+    body = to_wire(CredentialsIn(email=email, password=password))
+    return Call("POST", "/api/auth/login", signed_in, json=body, retry_limited=False)
+
+
+def login_with_link(token: str) -> Call[Session]:
+    body = to_wire(EmailTokenIn(token=token))
+    return Call(
+        "POST",
+        "/api/auth/login/link",
+        lambda data: session_of(signed_in(data)),
+        json=body,
+        retry_limited=False,
+    )
+
+
+def forgot_password(email: str) -> Call[None]:
+    body = to_wire(EmailIn(email=email))
+    return Call("POST", "/api/auth/password/forgot", _nothing, json=body, retry_limited=False)
+
+
+def reset_password(token: str, password: str) -> Call[None]:
+    body = to_wire(PasswordResetIn(token=token, password=password))
+    return Call("POST", "/api/auth/password/reset", _nothing, json=body)
+
+
+def logout() -> Call[None]:
+    return Call("POST", "/api/auth/logout", _nothing)
 
 
 def login_two_factor(
@@ -490,12 +537,12 @@ def login_two_factor(
             errors={"code": ["Give a code or a recovery code."]},
         )
     body = to_wire(TwoFactorSignInIn(challenge=challenge, code=code, recovery_code=recovery_code))
-    return Call("POST", "/api/auth/login/two-factor", one(Session), json=body)
+    return Call("POST", "/api/auth/login/two-factor", one(Session), json=body, retry_limited=False)
 
 
 def reauthenticate(password: str, *, code: str | None, recovery_code: str | None) -> Call[Session]:
     body = to_wire(ReauthenticateIn(password=password, code=code, recovery_code=recovery_code))
-    return Call("POST", "/api/auth/reauthenticate", one(Session), json=body)
+    return Call("POST", "/api/auth/reauthenticate", one(Session), json=body, retry_limited=False)
 
 
 def require_two_factor(required: bool) -> Call[Account]:

@@ -314,6 +314,27 @@ def insert_key(
     )
 
 
+def revoke_one(
+    conn: Connection,
+    key_id: int,
+    *,
+    now: datetime,
+    reason: RevokeReason,
+    detail: str | None = None,
+    account_id: int | None = None,
+) -> bool:
+    """Revoke the key (of ``account_id``, when given) unless it is revoked already:
+    one conditional UPDATE, so that of simultaneous revokes, in any process, exactly
+    one changes the row. True when this one did (it alone logs and tells)."""
+    condition = [api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)]
+    if account_id is not None:
+        condition.append(api_keys.c.account_id == account_id)
+    values: dict[str, Any] = {"revoked_at": now, "revoked_reason": str(reason)}
+    if detail is not None:
+        values["revoked_detail"] = detail
+    return bool(conn.execute(update(api_keys).where(*condition).values(values)).rowcount)
+
+
 # -- service --------------------------------------------------------------------------
 
 
@@ -541,17 +562,11 @@ class ApiKeyService:
 
         def work(conn: Connection) -> KeyInfo:
             confinement.require_key(conn, principal, key_id)
-            changed = conn.execute(
-                update(api_keys)
-                .where(
-                    api_keys.c.id == key_id,
-                    api_keys.c.account_id == principal.account_id,
-                    api_keys.c.revoked_at.is_(None),
-                )
-                .values(revoked_at=now, revoked_reason=str(RevokeReason.USER))
-            ).rowcount
+            changed = revoke_one(
+                conn, key_id, now=now, reason=RevokeReason.USER, account_id=principal.account_id
+            )
             row = _own_key(conn, principal.account_id, key_id)
-            if changed != 1:
+            if not changed:
                 raise AlreadyRevoked
             audit.record(
                 conn,

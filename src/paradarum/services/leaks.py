@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from paradarum import keys
 from paradarum.clock import Clock
@@ -29,7 +29,7 @@ from paradarum.db.tables import api_keys
 from paradarum.errors import RateLimited
 from paradarum.ratelimit import Limit, RateLimiter, address_bucket
 from paradarum.services import audit
-from paradarum.services.apikeys import RevokeReason
+from paradarum.services.apikeys import RevokeReason, revoke_one
 from paradarum.services.context import ClientInfo
 from paradarum.services.notifications import Kind, enqueue, key_ref
 
@@ -166,16 +166,7 @@ class LeakService:
 
     @staticmethod
     def _mark(conn: Connection, row: Any, now: datetime, detail: str) -> bool:
-        changed = conn.execute(
-            update(api_keys)
-            .where(api_keys.c.id == row.id, api_keys.c.revoked_at.is_(None))
-            .values(
-                revoked_at=now,
-                revoked_reason=str(RevokeReason.LEAKED),
-                revoked_detail=detail[:2048],
-            )
-        ).rowcount
-        return bool(changed)
+        return revoke_one(conn, row.id, now=now, reason=RevokeReason.LEAKED, detail=detail[:2048])
 
     def _cascade(self, conn: Connection, leaked: Any, now: datetime) -> list[Any]:
         """Revoke, transitively, the active keys created by ``leaked``."""

@@ -50,7 +50,7 @@ from paradarum.errors import (
 from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit, validation
 from paradarum.services.accounts import AccountService, Session
-from paradarum.services.apikeys import RevokeReason, active, current_role
+from paradarum.services.apikeys import RevokeReason, active, current_role, revoke_one
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
 from paradarum.services.notifications import Kind, enqueue
 from paradarum.services.roles import Action, Role, may, require
@@ -369,16 +369,13 @@ class MemberService:
             query = query.where(api_keys.c.permissions != "purge")
         rows = conn.execute(query).all()
         for row in rows:
-            changed = conn.execute(
-                update(api_keys)
-                .where(api_keys.c.id == row.id, api_keys.c.revoked_at.is_(None))
-                .values(
-                    revoked_at=now,
-                    revoked_reason=str(RevokeReason.MEMBER),
-                    revoked_detail=f"{target.email} is no longer allowed to create it.",
-                )
-            ).rowcount
-            if changed:
+            if revoke_one(
+                conn,
+                row.id,
+                now=now,
+                reason=RevokeReason.MEMBER,
+                detail=f"{target.email} is no longer allowed to create it.",
+            ):
                 audit.record(
                     conn,
                     account_id=principal.account_id,

@@ -4,6 +4,7 @@ shape. Routes call these; nothing else builds a shape from a service's result.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from paradarum.services.accounts import Account, AccountSummary, Session
 from paradarum.services.apikeys import CreatedKey, KeyInfo, KeyStatus
 from paradarum.services.audit import AuditEvent
+from paradarum.services.jobs import JobState
 from paradarum.services.members import Invitation, Member, MemberAccount
 from paradarum.services.purges import PurgeDetail, PurgeScope
 from paradarum.services.trust import MintedKey, TrustPolicy
@@ -30,6 +32,15 @@ from paradarum_client import models
 def _name(value: StrEnum | None) -> Any:
     """A state's name as the shapes spell it (``Literal["active", ...]``)."""
     return None if value is None else str(value)
+
+
+def readiness(jobs: Mapping[str, Mapping[JobState, int]] | None) -> models.Readiness:
+    counts = (
+        None
+        if jobs is None
+        else {kind: {str(state): n for state, n in states.items()} for kind, states in jobs.items()}
+    )
+    return models.Readiness(status="ok", jobs=counts)
 
 
 def new_account(account: Account) -> models.NewAccount:
