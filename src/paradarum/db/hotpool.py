@@ -10,7 +10,7 @@ is the least a bound needs:
 * a free connection is taken without a wait or a task switch; when none is free
   and the bound is reached, the read waits its turn for at most ``timeout``
   seconds, then fails (:class:`HotPoolTimeout`, a 503), rather than opening one more;
-* a statement is prepared once per connection, on its first use there;
+* a statement is prepared once per connection, on its first use there, by name;
 * a connection that fails is closed and forgotten; the next read opens another.
 
 Every connection is in autocommit (no BEGIN/COMMIT around a read), and is told the
