@@ -3,6 +3,7 @@ period before sending it, and how expiry and daily use are shown. Pure: no serve
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from paradarum_client import ValidationError, durations
 from paradarum_client.chart import usage_chart
 from paradarum_client.console import until
 from paradarum_client.models import DayUsage, KeyUsage
-from paradarum_client.protocol import create_key, grace_minutes
+from paradarum_client.protocol import create_key, create_webhook, grace_minutes
 
 SPANS = [
     ("0", timedelta(0)),
@@ -86,6 +87,42 @@ NOT_EXPIRIES = [
 def test_an_expiry_that_cannot_be_read_says_why(text, said):
     with pytest.raises(ValueError, match=said):
         durations.expiry(text)
+
+
+EXPORTED_AT = datetime(2026, 12, 7, 14, 30, tzinfo=UTC)
+SINCES = [
+    ("7d", EXPORTED_AT - timedelta(days=7)),
+    ("12h", EXPORTED_AT - timedelta(hours=12)),
+    ("2026-12-01", datetime(2026, 12, 1, tzinfo=UTC)),  # the start of that UTC day
+    ("2026-12-01T08:00:00+01:00", datetime(2026, 12, 1, 7, tzinfo=UTC)),
+]
+
+
+@pytest.mark.parametrize(("text", "moment"), SINCES)
+def test_since_is_a_span_back_from_now_the_start_of_a_date_or_an_rfc3339_time(text, moment):
+    assert durations.since(text, now=EXPORTED_AT) == moment
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("yesterday", "is not a time to start from"),
+        ("2026-12-01T08:00:00", "has no time zone"),
+        ("2026-02-30", "is not a date in the calendar"),
+    ],
+)
+def test_a_since_that_cannot_be_read_says_why(text, said):
+    with pytest.raises(ValueError, match=said):
+        durations.since(text, now=EXPORTED_AT)
+
+
+def test_an_unknown_webhook_event_is_refused_naming_the_events_before_anything_is_sent():
+    said = re.escape("Not an event: 'api_key.revokd'")
+    with pytest.raises(ValidationError, match=said) as refused:
+        create_webhook("https://hooks.example.com/", ["api_key.revokd", "api_key.created"])
+    assert "api_key.revoked" in refused.value.errors["events"][0]
+    call = create_webhook("https://hooks.example.com/", "api_key.revoked")
+    assert call.json == {"url": "https://hooks.example.com/", "events": ["api_key.revoked"]}
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import asyncio
 import builtins
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Literal, TypeVar, Unpack
 
@@ -28,16 +28,20 @@ from paradarum_client.models import (
     Account,
     AccountMembership,
     ApiKey,
+    AuditEvent,
     Invitation,
     KeyUsage,
     Member,
     NewKey,
+    NewWebhook,
     OidcKey,
     Purge,
     Session,
     SignInChallenge,
     TotpEnrolment,
     TwoFactorStatus,
+    Webhook,
+    WebhookDelivery,
     Zone,
 )
 from paradarum_client.protocol import BaseClient, Call, Page, data_of, next_cursor
@@ -83,6 +87,8 @@ class AsyncClient(BaseClient):
         self.accounts = AsyncAccounts(self)
         self.members = AsyncMembers(self)
         self.two_factor = AsyncTwoFactor(self)
+        self.webhooks = AsyncWebhooks(self)
+        self.audit = AsyncAudit(self)
 
     async def _answer(self, call: Call[T]) -> tuple[T, httpx.Response]:
         """Send ``call``, retried as its answers allow; its ``data`` read, and the response."""
@@ -117,6 +123,32 @@ class AsyncClient(BaseClient):
             if found.next_cursor is None:
                 return items
             cursor = found.next_cursor
+
+    async def _each(self, call: Call[T]) -> AsyncIterator[T]:
+        """The items of an NDJSON answer, each read as it arrives (``Client._each``)."""
+        attempt = 0
+        while True:
+            try:
+                async with self._http.stream(
+                    call.method,
+                    call.path,
+                    json=call.json,
+                    params=call.params,
+                    headers={"Accept": api.NDJSON},
+                ) as response:
+                    if response.is_success:
+                        async for line in response.aiter_lines():
+                            if line.strip():
+                                yield api.line_item(call, line)
+                        return
+                    await response.aread()
+            except httpx.RequestError as exc:
+                raise self._unreachable(exc) from exc
+            delay = self._delay(response, attempt)
+            if delay is None:
+                raise api.error_for(response, on_400=call.on_400)
+            attempt += 1
+            await self._sleep(delay)
 
     async def account(self) -> Account:
         """Who the credential belongs to."""
@@ -408,3 +440,90 @@ class AsyncTwoFactor:
     async def remove_passkey(self, passkey_id: int) -> None:
         """Remove a passkey (passkeys are added in the panel: a browser makes them)."""
         await self._client._call(api.remove_passkey(passkey_id))
+
+
+class AsyncWebhooks:
+    """``client.webhooks``: where the account's events are sent (Standard Webhooks),
+    and what became of each delivery. Adding an endpoint, changing its URL or events
+    and rolling its secret need a session token: a key cannot redirect the
+    account's events."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(self, url: str, *, events: Iterable[str]) -> NewWebhook:
+        """Add an endpoint for ``events``; the answer's ``secret`` signs every request
+        to it, and this is the only time it is shown."""
+        return await self._client._call(api.create_webhook(url, events))
+
+    async def list(self) -> builtins.list[Webhook]:
+        """Every endpoint, newest first; never their secrets."""
+        return await self._client._call(api.list_webhooks())
+
+    async def get(self, webhook_id: int) -> Webhook:
+        """One endpoint."""
+        return await self._client._call(api.get_webhook(webhook_id))
+
+    async def update(
+        self,
+        webhook_id: int,
+        *,
+        url: str | None = None,
+        events: Iterable[str] | None = None,
+        enabled: bool | None = None,
+    ) -> Webhook:
+        """Change what is given: the address, the events (replacing them), or turn
+        the endpoint off (``enabled=False``) and on again."""
+        call = api.update_webhook(webhook_id, url=url, events=events, enabled=enabled)
+        return await self._client._call(call)
+
+    async def delete(self, webhook_id: int) -> Webhook:
+        """Delete an endpoint and its delivery log."""
+        return await self._client._call(api.delete_webhook(webhook_id))
+
+    async def roll_secret(
+        self, webhook_id: int, *, grace: timedelta | Literal[0] | None = None
+    ) -> NewWebhook:
+        """A new signing secret for the endpoint, shown this once in ``secret``.
+
+        The previous secret signs every request too for ``grace`` (whole minutes, at
+        most 7 days; 0: it stops now; None: the server's default, a day), until
+        ``previous_secret_expires_at``, so that the receiver can switch without
+        refusing an event."""
+        return await self._client._call(api.roll_webhook_secret(webhook_id, grace))
+
+    async def deliveries(
+        self, webhook_id: int, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[WebhookDelivery]:
+        """One page of the endpoint's delivery log, newest first."""
+        return await self._client._page(api.list_deliveries(webhook_id, limit, cursor))
+
+    async def iter_deliveries(
+        self, webhook_id: int, *, page_size: int = 50
+    ) -> AsyncIterator[WebhookDelivery]:
+        """Every delivery to the endpoint, newest first, fetching pages as needed."""
+        cursor: str | None = None
+        while True:
+            page = await self.deliveries(webhook_id, limit=page_size, cursor=cursor)
+            for delivery in page.items:
+                yield delivery
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def resend(self, webhook_id: int, delivery_id: int) -> WebhookDelivery:
+        """Send a delivery's message again (the same ``webhook-id`` and body) as a new
+        delivery, queued now; the answer is that new delivery."""
+        return await self._client._call(api.resend_delivery(webhook_id, delivery_id))
+
+
+class AsyncAudit:
+    """``client.audit``: the account's security log, for a SIEM."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    def export(self, *, since: datetime | date | None = None) -> AsyncIterator[AuditEvent]:
+        """Every entry of the security log from ``since`` on, oldest first, as it
+        arrives: ``async for event in client.audit.export(since=...)``."""
+        return self._client._each(api.export_audit_log(since))

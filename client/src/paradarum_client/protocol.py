@@ -9,12 +9,13 @@ that each status becomes, when a refusal is worth retrying, and how pages link.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
+from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack, cast, get_args
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -42,6 +43,7 @@ from paradarum_client.models import (
     AccountMembership,
     AccountSettingsIn,
     ApiKey,
+    AuditEvent,
     CodeIn,
     CredentialsIn,
     EmailIn,
@@ -53,6 +55,7 @@ from paradarum_client.models import (
     Member,
     NewKey,
     NewKeyIn,
+    NewWebhook,
     OidcKey,
     OidcTokenIn,
     PasswordResetIn,
@@ -69,13 +72,22 @@ from paradarum_client.models import (
     TotpEnrolment,
     TwoFactorSignInIn,
     TwoFactorStatus,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookIn,
+    WebhookRollIn,
+    WebhookUpdateIn,
     Zone,
     ZoneIn,
     from_wire,
+    rfc3339,
     to_wire,
 )
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+# What a request whose answer is NDJSON (a Call with ``lines``) accepts.
+NDJSON = "application/x-ndjson"
 URL_VARIABLE = "PARADARUM_URL"
 KEY_VARIABLE = "PARADARUM_API_KEY"
 
@@ -269,6 +281,15 @@ def parse(cls: type[T], data: Any) -> T:
         ) from exc
 
 
+def line_item(call: Call[T], line: str) -> T:
+    """One line of an NDJSON answer, read as ``call`` says."""
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise ServerError("A line of the server's answer is not JSON.") from exc
+    return call.read(data)
+
+
 def parse_list(cls: type[T], data: Any) -> list[T]:
     if not isinstance(data, list):
         raise ServerError("The server's answer is not a list.")
@@ -312,6 +333,9 @@ class Call(Generic[T]):
     on_400: type[ValidationError] = ValidationError
     # False for a sign-in step: its 429 is raised at once (each try counts).
     retry_limited: bool = True
+    # The answer is NDJSON, not an envelope: ``read`` reads each line's object, and the
+    # client hands them out as they arrive (``Client._each``), never holding them all.
+    lines: bool = False
 
 
 def one(cls: type[T]) -> Callable[[Any], T]:
@@ -437,6 +461,93 @@ def list_purges(limit: int, cursor: str | None = None) -> Call[list[Purge]]:
 
 def get_purge(purge_id: int) -> Call[Purge]:
     return Call("GET", f"/api/account/purges/{int(purge_id)}", one(Purge))
+
+
+# The events an endpoint may subscribe to, from the one definition of them.
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = get_args(WebhookEvent)
+
+
+def webhook_events(events: str | Iterable[str]) -> list[WebhookEvent]:
+    """``events`` as the API takes them, or :class:`ValidationError` naming the ones
+    that are not events (and those that are) before anything is sent."""
+    given = as_list(events)
+    unknown = [event for event in given if event not in WEBHOOK_EVENTS]
+    if unknown:
+        named = ", ".join(repr(event) for event in unknown)
+        problem = f"Not an event: {named}. Events: {', '.join(WEBHOOK_EVENTS)}."
+        raise ValidationError(problem, errors={"events": [problem]})
+    return cast(list[WebhookEvent], given)
+
+
+def create_webhook(url: str, events: str | Iterable[str]) -> Call[NewWebhook]:
+    body = to_wire(WebhookIn(url=url, events=webhook_events(events)))
+    return Call("POST", "/api/account/webhooks", one(NewWebhook), json=body)
+
+
+def list_webhooks() -> Call[list[Webhook]]:
+    return Call("GET", "/api/account/webhooks", many(Webhook))
+
+
+def _webhook(webhook_id: int) -> str:
+    return f"/api/account/webhooks/{int(webhook_id)}"
+
+
+def get_webhook(webhook_id: int) -> Call[Webhook]:
+    return Call("GET", _webhook(webhook_id), one(Webhook))
+
+
+def update_webhook(
+    webhook_id: int,
+    *,
+    url: str | None,
+    events: Iterable[str] | None,
+    enabled: bool | None,
+) -> Call[Webhook]:
+    """Only what is given is sent: the rest stays as it is."""
+    body = WebhookUpdateIn(
+        url=url, events=None if events is None else webhook_events(events), enabled=enabled
+    )
+    return Call("PATCH", _webhook(webhook_id), one(Webhook), json=to_wire(body))
+
+
+def delete_webhook(webhook_id: int) -> Call[Webhook]:
+    return Call("DELETE", _webhook(webhook_id), one(Webhook))
+
+
+def roll_webhook_secret(webhook_id: int, grace: timedelta | int | None) -> Call[NewWebhook]:
+    """A new secret; the previous one signs too for ``grace`` (None: the server's
+    default, a day; 0: it stops now), checked as a key roll's grace period is."""
+    body = (
+        WebhookRollIn()
+        if grace is None
+        else WebhookRollIn(grace_period_minutes=grace_minutes(grace))
+    )
+    path = f"{_webhook(webhook_id)}/roll"
+    return Call("POST", path, one(NewWebhook), json=to_wire(body))
+
+
+def list_deliveries(
+    webhook_id: int, limit: int, cursor: str | None = None
+) -> Call[list[WebhookDelivery]]:
+    path = f"{_webhook(webhook_id)}/deliveries"
+    return Call("GET", path, many(WebhookDelivery), params=_paged(cursor, limit=limit))
+
+
+def resend_delivery(webhook_id: int, delivery_id: int) -> Call[WebhookDelivery]:
+    path = f"{_webhook(webhook_id)}/deliveries/{int(delivery_id)}/resend"
+    return Call("POST", path, one(WebhookDelivery))
+
+
+def export_audit_log(since: datetime | date | None) -> Call[AuditEvent]:
+    """The security log from ``since`` on (all of it: None), oldest first, one entry per
+    NDJSON line. A naive ``datetime`` is UTC; a ``date`` is the start of that day, UTC."""
+    params: dict[str, Any] = {}
+    if isinstance(since, date) and not isinstance(since, datetime):
+        since = datetime(since.year, since.month, since.day, tzinfo=UTC)
+    if since is not None:
+        params["since"] = rfc3339(since)
+    path = "/api/account/audit-log/export"
+    return Call("GET", path, one(AuditEvent), params=params or None, lines=True)
 
 
 def list_accounts() -> Call[list[AccountMembership]]:

@@ -31,7 +31,7 @@ from paradarum.errors import (
     ValidationFailed,
 )
 from paradarum.ratelimit import Limit, RateLimiter
-from paradarum.services import audit, confinement, validation
+from paradarum.services import audit, confinement, validation, webhooks
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
 from paradarum.services.notifications import Kind, enqueue
@@ -491,6 +491,22 @@ class ApiKeyService:
             key_prefix=prefix,
             detail=f"Replaces {replaces.key_prefix} ({replaces.name})." if replaces else None,
         )
+        webhooks.emit(
+            conn,
+            account_id=principal.account_id,
+            event=webhooks.Event.KEY_CREATED,
+            data={
+                "id": key_id,
+                "name": name,
+                "keyPrefix": prefix,
+                "createdAt": now,
+                "expiresAt": settings.expires_at,
+                "permissions": str(settings.permission),
+                "replaces": replaces.id if replaces else None,
+                "actor": principal.actor_name,
+            },
+            now=now,
+        )
         # "A new API key was added to your account", like the big platforms send.
         enqueue(
             conn,
@@ -577,6 +593,14 @@ class ApiKeyService:
                 actor=principal,
                 key_id=key_id,
                 key_prefix=row.key_prefix,
+            )
+            webhooks.emit_key_revoked(
+                conn,
+                account_id=principal.account_id,
+                key=row,
+                reason=str(RevokeReason.USER),
+                now=now,
+                actor=principal.actor_name,
             )
             return key_info(row)
 
@@ -674,6 +698,21 @@ class ApiKeyService:
                 key_id=old.id,
                 key_prefix=old.key_prefix,
                 detail=detail,
+            )
+            webhooks.emit(
+                conn,
+                account_id=principal.account_id,
+                event=webhooks.Event.KEY_ROLLED,
+                data={
+                    "id": old.id,
+                    "name": old.name,
+                    "keyPrefix": old.key_prefix,
+                    "replacedBy": {"id": created.id, "keyPrefix": created.key_prefix},
+                    "worksUntil": values.get("expires_at"),
+                    "revokedAt": values.get("revoked_at"),
+                    "actor": principal.actor_name,
+                },
+                now=now,
             )
             return created
 

@@ -28,7 +28,7 @@ from paradarum.db.engine import Database
 from paradarum.db.tables import api_keys
 from paradarum.errors import RateLimited
 from paradarum.ratelimit import Limit, RateLimiter, address_bucket
-from paradarum.services import audit
+from paradarum.services import audit, webhooks
 from paradarum.services.apikeys import RevokeReason, revoke_one
 from paradarum.services.context import ClientInfo
 from paradarum.services.notifications import Kind, enqueue, key_ref
@@ -148,6 +148,18 @@ class LeakService:
                 detail=f"Found in public at {leak.found_at}; revoked automatically"
                 + (f", with the keys it had created: {with_it}." if cascade else "."),
             )
+            webhooks.emit(
+                conn,
+                account_id=row.account_id,
+                event=webhooks.Event.KEY_LEAKED,
+                data={
+                    **webhooks.key_data(row),
+                    "foundAt": leak.found_at,
+                    "revokedAt": now,
+                    "alsoRevoked": [webhooks.key_data(other) for other in cascade],
+                },
+                now=now,
+            )
             enqueue(
                 conn,
                 self._db,
@@ -203,6 +215,15 @@ class LeakService:
                         key_id=child.id,
                         key_prefix=child.key_prefix,
                         detail=detail,
+                    )
+                    webhooks.emit_key_revoked(
+                        conn,
+                        account_id=child.account_id,
+                        key=child,
+                        reason=str(RevokeReason.LEAKED),
+                        now=now,
+                        detail=detail,
+                        actor="system",
                     )
             parents = list(children)
         return revoked
