@@ -62,7 +62,7 @@ def request(runtime: Runtime, who: Principal, **what: object):
 
 
 def detail(runtime: Runtime, who: Principal, purge_id: int):
-    return run(runtime.purges.get(account_id=who.account_id, purge_id=purge_id))
+    return run(runtime.purges.get(principal=who, purge_id=purge_id))
 
 
 async def _once(delivery: PurgeDelivery) -> int:
@@ -137,7 +137,8 @@ def test_another_accounts_purge_is_not_found(frozen_runtime):
     info = request(frozen_runtime, ada, tags=["t"])
     assert detail(frozen_runtime, ada, info.id).purge == info
     with pytest.raises(PurgeNotFound):
-        run(frozen_runtime.purges.get(account_id=bob_account.id, purge_id=info.id))
+        bob = Principal(account_id=bob_account.id, kind=CredentialKind.SESSION)
+        run(frozen_runtime.purges.get(principal=bob, purge_id=info.id))
 
 
 def test_delivery_sends_the_right_request_to_every_node(frozen_runtime, nodes):
