@@ -280,7 +280,7 @@ def test_several_workers_deliver_every_purge_exactly_once(runtime, settings, nod
             db.close()
     for node in nodes:
         assert sorted(r.path for r in node.requests) == sorted(f"/page/{n}" for n in range(25))
-    page = run(runtime.purges.list(account_id=who.account_id, limit=100))
+    page = run(runtime.purges.list(principal=who, limit=100))
     assert {item.status for item in page.items} == {"done"}
 
 
@@ -321,7 +321,7 @@ def test_purges_are_listed_newest_first_across_pages(frozen_runtime, clock):
             clock.advance(1)
     seen, cursor = [], None
     while True:
-        page = run(frozen_runtime.purges.list(account_id=who.account_id, limit=2, cursor=cursor))
+        page = run(frozen_runtime.purges.list(principal=who, limit=2, cursor=cursor))
         seen += [item.id for item in page.items]
         cursor = page.next_cursor
         if cursor is None:
