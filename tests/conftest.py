@@ -107,7 +107,13 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 @pytest.fixture
 def frozen_runtime(settings: Settings, clock: FrozenClock) -> Iterator[Runtime]:
-    rt = build_runtime(settings, clock=clock, passwords=Passwords(concurrency=4, memory_kib=1024))
+    rt = build_runtime(
+        settings,
+        clock=clock,
+        passwords=Passwords(concurrency=4, memory_kib=1024),
+        # Chance stands still with the clock: a retry waits its full backoff.
+        chance=lambda: 0.0,
+    )
     upgrade(rt.db)
     yield rt
     rt.close()

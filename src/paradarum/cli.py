@@ -40,7 +40,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 HELP = (
     "Paradarum: API keys, panel and cache purge. Run and administer the server "
-    "(serve, db, accounts), and use it like a customer.\n\n" + customer.CONNECTION_HELP
+    "(serve, db, accounts, jobs), and use it like a customer.\n\n" + customer.CONNECTION_HELP
 )
 
 DataDir = Annotated[
@@ -356,6 +356,34 @@ def _on_database(
         raise fail(exc.message) from None
 
 
+def jobs(
+    as_json: customer.AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Count the job queue's rows by kind and state (queued, running, done, failed):
+    purge deliveries, email; from the database, so every process's jobs."""
+    from paradarum.services.jobs import JobState
+
+    async def work(runtime: Runtime) -> Any:
+        return await runtime.jobs.counts()
+
+    counts = _on_database(data_dir=data_dir, database_url=database_url, work=work)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {kind: {str(s): n for s, n in states.items()} for kind, states in counts.items()}
+            )
+        )
+        return
+    # A table a person reads and grep/awk can cut: one line per kind.
+    width = max([len("kind"), *(len(kind) for kind in counts)])
+    typer.echo("  ".join([f"{'kind':<{width}}", *(f"{state!s:>7}" for state in JobState)]))
+    for kind, by_state in counts.items():
+        cells = (f"{by_state[state]:>7}" for state in JobState)
+        typer.echo("  ".join([f"{kind:<{width}}", *cells]))
+
+
 def _zone_line(zone: ZoneInfo, id_width: int) -> str:
     """``12  active   www.example.com``: ID, status, hostname; grep and cut friendly."""
     return f"{zone.id:>{id_width}}  {zone.status:<7}  {zone.hostname}"
@@ -460,6 +488,7 @@ def build_app() -> typer.Typer:
     customer.replace_command(zones, "add", zones_add)
     customer.replace_command(zones, "list", zones_list)
     app.command("serve")(operator(serve))
+    app.command("jobs")(operator(jobs))
     db_app = customer.new_group("Database administration.")
     db_app.command("upgrade")(operator(db_upgrade))
     app.add_typer(db_app, name="db")

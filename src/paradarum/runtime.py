@@ -11,8 +11,10 @@ at import time, and each test builds its own. Its life has three steps:
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
+from paradarum import egress
 from paradarum.background import Background
 from paradarum.clock import Clock, utcnow
 from paradarum.config import Settings, load_or_create_secret
@@ -33,19 +35,22 @@ from paradarum.services.accounts import AccountService
 from paradarum.services.apikeys import ApiKeyService
 from paradarum.services.audit import AuditLog
 from paradarum.services.auth import Authenticator
-from paradarum.services.delivery import PurgeDelivery
+from paradarum.services.jobs import Chance, JobQueue, Worker
 from paradarum.services.leaks import LeakService
 from paradarum.services.members import MemberService
 from paradarum.services.notifications import Notifier
+from paradarum.services.purge_jobs import PurgeJob, purge_kind
 from paradarum.services.purges import PurgeService
 from paradarum.services.trust import TrustPolicyService
 from paradarum.services.twofactor import TwoFactorService
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
+from paradarum.services.webhooks import Egress, WebhookService
 from paradarum.services.zones import AdditionLimits, ZoneService
 from paradarum.tokens import TokenCodec
 
 SESSION_CLEANUP_SECONDS = 600.0
 EXPIRY_REMINDER_SECONDS = 600.0
+KEY_ANNOUNCEMENT_SECONDS = 600.0
 
 
 @dataclass
@@ -69,12 +74,15 @@ class Runtime:
     authenticator: Authenticator
     zones: ZoneService
     purges: PurgeService
-    purge_delivery: PurgeDelivery
+    # The job queue (counts by kind and state) and its kinds' workers.
+    jobs: JobQueue
+    purge_delivery: Worker[PurgeJob]
     notifier: Notifier
     leaks: LeakService
     signing_keys: SigningKeys
     trust: TrustPolicyService
     two_factor: TwoFactorService
+    webhooks: WebhookService
 
     async def start(self) -> None:
         await self.db.start()
@@ -136,6 +144,7 @@ def build_runtime(
     clock: Clock = utcnow,
     passwords: Passwords | None = None,
     limiter: RateLimiter | None = None,
+    chance: Chance = random.random,
 ) -> Runtime:
     db = open_database(settings)
     background = Background()
@@ -144,8 +153,15 @@ def build_runtime(
     )
     server_secret = load_or_create_secret(settings)
     tokens = TokenCodec(secret=server_secret, lifetime_seconds=settings.jwt_lifetime_seconds)
-    box = SecretBox(
-        settings.secrets_key.get_secret_value() if settings.secrets_key else server_secret
+    box_key = settings.secrets_key.get_secret_value() if settings.secrets_key else server_secret
+    box = SecretBox(box_key)
+    # Webhook signing secrets under a key of their own (the same server secret, another
+    # derivation): a sealed TOTP secret never opens as a webhook secret, nor back.
+    webhook_box = SecretBox(box_key, purpose="webhook")
+    webhook_egress = Egress(
+        policy=egress.AddressPolicy(settings.webhook_allowed_networks),
+        nameserver=settings.dns_nameserver,
+        dns_timeout=settings.dns_timeout_seconds,
     )
     limiter = limiter or build_limiter(settings, db, clock)
     auth_failures = FailureMirror(
@@ -163,12 +179,14 @@ def build_runtime(
         # timeout): only a process that died mid-send lets its lease run out.
         lease_seconds=max(120.0, 6 * settings.smtp_timeout_seconds),
     )
-    purge_delivery = PurgeDelivery(
-        db=db,
-        clock=clock,
-        max_attempts=settings.purge_max_attempts,
-        retry_seconds=settings.purge_retry_seconds,
-        timeout_seconds=settings.purge_timeout_seconds,
+    jobs = JobQueue(db=db, clock=clock, chance=chance)
+    purge_delivery = jobs.add(
+        purge_kind(
+            db=db,
+            max_attempts=settings.purge_max_attempts,
+            retry_seconds=settings.purge_retry_seconds,
+            timeout_seconds=settings.purge_timeout_seconds,
+        )
     )
     accounts = AccountService(
         db=db,
@@ -242,6 +260,7 @@ def build_runtime(
             window_seconds=settings.purge_window_seconds,
             on_queued=purge_delivery.wake,
         ),
+        jobs=jobs,
         purge_delivery=purge_delivery,
         notifier=notifier,
         leaks=LeakService(
@@ -277,6 +296,7 @@ def build_runtime(
             public_url=settings.public_url,
             on_notify=notifier.wake,
         ),
+        webhooks=WebhookService(db=db, clock=clock, box=webhook_box, egress=webhook_egress),
     )
     if settings.purge_delivery_enabled:
         background.add_loop("purge-delivery", purge_delivery.run)
@@ -285,6 +305,9 @@ def build_runtime(
         background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, notifier.remind_expiring)
     # Zones follow their domain: held zones are looked for in DNS again every day.
     background.add_loop("zone-recheck", runtime.zones.run_rechecks)
+    background.every(
+        "key-announcements", KEY_ANNOUNCEMENT_SECONDS, runtime.webhooks.announce_key_times
+    )
     background.every("usage-flush", FLUSH_SECONDS, usage.flush)
     background.every("session-cleanup", SESSION_CLEANUP_SECONDS, accounts.clean_up_sessions)
     background.every("oidc-token-cleanup", SESSION_CLEANUP_SECONDS, runtime.trust.clean_up)

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
 
-import httpx
 import pytest
 from sqlalchemy import delete, select
 
@@ -17,7 +16,8 @@ from paradarum.db.tables import audit_events, purge_deliveries, zones
 from paradarum.errors import NotYourHosts, RateLimited, ValidationFailed, ZoneTaken
 from paradarum.runtime import Runtime, open_database
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
-from paradarum.services.delivery import PurgeDelivery
+from paradarum.services.jobs import JobQueue, Outcome, Worker
+from paradarum.services.purge_jobs import PurgeJob, purge_kind
 from paradarum.services.purges import PurgeNotFound
 from paradarum.services.roles import Role
 from tests.cache import RecordingNode, recording_node
@@ -65,14 +65,14 @@ def detail(runtime: Runtime, who: Principal, purge_id: int):
     return run(runtime.purges.get(principal=who, purge_id=purge_id))
 
 
-async def _once(delivery: PurgeDelivery) -> int:
-    async with httpx.AsyncClient(timeout=5) as http:
-        return await delivery.run_once(http)
-
-
-def deliver(delivery: PurgeDelivery) -> int:
+def deliver(delivery: Worker[PurgeJob]) -> int:
     """One pass of the delivery loop: claim what is due, send, record."""
-    return run(_once(delivery))
+    return run(delivery.run_once())
+
+
+def purge_worker(db, clock, **params: object) -> Worker[PurgeJob]:
+    """Purge delivery in another process or instance: its own queue on ``db``."""
+    return JobQueue(db=db, clock=clock).add(purge_kind(db=db, **params))  # type: ignore[arg-type]
 
 
 def deliveries(runtime: Runtime, purge_id: int) -> list:
@@ -234,7 +234,7 @@ def test_a_claim_excludes_other_workers_until_it_expires_and_then_is_fenced(
     info = request(frozen_runtime, who, everything=True)
     crashed = frozen_runtime.purge_delivery
     other_db = open_database(settings)  # another process or instance
-    other = PurgeDelivery(db=other_db, clock=clock, lease_seconds=120)
+    other = purge_worker(other_db, clock, lease_seconds=120)
     try:
         held = run(crashed.claim(10))
         assert len(held) == 2
@@ -245,9 +245,9 @@ def test_a_claim_excludes_other_workers_until_it_expires_and_then_is_fenced(
         taken = run(other.claim(10))
         assert [claim.attempt for claim in taken] == [2, 2]
         # The first worker wakes up late: its result no longer counts.
-        assert run(crashed.record(held[0], None)) is False
+        assert run(crashed.record(held[0], Outcome.ok())) is False
         for claim in taken:
-            assert run(other.record(claim, None)) is True
+            assert run(other.record(claim, Outcome.ok())) is True
     finally:
         other_db.close()
     result = detail(frozen_runtime, who, info.id)
@@ -261,14 +261,11 @@ def test_several_workers_deliver_every_purge_exactly_once(runtime, settings, nod
     for first in range(0, 25, 5):  # five purges (the limit) of five URLs each
         request(runtime, who, urls=urls[first : first + 5])
     databases = [open_database(settings) for _ in range(3)]
-    workers = [
-        PurgeDelivery(db=db, clock=runtime.clock, batch_size=1, concurrency=2) for db in databases
-    ]
+    workers = [purge_worker(db, runtime.clock, batch_size=1, concurrency=2) for db in databases]
 
-    async def work(worker: PurgeDelivery) -> None:
-        async with httpx.AsyncClient(timeout=5) as http:
-            while await worker.run_once(http):
-                pass
+    async def work(worker: Worker[PurgeJob]) -> None:
+        while await worker.run_once():
+            pass
 
     async def together() -> None:
         await asyncio.gather(*(work(worker) for worker in workers))
@@ -308,8 +305,8 @@ def test_one_accounts_flood_does_not_delay_another_accounts_purge(frozen_runtime
     )
     late = request(frozen_runtime, quiet, urls=["https://quiet.example/now"])
     claims = run(frozen_runtime.purge_delivery.claim(4))
-    assert {claim.purge_id for claim in claims} >= {late.id}
-    assert sum(claim.purge_id == late.id for claim in claims) == 2  # both nodes
+    assert {claim.job.purge_id for claim in claims} >= {late.id}
+    assert sum(claim.job.purge_id == late.id for claim in claims) == 2  # both nodes
 
 
 def test_purges_are_listed_newest_first_across_pages(frozen_runtime, clock):

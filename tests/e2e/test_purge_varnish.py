@@ -364,11 +364,7 @@ def test_the_client_and_the_cli_stay_inside_the_accounts_zones(varnish, tmp_path
 def deliver_queued(runtime: Runtime) -> int:
     """One pass of the delivery loop (for an app built with delivery turned off)."""
 
-    async def once() -> int:
-        async with httpx.AsyncClient(timeout=10) as http:
-            return await runtime.purge_delivery.run_once(http)
-
-    return int(run(once()))
+    return int(run(runtime.purge_delivery.run_once()))
 
 
 def test_a_purge_accepted_before_the_zone_moved_leaves_the_new_owners_pages_cached(

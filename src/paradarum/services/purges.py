@@ -10,7 +10,7 @@ zones' hostnames, and the cache bans only objects stored for them
 
 A purge is accepted in one write transaction that inserts the purge, one
 ``purge_deliveries`` row per configured cache node and the audit event. Nothing
-is sent to a cache here: :mod:`paradarum.services.delivery` does that in the
+is sent to a cache here: :mod:`paradarum.services.purge_jobs` does that in the
 background, so the caller's ``202`` never waits for a cache node, and a queued
 purge survives a restart because it lives in the database.
 """
