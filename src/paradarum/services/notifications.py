@@ -76,6 +76,8 @@ class Kind(StrEnum):
     # A second factor turned on or off, a passkey added or removed, a recovery code
     # used: to the person whose factor it is.
     SECOND_FACTOR = "second_factor"
+    # Paradarum stopped sending to a webhook endpoint whose deliveries kept failing.
+    WEBHOOK_DISABLED = "webhook_disabled"
 
 
 # Kinds whose link is bound to the person's session key: its purpose and lifetime.
@@ -399,6 +401,16 @@ class Notifier:
                 hostname=payload["hostname"],
                 moved=claim.kind is Kind.ZONE_MOVED,
                 at=_time(payload["at"]),
+                **common,
+            )
+        if claim.kind is Kind.WEBHOOK_DISABLED:
+            since = payload.get("failing_since")
+            return messages.webhook_disabled(
+                endpoint_id=payload["endpoint_id"],
+                url=payload["url"],
+                failing_since=_time(since) if since else None,
+                at=_time(payload["at"]),
+                reason=payload["reason"],
                 **common,
             )
         if claim.kind is Kind.SECOND_FACTOR:
