@@ -34,10 +34,10 @@ from paradarum.services.accounts import AccountService
 from paradarum.services.apikeys import ApiKeyService
 from paradarum.services.audit import AuditLog
 from paradarum.services.auth import Authenticator
+from paradarum.services.emails import EmailJob, Emails
 from paradarum.services.jobs import Chance, JobQueue, Worker
 from paradarum.services.leaks import LeakService
 from paradarum.services.members import MemberService
-from paradarum.services.notifications import Notifier
 from paradarum.services.purge_jobs import PurgeJob, purge_kind
 from paradarum.services.purges import PurgeService
 from paradarum.services.trust import TrustPolicyService
@@ -74,7 +74,9 @@ class Runtime:
     # The job queue (counts by kind and state) and its kinds' workers.
     jobs: JobQueue
     purge_delivery: Worker[PurgeJob]
-    notifier: Notifier
+    # What emails say and when reminders are due; their worker sends them.
+    emails: Emails
+    email_delivery: Worker[EmailJob]
     leaks: LeakService
     signing_keys: SigningKeys
     trust: TrustPolicyService
@@ -93,7 +95,7 @@ class Runtime:
 
     def close(self) -> None:
         self.passwords.close()
-        self.notifier.close()
+        self.emails.close()
         self.db.close()
 
 
@@ -157,18 +159,20 @@ def build_runtime(
         limiter, clock, spawn=lambda work: background.spawn(work, name="failure-count")
     )
     usage = KeyUsage(db=db, clock=clock)
-    notifier = Notifier(
+    jobs = JobQueue(db=db, clock=clock, chance=chance)
+    emails = Emails(
         db=db,
         clock=clock,
         tokens=tokens,
         mailer=build_mailer(settings),
         mail_from=settings.mail_from,
         panel_url=settings.public_url,
+    )
+    email_delivery = jobs.add(
         # Longer than one send can take (connect, TLS, login, data: each up to the
         # timeout): only a process that died mid-send lets its lease run out.
-        lease_seconds=max(120.0, 6 * settings.smtp_timeout_seconds),
+        emails.kind(lease_seconds=max(120.0, 6 * settings.smtp_timeout_seconds))
     )
-    jobs = JobQueue(db=db, clock=clock, chance=chance)
     purge_delivery = jobs.add(
         purge_kind(
             db=db,
@@ -185,7 +189,7 @@ def build_runtime(
         clock=clock,
         settings=settings,
         background=background,
-        on_notify=notifier.wake,
+        on_notify=email_delivery.wake,
     )
     runtime = Runtime(
         settings=settings,
@@ -204,7 +208,7 @@ def build_runtime(
             tokens=tokens,
             limiter=limiter,
             accounts=accounts,
-            on_notify=notifier.wake,
+            on_notify=email_delivery.wake,
         ),
         apikeys=ApiKeyService(
             db=db,
@@ -214,7 +218,7 @@ def build_runtime(
             creations_per_window=settings.key_creations_per_account,
             creation_window_seconds=settings.key_creation_window_seconds,
             verifies_email=settings.verifies_email,
-            on_notify=notifier.wake,
+            on_notify=email_delivery.wake,
         ),
         audit=AuditLog(db=db),
         authenticator=Authenticator(
@@ -251,14 +255,15 @@ def build_runtime(
         ),
         jobs=jobs,
         purge_delivery=purge_delivery,
-        notifier=notifier,
+        emails=emails,
+        email_delivery=email_delivery,
         leaks=LeakService(
             db=db,
             clock=clock,
             limiter=limiter,
             public_per_address=settings.public_revocations_per_address,
             public_window_seconds=settings.public_revocation_window_seconds,
-            on_notify=notifier.wake,
+            on_notify=email_delivery.wake,
         ),
         signing_keys=SigningKeys.from_settings(settings, clock=clock),
         trust=TrustPolicyService(
@@ -283,14 +288,19 @@ def build_runtime(
             passwords=passwords,
             accounts=accounts,
             public_url=settings.public_url,
-            on_notify=notifier.wake,
+            on_notify=email_delivery.wake,
         ),
     )
     if settings.purge_delivery_enabled:
         background.add_loop("purge-delivery", purge_delivery.run)
     if settings.notifications_enabled:
-        background.add_loop("notifications", notifier.run)
-        background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, notifier.remind_expiring)
+        background.add_loop("notifications", email_delivery.run)
+
+        async def remind_expiring() -> None:
+            if await emails.remind_expiring():
+                email_delivery.wake()
+
+        background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, remind_expiring)
     # Zones follow their domain: held zones are looked for in DNS again every day.
     background.add_loop("zone-recheck", runtime.zones.run_rechecks)
     background.every("usage-flush", FLUSH_SECONDS, usage.flush)

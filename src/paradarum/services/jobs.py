@@ -90,7 +90,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -158,18 +158,20 @@ class Outcome:
     reason: str | None = None
     detail: str | None = None
     status: str | None = None
+    # What perform wants finished() to see (email: the subject it sent); never stored.
+    data: Any = None
 
     @classmethod
-    def ok(cls, status: str | None = None) -> Outcome:
-        return cls(Result.DONE, status=status)
+    def ok(cls, status: str | None = None, *, data: Any = None) -> Outcome:
+        return cls(Result.DONE, status=status, data=data)
 
     @classmethod
-    def retry(cls, reason: str, detail: str | None = None) -> Outcome:
-        return cls(Result.RETRY, reason=reason, detail=detail)
+    def retry(cls, reason: str, detail: str | None = None, *, data: Any = None) -> Outcome:
+        return cls(Result.RETRY, reason=reason, detail=detail, data=data)
 
     @classmethod
-    def fail(cls, reason: str, detail: str | None = None) -> Outcome:
-        return cls(Result.FAILED, reason=reason, detail=detail)
+    def fail(cls, reason: str, detail: str | None = None, *, data: Any = None) -> Outcome:
+        return cls(Result.FAILED, reason=reason, detail=detail, data=data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,7 +530,9 @@ class Worker(Generic[T]):
                 chance=self._chance(),
             )
             if retry_at is None:
-                resolved = Outcome.fail(outcome.reason or "gave up", outcome.detail)
+                resolved = replace(
+                    outcome, result=Result.FAILED, reason=outcome.reason or "gave up"
+                )
         recorded = await self._db.write(self._record, claim, resolved, retry_at, now)
         if outcome.result is not Result.DONE:
             logger.warning(
