@@ -38,11 +38,13 @@ def context(browser: Any, server: ServerProcess, server_port: int) -> Iterator[A
     ctx.close()
 
 
-def virtual_authenticator(page: Any) -> Any:
-    """A platform authenticator that says yes at once, as a person touching it would."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send(
+def virtual_authenticator(page: Any, cdp: Any = None) -> Any:
+    """A platform authenticator that says yes at once, as a person touching it would
+    (another one on ``cdp``'s page when given: a second device)."""
+    if cdp is None:
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
+    cdp.authenticator_id = cdp.send(
         "WebAuthn.addVirtualAuthenticator",
         {
             "options": {
@@ -54,7 +56,7 @@ def virtual_authenticator(page: Any) -> Any:
                 "automaticPresenceSimulation": True,
             }
         },
-    )
+    )["authenticatorId"]
     return cdp
 
 
@@ -148,6 +150,58 @@ def test_a_passkey_is_registered_used_to_sign_in_and_removed(page):
     # With no second factor left, the password alone signs in again.
     sign_out(page)
     sign_in(page, email)
+    page.wait_for_url("**/account/api-keys")
+
+
+def test_several_passkeys_are_named_renamed_and_each_removed_on_its_own(page):
+    cdp = virtual_authenticator(page)
+    email = fresh_email()
+    sign_up(page, email)
+    open_section(page, "Security")
+    page.get_by_label("Name").fill("Laptop")
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.locator("#passkey-list li")).to_have_count(1)
+    # The laptop is away; a security key is registered as a second passkey.
+    cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": cdp.authenticator_id})
+    virtual_authenticator(page, cdp)
+    page.get_by_label("Name").fill("Security key")
+    page.get_by_role("button", name="Add a passkey").click()
+    items = page.locator("#passkey-list li")
+    expect(items).to_have_count(2)
+    expect(items.filter(has_text="Laptop")).to_have_count(1)
+    expect(items.filter(has_text="Security key")).to_have_count(1)
+
+    # Renamed through the API (the panel's own session), the new name is listed.
+    key_id = items.filter(has_text="Security key").get_attribute("data-passkey-id")
+    renamed = page.evaluate(
+        """async (id) => {
+            const { token } = JSON.parse(sessionStorage.getItem("paradarum.session"));
+            const response = await fetch(`/api/account/two-factor/passkeys/${id}`, {
+                method: "PATCH",
+                headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+                body: JSON.stringify({ name: "Blue key" }),
+            });
+            return response.status;
+        }""",
+        key_id,
+    )
+    assert renamed == 200
+    page.reload()
+    expect(items.filter(has_text="Blue key")).to_have_count(1)
+    expect(items.filter(has_text="Security key")).to_have_count(0)
+
+    # The security key signs in; removing the laptop's leaves it working.
+    sign_out(page)
+    sign_in(page, email)
+    page.get_by_role("button", name="Use a passkey").click()
+    page.wait_for_url("**/account/api-keys")
+    open_section(page, "Security")
+    items.filter(has_text="Laptop").get_by_role("button", name="Remove").click()
+    expect(items).to_have_count(1)
+    expect(items.filter(has_text="Blue key")).to_contain_text("last used")
+    sign_out(page)
+    sign_in(page, email)
+    page.get_by_role("button", name="Use a passkey").click()
     page.wait_for_url("**/account/api-keys")
 
 

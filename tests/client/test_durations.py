@@ -57,6 +57,20 @@ def test_an_expiry_is_a_span_from_now_a_date_or_an_rfc3339_time(text, when):
     assert durations.expiry(text) == when
 
 
+def test_the_help_of_expires_states_the_same_date_rule():
+    """``--help`` is where a person reads what a date means: through that day, UTC, as
+    the panel and the docs say, never its start."""
+    from typer.testing import CliRunner
+
+    from paradarum_client.cli import build_app
+
+    shown = CliRunner().invoke(build_app(), ["keys", "create", "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    said = " ".join(shown.output.split())
+    assert "2027-01-31: the key works through that day, UTC" in said, said
+    assert "its start" not in said
+
+
 NOT_EXPIRIES = [
     ("0", "is now"),
     ("0d", "is now"),

@@ -119,6 +119,25 @@ def test_the_cli_walkthrough_names_no_literal_id():
         assert not re.search(r"\b(verify|show|roll|revoke|usage|delete)\s+\d+\b", command), line
 
 
+LITERAL_ID = re.compile(
+    r"\b(verify|show|roll|revoke|usage|delete|remove)\s+\d+\b"
+    r"|/(zones|apikeys|purges|members|invitations|trust-policies|passkeys)/\d+\b"
+)
+
+
+def test_no_shell_example_in_the_docs_names_a_literal_id():
+    """The same rule for every shell block of the README and the docs: an example
+    pasted on a server with other accounts must act on what the command before made."""
+    pages = [README, ROOT / "client" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    found = []
+    for page in pages:
+        for block in re.findall(r"```(?:sh|bash|shell)\n(.*?)```", page.read_text(), re.S):
+            for line in block.splitlines():
+                if LITERAL_ID.search(line.split("#")[0]):
+                    found.append(f"{page.relative_to(ROOT)}: {line}")
+    assert found == []
+
+
 VERIFIED_BY_ID = """
 import sys
 from datetime import UTC, datetime

@@ -428,3 +428,85 @@ def test_second_factors_are_managed_with_a_session_only(frozen_client):
         "/api/account", json={"requireTwoFactor": True}, headers=bearer(key)
     )
     assert refused.status_code == 403
+
+
+POLICY = {
+    "name": "deploy",
+    "issuer": "https://token.actions.githubusercontent.com",
+    "conditions": {"repository_id": "42", "ref": "refs/heads/main"},
+}
+
+
+def test_every_action_that_mints_power_needs_a_recent_sign_in(frozen_client, frozen_runtime, clock):
+    """Keys (create, roll), members and invitations, the password, second factors and
+    trust policies: each is refused to a session signed in 11 minutes ago, and nothing
+    changes, until the person re-authenticates."""
+    client = frozen_client
+    signup(client, "lead@example.com")
+    owner = login(client, "lead@example.com")
+    secret, _ = _enrol(client, clock, owner)
+    key = client.post("/api/account/apikeys", json={"name": "k"}, headers=bearer(owner))
+    assert key.status_code == 201, key.text
+    pending = client.post(
+        "/api/account/invitations",
+        json={"email": "later@example.com", "role": "viewer"},
+        headers=bearer(owner),
+    ).json()["data"]
+    signup(client, "dev@example.com")
+    _invite_and_join(client, frozen_runtime, clock, owner, "dev@example.com", "developer")
+    [_, member] = client.get("/api/account/members", headers=bearer(owner)).json()["data"]
+    policy = client.post(
+        "/api/account/trust-policies",
+        json=POLICY,
+        headers=bearer(owner),
+    )
+    assert policy.status_code == 201, policy.text
+    clock.advance(11 * 60)
+    code = _code(secret, clock)
+    attempts = [
+        ("POST", "/api/account/apikeys", {"name": "another"}),
+        (
+            "POST",
+            f"/api/account/apikeys/{key.json()['data']['id']}/roll",
+            {"gracePeriodMinutes": 0},
+        ),
+        ("POST", "/api/account/invitations", {"email": "new@example.com", "role": "owner"}),
+        ("DELETE", f"/api/account/invitations/{pending['id']}", None),
+        ("PATCH", f"/api/account/members/{member['id']}", {"role": "owner"}),
+        ("DELETE", f"/api/account/members/{member['id']}", {"keys": "keep"}),
+        ("POST", "/api/account/password", {"currentPassword": PASSWORD, "newPassword": "x" * 16}),
+        ("POST", "/api/account/two-factor/totp", None),
+        ("DELETE", "/api/account/two-factor/totp", {"code": code}),
+        ("POST", "/api/account/two-factor/recovery-codes", None),
+        ("POST", "/api/account/two-factor/passkeys/options", None),
+        ("PATCH", "/api/account", {"requireTwoFactor": True}),
+        ("POST", "/api/account/trust-policies", {**POLICY, "name": "another"}),
+        ("DELETE", f"/api/account/trust-policies/{policy.json()['data']['id']}", None),
+    ]
+    for method, path, body in attempts:
+        refused = client.request(method, path, json=body, headers=bearer(owner))
+        assert refused.status_code == 403, (method, path, refused.text)
+        assert refused.json()["data"] == {"stepUpRequired": True}, (method, path)
+    # Nothing changed.
+    assert len(client.get("/api/account/apikeys", headers=bearer(owner)).json()["data"]) == 1
+    invitations = client.get("/api/account/invitations", headers=bearer(owner)).json()["data"]
+    assert [entry["id"] for entry in invitations] == [pending["id"]]
+    members = client.get("/api/account/members", headers=bearer(owner)).json()["data"]
+    assert [entry["role"] for entry in members] == ["owner", "developer"]
+    status = client.get("/api/account/two-factor", headers=bearer(owner)).json()["data"]
+    assert status["totp"] is True and status["recoveryCodesLeft"] == 10
+    assert (
+        client.get("/api/account", headers=bearer(owner)).json()["data"]["requireTwoFactor"]
+        is False
+    )
+    policies = client.get("/api/account/trust-policies", headers=bearer(owner)).json()["data"]
+    assert len(policies) == 1
+    # Re-authenticated, the same session's person may again.
+    fresh = client.post(
+        "/api/auth/reauthenticate", json={"password": PASSWORD, "code": code}, headers=bearer(owner)
+    )
+    assert fresh.status_code == 200, fresh.text
+    token = fresh.json()["data"]["token"]
+    for method, path, body in attempts[:6] + attempts[-3:]:
+        done = client.request(method, path, json=body, headers=bearer(token))
+        assert done.status_code in (200, 201), (method, path, done.text)

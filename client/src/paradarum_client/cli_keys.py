@@ -63,7 +63,8 @@ def keys_create(
             "--expires",
             metavar="WHEN",
             help="When the key stops working: 90d, 30d, 12h (from now), a date "
-            "(2027-01-31: its start, UTC) or an RFC 3339 time; at most 366 days ahead. "
+            "(2027-01-31: the key works through that day, UTC) or an RFC 3339 time; at most "
+            "366 days ahead. "
             "Default: never.",
             show_default=False,
         ),
