@@ -169,8 +169,8 @@ def test_a_slow_relay_never_makes_another_process_give_up_on_rows_still_waiting(
             asyncio.run(both())
             assert statuses(runtime) == ["sent"] * 5
         finally:
-            for emails in senders:
-                emails.close()
+            for each in senders:
+                each.close()
             runtime.close()
         assert sorted(r.rcpt_tos[0] for r in relay.messages()) == emails
 
