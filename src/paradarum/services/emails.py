@@ -35,7 +35,7 @@ from email.message import EmailMessage
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select, update
+from sqlalchemy import Connection, and_, exists, func, select
 from sqlalchemy.orm import aliased
 
 from paradarum import messages
@@ -241,6 +241,7 @@ class Emails:
             ),
             perform=self.perform,
             finished=self.finished,
+            values=self.values,
             lease_seconds=lease_seconds,
             concurrency=1,
             batch_size=batch_size,
@@ -272,20 +273,22 @@ class Emails:
         return Outcome.ok(str(Status.SENT), data=subject)
 
     @staticmethod
+    def values(claim: Claim[EmailJob], outcome: Outcome, now: datetime) -> dict[str, Any]:
+        """Written with the outcome: when it went out, and no more of a link's
+        payload than needed (what was needed to write it is no longer needed)."""
+        if outcome.result is Result.RETRY:
+            return {}
+        values: dict[str, Any] = {"sent_at": now if outcome.result is Result.DONE else None}
+        if claim.job.kind in LINK_KINDS:
+            values["payload"] = "{}"
+        return values
+
+    @staticmethod
     def finished(conn: Connection, claim: Claim[EmailJob], outcome: Outcome, now: datetime) -> None:
         if outcome.result is Result.RETRY:
             return
         job = claim.job
         done = outcome.result is Result.DONE
-        conn.execute(
-            update(N)
-            .where(N.c.id == claim.id)
-            .values(
-                sent_at=now if done else None,
-                # What was needed to write it is no longer needed.
-                payload="{}" if job.kind in LINK_KINDS else N.c.payload,
-            )
-        )
         if outcome.status == Status.RECORDED or job.email is None:
             # Nothing went out: no mail server is configured, which is the operator's
             # business (PARADARUM_SMTP_URL), not an event of the account; or nobody

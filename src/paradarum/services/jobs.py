@@ -76,7 +76,9 @@ counts as a retry (at most once: a final "outcome unknown").
 every attempt's outcome (retries too: ``outcome.result``), only when the fence
 held: the purge's status roll-up, the security-log entry of an email. The
 outcome it sees is the resolved one: a retry the policy refused is a failure.
-``claimed(conn, claims, now)`` runs in the claiming transaction.
+``claimed(conn, claims, now)`` runs in the claiming transaction; ``values(claim,
+outcome, now)`` adds columns to the UPDATE that records the outcome (never update
+the job's row again in ``finished``: see the field's comment).
 
 Column names ``job_id``, ``job_attempts``, ``job_due``, ``job_account``,
 ``job_created`` and ``job_turn`` are the engine's; ``columns`` must not use them.
@@ -265,6 +267,11 @@ class JobKind(Generic[T]):
     # A column set to the time of every change (claim, outcome), if the table has one.
     updated_at: ColumnElement[Any] | None = None
     finished: Callable[[Connection, Claim[T], Outcome, datetime], None] | None = None
+    # More columns written with an attempt's (resolved) outcome, in the same UPDATE:
+    # on PostgreSQL, a second UPDATE of a row this transaction already changed takes
+    # a key-share lock on the row its foreign key names, which deadlocks against a
+    # finished() that locks that row (the purge's roll-up).
+    values: Callable[[Claim[T], Outcome, datetime], Mapping[str, Any]] | None = None
     claimed: Callable[[Connection, list[Claim[T]], datetime], None] | None = None
     # Entered around a worker's loop (or pass): what perform needs open, e.g. a client.
     session: Callable[[], AbstractAsyncContextManager[object]] | None = None
@@ -562,11 +569,17 @@ class Worker(Generic[T]):
         error = outcome.reason[:ERROR_MAX] if outcome.reason else None
         values: dict[str, Any]
         if outcome.result is Result.DONE:
-            values = {"status": str(outcome.status or statuses.done[0]), "last_error": None}
+            values = {
+                "status": str(outcome.status or statuses.done[0]),
+                "last_error": None,
+                "next_attempt_at": None,
+            }
         elif outcome.result is Result.RETRY:
             values = {"status": statuses.queued, "last_error": error, "next_attempt_at": retry_at}
         else:
             values = {"status": statuses.failed, "last_error": error}
+        if kind.values is not None:
+            values.update(kind.values(claim, outcome, now))
         changed = conn.execute(
             update(t)
             .where(
