@@ -2,9 +2,9 @@
 
 dnsmasq runs in the foreground (a child of the test) on a free loopback port, UDP and
 TCP, with no upstream, no /etc/hosts, no configuration file and no DHCP: it answers only
-from the ``--txt-record`` entries, NXDOMAIN for every other name (or REFUSED, to play a
-broken server). Records change by restarting it on the same port; stopping it plays a
-server that is down.
+from the ``--txt-record`` and ``--host-record`` (A and AAAA) entries, NXDOMAIN for every
+other name (or REFUSED, to play a broken server). Records change by restarting it on the
+same port; stopping it plays a server that is down.
 """
 
 from __future__ import annotations
@@ -79,6 +79,8 @@ class DnsServer:
     port: int
     records: list[Record]
     nxdomain_for_unknown: bool = True
+    # Names and the addresses they resolve to (A for IPv4, AAAA for IPv6).
+    hosts: list[tuple[str, str]] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -117,6 +119,7 @@ class DnsServer:
         if self.nxdomain_for_unknown:
             command.append("--local=/#/")  # authoritative for everything: NXDOMAIN
         command += [_txt_option(name, value) for name, value in self.records]
+        command += [f"--host-record={name},{address}" for name, address in self.hosts]
         with (self.workdir / "dnsmasq.log").open("ab") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -150,6 +153,12 @@ class DnsServer:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
 
+    def set_hosts(self, hosts: Sequence[tuple[str, str]]) -> None:
+        """Resolve names to these addresses from now on (dnsmasq restarts)."""
+        self.stop()
+        self.hosts = list(hosts)
+        self.start()
+
     def set_records(self, records: Sequence[Record]) -> None:
         """Serve ``records`` from now on (dnsmasq restarts on the same port)."""
         self.stop()
@@ -159,7 +168,11 @@ class DnsServer:
 
 @contextlib.contextmanager
 def running_dns(
-    workdir: Path, records: Sequence[Record] = (), *, nxdomain_for_unknown: bool = True
+    workdir: Path,
+    records: Sequence[Record] = (),
+    *,
+    nxdomain_for_unknown: bool = True,
+    hosts: Sequence[tuple[str, str]] = (),
 ) -> Iterator[DnsServer]:
     """dnsmasq serving ``records`` on a free loopback port, stopped afterwards.
 
@@ -170,6 +183,7 @@ def running_dns(
         free_udp_and_tcp_port(),
         list(records),
         nxdomain_for_unknown=nxdomain_for_unknown,
+        hosts=list(hosts),
     )
     server.start()
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import re
 import secrets
 import socket
 import ssl
@@ -150,6 +151,17 @@ class SmtpServer:
     def messages(self) -> list[Received]:
         with self.lock:
             return list(self.received)
+
+    def links(self, email: str, *, subject: str, page: str) -> list[str]:
+        """The links to the panel's ``page`` (``/verify-email``) with a token, in the
+        plain text of the messages to ``email`` whose subject holds ``subject``,
+        oldest first."""
+        found: list[str] = []
+        for received in self.messages():
+            if email in received.rcpt_tos and subject in str(received.message["Subject"]):
+                text = received.message.get_body(("plain",)).get_content()
+                found += re.findall(r"https?://[^/\s]+" + re.escape(page) + r"#token=\S+", text)
+        return found
 
 
 class _Handler:

@@ -365,6 +365,32 @@ class Settings(BaseSettings):
                 raise ValueError(f"issuer {issuer[:100]!r} is not an http(s) URL")
         return value
 
+    # -- webhooks (docs/webhooks.md) --------------------------------------------------
+    # Networks webhooks may be sent to although they are not public (loopback, private,
+    # link-local...), comma-separated CIDRs: for private deployments and tests. Every
+    # other non-public address is refused, when a URL is saved and at every send.
+    webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _valid_webhook_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"PARADARUM_WEBHOOK_ALLOWED_NETWORKS: {entry[:60]!r} is not a network "
+                    "such as 10.0.0.0/8 or 127.0.0.1/32"
+                ) from None
+        return value
+
 
 def parse_nameserver(value: str) -> tuple[str, int]:
     """``(address, port)`` from ``host``, ``host:port`` or ``[v6]:port`` (port 53 by default).

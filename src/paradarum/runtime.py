@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from paradarum import egress
 from paradarum.background import Background
 from paradarum.clock import Clock, utcnow
 from paradarum.config import Settings, load_or_create_secret
@@ -43,11 +44,13 @@ from paradarum.services.purges import PurgeService
 from paradarum.services.trust import TrustPolicyService
 from paradarum.services.twofactor import TwoFactorService
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
+from paradarum.services.webhooks import Egress, WebhookService
 from paradarum.services.zones import AdditionLimits, ZoneService
 from paradarum.tokens import TokenCodec
 
 SESSION_CLEANUP_SECONDS = 600.0
 EXPIRY_REMINDER_SECONDS = 600.0
+KEY_ANNOUNCEMENT_SECONDS = 600.0
 
 
 @dataclass
@@ -81,6 +84,7 @@ class Runtime:
     signing_keys: SigningKeys
     trust: TrustPolicyService
     two_factor: TwoFactorService
+    webhooks: WebhookService
 
     async def start(self) -> None:
         await self.db.start()
@@ -151,8 +155,15 @@ def build_runtime(
     )
     server_secret = load_or_create_secret(settings)
     tokens = TokenCodec(secret=server_secret, lifetime_seconds=settings.jwt_lifetime_seconds)
-    box = SecretBox(
-        settings.secrets_key.get_secret_value() if settings.secrets_key else server_secret
+    box_key = settings.secrets_key.get_secret_value() if settings.secrets_key else server_secret
+    box = SecretBox(box_key)
+    # Webhook signing secrets under a key of their own (the same server secret, another
+    # derivation): a sealed TOTP secret never opens as a webhook secret, nor back.
+    webhook_box = SecretBox(box_key, purpose="webhook")
+    webhook_egress = Egress(
+        policy=egress.AddressPolicy(settings.webhook_allowed_networks),
+        nameserver=settings.dns_nameserver,
+        dns_timeout=settings.dns_timeout_seconds,
     )
     limiter = limiter or build_limiter(settings, db, clock)
     auth_failures = FailureMirror(
@@ -290,6 +301,7 @@ def build_runtime(
             public_url=settings.public_url,
             on_notify=email_delivery.wake,
         ),
+        webhooks=WebhookService(db=db, clock=clock, box=webhook_box, egress=webhook_egress),
     )
     if settings.purge_delivery_enabled:
         background.add_loop("purge-delivery", purge_delivery.run)
@@ -303,6 +315,9 @@ def build_runtime(
         background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, remind_expiring)
     # Zones follow their domain: held zones are looked for in DNS again every day.
     background.add_loop("zone-recheck", runtime.zones.run_rechecks)
+    background.every(
+        "key-announcements", KEY_ANNOUNCEMENT_SECONDS, runtime.webhooks.announce_key_times
+    )
     background.every("usage-flush", FLUSH_SECONDS, usage.flush)
     background.every("session-cleanup", SESSION_CLEANUP_SECONDS, accounts.clean_up_sessions)
     background.every("oidc-token-cleanup", SESSION_CLEANUP_SECONDS, runtime.trust.clean_up)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.browser.harness import CLIPBOARD, DESKTOP, chromium_problem, launch
+from tests.mail import SmtpServer, smtp_server
 from tests.support import IN_CI, ServerProcess, free_port, start_server
 
 
@@ -35,6 +36,14 @@ def server_port() -> int:
     """The port the module's server listens on: chosen first, so that its settings
     (``server_overrides``) can name the server's own address."""
     return free_port()
+
+
+@pytest.fixture(scope="module")
+def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
+    """A mail relay for the modules whose server sends mail (``smtp.url()`` in their
+    ``server_overrides``); ``smtp.links`` finds what it was sent."""
+    with smtp_server(directory=tmp_path_factory.mktemp("smtp")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

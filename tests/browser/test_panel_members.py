@@ -7,23 +7,16 @@ next request sends them to sign in. At desktop and phone (360 px) widths."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.harness import DESKTOP, PHONE, fresh_email, sign_up
-from tests.mail import SmtpServer, smtp_server
+from tests.mail import SmtpServer
 from tests.support import PASSWORD, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
-    with smtp_server(directory=tmp_path_factory.mktemp("smtp")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +30,7 @@ def server_overrides(smtp: SmtpServer, server_port: int) -> dict[str, str]:
 
 
 def invitation_links(smtp: SmtpServer, email: str) -> list[str]:
-    links = []
-    for received in smtp.messages():
-        if email in received.rcpt_tos and "invited" in str(received.message["Subject"]):
-            text = received.message.get_body(("plain",)).get_content()
-            links += re.findall(r"http://127\.0\.0\.1:\d+/invitations#token=\S+", text)
-    return links
+    return smtp.links(email, subject="invited", page="/invitations")
 
 
 def fits(page) -> bool:

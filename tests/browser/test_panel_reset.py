@@ -6,27 +6,19 @@ finishes a sign-in from a new address while the account is under attack."""
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.harness import PHONE, fresh_email, sign_in
-from tests.mail import SmtpServer, smtp_server
+from tests.mail import SmtpServer
 from tests.support import PASSWORD, bearer, login, signup, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NEW_PASSWORD = "a new passphrase from the panel"
 USED = "This password reset link is invalid, has expired or was used already. Ask for a new one."
-
-
-@pytest.fixture(scope="module")
-def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
-    with smtp_server(directory=tmp_path_factory.mktemp("smtp")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +33,7 @@ def server_overrides(smtp: SmtpServer, server_port: int) -> dict[str, str]:
 
 
 def reset_links(smtp: SmtpServer, email: str) -> list[str]:
-    links = []
-    for received in smtp.messages():
-        if email in received.rcpt_tos and "Reset" in str(received.message["Subject"]):
-            text = received.message.get_body(("plain",)).get_content()
-            links += re.findall(r"http://127\.0\.0\.1:\d+/reset-password#token=\S+", text)
-    return links
+    return smtp.links(email, subject="Reset", page="/reset-password")
 
 
 def reset_link(smtp: SmtpServer, email: str) -> str:
@@ -164,9 +151,4 @@ def test_under_attack_a_new_address_finishes_signing_in_with_the_emailed_link(pa
 
 
 def sign_in_links(smtp: SmtpServer, email: str) -> list[str]:
-    links = []
-    for received in smtp.messages():
-        if email in received.rcpt_tos and "Finish signing in" in str(received.message["Subject"]):
-            text = received.message.get_body(("plain",)).get_content()
-            links += re.findall(r"http://127\.0\.0\.1:\d+/confirm-sign-in#token=\S+", text)
-    return links
+    return smtp.links(email, subject="Finish signing in", page="/confirm-sign-in")

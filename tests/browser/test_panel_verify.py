@@ -8,25 +8,18 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.harness import KEY_PATTERN, fresh_email, generate_key, open_section, sign_in
-from tests.mail import SmtpServer, smtp_server
+from tests.mail import SmtpServer
 from tests.support import PASSWORD, signup, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SENT = "A new verification link is on its way to your inbox."
 INVALID = "This verification link is invalid or has expired. Ask for a new one."
-
-
-@pytest.fixture(scope="module")
-def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
-    with smtp_server(directory=tmp_path_factory.mktemp("smtp")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +34,7 @@ def server_overrides(smtp: SmtpServer, server_port: int) -> dict[str, str]:
 
 def links_to(smtp: SmtpServer, email: str) -> list[str]:
     """The verification links emailed to ``email``, oldest first."""
-    links = []
-    for received in smtp.messages():
-        if email in received.rcpt_tos and "Confirm" in str(received.message["Subject"]):
-            text = received.message.get_body(("plain",)).get_content()
-            links += re.findall(r"http://127\.0\.0\.1:\d+/verify-email#token=\S+", text)
-    return links
+    return smtp.links(email, subject="Confirm", page="/verify-email")
 
 
 def newest_link(smtp: SmtpServer, email: str, count: int = 1) -> str:

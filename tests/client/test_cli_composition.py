@@ -32,9 +32,11 @@ def test_the_servers_app_is_the_customers_app_plus_the_operators_commands():
     assert customer >= {"login", "logout", "keys create", "keys list", "keys revoke", "purge"}
     assert customer >= {"purges list", "purges show", "scan", "keys roll", "keys usage"}
     assert customer >= {"zones add", "zones list", "zones verify", "zones delete"}
+    assert customer >= {"webhooks create", "webhooks deliveries", "webhooks resend", "audit export"}
     # The operator's zones add and zones list take the customer's places.
     assert server - customer == {
         "serve",
+        "jobs",
         "db",
         "db upgrade",
         "accounts create",
@@ -43,7 +45,7 @@ def test_the_servers_app_is_the_customers_app_plus_the_operators_commands():
     }
     # A customer's `accounts` lists and switches the accounts they belong to.
     assert customer >= {"accounts list", "accounts switch"}
-    assert not customer & {"serve", "db", "accounts create", "accounts delete"}
+    assert not customer & {"serve", "jobs", "db", "accounts create", "accounts delete"}
 
 
 def test_building_an_app_twice_gives_two_independent_apps():

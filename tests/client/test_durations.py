@@ -3,6 +3,7 @@ period before sending it, and how expiry and daily use are shown. Pure: no serve
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from paradarum_client import ValidationError, durations
 from paradarum_client.chart import usage_chart
 from paradarum_client.console import until
 from paradarum_client.models import DayUsage, KeyUsage
-from paradarum_client.protocol import create_key, grace_minutes
+from paradarum_client.protocol import create_key, create_webhook, grace_minutes
 
 SPANS = [
     ("0", timedelta(0)),
@@ -88,6 +89,42 @@ def test_an_expiry_that_cannot_be_read_says_why(text, said):
         durations.expiry(text)
 
 
+EXPORTED_AT = datetime(2026, 12, 7, 14, 30, tzinfo=UTC)
+SINCES = [
+    ("7d", EXPORTED_AT - timedelta(days=7)),
+    ("12h", EXPORTED_AT - timedelta(hours=12)),
+    ("2026-12-01", datetime(2026, 12, 1, tzinfo=UTC)),  # the start of that UTC day
+    ("2026-12-01T08:00:00+01:00", datetime(2026, 12, 1, 7, tzinfo=UTC)),
+]
+
+
+@pytest.mark.parametrize(("text", "moment"), SINCES)
+def test_since_is_a_span_back_from_now_the_start_of_a_date_or_an_rfc3339_time(text, moment):
+    assert durations.since(text, now=EXPORTED_AT) == moment
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("yesterday", "is not a time to start from"),
+        ("2026-12-01T08:00:00", "has no time zone"),
+        ("2026-02-30", "is not a date in the calendar"),
+    ],
+)
+def test_a_since_that_cannot_be_read_says_why(text, said):
+    with pytest.raises(ValueError, match=said):
+        durations.since(text, now=EXPORTED_AT)
+
+
+def test_an_unknown_webhook_event_is_refused_naming_the_events_before_anything_is_sent():
+    said = re.escape("Not an event: 'api_key.revokd'")
+    with pytest.raises(ValidationError, match=said) as refused:
+        create_webhook("https://hooks.example.com/", ["api_key.revokd", "api_key.created"])
+    assert "api_key.revoked" in refused.value.errors["events"][0]
+    call = create_webhook("https://hooks.example.com/", "api_key.revoked")
+    assert call.json == {"url": "https://hooks.example.com/", "events": ["api_key.revoked"]}
+
+
 @pytest.mark.parametrize(
     ("grace", "minutes"),
     [(0, 0), (timedelta(0), 0), (timedelta(hours=1), 60), (timedelta(days=7), 10080)],
@@ -112,6 +149,7 @@ def test_a_grace_period_out_of_range_is_refused_before_anything_is_sent(grace, s
 
 
 def test_a_key_without_settings_is_created_with_its_name_only():
+    assert create_key("plain").json == {"name": "plain"}
     assert create_key(
         "plain", expires_at=None, allowed_cidrs=None, purge_only=False, zone_ids=None
     ).json == {"name": "plain"}
@@ -186,3 +224,9 @@ def test_the_usage_chart_fits_a_narrow_terminal_and_says_when_a_key_was_not_used
     unused = usage_chart(usage([(0, 0)] * 90), width=80)
     assert "No requests with this key in the last 30 days." in unused
     assert not any(line.startswith("2026") for line in unused)
+
+
+def test_a_misspelt_key_setting_is_refused_not_dropped():
+    # Dropped, it would give a key without the restriction that was asked for.
+    with pytest.raises(TypeError, match="allowed_cidr"):
+        create_key("typo", allowed_cidr=["203.0.113.0/24"])

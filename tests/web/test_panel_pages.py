@@ -7,6 +7,7 @@ import tomllib
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from starlette.testclient import TestClient
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 from paradarum.services import audit, validation
 from paradarum.web.app import create_app
 from paradarum.web.panel import routes
+from paradarum_client.models import WebhookEvent
 from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +127,13 @@ def test_every_card_page_has_its_title_card_and_script_in_the_card_layout(panel,
     assert card.strip() and card in response.text
     assert (routes.STATIC_DIR / page.script).is_file()
     assert "{{" not in response.text
+
+
+def test_the_webhooks_page_offers_every_event_the_api_takes_each_explained(panel):
+    page = panel.get("/account/webhooks").text
+    for event in get_args(WebhookEvent):
+        assert f'name="events" value="{event}"' in page
+        assert routes.WEBHOOK_EVENT_HINTS[event]
 
 
 def test_sections_have_distinct_lowercase_slugs():

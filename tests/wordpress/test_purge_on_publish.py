@@ -82,6 +82,67 @@ def test_publishing_a_post_purges_its_url_and_the_pages_listing_it_and_nothing_e
     assert site.notice() is None
 
 
+def test_date_archives_attachments_and_the_posts_page_are_purged_in_batches_of_the_limit(
+    configured: Stack, php_log_is_clean
+):
+    stack, site = configured, configured.site
+    # Thirty categories (each with its pages 2 and 3 and its feed): more URLs than one
+    # purge takes (100), so the plugin must send them in more than one request.
+    categories = [
+        site.php(f"echo wp_insert_term( 'Topic {n}', 'category' )['term_id'];") for n in range(30)
+    ]
+    blog = site.insert_post(post_type="page", post_title="Blog", post_status="publish")
+    front = site.insert_post(post_type="page", post_title="Welcome", post_status="publish")
+    post = site.insert_post(post_title="Photo story", post_status="draft", post_category=categories)
+    attachment_id = site.php(
+        f"""echo wp_insert_attachment( array(
+            'post_title' => 'Photo', 'post_mime_type' => 'image/png', 'post_status' => 'inherit',
+        ), 'photo.png', {post["id"]} );"""
+    )
+    site.php(
+        f"""update_option( 'show_on_front', 'page' );
+        update_option( 'page_on_front', {front["id"]} );
+        update_option( 'page_for_posts', {blog["id"]} );"""
+    )
+    try:
+        before = len(stack.purges(stack.alpha))
+        published = site.update_post(post["id"], post_status="publish")
+        dates = site.php(
+            f"""$time = strtotime( get_post( {post["id"]} )->post_date );
+            $y = (int) gmdate( 'Y', $time );
+            $m = (int) gmdate( 'm', $time );
+            $d = (int) gmdate( 'd', $time );
+            echo wp_json_encode( array(
+                get_year_link( $y ), get_month_link( $y, $m ), get_day_link( $y, $m, $d ),
+            ) );"""
+        )
+        # Its addresses once the post is published (a draft's attachment has another).
+        attachment = site.php(
+            f"""echo wp_json_encode( array(
+                'page' => get_attachment_link( {int(attachment_id)} ),
+                'file' => wp_get_attachment_url( {int(attachment_id)} ),
+            ) );"""
+        )
+        purges = wait_for_new_purges(stack, before, count=2)
+    finally:
+        site.php("update_option( 'show_on_front', 'posts' );")
+    assert len(purges) >= 2 and all(len(p["targets"]) <= 100 for p in purges), purges
+    assert all(p["status"] == "done" for p in purges), purges
+    targets = [url for p in purges for url in p["targets"]]
+    assert len(targets) == len(set(targets)) > 100  # each URL once, over the requests
+    expected = [
+        published["url"],
+        *dates,
+        attachment["page"],
+        attachment["file"],
+        blog["url"],
+        blog["url"] + "page/2/",
+    ]
+    for url in expected:
+        assert url in targets, url
+    assert len(stack.purges(stack.alpha)) == before + len(purges)
+
+
 def test_updating_a_post_purges_it_once_with_its_new_content_served_next(
     configured: Stack, php_log_is_clean
 ):

@@ -19,29 +19,30 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar, Unpack
 
 import httpx
 
 from paradarum_client import protocol as api
-from paradarum_client.errors import ValidationError
 from paradarum_client.models import (
     Account,
     AccountMembership,
     ApiKey,
-    CredentialsIn,
+    AuditEvent,
     Invitation,
     KeyUsage,
     Member,
     NewKey,
+    NewWebhook,
     OidcKey,
     Purge,
     Session,
     SignInChallenge,
     TotpEnrolment,
     TwoFactorStatus,
+    Webhook,
+    WebhookDelivery,
     Zone,
-    to_wire,
 )
 from paradarum_client.protocol import BaseClient, Call, Page, data_of, next_cursor
 
@@ -86,34 +87,24 @@ class AsyncClient(BaseClient):
         self.accounts = AsyncAccounts(self)
         self.members = AsyncMembers(self)
         self.two_factor = AsyncTwoFactor(self)
+        self.webhooks = AsyncWebhooks(self)
+        self.audit = AsyncAudit(self)
 
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        on_400: type[ValidationError] = ValidationError,
-        retry_limited: bool = True,
-    ) -> tuple[Any, httpx.Response]:
+    async def _answer(self, call: Call[T]) -> tuple[T, httpx.Response]:
+        """Send ``call``, retried as its answers allow; its ``data`` read, and the response."""
         attempt = 0
         while True:
             try:
-                response = await self._http.request(method, path, json=json, params=params)
+                response = await self._http.request(
+                    call.method, call.path, json=call.json, params=call.params
+                )
             except httpx.RequestError as exc:
                 raise self._unreachable(exc) from exc
-            delay = self._delay(response, attempt, retry_limited=retry_limited)
+            delay = self._delay(response, attempt, retry_limited=call.retry_limited)
             if delay is None:
-                return data_of(response, on_400=on_400), response
+                return call.read(data_of(response, on_400=call.on_400)), response
             attempt += 1
             await self._sleep(delay)
-
-    async def _answer(self, call: Call[T]) -> tuple[T, httpx.Response]:
-        data, response = await self._send(
-            call.method, call.path, json=call.json, params=call.params, on_400=call.on_400
-        )
-        return call.read(data), response
 
     async def _call(self, call: Call[T]) -> T:
         return (await self._answer(call))[0]
@@ -133,6 +124,32 @@ class AsyncClient(BaseClient):
                 return items
             cursor = found.next_cursor
 
+    async def _each(self, call: Call[T]) -> AsyncIterator[T]:
+        """The items of an NDJSON answer, each read as it arrives (``Client._each``)."""
+        attempt = 0
+        while True:
+            try:
+                async with self._http.stream(
+                    call.method,
+                    call.path,
+                    json=call.json,
+                    params=call.params,
+                    headers={"Accept": api.NDJSON},
+                ) as response:
+                    if response.is_success:
+                        async for line in response.aiter_lines():
+                            if line.strip():
+                                yield api.line_item(call, line)
+                        return
+                    await response.aread()
+            except httpx.RequestError as exc:
+                raise self._unreachable(exc) from exc
+            delay = self._delay(response, attempt)
+            if delay is None:
+                raise api.error_for(response, on_400=call.on_400)
+            attempt += 1
+            await self._sleep(delay)
+
     async def account(self) -> Account:
         """Who the credential belongs to."""
         return await self._call(api.get_account())
@@ -150,30 +167,19 @@ class AsyncClient(BaseClient):
         Where a second factor is on, give ``code`` (the authenticator app's) or
         ``recovery_code``; without either, :class:`~paradarum_client.TwoFactorRequired`
         is raised with the ``challenge`` for :meth:`login_two_factor`."""
-        data, _ = await self._send(
-            "POST",
-            "/api/auth/login",
-            json=to_wire(CredentialsIn(email=email, password=password)),
-            retry_limited=False,
-        )
-        answer = api.signed_in(data)
+        answer = await self._call(api.login(email, password))
         if isinstance(answer, SignInChallenge) and (code or recovery_code):
             return await self.login_two_factor(
                 answer.challenge, code=code, recovery_code=recovery_code
             )
-        return api.session_or_raise(data)
-
-    async def _sign_in_step(self, call: Call[Session]) -> Session:
-        # Like a sign-in, a refused answer is not retried: each try counts.
-        data, _ = await self._send(call.method, call.path, json=call.json, retry_limited=False)
-        return call.read(data)
+        return api.session_of(answer)
 
     async def login_two_factor(
         self, challenge: str, *, code: str | None = None, recovery_code: str | None = None
     ) -> Session:
         """The second step of a sign-in: the challenge and a code or a recovery code."""
         call = api.login_two_factor(challenge, code=code, recovery_code=recovery_code)
-        return await self._sign_in_step(call)
+        return await self._call(call)
 
     async def reauthenticate(
         self, password: str, *, code: str | None = None, recovery_code: str | None = None
@@ -182,7 +188,7 @@ class AsyncClient(BaseClient):
         password, second factors and trust policies once a sign-in is 10 minutes old
         (:class:`~paradarum_client.StepUpRequiredError`). Not stored here."""
         call = api.reauthenticate(password, code=code, recovery_code=recovery_code)
-        return await self._sign_in_step(call)
+        return await self._call(call)
 
     async def require_two_factor(self, required: bool = True) -> Account:
         """Require (or stop requiring) a second factor of every member (owners)."""
@@ -191,29 +197,22 @@ class AsyncClient(BaseClient):
     async def login_with_link(self, token: str) -> Session:
         """Finish a sign-in with the token of the one-time link mailed when the right
         password came from a new address while the account was under attack."""
-        data, _ = await self._send(
-            "POST", "/api/auth/login/link", json={"token": token}, retry_limited=False
-        )
-        return api.session_or_raise(data)
+        return await self._call(api.login_with_link(token))
 
     async def logout(self) -> None:
         """End the session token this client uses."""
-        await self._send("POST", "/api/auth/logout")
+        await self._call(api.logout())
 
     async def forgot_password(self, email: str) -> None:
         """Ask for a link to reset the password of ``email``'s account, sent there by
         email. The answer is the same whether or not the email has an account."""
-        await self._send(
-            "POST", "/api/auth/password/forgot", json={"email": email}, retry_limited=False
-        )
+        await self._call(api.forgot_password(email))
 
     async def reset_password(self, token: str, password: str) -> None:
         """Choose a new password with the token from the emailed link (its
         ``#token=`` part). Every session of the account ends; a used or expired
         token raises :class:`ValidationError`."""
-        await self._send(
-            "POST", "/api/auth/password/reset", json={"token": token, "password": password}
-        )
+        await self._call(api.reset_password(token, password))
 
     async def exchange_oidc_token(self, id_token: str, *, policy_id: int | None = None) -> OidcKey:
         """Trade a CI job's OpenID Connect ID token for a short-lived key (as
@@ -244,22 +243,10 @@ class AsyncKeys:
     async def create(
         self,
         name: str,
-        *,
-        expires_at: datetime | date | timedelta | None = None,
-        allowed_cidrs: Iterable[str] | None = None,
-        purge_only: bool = False,
-        zone_ids: Iterable[int] | None = None,
+        **settings: Unpack[api.KeySettings],
     ) -> NewKey:
         """Create a key (settings as for :meth:`paradarum_client.client.Keys.create`)."""
-        return await self._client._call(
-            api.create_key(
-                name,
-                expires_at=expires_at,
-                allowed_cidrs=allowed_cidrs,
-                purge_only=purge_only,
-                zone_ids=zone_ids,
-            )
-        )
+        return await self._client._call(api.create_key(name, **settings))
 
     async def roll(self, key_id: int, *, grace: timedelta | Literal[0] = 0) -> NewKey:
         """Replace a key; the old one works for ``grace`` (see ``Keys.roll``)."""
@@ -453,3 +440,90 @@ class AsyncTwoFactor:
     async def remove_passkey(self, passkey_id: int) -> None:
         """Remove a passkey (passkeys are added in the panel: a browser makes them)."""
         await self._client._call(api.remove_passkey(passkey_id))
+
+
+class AsyncWebhooks:
+    """``client.webhooks``: where the account's events are sent (Standard Webhooks),
+    and what became of each delivery. Adding an endpoint, changing its URL or events
+    and rolling its secret need a session token: a key cannot redirect the
+    account's events."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(self, url: str, *, events: Iterable[str]) -> NewWebhook:
+        """Add an endpoint for ``events``; the answer's ``secret`` signs every request
+        to it, and this is the only time it is shown."""
+        return await self._client._call(api.create_webhook(url, events))
+
+    async def list(self) -> builtins.list[Webhook]:
+        """Every endpoint, newest first; never their secrets."""
+        return await self._client._call(api.list_webhooks())
+
+    async def get(self, webhook_id: int) -> Webhook:
+        """One endpoint."""
+        return await self._client._call(api.get_webhook(webhook_id))
+
+    async def update(
+        self,
+        webhook_id: int,
+        *,
+        url: str | None = None,
+        events: Iterable[str] | None = None,
+        enabled: bool | None = None,
+    ) -> Webhook:
+        """Change what is given: the address, the events (replacing them), or turn
+        the endpoint off (``enabled=False``) and on again."""
+        call = api.update_webhook(webhook_id, url=url, events=events, enabled=enabled)
+        return await self._client._call(call)
+
+    async def delete(self, webhook_id: int) -> Webhook:
+        """Delete an endpoint and its delivery log."""
+        return await self._client._call(api.delete_webhook(webhook_id))
+
+    async def roll_secret(
+        self, webhook_id: int, *, grace: timedelta | Literal[0] | None = None
+    ) -> NewWebhook:
+        """A new signing secret for the endpoint, shown this once in ``secret``.
+
+        The previous secret signs every request too for ``grace`` (whole minutes, at
+        most 7 days; 0: it stops now; None: the server's default, a day), until
+        ``previous_secret_expires_at``, so that the receiver can switch without
+        refusing an event."""
+        return await self._client._call(api.roll_webhook_secret(webhook_id, grace))
+
+    async def deliveries(
+        self, webhook_id: int, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[WebhookDelivery]:
+        """One page of the endpoint's delivery log, newest first."""
+        return await self._client._page(api.list_deliveries(webhook_id, limit, cursor))
+
+    async def iter_deliveries(
+        self, webhook_id: int, *, page_size: int = 50
+    ) -> AsyncIterator[WebhookDelivery]:
+        """Every delivery to the endpoint, newest first, fetching pages as needed."""
+        cursor: str | None = None
+        while True:
+            page = await self.deliveries(webhook_id, limit=page_size, cursor=cursor)
+            for delivery in page.items:
+                yield delivery
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def resend(self, webhook_id: int, delivery_id: int) -> WebhookDelivery:
+        """Send a delivery's message again (the same ``webhook-id`` and body) as a new
+        delivery, queued now; the answer is that new delivery."""
+        return await self._client._call(api.resend_delivery(webhook_id, delivery_id))
+
+
+class AsyncAudit:
+    """``client.audit``: the account's security log, for a SIEM."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    def export(self, *, since: datetime | date | None = None) -> AsyncIterator[AuditEvent]:
+        """Every entry of the security log from ``since`` on, oldest first, as it
+        arrives: ``async for event in client.audit.export(since=...)``."""
+        return self._client._each(api.export_audit_log(since))

@@ -30,6 +30,7 @@ from typing import Annotated, Any
 import typer
 
 from paradarum_client import __version__, console, scan, session
+from paradarum_client.cli_audit import audit_export
 from paradarum_client.cli_keys import (
     KeyStatus,
     keys_create,
@@ -53,6 +54,15 @@ from paradarum_client.cli_twofactor import (
     two_factor_recovery_codes,
     two_factor_remove_passkey,
     two_factor_status,
+)
+from paradarum_client.cli_webhooks import (
+    webhooks_create,
+    webhooks_delete,
+    webhooks_deliveries,
+    webhooks_list,
+    webhooks_resend,
+    webhooks_roll_secret,
+    webhooks_update,
 )
 from paradarum_client.cli_zones import zones_add, zones_delete, zones_list, zones_verify
 from paradarum_client.client import Client
@@ -94,8 +104,9 @@ __all__ = [
     "zones_verify",
 ]
 
-HELP = "Paradarum from the command line: API keys, zones, cache purge, leaked-key scans.\n\n" + (
-    CONNECTION_HELP
+HELP = (
+    "Paradarum from the command line: API keys, zones, cache purge, webhooks, "
+    "leaked-key scans.\n\n" + CONNECTION_HELP
 )
 
 
@@ -440,6 +451,22 @@ def build_app(*, help: str = HELP) -> typer.Typer:
     two_factor.command("recovery-codes")(reported(two_factor_recovery_codes))
     two_factor.command("remove-passkey")(reported(two_factor_remove_passkey))
     app.add_typer(two_factor, name="two-factor")
+
+    webhooks = new_group(
+        "Where this account's events are sent (signed webhooks), and each delivery."
+    )
+    webhooks.command("create")(reported(webhooks_create))
+    webhooks.command("list")(reported(webhooks_list))
+    webhooks.command("update")(reported(webhooks_update))
+    webhooks.command("delete")(reported(webhooks_delete))
+    webhooks.command("roll-secret")(reported(webhooks_roll_secret))
+    webhooks.command("deliveries")(reported(webhooks_deliveries))
+    webhooks.command("resend")(reported(webhooks_resend))
+    app.add_typer(webhooks, name="webhooks")
+
+    audit = new_group("The account's security log, for a SIEM.")
+    audit.command("export")(reported(audit_export))
+    app.add_typer(audit, name="audit")
 
     app.command("scan")(scan_command)
     return app

@@ -28,29 +28,30 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Unpack
 
 import httpx
 
 from paradarum_client import protocol as api
-from paradarum_client.errors import ValidationError
 from paradarum_client.models import (
     Account,
     AccountMembership,
     ApiKey,
-    CredentialsIn,
+    AuditEvent,
     Invitation,
     KeyUsage,
     Member,
     NewKey,
+    NewWebhook,
     OidcKey,
     Purge,
     Session,
     SignInChallenge,
     TotpEnrolment,
     TwoFactorStatus,
+    Webhook,
+    WebhookDelivery,
     Zone,
-    to_wire,
 )
 from paradarum_client.protocol import BaseClient, Call, Page, data_of, next_cursor
 
@@ -95,34 +96,24 @@ class Client(BaseClient):
         self.accounts = Accounts(self)
         self.members = Members(self)
         self.two_factor = TwoFactor(self)
+        self.webhooks = Webhooks(self)
+        self.audit = Audit(self)
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        on_400: type[ValidationError] = ValidationError,
-        retry_limited: bool = True,
-    ) -> tuple[Any, httpx.Response]:
+    def _answer(self, call: Call[T]) -> tuple[T, httpx.Response]:
+        """Send ``call``, retried as its answers allow; its ``data`` read, and the response."""
         attempt = 0
         while True:
             try:
-                response = self._http.request(method, path, json=json, params=params)
+                response = self._http.request(
+                    call.method, call.path, json=call.json, params=call.params
+                )
             except httpx.RequestError as exc:
                 raise self._unreachable(exc) from exc
-            delay = self._delay(response, attempt, retry_limited=retry_limited)
+            delay = self._delay(response, attempt, retry_limited=call.retry_limited)
             if delay is None:
-                return data_of(response, on_400=on_400), response
+                return call.read(data_of(response, on_400=call.on_400)), response
             attempt += 1
             self._sleep(delay)
-
-    def _answer(self, call: Call[T]) -> tuple[T, httpx.Response]:
-        data, response = self._send(
-            call.method, call.path, json=call.json, params=call.params, on_400=call.on_400
-        )
-        return call.read(data), response
 
     def _call(self, call: Call[T]) -> T:
         return self._answer(call)[0]
@@ -142,6 +133,34 @@ class Client(BaseClient):
                 return items
             cursor = found.next_cursor
 
+    def _each(self, call: Call[T]) -> Iterator[T]:
+        """The items of an NDJSON answer, each read as it arrives: a long export is
+        never held in memory. A refusal before the first line is retried like any
+        other; a connection lost halfway is a :class:`NetworkError`."""
+        attempt = 0
+        while True:
+            try:
+                with self._http.stream(
+                    call.method,
+                    call.path,
+                    json=call.json,
+                    params=call.params,
+                    headers={"Accept": api.NDJSON},
+                ) as response:
+                    if response.is_success:
+                        for line in response.iter_lines():
+                            if line.strip():
+                                yield api.line_item(call, line)
+                        return
+                    response.read()
+            except httpx.RequestError as exc:
+                raise self._unreachable(exc) from exc
+            delay = self._delay(response, attempt)
+            if delay is None:
+                raise api.error_for(response, on_400=call.on_400)
+            attempt += 1
+            self._sleep(delay)
+
     def account(self) -> Account:
         """Who the credential belongs to."""
         return self._call(api.get_account())
@@ -159,28 +178,17 @@ class Client(BaseClient):
         Where a second factor is on, give ``code`` (the authenticator app's) or
         ``recovery_code``; without either, :class:`~paradarum_client.TwoFactorRequired`
         is raised with the ``challenge`` for :meth:`login_two_factor`."""
-        data, _ = self._send(
-            "POST",
-            "/api/auth/login",
-            json=to_wire(CredentialsIn(email=email, password=password)),
-            retry_limited=False,
-        )
-        answer = api.signed_in(data)
+        answer = self._call(api.login(email, password))
         if isinstance(answer, SignInChallenge) and (code or recovery_code):
             return self.login_two_factor(answer.challenge, code=code, recovery_code=recovery_code)
-        return api.session_or_raise(data)
-
-    def _sign_in_step(self, call: Call[Session]) -> Session:
-        # Like a sign-in, a refused answer is not retried: each try counts.
-        data, _ = self._send(call.method, call.path, json=call.json, retry_limited=False)
-        return call.read(data)
+        return api.session_of(answer)
 
     def login_two_factor(
         self, challenge: str, *, code: str | None = None, recovery_code: str | None = None
     ) -> Session:
         """The second step of a sign-in: the challenge and a code or a recovery code."""
         call = api.login_two_factor(challenge, code=code, recovery_code=recovery_code)
-        return self._sign_in_step(call)
+        return self._call(call)
 
     def reauthenticate(
         self, password: str, *, code: str | None = None, recovery_code: str | None = None
@@ -189,7 +197,7 @@ class Client(BaseClient):
         password, second factors and trust policies once a sign-in is 10 minutes old
         (:class:`~paradarum_client.StepUpRequiredError`). Not stored here."""
         call = api.reauthenticate(password, code=code, recovery_code=recovery_code)
-        return self._sign_in_step(call)
+        return self._call(call)
 
     def require_two_factor(self, required: bool = True) -> Account:
         """Require (or stop requiring) a second factor of every member (owners)."""
@@ -198,25 +206,22 @@ class Client(BaseClient):
     def login_with_link(self, token: str) -> Session:
         """Finish a sign-in with the token of the one-time link mailed when the right
         password came from a new address while the account was under attack."""
-        data, _ = self._send(
-            "POST", "/api/auth/login/link", json={"token": token}, retry_limited=False
-        )
-        return api.session_or_raise(data)
+        return self._call(api.login_with_link(token))
 
     def forgot_password(self, email: str) -> None:
         """Ask for a link to reset the password of ``email``'s person, sent there by
         email. The answer is the same whether or not the email has an account."""
-        self._send("POST", "/api/auth/password/forgot", json={"email": email}, retry_limited=False)
+        self._call(api.forgot_password(email))
 
     def reset_password(self, token: str, password: str) -> None:
         """Choose a new password with the token from the emailed link (its
         ``#token=`` part). Every session of the person ends; a used or expired
         token raises :class:`ValidationError`."""
-        self._send("POST", "/api/auth/password/reset", json={"token": token, "password": password})
+        self._call(api.reset_password(token, password))
 
     def logout(self) -> None:
         """End the session token this client uses."""
-        self._send("POST", "/api/auth/logout")
+        self._call(api.logout())
 
     def exchange_oidc_token(self, id_token: str, *, policy_id: int | None = None) -> OidcKey:
         """Trade a CI job's OpenID Connect ID token for a short-lived key
@@ -266,30 +271,17 @@ class Keys:
     def create(
         self,
         name: str,
-        *,
-        expires_at: datetime | date | timedelta | None = None,
-        allowed_cidrs: Iterable[str] | None = None,
-        purge_only: bool = False,
-        zone_ids: Iterable[int] | None = None,
+        **settings: Unpack[api.KeySettings],
     ) -> NewKey:
         """Create a key. The returned ``key`` is the only time it is ever shown.
 
-        Every setting is optional; without them the key has full access to the
-        account and never expires. ``expires_at``: a moment (naive means UTC), a
-        ``date`` (the key works through that day, UTC) or a ``timedelta`` from now, at
-        most 366 days ahead. ``allowed_cidrs``: the only
-        networks it may be used from. ``purge_only``: purges (and ``account()``)
-        only. ``zone_ids``: the only zones it may purge.
+        Its settings are keyword arguments, each optional
+        (:class:`~paradarum_client.protocol.KeySettings`: ``expires_at``,
+        ``allowed_cidrs``, ``purge_only``, ``zone_ids``); without them the key has
+        full access to the account and never expires. A setting it does not know is
+        a ``TypeError``, never a key with fewer restrictions.
         """
-        return self._client._call(
-            api.create_key(
-                name,
-                expires_at=expires_at,
-                allowed_cidrs=allowed_cidrs,
-                purge_only=purge_only,
-                zone_ids=zone_ids,
-            )
-        )
+        return self._client._call(api.create_key(name, **settings))
 
     def roll(self, key_id: int, *, grace: timedelta | Literal[0] = 0) -> NewKey:
         """Replace a key with a new one of the same name and settings, shown this once.
@@ -495,3 +487,88 @@ class TwoFactor:
     def remove_passkey(self, passkey_id: int) -> None:
         """Remove a passkey (passkeys are added in the panel: a browser makes them)."""
         self._client._call(api.remove_passkey(passkey_id))
+
+
+class Webhooks:
+    """``client.webhooks``: where the account's events are sent (Standard Webhooks),
+    and what became of each delivery. Adding an endpoint, changing its URL or events
+    and rolling its secret need a session token: a key cannot redirect the
+    account's events."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, url: str, *, events: Iterable[str]) -> NewWebhook:
+        """Add an endpoint for ``events``; the answer's ``secret`` signs every request
+        to it, and this is the only time it is shown."""
+        return self._client._call(api.create_webhook(url, events))
+
+    def list(self) -> builtins.list[Webhook]:
+        """Every endpoint, newest first; never their secrets."""
+        return self._client._call(api.list_webhooks())
+
+    def get(self, webhook_id: int) -> Webhook:
+        """One endpoint."""
+        return self._client._call(api.get_webhook(webhook_id))
+
+    def update(
+        self,
+        webhook_id: int,
+        *,
+        url: str | None = None,
+        events: Iterable[str] | None = None,
+        enabled: bool | None = None,
+    ) -> Webhook:
+        """Change what is given: the address, the events (replacing them), or turn
+        the endpoint off (``enabled=False``) and on again."""
+        call = api.update_webhook(webhook_id, url=url, events=events, enabled=enabled)
+        return self._client._call(call)
+
+    def delete(self, webhook_id: int) -> Webhook:
+        """Delete an endpoint and its delivery log."""
+        return self._client._call(api.delete_webhook(webhook_id))
+
+    def roll_secret(
+        self, webhook_id: int, *, grace: timedelta | Literal[0] | None = None
+    ) -> NewWebhook:
+        """A new signing secret for the endpoint, shown this once in ``secret``.
+
+        The previous secret signs every request too for ``grace`` (whole minutes, at
+        most 7 days; 0: it stops now; None: the server's default, a day), until
+        ``previous_secret_expires_at``, so that the receiver can switch without
+        refusing an event."""
+        return self._client._call(api.roll_webhook_secret(webhook_id, grace))
+
+    def deliveries(
+        self, webhook_id: int, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[WebhookDelivery]:
+        """One page of the endpoint's delivery log, newest first."""
+        return self._client._page(api.list_deliveries(webhook_id, limit, cursor))
+
+    def iter_deliveries(self, webhook_id: int, *, page_size: int = 50) -> Iterator[WebhookDelivery]:
+        """Every delivery to the endpoint, newest first, fetching pages as needed."""
+        cursor: str | None = None
+        while True:
+            page = self.deliveries(webhook_id, limit=page_size, cursor=cursor)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def resend(self, webhook_id: int, delivery_id: int) -> WebhookDelivery:
+        """Send a delivery's message again (the same ``webhook-id`` and body) as a new
+        delivery, queued now; the answer is that new delivery."""
+        return self._client._call(api.resend_delivery(webhook_id, delivery_id))
+
+
+class Audit:
+    """``client.audit``: the account's security log, for a SIEM."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def export(self, *, since: datetime | date | None = None) -> Iterator[AuditEvent]:
+        """Every entry of the security log from ``since`` on (a naive ``datetime`` is
+        UTC, a ``date`` the start of that day, UTC; None: from the first), oldest
+        first, each as it arrives from the server (NDJSON, streamed)."""
+        return self._client._each(api.export_audit_log(since))

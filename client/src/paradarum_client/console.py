@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from paradarum_client.models import ApiKey, Purge, Zone
+from paradarum_client.models import ApiKey, Purge, Webhook, WebhookDelivery, Zone
 
 NEVER = "—"
 # "+3 more" after the first target in a list of purges.
@@ -203,3 +203,44 @@ def nodes_table(purge: Purge) -> Table:
 def targets_list(purge: Purge) -> str:
     """Every target of a purge, one per line, for ``purges show``."""
     return "\n".join(f"  {safe(target)}" for target in purge.targets)
+
+
+def webhooks_table(webhooks: Iterable[Webhook]) -> Table:
+    """One row per endpoint: where it sends, what, and whether it is on."""
+    table = _table("Webhook endpoints")
+    table.add_column("ID", justify="right", no_wrap=True)
+    table.add_column("URL", overflow="fold", ratio=2)
+    table.add_column("Events", overflow="fold", ratio=1)
+    table.add_column("Status", no_wrap=True)
+    for webhook in webhooks:
+        table.add_row(
+            str(webhook.id),
+            safe(webhook.url),
+            safe(", ".join(webhook.events)),
+            "enabled" if webhook.enabled else "disabled",
+        )
+    return table
+
+
+def deliveries_table(webhook_id: int, deliveries: Iterable[WebhookDelivery]) -> Table:
+    """Newest first: what was sent, how it went, and the endpoint's answer."""
+    table = _table(f"Deliveries to webhook endpoint {webhook_id}")
+    table.add_column("ID", justify="right", no_wrap=True)
+    table.add_column("Created (UTC)", no_wrap=True)
+    table.add_column("Event", overflow="fold")
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Tries", justify="right", no_wrap=True)
+    table.add_column("Answer", overflow="fold", ratio=1)
+    for delivery in deliveries:
+        answer = str(delivery.response_status) if delivery.response_status else ""
+        if delivery.last_error:
+            answer = f"{answer} {delivery.last_error}".strip()
+        table.add_row(
+            str(delivery.id),
+            moment(delivery.created_at),
+            safe(delivery.event),
+            delivery.status,
+            str(delivery.attempts),
+            safe(answer or NEVER),
+        )
+    return table

@@ -41,6 +41,39 @@ def end_of_day(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
 
 
+def _rfc3339(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an RFC 3339 time, such as 2027-01-31T18:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone: add Z for UTC or an offset such as +01:00")
+    return moment.astimezone(UTC)
+
+
+def since(text: str, *, now: datetime) -> datetime:
+    """Where a look back starts: a span before ``now`` (``7d``, ``12h``), a date
+    (``2027-01-31``: the start of that day, UTC) or an RFC 3339 moment with its time
+    zone."""
+    value = text.strip()
+    if value[:1].isdigit() and _SPAN.fullmatch(value.lower()):
+        return now - span(value)
+    if _DATE.fullmatch(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date in the calendar") from None
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if _DATE.match(value) and len(value) > 10 and value[10] in "Tt ":
+        return _rfc3339(value)
+    raise ValueError(
+        f"{text!r} is not a time to start from: use {SPAN_HELP} (that long ago), a date "
+        "such as 2027-01-31, or an RFC 3339 time such as 2027-01-31T18:00:00Z"
+    )
+
+
 def expiry(text: str) -> datetime | timedelta:
     """When a key should expire: a span from now (``90d``, ``12h``), a date
     (``2027-01-31``: the key works through that day, UTC — :func:`end_of_day`) or an
@@ -61,17 +94,7 @@ def expiry(text: str) -> datetime | timedelta:
             raise ValueError(f"{text!r} is not a date in the calendar") from None
         return end_of_day(day)
     if _DATE.match(value) and len(value) > 10 and value[10] in "Tt ":
-        try:
-            moment = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                f"{text!r} is not an RFC 3339 time, such as 2027-01-31T18:00:00Z"
-            ) from None
-        if moment.tzinfo is None:
-            raise ValueError(
-                f"{text!r} has no time zone: add Z for UTC or an offset such as +01:00"
-            )
-        return moment.astimezone(UTC)
+        return _rfc3339(value)
     raise ValueError(
         f"{text!r} is not an expiry: use {SPAN_HELP}, a date such as 2027-01-31, "
         "or an RFC 3339 time such as 2027-01-31T18:00:00Z"

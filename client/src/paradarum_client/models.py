@@ -249,6 +249,69 @@ class OidcKey(Shape):
         return f"OidcKey(key_prefix={self.key_prefix!r}, policy_id={self.policy_id!r})"
 
 
+WebhookEvent = Literal[
+    "api_key.created",
+    "api_key.revoked",
+    "api_key.leaked",
+    "api_key.expiring",
+    "api_key.expired",
+    "api_key.rolled",
+    "member.joined",
+    "member.removed",
+    "zone.verified",
+]
+
+
+class Webhook(Shape):
+    """A webhook endpoint: where the account's events are sent, signed as the Standard
+    Webhooks specification says. ``enabled`` is false when paused, or when Paradarum
+    disabled it after a day of failed deliveries (``disabled_at``,
+    ``disabled_reason``); ``failing_since`` is its first failure since the last
+    success. ``previous_secret_expires_at``: after a roll, the previous secret signs
+    too until then (null: only the current one signs)."""
+
+    id: int
+    url: str
+    events: list[WebhookEvent]
+    enabled: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+    disabled_at: Timestamp | None
+    disabled_reason: str | None
+    failing_since: Timestamp | None
+    previous_secret_expires_at: Timestamp | None
+
+
+class NewWebhook(Webhook):
+    """An endpoint with its signing secret (``whsec_...``): in this answer only (at
+    creation and at a roll), and left out of ``repr()``."""
+
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"NewWebhook(id={self.id!r}, url={self.url!r}, secret=…)"
+
+
+class WebhookDelivery(Shape):
+    """One message sent (or to be sent) to an endpoint. ``message_id`` is the
+    ``webhook-id`` header (the same for a resend); ``payload`` the body sent;
+    ``last_error`` why the last attempt failed; ``response_status`` the receiver's
+    last HTTP status."""
+
+    id: int
+    endpoint_id: int
+    message_id: str
+    event: str
+    status: Literal["queued", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: Timestamp | None
+    last_error: str | None
+    response_status: int | None
+    created_at: Timestamp
+    delivered_at: Timestamp | None
+    payload: dict[str, Any]
+
+
 class DayUsage(Shape):
     """One UTC day of a key's use: requests it made, and requests refused with it."""
 
@@ -593,6 +656,48 @@ class OidcTokenIn(Body):
     ] = None
 
 
+WebhookUrl = Annotated[
+    str,
+    Meta(
+        max_length=4000,
+        description=(
+            "http:// or https:// (recommended), at most 2000 characters, no user:password@ "
+            "or #fragment; its host must resolve to public addresses only."
+        ),
+        examples=["https://hooks.example.com/paradarum"],
+    ),
+]
+WebhookEvents = Annotated[
+    list[WebhookEvent],
+    Meta(min_length=1, max_length=20, description="The events to send (at least one)."),
+]
+
+
+class WebhookIn(Body):
+    url: WebhookUrl
+    events: WebhookEvents
+
+
+class WebhookUpdateIn(Body):
+    """What to change; a field left out stays as it is. ``enabled: true`` also resumes
+    an endpoint Paradarum disabled. Changing the URL needs a panel session."""
+
+    url: WebhookUrl | None = None
+    events: WebhookEvents | None = None
+    enabled: bool | None = None
+
+
+class WebhookRollIn(Body):
+    grace_period_minutes: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=7 * 24 * 60,
+            description="How long the previous secret keeps signing as well (0: it stops now).",
+        ),
+    ] = 24 * 60
+
+
 class RollIn(Body):
     grace_period_minutes: Annotated[
         int,
@@ -717,6 +822,19 @@ class PageQuery(Body):
 
 class KeyListQuery(PageQuery):
     status: Literal["all", "active", "revoked", "expired"] = "all"
+
+
+class AuditExportQuery(Body):
+    since: Annotated[
+        Annotated[str, Meta(max_length=64)] | None,
+        Meta(
+            description=(
+                "RFC 3339 with a time zone: entries at or after this moment. "
+                "Leave out: the whole log."
+            ),
+            examples=["2026-11-01T00:00:00Z"],
+        ),
+    ] = None
 
 
 class PurgeScopeQuery(Body):

@@ -9,12 +9,13 @@ that each status becomes, when a refusal is worth retrying, and how pages link.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack, cast, get_args
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -42,7 +43,11 @@ from paradarum_client.models import (
     AccountMembership,
     AccountSettingsIn,
     ApiKey,
+    AuditEvent,
     CodeIn,
+    CredentialsIn,
+    EmailIn,
+    EmailTokenIn,
     Invitation,
     InvitationIn,
     InvitationTokenIn,
@@ -50,8 +55,10 @@ from paradarum_client.models import (
     Member,
     NewKey,
     NewKeyIn,
+    NewWebhook,
     OidcKey,
     OidcTokenIn,
+    PasswordResetIn,
     Purge,
     PurgeIn,
     ReauthenticateIn,
@@ -65,13 +72,22 @@ from paradarum_client.models import (
     TotpEnrolment,
     TwoFactorSignInIn,
     TwoFactorStatus,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookIn,
+    WebhookRollIn,
+    WebhookUpdateIn,
     Zone,
     ZoneIn,
     from_wire,
+    rfc3339,
     to_wire,
 )
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+# What a request whose answer is NDJSON (a Call with ``lines``) accepts.
+NDJSON = "application/x-ndjson"
 URL_VARIABLE = "PARADARUM_URL"
 KEY_VARIABLE = "PARADARUM_API_KEY"
 
@@ -265,6 +281,15 @@ def parse(cls: type[T], data: Any) -> T:
         ) from exc
 
 
+def line_item(call: Call[T], line: str) -> T:
+    """One line of an NDJSON answer, read as ``call`` says."""
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise ServerError("A line of the server's answer is not JSON.") from exc
+    return call.read(data)
+
+
 def parse_list(cls: type[T], data: Any) -> list[T]:
     if not isinstance(data, list):
         raise ServerError("The server's answer is not a list.")
@@ -306,6 +331,11 @@ class Call(Generic[T]):
     params: dict[str, Any] | None = None
     # What a bare 400 (without field errors) means for this request.
     on_400: type[ValidationError] = ValidationError
+    # False for a sign-in step: its 429 is raised at once (each try counts).
+    retry_limited: bool = True
+    # The answer is NDJSON, not an envelope: ``read`` reads each line's object, and the
+    # client hands them out as they arrive (``Client._each``), never holding them all.
+    lines: bool = False
 
 
 def one(cls: type[T]) -> Callable[[Any], T]:
@@ -329,22 +359,34 @@ def exchange_oidc_token(id_token: str, policy_id: int | None) -> Call[OidcKey]:
     return Call("POST", "/api/oidc/token", one(OidcKey), json=body)
 
 
-def create_key(
-    name: str,
-    *,
-    expires_at: datetime | date | timedelta | None,
-    allowed_cidrs: Iterable[str] | None,
-    purge_only: bool,
-    zone_ids: Iterable[int] | None,
-) -> Call[NewKey]:
-    """A key create, with only the settings given in its body, so that a key created
-    without them is exactly the plain key of before.
+class KeySettings(TypedDict, total=False):
+    """A new key's settings (``Keys.create``), each optional: without them the key has
+    full access to the account and never expires.
 
-    A ``timedelta`` expiry counts from now (this machine's clock: the server checks
-    the result against its own, at most 366 days ahead); a naive ``datetime`` is UTC,
-    as everywhere in this client; a ``date`` alone means the key works through that
-    day, UTC (the panel's rule too).
+    ``expires_at``: a moment (naive means UTC, as everywhere in this client), a
+    ``date`` (the key works through that day, UTC: the panel's rule too) or a
+    ``timedelta`` from now (this machine's clock; the server checks the result
+    against its own), at most 366 days ahead. ``allowed_cidrs``: the only networks it
+    may be used from. ``purge_only``: purges (and ``account()``) only. ``zone_ids``:
+    the only zones it may purge.
     """
+
+    expires_at: datetime | date | timedelta | None
+    allowed_cidrs: Iterable[str] | None
+    purge_only: bool
+    zone_ids: Iterable[int] | None
+
+
+def create_key(name: str, **settings: Unpack[KeySettings]) -> Call[NewKey]:
+    """A key create, with only the settings given in its body, so that a key created
+    without them is exactly the plain key of before."""
+    # A misspelt setting must not quietly give a key with fewer restrictions.
+    unknown = settings.keys() - KeySettings.__optional_keys__
+    if unknown:
+        raise TypeError(f"unknown key setting(s): {', '.join(sorted(unknown))}")
+    expires_at = settings.get("expires_at")
+    allowed_cidrs = settings.get("allowed_cidrs")
+    zone_ids = settings.get("zone_ids")
     if isinstance(expires_at, timedelta):
         expires_at = datetime.now(UTC) + expires_at
     elif isinstance(expires_at, date) and not isinstance(expires_at, datetime):
@@ -353,7 +395,7 @@ def create_key(
         name=name,
         expires_at=expires_at,
         allowed_cidrs=None if allowed_cidrs is None else as_list(allowed_cidrs),
-        permissions="purge" if purge_only else "full",
+        permissions="purge" if settings.get("purge_only") else "full",
         zone_ids=None if zone_ids is None else [int(zone_id) for zone_id in zone_ids],
     )
     path = "/api/account/apikeys"
@@ -421,6 +463,93 @@ def get_purge(purge_id: int) -> Call[Purge]:
     return Call("GET", f"/api/account/purges/{int(purge_id)}", one(Purge))
 
 
+# The events an endpoint may subscribe to, from the one definition of them.
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = get_args(WebhookEvent)
+
+
+def webhook_events(events: str | Iterable[str]) -> list[WebhookEvent]:
+    """``events`` as the API takes them, or :class:`ValidationError` naming the ones
+    that are not events (and those that are) before anything is sent."""
+    given = as_list(events)
+    unknown = [event for event in given if event not in WEBHOOK_EVENTS]
+    if unknown:
+        named = ", ".join(repr(event) for event in unknown)
+        problem = f"Not an event: {named}. Events: {', '.join(WEBHOOK_EVENTS)}."
+        raise ValidationError(problem, errors={"events": [problem]})
+    return cast(list[WebhookEvent], given)
+
+
+def create_webhook(url: str, events: str | Iterable[str]) -> Call[NewWebhook]:
+    body = to_wire(WebhookIn(url=url, events=webhook_events(events)))
+    return Call("POST", "/api/account/webhooks", one(NewWebhook), json=body)
+
+
+def list_webhooks() -> Call[list[Webhook]]:
+    return Call("GET", "/api/account/webhooks", many(Webhook))
+
+
+def _webhook(webhook_id: int) -> str:
+    return f"/api/account/webhooks/{int(webhook_id)}"
+
+
+def get_webhook(webhook_id: int) -> Call[Webhook]:
+    return Call("GET", _webhook(webhook_id), one(Webhook))
+
+
+def update_webhook(
+    webhook_id: int,
+    *,
+    url: str | None,
+    events: Iterable[str] | None,
+    enabled: bool | None,
+) -> Call[Webhook]:
+    """Only what is given is sent: the rest stays as it is."""
+    body = WebhookUpdateIn(
+        url=url, events=None if events is None else webhook_events(events), enabled=enabled
+    )
+    return Call("PATCH", _webhook(webhook_id), one(Webhook), json=to_wire(body))
+
+
+def delete_webhook(webhook_id: int) -> Call[Webhook]:
+    return Call("DELETE", _webhook(webhook_id), one(Webhook))
+
+
+def roll_webhook_secret(webhook_id: int, grace: timedelta | int | None) -> Call[NewWebhook]:
+    """A new secret; the previous one signs too for ``grace`` (None: the server's
+    default, a day; 0: it stops now), checked as a key roll's grace period is."""
+    body = (
+        WebhookRollIn()
+        if grace is None
+        else WebhookRollIn(grace_period_minutes=grace_minutes(grace))
+    )
+    path = f"{_webhook(webhook_id)}/roll"
+    return Call("POST", path, one(NewWebhook), json=to_wire(body))
+
+
+def list_deliveries(
+    webhook_id: int, limit: int, cursor: str | None = None
+) -> Call[list[WebhookDelivery]]:
+    path = f"{_webhook(webhook_id)}/deliveries"
+    return Call("GET", path, many(WebhookDelivery), params=_paged(cursor, limit=limit))
+
+
+def resend_delivery(webhook_id: int, delivery_id: int) -> Call[WebhookDelivery]:
+    path = f"{_webhook(webhook_id)}/deliveries/{int(delivery_id)}/resend"
+    return Call("POST", path, one(WebhookDelivery))
+
+
+def export_audit_log(since: datetime | date | None) -> Call[AuditEvent]:
+    """The security log from ``since`` on (all of it: None), oldest first, one entry per
+    NDJSON line. A naive ``datetime`` is UTC; a ``date`` is the start of that day, UTC."""
+    params: dict[str, Any] = {}
+    if isinstance(since, date) and not isinstance(since, datetime):
+        since = datetime(since.year, since.month, since.day, tzinfo=UTC)
+    if since is not None:
+        params["since"] = rfc3339(since)
+    path = "/api/account/audit-log/export"
+    return Call("GET", path, one(AuditEvent), params=params or None, lines=True)
+
+
 def list_accounts() -> Call[list[AccountMembership]]:
     return Call("GET", "/api/accounts", many(AccountMembership))
 
@@ -472,12 +601,41 @@ def signed_in(data: Any) -> Session | SignInChallenge:
     return parse(Session, data)
 
 
-def session_or_raise(data: Any) -> Session:
+def session_of(answer: Session | SignInChallenge) -> Session:
     """The session of a sign-in's answer; :class:`TwoFactorRequired` for a challenge."""
-    answer = signed_in(data)
     if isinstance(answer, SignInChallenge):
         raise TwoFactorRequired(answer)
     return answer
+
+
+def login(email: str, password: str) -> Call[Session | SignInChallenge]:
+    body = to_wire(CredentialsIn(email=email, password=password))
+    return Call("POST", "/api/auth/login", signed_in, json=body, retry_limited=False)
+
+
+def login_with_link(token: str) -> Call[Session]:
+    body = to_wire(EmailTokenIn(token=token))
+    return Call(
+        "POST",
+        "/api/auth/login/link",
+        lambda data: session_of(signed_in(data)),
+        json=body,
+        retry_limited=False,
+    )
+
+
+def forgot_password(email: str) -> Call[None]:
+    body = to_wire(EmailIn(email=email))
+    return Call("POST", "/api/auth/password/forgot", _nothing, json=body, retry_limited=False)
+
+
+def reset_password(token: str, password: str) -> Call[None]:
+    body = to_wire(PasswordResetIn(token=token, password=password))
+    return Call("POST", "/api/auth/password/reset", _nothing, json=body)
+
+
+def logout() -> Call[None]:
+    return Call("POST", "/api/auth/logout", _nothing)
 
 
 def login_two_factor(
@@ -490,12 +648,12 @@ def login_two_factor(
             errors={"code": ["Give a code or a recovery code."]},
         )
     body = to_wire(TwoFactorSignInIn(challenge=challenge, code=code, recovery_code=recovery_code))
-    return Call("POST", "/api/auth/login/two-factor", one(Session), json=body)
+    return Call("POST", "/api/auth/login/two-factor", one(Session), json=body, retry_limited=False)
 
 
 def reauthenticate(password: str, *, code: str | None, recovery_code: str | None) -> Call[Session]:
     body = to_wire(ReauthenticateIn(password=password, code=code, recovery_code=recovery_code))
-    return Call("POST", "/api/auth/reauthenticate", one(Session), json=body)
+    return Call("POST", "/api/auth/reauthenticate", one(Session), json=body, retry_limited=False)
 
 
 def require_two_factor(required: bool) -> Call[Account]:

@@ -426,3 +426,73 @@ auth_challenges = Table(
     Column("used_at", UTCDateTime(), nullable=True),
     Index("ix_auth_challenges_person_id", "person_id"),
 )
+
+# Where an account's events are sent (services/webhooks.py): an http(s) URL, the
+# events it subscribes to, and the secret deliveries are signed with (Standard
+# Webhooks). The secret must be read again to sign, so it is sealed
+# (``paradarum.secretbox``), never stored readable; after a roll the previous one
+# keeps signing too until ``previous_secret_until``. An endpoint whose deliveries
+# failed for a day is disabled (``disabled_at``, ``disabled_reason``);
+# ``failing_since`` is its first failure since its last success.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("events", Text, nullable=False),  # JSON array of event types
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("secret_sealed", String(255), nullable=False),
+    Column("previous_secret_sealed", String(255), nullable=True),
+    Column("previous_secret_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("disabled_at", UTCDateTime(), nullable=True),
+    Column("disabled_reason", String(300), nullable=True),
+    Column("failing_since", UTCDateTime(), nullable=True),
+    Index("ix_webhook_endpoints_account_created", "account_id", "created_at", "id"),
+    sqlite_autoincrement=True,
+)
+
+# One message to one endpoint: the job-queue rows of the ``webhook`` kind. The body
+# is kept as sent (``payload``: {type, timestamp, data}, never a raw key), so that a
+# retry or a resend carries the same bytes under the same ``message_id``.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "endpoint_id",
+        Id,
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", String(40), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("payload", Text, nullable=False),
+    # queued | delivered | failed
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("response_status", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    sqlite_autoincrement=True,
+)
+
+# Events about a key that Paradarum itself notices by time (``api_key.expiring``,
+# ``api_key.expired``): one row per key and event, so that each is announced once
+# whatever the number of processes sweeping.
+key_announcements = Table(
+    "key_announcements",
+    metadata,
+    Column("key_id", Id, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("event", String(40), primary_key=True),
+    Column("announced_at", UTCDateTime(), nullable=False),
+)

@@ -31,7 +31,7 @@ from paradarum.errors import (
     ValidationFailed,
 )
 from paradarum.ratelimit import Limit, RateLimiter
-from paradarum.services import audit, confinement, validation
+from paradarum.services import audit, confinement, validation, webhooks
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
 from paradarum.services.emails import Kind, enqueue
@@ -314,6 +314,27 @@ def insert_key(
     )
 
 
+def revoke_one(
+    conn: Connection,
+    key_id: int,
+    *,
+    now: datetime,
+    reason: RevokeReason,
+    detail: str | None = None,
+    account_id: int | None = None,
+) -> bool:
+    """Revoke the key (of ``account_id``, when given) unless it is revoked already:
+    one conditional UPDATE, so that of simultaneous revokes, in any process, exactly
+    one changes the row. True when this one did (it alone logs and tells)."""
+    condition = [api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)]
+    if account_id is not None:
+        condition.append(api_keys.c.account_id == account_id)
+    values: dict[str, Any] = {"revoked_at": now, "revoked_reason": str(reason)}
+    if detail is not None:
+        values["revoked_detail"] = detail
+    return bool(conn.execute(update(api_keys).where(*condition).values(values)).rowcount)
+
+
 # -- service --------------------------------------------------------------------------
 
 
@@ -470,6 +491,22 @@ class ApiKeyService:
             key_prefix=prefix,
             detail=f"Replaces {replaces.key_prefix} ({replaces.name})." if replaces else None,
         )
+        webhooks.emit(
+            conn,
+            account_id=principal.account_id,
+            event=webhooks.Event.KEY_CREATED,
+            data={
+                "id": key_id,
+                "name": name,
+                "keyPrefix": prefix,
+                "createdAt": now,
+                "expiresAt": settings.expires_at,
+                "permissions": str(settings.permission),
+                "replaces": replaces.id if replaces else None,
+                "actor": principal.actor_name,
+            },
+            now=now,
+        )
         # "A new API key was added to your account", like the big platforms send.
         enqueue(
             conn,
@@ -541,17 +578,11 @@ class ApiKeyService:
 
         def work(conn: Connection) -> KeyInfo:
             confinement.require_key(conn, principal, key_id)
-            changed = conn.execute(
-                update(api_keys)
-                .where(
-                    api_keys.c.id == key_id,
-                    api_keys.c.account_id == principal.account_id,
-                    api_keys.c.revoked_at.is_(None),
-                )
-                .values(revoked_at=now, revoked_reason=str(RevokeReason.USER))
-            ).rowcount
+            changed = revoke_one(
+                conn, key_id, now=now, reason=RevokeReason.USER, account_id=principal.account_id
+            )
             row = _own_key(conn, principal.account_id, key_id)
-            if changed != 1:
+            if not changed:
                 raise AlreadyRevoked
             audit.record(
                 conn,
@@ -562,6 +593,14 @@ class ApiKeyService:
                 actor=principal,
                 key_id=key_id,
                 key_prefix=row.key_prefix,
+            )
+            webhooks.emit_key_revoked(
+                conn,
+                account_id=principal.account_id,
+                key=row,
+                reason=str(RevokeReason.USER),
+                now=now,
+                actor=principal.actor_name,
             )
             return key_info(row)
 
@@ -659,6 +698,21 @@ class ApiKeyService:
                 key_id=old.id,
                 key_prefix=old.key_prefix,
                 detail=detail,
+            )
+            webhooks.emit(
+                conn,
+                account_id=principal.account_id,
+                event=webhooks.Event.KEY_ROLLED,
+                data={
+                    "id": old.id,
+                    "name": old.name,
+                    "keyPrefix": old.key_prefix,
+                    "replacedBy": {"id": created.id, "keyPrefix": created.key_prefix},
+                    "worksUntil": values.get("expires_at"),
+                    "revokedAt": values.get("revoked_at"),
+                    "actor": principal.actor_name,
+                },
+                now=now,
             )
             return created
 

@@ -35,12 +35,13 @@ from email.message import EmailMessage
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import Connection, exists, func, select
 from sqlalchemy.orm import aliased
 
 from paradarum import messages
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
+from paradarum.db.queries import usable_key
 from paradarum.db.tables import api_keys, memberships, notifications, persons
 from paradarum.db.types import as_utc
 from paradarum.mail import Mailer, MailError
@@ -436,11 +437,8 @@ class Emails:
                     api_keys.c.key_prefix,
                     api_keys.c.expires_at,
                 ).where(
-                    api_keys.c.revoked_at.is_(None),
-                    and_(
-                        api_keys.c.expires_at > now,
-                        api_keys.c.expires_at <= now + timedelta(days=max(REMINDER_DAYS)),
-                    ),
+                    usable_key(now),
+                    api_keys.c.expires_at <= now + timedelta(days=max(REMINDER_DAYS)),
                     # A rolled key in its grace period has its replacement already.
                     ~exists().where(replacement.c.replaces_id == api_keys.c.id),
                 )

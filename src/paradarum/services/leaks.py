@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from paradarum import keys
 from paradarum.clock import Clock
@@ -28,8 +28,8 @@ from paradarum.db.engine import Database
 from paradarum.db.tables import api_keys
 from paradarum.errors import RateLimited
 from paradarum.ratelimit import Limit, RateLimiter, address_bucket
-from paradarum.services import audit
-from paradarum.services.apikeys import RevokeReason
+from paradarum.services import audit, webhooks
+from paradarum.services.apikeys import RevokeReason, revoke_one
 from paradarum.services.context import ClientInfo
 from paradarum.services.emails import Kind, enqueue, key_ref
 
@@ -148,6 +148,18 @@ class LeakService:
                 detail=f"Found in public at {leak.found_at}; revoked automatically"
                 + (f", with the keys it had created: {with_it}." if cascade else "."),
             )
+            webhooks.emit(
+                conn,
+                account_id=row.account_id,
+                event=webhooks.Event.KEY_LEAKED,
+                data={
+                    **webhooks.key_data(row),
+                    "foundAt": leak.found_at,
+                    "revokedAt": now,
+                    "alsoRevoked": [webhooks.key_data(other) for other in cascade],
+                },
+                now=now,
+            )
             enqueue(
                 conn,
                 self._db,
@@ -166,16 +178,7 @@ class LeakService:
 
     @staticmethod
     def _mark(conn: Connection, row: Any, now: datetime, detail: str) -> bool:
-        changed = conn.execute(
-            update(api_keys)
-            .where(api_keys.c.id == row.id, api_keys.c.revoked_at.is_(None))
-            .values(
-                revoked_at=now,
-                revoked_reason=str(RevokeReason.LEAKED),
-                revoked_detail=detail[:2048],
-            )
-        ).rowcount
-        return bool(changed)
+        return revoke_one(conn, row.id, now=now, reason=RevokeReason.LEAKED, detail=detail[:2048])
 
     def _cascade(self, conn: Connection, leaked: Any, now: datetime) -> list[Any]:
         """Revoke, transitively, the active keys created by ``leaked``."""
@@ -212,6 +215,15 @@ class LeakService:
                         key_id=child.id,
                         key_prefix=child.key_prefix,
                         detail=detail,
+                    )
+                    webhooks.emit_key_revoked(
+                        conn,
+                        account_id=child.account_id,
+                        key=child,
+                        reason=str(RevokeReason.LEAKED),
+                        now=now,
+                        detail=detail,
+                        actor="system",
                     )
             parents = list(children)
         return revoked

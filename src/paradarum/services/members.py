@@ -48,9 +48,9 @@ from paradarum.errors import (
     ValidationFailed,
 )
 from paradarum.ratelimit import Limit, RateLimiter
-from paradarum.services import audit, validation
+from paradarum.services import audit, validation, webhooks
 from paradarum.services.accounts import AccountService, Session
-from paradarum.services.apikeys import RevokeReason, active, current_role
+from paradarum.services.apikeys import RevokeReason, active, current_role, revoke_one
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
 from paradarum.services.emails import Kind, enqueue
 from paradarum.services.roles import Action, Role, may, require
@@ -360,7 +360,7 @@ class MemberService:
     ) -> str:
         """Revoke the active keys ``target`` vouches for that ``role`` could not
         create (``None``: every one). Returns their prefixes, for the log."""
-        query = select(api_keys.c.id, api_keys.c.key_prefix).where(
+        query = select(api_keys.c.id, api_keys.c.name, api_keys.c.key_prefix).where(
             api_keys.c.member_id == target.id, active(now)
         )
         if may(role, Action.MANAGE_KEYS):
@@ -369,16 +369,13 @@ class MemberService:
             query = query.where(api_keys.c.permissions != "purge")
         rows = conn.execute(query).all()
         for row in rows:
-            changed = conn.execute(
-                update(api_keys)
-                .where(api_keys.c.id == row.id, api_keys.c.revoked_at.is_(None))
-                .values(
-                    revoked_at=now,
-                    revoked_reason=str(RevokeReason.MEMBER),
-                    revoked_detail=f"{target.email} is no longer allowed to create it.",
-                )
-            ).rowcount
-            if changed:
+            if revoke_one(
+                conn,
+                row.id,
+                now=now,
+                reason=RevokeReason.MEMBER,
+                detail=f"{target.email} is no longer allowed to create it.",
+            ):
                 audit.record(
                     conn,
                     account_id=principal.account_id,
@@ -389,6 +386,15 @@ class MemberService:
                     key_id=row.id,
                     key_prefix=row.key_prefix,
                     detail=f"Revoked with {target.email}'s change of role or removal.",
+                )
+                webhooks.emit_key_revoked(
+                    conn,
+                    account_id=principal.account_id,
+                    key=row,
+                    reason=str(RevokeReason.MEMBER),
+                    now=now,
+                    detail=f"{target.email} is no longer allowed to create it.",
+                    actor=principal.actor_name,
                 )
         return ", ".join(row.key_prefix for row in rows)
 
@@ -434,6 +440,18 @@ class MemberService:
                 now=now,
                 detail=f"{target.email} ({target.role}) {'left' if leaving else 'removed'}. "
                 + what,
+                webhook=(
+                    webhooks.Event.MEMBER_REMOVED,
+                    {
+                        "memberId": target.id,
+                        "email": target.email,
+                        "role": target.role,
+                        "removedAt": now,
+                        "left": leaving,
+                        "keys": str(choice),
+                        "actor": principal.actor_name,
+                    },
+                ),
             )
             return _member(target)
 
@@ -467,19 +485,23 @@ class MemberService:
         now: datetime,
         detail: str,
         account_id: int | None = None,
+        webhook: tuple[webhooks.Event, dict[str, Any]] | None = None,
     ) -> None:
-        """The one place a change of membership is told: the security log now, and
-        this is where account events (``member.joined``, ``member.removed``) for
-        webhooks are to be emitted, in the same transaction."""
+        """The one place a change of membership is told: the security log, and the
+        account's webhooks (``member.joined``, ``member.removed``), in the same
+        transaction."""
+        account_id = account_id if account_id is not None else principal.account_id
         audit.record(
             conn,
-            account_id=account_id if account_id is not None else principal.account_id,
+            account_id=account_id,
             event=event,
             at=now,
             client=client,
             actor=principal,
             detail=detail,
         )
+        if webhook is not None:
+            webhooks.emit(conn, account_id=account_id, event=webhook[0], data=webhook[1], now=now)
 
     # -- invitations ----------------------------------------------------------------------
 
@@ -706,6 +728,10 @@ class MemberService:
                 now=now,
                 detail=f"{row.email} joined as {row.role} (member {member_id}).",
                 account_id=row.account_id,
+                webhook=(
+                    webhooks.Event.MEMBER_JOINED,
+                    {"memberId": member_id, "email": row.email, "role": row.role, "joinedAt": now},
+                ),
             )
             name = conn.execute(
                 select(accounts.c.name).where(accounts.c.id == row.account_id)

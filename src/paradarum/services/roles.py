@@ -39,6 +39,12 @@ class Action(StrEnum):
     MANAGE_TRUST_POLICIES = "manage_trust_policies"
     # Invite, change the role of and remove members who are not owners.
     MANAGE_MEMBERS = "manage_members"
+    # See, pause, re-subscribe, delete webhook endpoints; their delivery logs, resend.
+    MANAGE_WEBHOOKS = "manage_webhooks"
+    # Where events go and what signs them: add an endpoint, change its URL, roll its
+    # secret. A panel session only: a leaked key must not be able to send the
+    # account's events to a server of its choosing, or learn a signing secret.
+    DIRECT_WEBHOOKS = "direct_webhooks"
     # The same for owners (making someone an owner included).
     MANAGE_OWNERS = "manage_owners"
     DELETE_ACCOUNT = "delete_account"
@@ -53,7 +59,7 @@ _ADDS: dict[Role, frozenset[Action]] = {
     Role.DEVELOPER: frozenset(
         {Action.MANAGE_KEYS, Action.MANAGE_ZONES, Action.MANAGE_TRUST_POLICIES}
     ),
-    Role.ADMIN: frozenset({Action.MANAGE_MEMBERS}),
+    Role.ADMIN: frozenset({Action.MANAGE_MEMBERS, Action.MANAGE_WEBHOOKS, Action.DIRECT_WEBHOOKS}),
     Role.OWNER: frozenset({Action.MANAGE_OWNERS, Action.DELETE_ACCOUNT}),
 }
 
@@ -70,11 +76,13 @@ def _build() -> dict[Role, frozenset[Action]]:
 ALLOWED: dict[Role, frozenset[Action]] = _build()
 
 #: Managed with a panel session only, so no key has these: members and invitations,
-#: and trust policies (a key that could add one could mint keys that outlive it).
+#: trust policies (a key that could add one could mint keys that outlive it), and
+#: webhook URLs and signing secrets.
 SESSION_ONLY: dict[Action, str] = {
     Action.MANAGE_MEMBERS: "Members and invitations are",
     Action.MANAGE_OWNERS: "Members and invitations are",
     Action.MANAGE_TRUST_POLICIES: "Trust policies are",
+    Action.DIRECT_WEBHOOKS: "Webhook URLs and signing secrets are",
 }
 
 #: What a key may do by its own permission (before its member's role caps it).

@@ -45,7 +45,7 @@ from paradarum.errors import (
 )
 from paradarum.oidc import Check, IssuerKeys, TokenRejected
 from paradarum.ratelimit import Limit, RateLimiter, address_bucket
-from paradarum.services import audit, validation
+from paradarum.services import audit, validation, webhooks
 from paradarum.services.accounts import require_verified
 from paradarum.services.apikeys import (
     CreatorKind,
@@ -447,7 +447,8 @@ class TrustPolicyService:
             if row is None:
                 raise TrustPolicyNotFound
             conn.execute(delete(trust_policies).where(trust_policies.c.id == policy_id))
-            revoked = conn.execute(
+            detail = f"Trust policy {policy_id} ({row.name}) was deleted."
+            revoked_keys = conn.execute(
                 update(api_keys)
                 .where(
                     api_keys.c.account_id == principal.account_id,
@@ -457,9 +458,21 @@ class TrustPolicyService:
                 .values(
                     revoked_at=now,
                     revoked_reason=str(RevokeReason.POLICY),
-                    revoked_detail=f"Trust policy {policy_id} ({row.name}) was deleted.",
+                    revoked_detail=detail,
                 )
-            ).rowcount
+                .returning(api_keys.c.id, api_keys.c.name, api_keys.c.key_prefix)
+            ).all()
+            revoked = len(revoked_keys)
+            for key in revoked_keys:
+                webhooks.emit_key_revoked(
+                    conn,
+                    account_id=principal.account_id,
+                    key=key,
+                    reason=str(RevokeReason.POLICY),
+                    now=now,
+                    detail=detail,
+                    actor=principal.actor_name,
+                )
             audit.record(
                 conn,
                 account_id=principal.account_id,
@@ -642,6 +655,22 @@ class TrustPolicyService:
                 key_prefix=prefix,
                 detail=f"Trust policy {policy.id} ({policy.name}) minted a {policy.permission} "
                 f"key for {policy.ttl_seconds} s: {job}.",
+            )
+            webhooks.emit(
+                conn,
+                account_id=policy.account_id,
+                event=webhooks.Event.KEY_CREATED,
+                data={
+                    "id": key_id,
+                    "name": f"CI: {policy.name}"[:100],
+                    "keyPrefix": prefix,
+                    "createdAt": now,
+                    "expiresAt": expires_at,
+                    "permissions": str(policy.permission),
+                    "replaces": None,
+                    "actor": f"CI job {subject or '(no subject)'}"[:320],
+                },
+                now=now,
             )
             return MintedKey(
                 raw_key=raw, key_prefix=prefix, expires_at=expires_at, policy_id=policy.id

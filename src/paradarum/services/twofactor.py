@@ -115,6 +115,17 @@ class Change(StrEnum):
     RECOVERY_CODES_RENEWED = "recovery_codes_renewed"
 
 
+# The security-log event of each change a person makes to their own second factors
+# (a recovery code used is logged apart: it is a sign-in step, not a change).
+_CHANGE_EVENTS = {
+    Change.TOTP_ON: audit.Event.TOTP_ENABLED,
+    Change.TOTP_OFF: audit.Event.TOTP_DISABLED,
+    Change.PASSKEY_ADDED: audit.Event.PASSKEY_ADDED,
+    Change.PASSKEY_REMOVED: audit.Event.PASSKEY_REMOVED,
+    Change.RECOVERY_CODES_RENEWED: audit.Event.RECOVERY_CODES_RENEWED,
+}
+
+
 # -- pure helpers ----------------------------------------------------------------------
 
 
@@ -511,16 +522,7 @@ class TwoFactorService:
                 .values(confirmed_at=now)
             )
             codes = _insert_recovery_codes(conn, person_id, now)
-            self._record(conn, principal, client, audit.Event.TOTP_ENABLED, now)
-            _notify(
-                conn,
-                self._db,
-                person_id=person_id,
-                account_id=principal.account_id,
-                change=Change.TOTP_ON,
-                now=now,
-                client=client,
-            )
+            self._factors_changed(conn, principal, client, Change.TOTP_ON, now)
             return codes
 
         codes = await self._db.write(work)
@@ -551,16 +553,7 @@ class TwoFactorService:
             conn.execute(delete(totp_factors).where(totp_factors.c.person_id == person_id))
             if not methods_of(conn, person_id):
                 conn.execute(delete(recovery_codes).where(recovery_codes.c.person_id == person_id))
-            self._record(conn, principal, client, audit.Event.TOTP_DISABLED, now)
-            _notify(
-                conn,
-                self._db,
-                person_id=person_id,
-                account_id=principal.account_id,
-                change=Change.TOTP_OFF,
-                now=now,
-                client=client,
-            )
+            self._factors_changed(conn, principal, client, Change.TOTP_OFF, now)
             return True
 
         if not await self._db.write(work):
@@ -581,16 +574,7 @@ class TwoFactorService:
                     "Recovery codes come with a second factor: turn one on first.",
                 )
             codes = _insert_recovery_codes(conn, person_id, now)
-            self._record(conn, principal, client, audit.Event.RECOVERY_CODES_RENEWED, now)
-            _notify(
-                conn,
-                self._db,
-                person_id=person_id,
-                account_id=principal.account_id,
-                change=Change.RECOVERY_CODES_RENEWED,
-                now=now,
-                client=client,
-            )
+            self._factors_changed(conn, principal, client, Change.RECOVERY_CODES_RENEWED, now)
             return codes
 
         codes = await self._db.write(work)
@@ -698,17 +682,7 @@ class TwoFactorService:
                     "This passkey is registered already.",
                 )
             codes = _insert_recovery_codes(conn, person_id, now) if first else None
-            self._record(conn, principal, client, audit.Event.PASSKEY_ADDED, now, detail=name)
-            _notify(
-                conn,
-                self._db,
-                person_id=person_id,
-                account_id=principal.account_id,
-                change=Change.PASSKEY_ADDED,
-                now=now,
-                client=client,
-                detail=name,
-            )
+            self._factors_changed(conn, principal, client, Change.PASSKEY_ADDED, now, detail=name)
             return NewPasskey(passkey=_passkey_info(row), recovery_codes=codes)
 
         added = await self._db.write(work)
@@ -751,16 +725,8 @@ class TwoFactorService:
                 raise PasskeyNotFound
             if not methods_of(conn, person_id):
                 conn.execute(delete(recovery_codes).where(recovery_codes.c.person_id == person_id))
-            self._record(conn, principal, client, audit.Event.PASSKEY_REMOVED, now, detail=row.name)
-            _notify(
-                conn,
-                self._db,
-                person_id=person_id,
-                account_id=principal.account_id,
-                change=Change.PASSKEY_REMOVED,
-                now=now,
-                client=client,
-                detail=row.name,
+            self._factors_changed(
+                conn, principal, client, Change.PASSKEY_REMOVED, now, detail=row.name
             )
             return _passkey_info(row)
 
@@ -1181,6 +1147,31 @@ class TwoFactorService:
             at=now,
             client=client,
             actor=principal,
+            detail=detail,
+        )
+
+    def _factors_changed(
+        self,
+        conn: Connection,
+        principal: Principal,
+        client: ClientInfo,
+        change: Change,
+        now: datetime,
+        *,
+        detail: str | None = None,
+    ) -> None:
+        """A change of the signed-in person's second factors, told both ways in its
+        transaction: the security log of the account they acted on, and an email to
+        them."""
+        self._record(conn, principal, client, _CHANGE_EVENTS[change], now, detail=detail)
+        _notify(
+            conn,
+            self._db,
+            person_id=_session_person(principal),
+            account_id=principal.account_id,
+            change=change,
+            now=now,
+            client=client,
             detail=detail,
         )
 

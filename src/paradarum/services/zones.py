@@ -54,7 +54,7 @@ from paradarum.errors import (
     ZoneTaken,
 )
 from paradarum.ratelimit import Limit, RateLimiter
-from paradarum.services import audit, confinement
+from paradarum.services import audit, confinement, webhooks
 from paradarum.services.accounts import home_account, require_verified
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.emails import Kind, enqueue
@@ -141,6 +141,19 @@ class ZoneInfo:
     @property
     def challenge_name(self) -> str:
         return hostnames.challenge_name(self.hostname)
+
+
+def _verified(
+    conn: Connection, *, account_id: int, zone_id: int, hostname: str, now: datetime
+) -> None:
+    """``zone.verified`` to the account's webhooks: the zone is active (again)."""
+    webhooks.emit(
+        conn,
+        account_id=account_id,
+        event=webhooks.Event.ZONE_VERIFIED,
+        data={"id": zone_id, "hostname": hostname, "verifiedAt": now},
+        now=now,
+    )
 
 
 def zone_info(row: Any) -> ZoneInfo:
@@ -335,6 +348,8 @@ class ZoneService:
             detail=hostname if not verified_at else f"{hostname} (made active by an operator)",
             zone_id=zone_id,
         )
+        if verified_at:
+            _verified(conn, account_id=account_id, zone_id=zone_id, hostname=hostname, now=now)
         return ZoneInfo(zone_id, hostname, status, token, now, verified_at)
 
     @staticmethod
@@ -453,6 +468,13 @@ class ZoneService:
                 actor=principal,
                 detail=zone.hostname,
                 zone_id=zone.id,
+            )
+            _verified(
+                conn,
+                account_id=principal.account_id,
+                zone_id=zone.id,
+                hostname=zone.hostname,
+                now=now,
             )
             return ZoneInfo(
                 zone.id, zone.hostname, ZoneStatus.ACTIVE, zone.token, zone.created_at, now
@@ -628,6 +650,13 @@ class ZoneService:
                     detail=f"{current.hostname} (its DNS record is back)",
                     zone_id=current.id,
                 )
+                _verified(
+                    conn,
+                    account_id=current.account_id,
+                    zone_id=current.id,
+                    hostname=current.hostname,
+                    now=now,
+                )
             conn.execute(update(zones).where(zones.c.id == current.id).values(**values))
             return
         claimant = next(
@@ -667,6 +696,13 @@ class ZoneService:
                 actor_type=audit.Actor.SYSTEM,
                 detail=f"{current.hostname} (found by the daily DNS check)",
                 zone_id=claimant.id,
+            )
+            _verified(
+                conn,
+                account_id=claimant.account_id,
+                zone_id=claimant.id,
+                hostname=current.hostname,
+                now=now,
             )
             return
         missed = current.missed_checks + 1
@@ -754,6 +790,9 @@ class ZoneService:
             actor_type=audit.Actor.SYSTEM,
             detail=f"{zone.hostname} (made active by an operator)",
             zone_id=zone.id,
+        )
+        _verified(
+            conn, account_id=zone.account_id, zone_id=zone.id, hostname=zone.hostname, now=now
         )
         row = conn.execute(select(zones).where(zones.c.id == zone.id)).one()
         return zone_info(row)

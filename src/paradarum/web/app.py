@@ -27,6 +27,7 @@ from paradarum.web.api import (
     purges,
     trust,
     twofactor,
+    webhooks,
     zones,
 )
 from paradarum.web.edge import Edge
@@ -57,6 +58,7 @@ API_MODULES = (
     purges,
     leaks,
     trust,
+    webhooks,
 )
 # Bodies larger than the 64 KiB every other route accepts: a report of 1,000 leaks
 # with their URLs is several hundred KiB.

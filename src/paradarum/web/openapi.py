@@ -185,7 +185,7 @@ def _operation(route: Route, schemas: Schemas) -> dict[str, Any]:
     answer = route.answer if route.answer is not None else _envelope(schemas, route.response)
     success: dict[str, Any] = {
         "description": route.summary,
-        "content": {"application/json": {"schema": answer}},
+        "content": {route.media_type: {"schema": answer}},
     }
     if route.paged:
         success["headers"] = LINK_HEADER

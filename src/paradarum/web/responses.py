@@ -9,7 +9,8 @@ definition.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -24,7 +25,10 @@ from paradarum_client.models import builtins, rfc3339
 if TYPE_CHECKING:
     from paradarum.services.pagination import Page
 
+logger = logging.getLogger("paradarum")
+
 JSON = b"application/json"
+NDJSON = b"application/x-ndjson"
 T = TypeVar("T")
 S = TypeVar("S")
 
@@ -63,6 +67,46 @@ class Response:
             )
         await send({"type": "http.response.start", "status": self.status, "headers": raw})
         await send({"type": "http.response.body", "body": b"" if head else self.body})
+
+
+@dataclass(slots=True)
+class Stream:
+    """A response written as it is produced (an export): no ``Content-Length``, each
+    chunk sent as it comes. A failure after the first byte cannot become an error
+    response any more: it is logged and the connection is broken off, so the client
+    sees an incomplete answer rather than a short one that looks whole."""
+
+    chunks: AsyncIterator[bytes]
+    content_type: bytes
+    status: int = 200
+    headers: Mapping[str, str] | None = None
+
+    async def __call__(self, send: Send, *, head: bool = False) -> None:
+        raw = [(b"content-type", self.content_type)]
+        if self.headers:
+            raw.extend(
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in self.headers.items()
+            )
+        await send({"type": "http.response.start", "status": self.status, "headers": raw})
+        try:
+            if not head:
+                async for chunk in self.chunks:
+                    if chunk:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except Exception:
+            logger.exception("streamed response broken off")
+            raise
+        finally:
+            closing = getattr(self.chunks, "aclose", None)
+            if closing is not None:
+                await closing()
+        await send({"type": "http.response.body", "body": b""})
+
+
+def json_line(shape: Any) -> bytes:
+    """A shape as one line of NDJSON (the wire's timestamps, a newline at the end)."""
+    return _encode(builtins(shape)) + b"\n"
 
 
 @dataclass(slots=True)

@@ -44,13 +44,13 @@ from paradarum import errors
 from paradarum.services.context import Permission
 from paradarum.web import errors as web_errors
 from paradarum.web.request import BODY, Network, Request
-from paradarum.web.responses import Reply, Response, envelope, envelope_error
+from paradarum.web.responses import Reply, Response, Stream, envelope, envelope_error
 from paradarum_client.models import MAX_ID, Body, PageQuery
 
 if TYPE_CHECKING:
     from paradarum.runtime import Runtime
 
-Handler = Callable[..., Awaitable[Reply[Any] | Response]]
+Handler = Callable[..., Awaitable[Reply[Any] | Response | Stream]]
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 # What a handler's signature says, never the decorator.
 _FROM_THE_SIGNATURE = {"body", "query", "response", "paged", "path_params", "raw_body_bytes"}
@@ -87,6 +87,8 @@ class Route:
     enrolment: bool = False
     # A key's check reads what GET /api/account shows in the same statement.
     with_account: bool = False
+    # What a success is (with ``answer``, its schema): JSON unless said otherwise.
+    media_type: str = "application/json"
 
     @property
     def paged(self) -> bool:
@@ -333,6 +335,7 @@ class Router:
             return
         methods, raw_params = found
         route = methods.by_method.get(scope["method"])
+        response: Response | Stream
         if route is None:
             response = envelope_error(
                 405, web_errors.METHOD_NOT_ALLOWED, headers={"Allow": methods.allow}
@@ -354,7 +357,7 @@ class Router:
 
     async def _run(
         self, route: Route, scope: Scope, receive: Receive, raw_params: dict[str, str]
-    ) -> Response:
+    ) -> Response | Stream:
         request = Request(scope, receive, self._runtime, self._trusted)
         if route.permission is not None:
             request.principal = await self._runtime.authenticator.authenticate(
@@ -378,7 +381,7 @@ class Router:
             reply = await route.handler(request, **arguments)
         else:
             reply = await route.handler(request)
-        if isinstance(reply, Response):
+        if isinstance(reply, Response | Stream):
             return reply
         return envelope(
             reply.data, reply.message, status=reply.status or route.status, headers=reply.headers

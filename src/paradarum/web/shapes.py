@@ -25,6 +25,7 @@ from paradarum.services.twofactor import (
     TotpEnrolment,
 )
 from paradarum.services.usage import DayUsage
+from paradarum.services.webhooks import Delivery, Endpoint, NewSecret
 from paradarum.services.zones import ZoneInfo
 from paradarum_client import models
 
@@ -279,4 +280,44 @@ def oidc_key(minted: MintedKey) -> models.OidcKey:
         key_prefix=minted.key_prefix,
         expires_at=minted.expires_at,
         policy_id=minted.policy_id,
+    )
+
+
+def _webhook_fields(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "events": list(endpoint.events),
+        "enabled": endpoint.enabled,
+        "created_at": endpoint.created_at,
+        "updated_at": endpoint.updated_at,
+        "disabled_at": endpoint.disabled_at,
+        "disabled_reason": endpoint.disabled_reason,
+        "failing_since": endpoint.failing_since,
+        "previous_secret_expires_at": endpoint.previous_secret_until,
+    }
+
+
+def webhook(endpoint: Endpoint) -> models.Webhook:
+    return models.Webhook(**_webhook_fields(endpoint))
+
+
+def new_webhook(new: NewSecret) -> models.NewWebhook:
+    return models.NewWebhook(**_webhook_fields(new.endpoint), secret=new.secret)
+
+
+def webhook_delivery(delivery: Delivery) -> models.WebhookDelivery:
+    return models.WebhookDelivery(
+        id=delivery.id,
+        endpoint_id=delivery.endpoint_id,
+        message_id=delivery.message_id,
+        event=delivery.event,
+        status=_name(delivery.status),
+        attempts=delivery.attempts,
+        next_attempt_at=delivery.next_attempt_at,
+        last_error=delivery.last_error,
+        response_status=delivery.response_status,
+        created_at=delivery.created_at,
+        delivered_at=delivery.delivered_at,
+        payload=delivery.payload,
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from html import escape
 from pathlib import Path
+from typing import get_args
 
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
@@ -30,6 +31,7 @@ from paradarum.web import errors as web_errors
 from paradarum.web.request import Request
 from paradarum.web.responses import Response, envelope_error
 from paradarum.web.routing import Routes
+from paradarum_client.models import WebhookEvent
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -70,6 +72,7 @@ SECTIONS = (
     Section("members", "Members"),
     Section("security", "Security"),
     Section("ci", "CI access"),
+    Section("webhooks", "Webhooks"),
     Section("security-log", "Security log"),
 )
 SETTINGS_LAYOUT = "settings.html"
@@ -121,6 +124,34 @@ PAGE_HEADERS = {"Cache-Control": "no-store"}
 ASSET_CACHE_CONTROL = (b"cache-control", b"no-cache")
 
 
+# What each webhook event means, beside its name in the form that subscribes to it.
+WEBHOOK_EVENT_HINTS: dict[str, str] = {
+    "api_key.created": "a key was created",
+    "api_key.revoked": "a key was revoked",
+    "api_key.leaked": "a key was found in public and revoked",
+    "api_key.expiring": "a key expires in 7 days",
+    "api_key.expired": "a key expired",
+    "api_key.rolled": "a key was replaced by a new one",
+    "member.joined": "someone joined the account",
+    "member.removed": "someone left or was removed",
+    "zone.verified": "a zone's DNS record was verified",
+}
+
+
+def webhook_event_checks() -> str:
+    """A checkbox per event an endpoint may subscribe to, from the one definition of
+    them (the API's ``WebhookEvent``)."""
+    lines = []
+    for event in get_args(WebhookEvent):
+        name = escape(event)
+        lines.append(
+            f'                <label class="check"><input type="checkbox" name="events" '
+            f'value="{name}"> <span><code>{name}</code> '
+            f'<span class="muted">{escape(WEBHOOK_EVENT_HINTS[event])}</span></span></label>'
+        )
+    return "\n".join(lines)
+
+
 @cache
 def render(template: str, *, signup_enabled: bool) -> bytes:
     """The page, with the few facts it states taken from where the rule lives."""
@@ -128,6 +159,7 @@ def render(template: str, *, signup_enabled: bool) -> bytes:
     text = text.replace("{{password_min}}", str(validation.PASSWORD_MIN))
     text = text.replace("{{signup}}", "on" if signup_enabled else "off")
     text = text.replace("{{purge_max}}", str(purges.MAX_TARGETS))
+    text = text.replace("{{webhook_events}}", webhook_event_checks())
     return text.encode()
 
 

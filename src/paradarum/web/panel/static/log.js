@@ -50,6 +50,12 @@ const EVENT_LABELS = {
   "two_factor.recovery_code_used": "Recovery code used to sign in",
   "two_factor.recovery_codes_renewed": "New recovery codes made",
   "two_factor.requirement_changed": "Two-factor requirement for members changed",
+  "webhook.created": "Webhook endpoint added",
+  "webhook.updated": "Webhook endpoint changed",
+  "webhook.deleted": "Webhook endpoint deleted",
+  "webhook.secret_rolled": "Webhook signing secret rolled",
+  "webhook.resent": "Webhook delivery sent again",
+  "webhook.disabled": "Webhook endpoint turned off: its deliveries kept failing",
 };
 const WARNING_EVENTS = new Set([
   "session.login_failed",
@@ -61,6 +67,7 @@ const WARNING_EVENTS = new Set([
   "two_factor.totp_disabled",
   "two_factor.passkey_removed",
   "two_factor.recovery_code_used",
+  "webhook.disabled",
 ]);
 
 // Repeats of one event for the same key, address and detail, one right after the
