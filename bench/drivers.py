@@ -1,7 +1,10 @@
 """The PostgreSQL driver for the hot path, chosen by measurement: the client CPU
 one indexed single-row read costs, on one event loop, for psycopg 3 (as it is,
 with a server-side prepared statement, with binary results) and asyncpg (which
-prepares and caches every statement), each through its own asyncio pool.
+prepares and caches every statement), each through its own asyncio pool; and the
+two ways a hot read can go: today's (asyncpg on the process's own bounded pool,
+``db/hotpool.py``) and the one-pool alternative (a prepared psycopg statement on a
+connection of the general engine's pool, on a thread), docs/performance.md.
 
 Run alone (``python bench/drivers.py``; a local PostgreSQL, or
 ``PARADARUM_DATABASE_URL``): the figures are CPU time of this process per read,
@@ -94,6 +97,55 @@ async def asyncpg_reader(url: str) -> tuple[Read, Any]:
     return read, pool.close
 
 
+async def hot_pool_reader(url: str) -> tuple[Read, Any]:
+    """Today's hot path: asyncpg on the process's own bounded pool (db/hotpool.py)."""
+    from paradarum.db.hotpool import HotPool
+
+    pool = HotPool(url, size=4, timeout=1.0)
+    sql = QUERY.format("$1")
+
+    async def read(value: str) -> Any:
+        return await pool.fetchrow(sql, (value,))
+
+    return read, pool.close
+
+
+async def engine_pool_reader(url: str, *, pre_ping: bool = False) -> tuple[Read, Any]:
+    """The one-pool alternative: the general (psycopg) engine's pool, a prepared
+    statement, on one of the database's threads (a blocking driver must not run on
+    the event loop). The thread's CPU is this process's too, so it is counted.
+    ``pre_ping``: as the server's engine is made (a check of each connection taken
+    from the pool: a second round trip)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import create_engine
+
+    engine = create_engine(
+        url.replace("postgresql://", "postgresql+psycopg://", 1),
+        pool_size=4,
+        pool_pre_ping=pre_ping,
+    )
+    threads = ThreadPoolExecutor(max_workers=4)
+    sql = QUERY.format("%s")
+
+    def blocking(value: str) -> Any:
+        record = engine.pool.connect()
+        try:
+            connection: Any = record.driver_connection
+            return connection.execute(sql, (value,), prepare=True).fetchone()
+        finally:
+            record.close()
+
+    async def read(value: str) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(threads, blocking, value)
+
+    async def close() -> None:
+        threads.shutdown()
+        engine.dispose()
+
+    return read, close
+
+
 async def cpu_per_read(read: Read) -> float:
     values = [f"{i:x}" for i in range(READS)]  # misses and hits alike cost one round trip
     started = time.process_time()
@@ -115,6 +167,9 @@ async def main(url: str) -> None:
         "asyncpg": await asyncpg_reader(url),
         "psycopg, one connection": await psycopg_direct(url),
         "asyncpg, one connection": await asyncpg_direct(url),
+        "asyncpg, HotPool (today)": await hot_pool_reader(url),
+        "psycopg, engine pool, thread": await engine_pool_reader(url),
+        "  the same, with pre-ping": await engine_pool_reader(url, pre_ping=True),
     }
     figures: dict[str, list[float]] = {name: [] for name in readers}
     for read, _ in readers.values():
@@ -131,7 +186,7 @@ async def main(url: str) -> None:
     print(f"client CPU per read (µs), median of {ROUNDS} rounds of {READS}, loop {loop}:")
     for name, values in figures.items():
         median = statistics.median(values)
-        print(f"  {name:28} {median:6.1f}  ({median / base:.2f} × psycopg)")
+        print(f"  {name:30} {median:6.1f}  ({median / base:.2f} × psycopg)")
 
 
 if __name__ == "__main__":
