@@ -370,6 +370,10 @@ class Settings(BaseSettings):
     # link-local...), comma-separated CIDRs: for private deployments and tests. Every
     # other non-public address is refused, when a URL is saved and at every send.
     webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The whole of one delivery attempt: connecting, sending, the receiver's answer.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # The loop that sends webhook deliveries, in this process; off, they wait queued.
+    webhooks_enabled: bool = True
 
     @field_validator("webhook_allowed_networks", mode="before")
     @classmethod

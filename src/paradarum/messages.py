@@ -426,6 +426,41 @@ def zone_lost(
     return _message(to=to, mail_from=mail_from, subject=subject, blocks=blocks, date=date)
 
 
+def webhook_disabled(
+    *,
+    to: str,
+    mail_from: str,
+    panel_url: str,
+    endpoint_id: int,
+    url: str,
+    failing_since: datetime | None,
+    at: datetime,
+    reason: str,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Tell the owner that Paradarum stopped sending events to a webhook endpoint whose
+    deliveries kept failing. The URL is shown without its query (receivers often put a
+    token there)."""
+    panel = _Panel(panel_url)
+    shown = _inline(url.split("?", 1)[0].split("#", 1)[0], limit=200)
+    since = f" since {_when(failing_since)}" if failing_since is not None else ""
+    subject = "A Paradarum webhook endpoint was disabled"
+    blocks: list[_Block] = [
+        _Para(
+            f"Deliveries to your webhook endpoint {shown} (endpoint {endpoint_id}) have "
+            f"failed{since}, each retried for a day, so on {_when(at)} Paradarum disabled "
+            "it: no events are sent there until it is enabled again."
+        ),
+        _Para(f"The last failure: {_inline(reason, limit=300)}."),
+        _Para(
+            "Fix the receiver, then enable the endpoint in the panel. Each failed delivery "
+            "is in the endpoint's delivery log, where it can be sent again."
+        ),
+        _List((("Your webhooks in the panel: ", panel.link("/account/webhooks")),), ordered=False),
+    ]
+    return _message(to=to, mail_from=mail_from, subject=subject, blocks=blocks, date=date)
+
+
 def email_verification(
     *,
     to: str,

@@ -44,6 +44,7 @@ from paradarum.services.purges import PurgeService
 from paradarum.services.trust import TrustPolicyService
 from paradarum.services.twofactor import TwoFactorService
 from paradarum.services.usage import FLUSH_SECONDS, KeyUsage
+from paradarum.services.webhook_jobs import WebhookJob, WebhookSender
 from paradarum.services.webhooks import Egress, WebhookService
 from paradarum.services.zones import AdditionLimits, ZoneService
 from paradarum.tokens import TokenCodec
@@ -85,6 +86,7 @@ class Runtime:
     trust: TrustPolicyService
     two_factor: TwoFactorService
     webhooks: WebhookService
+    webhook_delivery: Worker[WebhookJob]
 
     async def start(self) -> None:
         await self.db.start()
@@ -302,6 +304,16 @@ def build_runtime(
             on_notify=email_delivery.wake,
         ),
         webhooks=WebhookService(db=db, clock=clock, box=webhook_box, egress=webhook_egress),
+        webhook_delivery=jobs.add(
+            WebhookSender(
+                db=db,
+                clock=clock,
+                box=webhook_box,
+                egress=webhook_egress,
+                timeout=settings.webhook_timeout_seconds,
+                on_disabled=email_delivery.wake,
+            ).kind()
+        ),
     )
     if settings.purge_delivery_enabled:
         background.add_loop("purge-delivery", purge_delivery.run)
@@ -313,6 +325,8 @@ def build_runtime(
                 email_delivery.wake()
 
         background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, remind_expiring)
+    if settings.webhooks_enabled:
+        background.add_loop("webhooks", runtime.webhook_delivery.run)
     # Zones follow their domain: held zones are looked for in DNS again every day.
     background.add_loop("zone-recheck", runtime.zones.run_rechecks)
     background.every(

@@ -86,6 +86,8 @@ class Kind(StrEnum):
     # A second factor turned on or off, a passkey added or removed, a recovery code
     # used: to the person whose factor it is.
     SECOND_FACTOR = "second_factor"
+    # Paradarum stopped sending to a webhook endpoint whose deliveries kept failing.
+    WEBHOOK_DISABLED = "webhook_disabled"
 
 
 # Kinds whose link is bound to the person's session key: its purpose and lifetime.
@@ -341,6 +343,16 @@ class Emails:
                 hostname=payload["hostname"],
                 moved=job.kind is Kind.ZONE_MOVED,
                 at=_time(payload["at"]),
+                **common,
+            )
+        if job.kind is Kind.WEBHOOK_DISABLED:
+            since = payload.get("failing_since")
+            return messages.webhook_disabled(
+                endpoint_id=payload["endpoint_id"],
+                url=payload["url"],
+                failing_since=_time(since) if since else None,
+                at=_time(payload["at"]),
+                reason=payload["reason"],
                 **common,
             )
         if job.kind is Kind.SECOND_FACTOR:
