@@ -24,17 +24,27 @@ it is told here, and why:
   is a dependency): the loop's own work is part of every request.
 * Graceful stop: on SIGTERM in-flight requests finish (at most 30 s), then each
   worker's lifespan stops the runtime.
+* **Workers die with the server.** A ``kill -9`` of ``paradarum serve`` (or an
+  out-of-memory kill) would leave its workers serving with nobody to stop them, and
+  holding the port, so that a restart is refused for good: on Linux each worker
+  asks for SIGTERM (its graceful stop) when the process that started it dies
+  (:func:`die_with_parent`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from paradarum.config import Settings
 
 HEADER_BUFFER_BYTES = 64 * 1024
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 STOP_TIMEOUT_SECONDS = 30
 APP_FACTORY = "paradarum.web.app:create_app_from_env"
 
@@ -104,3 +114,18 @@ def serve(
     if on_started is not None:
         granian.on_startup(on_started)
     granian.serve()
+
+
+def die_with_parent() -> None:
+    """In a worker process (one that ``multiprocessing`` started, as Granian's are):
+    get SIGTERM, the graceful stop, when the server process dies, however it dies.
+    Elsewhere (the tests' in-process app, another platform) nothing happens."""
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return  # not allowed here (a sandbox): the supervisor's cgroup still cleans up
+    # The server may have died before the request was made: then nobody will ask.
+    if os.getppid() != parent.pid:
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -76,7 +76,7 @@ def test_sign_up_then_the_emailed_link_verifies_the_address_and_keys_can_be_made
     expect(banner).to_be_visible()
     expect(banner.locator(".banner-text")).to_have_text(
         f"Verify your email address: we sent a link to {email}. "
-        "Until then you cannot create keys or zones."
+        "Until then you cannot create keys or zones, or invite anyone."
     )
     expect(banner.get_by_role("button", name="Send a new link")).to_be_enabled()
     expect(page.get_by_label("Name", exact=True)).to_be_disabled()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -172,3 +173,19 @@ def test_the_client_installs_alone_and_talks_to_a_real_server(api_server, tmp_pa
         env={**env, "PARADARUM_URL": api_server.url, "PARADARUM_API_KEY": used["key"]},
     )
     assert used["prefix"] in listed.stdout and used["key"] not in listed.stdout
+
+
+def test_the_command_lines_packages_are_capped_only_at_a_major_version():
+    """Other tools share Typer and Rich with the command line: a cap below the next
+    major version (``typer<0.29``) would keep them from installing side by side."""
+    import tomllib
+
+    for pyproject in (ROOT / "client" / "pyproject.toml", ROOT / "pyproject.toml"):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        specs = [*project["dependencies"], *project.get("optional-dependencies", {}).get("cli", [])]
+        for spec in specs:
+            name = re.match(r"[A-Za-z0-9._-]+", spec).group(0).lower()
+            if name not in ("typer", "rich", "click"):
+                continue
+            for bound in re.findall(r"<\s*([0-9][0-9.]*)", spec):
+                assert re.fullmatch(r"[0-9]+(\.0)*", bound), (pyproject.name, spec)

@@ -60,6 +60,24 @@ def invitation_link_token(smtp: SmtpServer, email: str, timeout: float = 30.0) -
     raise AssertionError(f"no invitation reached {email}")
 
 
+def verify_address(url: str, smtp: SmtpServer, email: str, timeout: float = 30.0) -> None:
+    """Follow the verification link mailed to ``email`` (read from the SMTP server)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for received in smtp.messages():
+            if email in received.rcpt_tos and "Confirm" in str(received.message["Subject"]):
+                text = received.message.get_body(("plain",)).get_content()
+                found = re.search(r"https://panel\.example/verify-email#token=(\S+)", text)
+                assert found, text
+                verified = httpx.post(
+                    f"{url}/api/auth/email/verify", json={"token": unquote(found.group(1))}
+                )
+                assert verified.status_code == 200, verified.text
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"no verification link reached {email}")
+
+
 def test_an_invited_purger_purges_and_makes_purge_keys_then_is_demoted_and_removed(
     team_server, smtp, tmp_path
 ):
@@ -69,6 +87,10 @@ def test_an_invited_purger_purges_and_makes_purge_keys_then_is_demoted_and_remov
     hostname = active_zone(team_server, owner_email)
     colleague = f"colleague-{uuid.uuid4().hex[:8]}@example.com"
 
+    # Until the address is verified, nobody can be invited (as no key can be made).
+    unverified = owner("members", "invite", colleague, "purger")
+    assert unverified.exit_code == 1 and "Verify your email address" in unverified.output
+    verify_address(url, smtp, owner_email)
     invited = owner("members", "invite", colleague, "purger")
     assert invited.exit_code == 0, invited.output
     assert f"Invited {colleague} as purger" in invited.output

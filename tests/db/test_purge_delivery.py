@@ -62,7 +62,7 @@ def request(runtime: Runtime, who: Principal, **what: object):
 
 
 def detail(runtime: Runtime, who: Principal, purge_id: int):
-    return run(runtime.purges.get(account_id=who.account_id, purge_id=purge_id))
+    return run(runtime.purges.get(principal=who, purge_id=purge_id))
 
 
 def deliver(delivery: Worker[PurgeJob]) -> int:
@@ -137,7 +137,8 @@ def test_another_accounts_purge_is_not_found(frozen_runtime):
     info = request(frozen_runtime, ada, tags=["t"])
     assert detail(frozen_runtime, ada, info.id).purge == info
     with pytest.raises(PurgeNotFound):
-        run(frozen_runtime.purges.get(account_id=bob_account.id, purge_id=info.id))
+        bob = Principal(account_id=bob_account.id, kind=CredentialKind.SESSION)
+        run(frozen_runtime.purges.get(principal=bob, purge_id=info.id))
 
 
 def test_delivery_sends_the_right_request_to_every_node(frozen_runtime, nodes):
@@ -276,7 +277,7 @@ def test_several_workers_deliver_every_purge_exactly_once(runtime, settings, nod
             db.close()
     for node in nodes:
         assert sorted(r.path for r in node.requests) == sorted(f"/page/{n}" for n in range(25))
-    page = run(runtime.purges.list(account_id=who.account_id, limit=100))
+    page = run(runtime.purges.list(principal=who, limit=100))
     assert {item.status for item in page.items} == {"done"}
 
 
@@ -317,7 +318,7 @@ def test_purges_are_listed_newest_first_across_pages(frozen_runtime, clock):
             clock.advance(1)
     seen, cursor = [], None
     while True:
-        page = run(frozen_runtime.purges.list(account_id=who.account_id, limit=2, cursor=cursor))
+        page = run(frozen_runtime.purges.list(principal=who, limit=2, cursor=cursor))
         seen += [item.id for item in page.items]
         cursor = page.next_cursor
         if cursor is None:

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from paradarum.cli import build_app
+from paradarum.services.twofactor import totp_code, totp_step
 from tests.mail import SmtpServer, smtp_server
 from tests.support import PASSWORD, bearer, login, peer, wait_until
 
@@ -188,6 +189,75 @@ def test_a_squatter_loses_the_address_to_its_owner(client, smtp):
     assert signs_in(client, "victim@example.com", "the squatters password") == 401
     mine = login(client, "victim@example.com", "the owners own password")
     assert client.get("/api/account", headers=bearer(mine)).json()["data"]["emailVerified"]
+
+
+def test_a_squatters_second_factor_does_not_lock_the_owner_out(frozen_client, clock, smtp):
+    """An authenticator app the squatter turned on before anyone proved the address
+    goes with the squatter's password: the owner signs in with the password they set,
+    and no code of the squatter's is asked for or accepted."""
+    victim = "victim@example.com"
+    sign_up(frozen_client, victim, "the squatters password", address="203.0.113.66")
+    squatter = login(frozen_client, victim, "the squatters password")
+    started = frozen_client.post("/api/account/two-factor/totp", headers=bearer(squatter))
+    assert started.status_code == 201, started.text
+    secret = started.json()["data"]["secret"]
+    confirmed = frozen_client.post(
+        "/api/account/two-factor/totp/confirm",
+        json={"code": totp_code(secret, totp_step(clock.now))},
+        headers=bearer(squatter),
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    clock.advance(30)
+
+    sign_up(frozen_client, victim, "the owners own password", address="192.0.2.7")
+    token = link(smtp, victim, CLAIMED_SUBJECT)
+    assert reset(frozen_client, token, "the owners own password").status_code == 200
+
+    signed_in = frozen_client.post(
+        "/api/auth/login", json={"email": victim, "password": "the owners own password"}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    assert "twoFactorRequired" not in signed_in.json()["data"]
+    mine = signed_in.json()["data"]["token"]
+    factors = frozen_client.get("/api/account/two-factor", headers=bearer(mine)).json()["data"]
+    assert factors["totp"] is False and factors["recoveryCodesLeft"] == 0
+    (entry,) = [
+        e
+        for e in frozen_client.get("/api/account/audit", headers=bearer(mine)).json()["data"]
+        if e["event"] == "account.password_reset"
+    ]
+    assert "second factors" in entry["detail"]
+
+
+def test_an_unverified_address_cannot_invite_anyone(client, smtp):
+    """Else a squatter brings in an accomplice, who stays a member (an owner, even)
+    of the account after its owner takes the address back."""
+    sign_up(client, "victim@example.com", "the squatters password")
+    squatter = login(client, "victim@example.com", "the squatters password")
+    invited = client.post(
+        "/api/account/invitations",
+        json={"email": "accomplice@example.com", "role": "owner"},
+        headers=bearer(squatter),
+    )
+    assert invited.status_code == 403, invited.text
+    assert "Verify your email address" in invited.json()["message"]
+    assert client.get("/api/account/invitations", headers=bearer(squatter)).json()["data"] == []
+
+    # The owner takes the address back: alone in the account, and free to invite.
+    sign_up(client, "victim@example.com", "the owners own password")
+    token = link(smtp, "victim@example.com", CLAIMED_SUBJECT)
+    assert reset(client, token, "the owners own password").status_code == 200
+    mine = login(client, "victim@example.com", "the owners own password")
+    members = client.get("/api/account/members", headers=bearer(mine)).json()["data"]
+    assert [m["email"] for m in members] == ["victim@example.com"]
+    colleague = client.post(
+        "/api/account/invitations",
+        json={"email": "colleague@example.com", "role": "viewer"},
+        headers=bearer(mine),
+    )
+    assert colleague.status_code == 201, colleague.text
+    wait_until(lambda: bool(mails(smtp, "colleague@example.com", "invited")))
+    assert not [r for r in smtp.messages() if "accomplice@example.com" in r.rcpt_tos]
 
 
 def test_a_verified_address_gets_no_mail_from_a_second_sign_up(client, smtp):

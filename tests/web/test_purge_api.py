@@ -266,6 +266,45 @@ def test_a_key_restricted_to_some_zones_purges_only_those(client, runtime, node,
     assert "www.example.com" in refused.json()["message"]
 
 
+def test_a_key_restricted_to_some_zones_lists_and_reads_only_its_own_purges(client, node, account):
+    """Purges made with the session, or with another key, may name other zones: a key
+    limited to some zones lists and reads only the purges of the keys it may see."""
+    zones = client.get("/api/account/zones", headers=bearer(account)).json()["data"]
+    shop = next(zone["id"] for zone in zones if zone["hostname"] == "*.shop.example")
+
+    def make(name: str, **settings: object) -> dict[str, str]:
+        created = client.post(
+            "/api/account/apikeys", json={"name": name, **settings}, headers=bearer(account)
+        )
+        assert created.status_code == 201, created.text
+        return {"X-API-Key": created.json()["data"]["key"]}
+
+    confined = make("shop only", zoneIds=[shop], permissions="purge")
+    plain = make("everything")
+
+    def purge(headers: dict[str, str], url: str) -> int:
+        made = client.post("/api/account/purge", json={"urls": [url]}, headers=headers)
+        assert made.status_code == 202, made.text
+        return int(made.json()["data"]["id"])
+
+    by_session = purge(bearer(account), "https://www.example.com/secret-launch")
+    by_plain = purge(plain, "https://www.example.com/other")
+    mine = purge(confined, "https://a.shop.example/")
+
+    def listed(headers: dict[str, str]) -> list[int]:
+        return [p["id"] for p in client.get("/api/account/purges", headers=headers).json()["data"]]
+
+    assert listed(confined) == [mine]
+    assert listed(plain) == listed(bearer(account)) == [mine, by_plain, by_session]
+    assert client.get(f"/api/account/purges/{mine}", headers=confined).status_code == 200
+    for other in (by_session, by_plain):
+        refused = client.get(f"/api/account/purges/{other}", headers=confined)
+        assert refused.status_code == 403, refused.text
+        assert "limited to some zones" in refused.json()["message"]
+        assert "www.example.com" not in refused.text
+    assert client.get(f"/api/account/purges/{by_session}", headers=plain).status_code == 200
+
+
 def test_without_cache_nodes_a_purge_says_that_nothing_was_sent(client, runtime, account):
     runtime.purges._nodes = []
     response = client.post("/api/account/purge", json={"tags": ["t"]}, headers=bearer(account))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import socket
 import stat
 import subprocess
@@ -175,6 +176,32 @@ def test_a_restart_right_after_kill_minus_nine_with_clients_connected_starts_at_
         refused = paradarum("serve", "--port", str(port), env=env_for(tmp_path / "other"))
         assert refused.returncode == 1
         assert f"Port {port}" in refused.stderr and "in use" in refused.stderr
+        assert httpx.get(second.base_url + "/api/health", timeout=5).status_code == 200
+    finally:
+        second.stop()
+
+
+def test_a_kill_minus_nine_of_the_server_process_alone_takes_its_workers_with_it(tmp_path):
+    """Only the process `paradarum serve` started as (what `kill -9 PID`, or the
+    out-of-memory killer, hits): its workers stop serving, let go of the port, and a
+    restart right away starts, with clients connected meanwhile."""
+    port = free_port()
+    first = start_server(env_for(tmp_path), port=port, workers=2, log_path=tmp_path / "first.log")
+    clients = _connected_clients(first.base_url, 5)
+    try:
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait(timeout=15)
+        # Orphaned workers would go on listening, and refuse every restart for good.
+        wait_until(lambda: "LISTEN" not in _connections_on(port), timeout=20)
+        for client in clients:
+            client.close()
+        second = start_server(env_for(tmp_path), port=port, log_path=tmp_path / "second.log")
+    finally:
+        for client in clients:
+            client.close()
+        with contextlib.suppress(ProcessLookupError):  # whatever is left of the first
+            os.killpg(first.process.pid, signal.SIGKILL)
+    try:
         assert httpx.get(second.base_url + "/api/health", timeout=5).status_code == 200
     finally:
         second.stop()

@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from paradarum.services.twofactor import totp_code, totp_step
 from tests.mail import SmtpServer, smtp_server
 from tests.support import PASSWORD, bearer, peer, signup, wait_until
 
@@ -124,3 +125,58 @@ def test_a_sign_in_link_dies_with_a_password_change(frozen_client, smtp):
     assert changed.status_code == 200, changed.text
     refused = frozen_client.post("/api/auth/login/link", json={"token": links(smtp)[0]})
     assert refused.status_code == 400 and "token" in refused.json()["errors"]
+
+
+def test_an_owner_with_a_second_factor_gets_in_from_a_new_address_during_a_flood(
+    frozen_client, clock, smtp
+):
+    """The link finishes the password step only: the second factor is still asked
+    for, from the new address, and answering it signs the owner in while the flood
+    goes on; from then on that address is a known one."""
+    signup(frozen_client, EMAIL)
+    home = peer("192.0.2.10")
+    session = sign_in(frozen_client, PASSWORD, home).json()["data"]["token"]
+    started = frozen_client.post("/api/account/two-factor/totp", headers=bearer(session))
+    assert started.status_code == 201, started.text
+    secret = started.json()["data"]["secret"]
+    confirmed = frozen_client.post(
+        "/api/account/two-factor/totp/confirm",
+        json={"code": totp_code(secret, totp_step(clock.now))},
+        headers=bearer(session),
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    clock.advance(30)  # the confirming code's step is spent
+
+    for n in range(GUARD + 20):
+        sign_in(frozen_client, f"guess number {n}", bot(n))
+    traveller = peer("198.51.100.77")
+    held = sign_in(frozen_client, PASSWORD, traveller)
+    assert held.status_code == 429 and "a link to finish signing in" in held.json()["message"]
+    wait_until(lambda: len(links(smtp)) == 1)
+
+    linked = frozen_client.post(
+        "/api/auth/login/link", json={"token": links(smtp)[0]}, headers=traveller
+    )
+    assert linked.status_code == 200, linked.text
+    step = linked.json()["data"]
+    assert step["twoFactorRequired"] is True and "token" not in step
+    wrong = frozen_client.post(
+        "/api/auth/login/two-factor",
+        json={"challenge": step["challenge"], "code": "000000"},
+        headers=traveller,
+    )
+    assert wrong.status_code == 401
+    done = frozen_client.post(
+        "/api/auth/login/two-factor",
+        json={"challenge": step["challenge"], "code": totp_code(secret, totp_step(clock.now))},
+        headers=traveller,
+    )
+    assert done.status_code == 200, done.text
+    mine = done.json()["data"]["token"]
+    assert frozen_client.get("/api/account", headers=bearer(mine)).status_code == 200
+
+    # The flood goes on; the traveller's address now gets the second step at once.
+    for n in range(GUARD + 20, GUARD + 40):
+        assert sign_in(frozen_client, "still guessing", bot(n)).status_code == 429
+    again = sign_in(frozen_client, PASSWORD, traveller)
+    assert again.status_code == 200 and again.json()["data"]["twoFactorRequired"] is True

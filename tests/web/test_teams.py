@@ -241,6 +241,26 @@ def test_inviting_an_existing_member_or_a_pending_address_is_409(client, runtime
     assert [(i["email"], i["role"]) for i in pending] == [("new@example.com", "viewer")]
 
 
+def test_inviting_answers_the_same_whether_or_not_the_address_has_a_sign_in(client, runtime):
+    """An invitation must not tell a member which emails have Paradarum accounts."""
+    owner = new_account(client, "boss@example.com")
+    new_account(client, "known@example.com")
+
+    def answer(email: str) -> tuple[int, dict, dict]:
+        response = invite(client, owner, email, "viewer")
+        data = response.json()["data"]
+        shape = {name: type(value).__name__ for name, value in data.items()}
+        return response.status_code, {**response.json(), "data": None}, shape
+
+    known, unknown = answer("known@example.com"), answer("nobody@example.com")
+    assert known == unknown and known[0] == 201
+    pending = client.get("/api/account/invitations", headers=bearer(owner)).json()["data"]
+    assert {i["email"] for i in pending} == {"known@example.com", "nobody@example.com"}
+    # Both get the same mail, a link to accept (signing up first where new).
+    assert invitation_token(runtime, "known@example.com")
+    assert invitation_token(runtime, "nobody@example.com")
+
+
 def test_an_invitation_is_single_use_and_bound_to_the_invited_address(client, runtime):
     owner = new_account(client)
     assert invite(client, owner, "grace@example.com", "developer").status_code == 201

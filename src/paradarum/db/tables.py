@@ -272,6 +272,8 @@ purges = Table(
     Column("completed_at", UTCDateTime(), nullable=True),
     # Tag and "everything" purges: the zones (hostnames, JSON) they are confined to.
     Column("hosts", Text, nullable=True),
+    # The key it was made with (None: a session), for keys confined to some zones.
+    Column("key_id", Id, nullable=True),
     Index("ix_purges_account_created", "account_id", "created_at", "id"),
     sqlite_autoincrement=True,
 )

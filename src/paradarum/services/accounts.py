@@ -58,7 +58,7 @@ from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.emails import SIGN_IN_TOKEN_LIFETIME, Kind, enqueue
 from paradarum.services.roles import Role
-from paradarum.services.twofactor import SignInChallenge, begin_sign_in
+from paradarum.services.twofactor import SignInChallenge, begin_sign_in, forget_second_factors
 from paradarum.tokens import (
     RESET_PASSWORD,
     SIGN_IN,
@@ -90,6 +90,10 @@ INVALID_RESET_LINK = (
     "This password reset link is invalid, has expired or was used already. Ask for a new one."
 )
 TOO_MANY_RESETS = "Too many password reset requests. Try again later."
+# In the security log, when a reset hands an address back to its owner.
+FACTORS_OF_AN_UNVERIFIED_ADDRESS = (
+    "the second factors added before the address was verified were removed"
+)
 NO_ACCOUNT = (
     "You are not a member of any account any more. Ask an owner of one to invite you again."
 )
@@ -958,6 +962,12 @@ class AccountService:
             ).rowcount
             if changed != 1:
                 raise invalid
+            # Until now nobody had proved the address: a second factor added meanwhile
+            # may be a squatter's (who knew the first password), and would lock the
+            # address's owner out of the account this link hands back to them.
+            forgot_factors = row.email_verified_at is None and forget_second_factors(
+                conn, claims.subject
+            )
             account_id = home_account(conn, claims.subject)
             if account_id is None:
                 return
@@ -965,6 +975,9 @@ class AccountService:
             if row.email_verified_at is None:
                 events.append(audit.Event.EMAIL_VERIFIED)
             for event in events:
+                detail = claims.email
+                if event is audit.Event.PASSWORD_RESET and forgot_factors:
+                    detail += f"; {FACTORS_OF_AN_UNVERIFIED_ADDRESS}"
                 audit.record(
                     conn,
                     account_id=account_id,
@@ -973,7 +986,7 @@ class AccountService:
                     client=client,
                     actor_type=audit.Actor.ANONYMOUS,
                     actor_name=claims.email,
-                    detail=claims.email,
+                    detail=detail,
                 )
 
         await self._db.write(work)

@@ -13,7 +13,8 @@ A key created with ``zoneIds`` acts **only within those zones**. Precisely:
   revocation, and the purges made with them); sign-ins, password changes and other
   keys' entries are outside;
 * **purges**: only within its zones (``services/purges.py`` confines them to
-  ``principal.zone_ids``).
+  ``principal.zone_ids``); it lists and reads only the purges made with the keys it
+  may see (a purge made with a session, or another key, may name other zones);
 
 Anything else outside its zones is ``403`` naming the limit; lists simply leave out
 what is outside. Sessions and keys without ``zoneIds`` reach the whole account. The
@@ -29,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, false, or_, select
 
-from paradarum.db.tables import api_keys, audit_events, zones
+from paradarum.db.tables import api_keys, audit_events, purges, zones
 from paradarum.errors import Forbidden
 from paradarum.services.context import Principal
 
@@ -111,3 +112,19 @@ def audit_filter(conn: Connection, principal: Principal) -> ColumnElement[bool] 
     if ids:
         conditions.append(audit_events.c.key_id.in_(ids))
     return or_(*conditions) if conditions else false()
+
+
+def purge_filter(conn: Connection, principal: Principal) -> ColumnElement[bool] | None:
+    """The purges the caller may list (None: all of the account's)."""
+    ids = visible_key_ids(conn, principal)
+    if ids is None:
+        return None
+    return purges.c.key_id.in_(ids) if ids else false()
+
+
+def require_purge(conn: Connection, principal: Principal, key_id: int | None) -> None:
+    """Reading a purge made with key ``key_id`` (None: a session): a key the caller
+    may see, or 403."""
+    ids = visible_key_ids(conn, principal)
+    if ids is not None and key_id not in ids:
+        raise OutsideKeyZones

@@ -49,7 +49,7 @@ from paradarum.errors import (
 )
 from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit, validation, webhooks
-from paradarum.services.accounts import AccountService, Session
+from paradarum.services.accounts import AccountService, Session, require_verified
 from paradarum.services.apikeys import RevokeReason, active, current_role, revoke_one
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
 from paradarum.services.emails import Kind, enqueue
@@ -535,6 +535,11 @@ class MemberService:
         def work(conn: Connection) -> Invitation:
             actor = self._hold(conn, principal)
             require(actor, Action.MANAGE_OWNERS if new is Role.OWNER else Action.MANAGE_MEMBERS)
+            # Whoever signed up first with an address they do not hold could otherwise
+            # bring in an accomplice who keeps the account after the owner takes the
+            # address back (docs/security.md, squatting).
+            if self._accounts.verifies_email:
+                require_verified(conn, principal.person_id)
             member = conn.execute(
                 select(memberships.c.id)
                 .join(persons, persons.c.id == memberships.c.person_id)

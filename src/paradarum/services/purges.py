@@ -33,7 +33,7 @@ from paradarum.db.engine import Database
 from paradarum.db.tables import purge_deliveries, purges
 from paradarum.errors import NotAuthenticated, NotFound, NotYourHosts, RateLimited, ValidationFailed
 from paradarum.ratelimit import Limit, RateLimiter
-from paradarum.services import audit
+from paradarum.services import audit, confinement
 from paradarum.services.context import ClientInfo, Principal
 from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from paradarum.services.roles import Action
@@ -382,6 +382,7 @@ class PurgeService:
                         kind=str(kind),
                         targets=json.dumps(targets),
                         hosts=json.dumps(hosts),
+                        key_id=principal.key_id,
                         status=str(status),
                         created_at=now,
                         completed_at=None if self._nodes else now,
@@ -454,12 +455,17 @@ class PurgeService:
         return PurgeScope(principal=principal, zones=names, hostname=host, covered=covered)
 
     async def list(
-        self, *, account_id: int, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+        self, *, principal: Principal, limit: int = DEFAULT_LIMIT, cursor: str | None = None
     ) -> Page[PurgeInfo]:
-        """Newest first (``created_at``, then ``id``)."""
+        """Newest first (``created_at``, then ``id``); for a key limited to some zones,
+        only the purges made with the keys it may see (``services/confinement.py``)."""
+        query = select(purges).where(purges.c.account_id == principal.account_id)
+        within = await self._db.read(lambda conn: confinement.purge_filter(conn, principal))
+        if within is not None:
+            query = query.where(within)
         return await newest_first(
             self._db,
-            select(purges).where(purges.c.account_id == account_id),
+            query,
             moment=purges.c.created_at,
             row_id=purges.c.id,
             limit=limit,
@@ -467,15 +473,19 @@ class PurgeService:
             item=_info,
         )
 
-    async def get(self, *, account_id: int, purge_id: int) -> PurgeDetail:
-        """One purge with each node's result; another account's purge is not found."""
+    async def get(self, *, principal: Principal, purge_id: int) -> PurgeDetail:
+        """One purge with each node's result; another account's purge is not found,
+        and one outside a zone-limited key's reach is a 403."""
 
         def read(conn: Connection) -> tuple[Any, list[NodeResult]]:
             row = conn.execute(
-                select(purges).where(purges.c.id == purge_id, purges.c.account_id == account_id)
+                select(purges).where(
+                    purges.c.id == purge_id, purges.c.account_id == principal.account_id
+                )
             ).first()
             if row is None:
                 raise PurgeNotFound
+            confinement.require_purge(conn, principal, row.key_id)
             return row, _node_results(conn, [purge_id]).get(purge_id, [])
 
         row, nodes = await self._db.read(read)

@@ -262,6 +262,15 @@ def methods_of(conn: Connection, person_id: int) -> list[Method]:
     return found
 
 
+def forget_second_factors(conn: Connection, person_id: int) -> bool:
+    """Remove every second factor of the person (authenticator app, passkeys,
+    recovery codes) and their challenges under way; whether there was one."""
+    had = bool(methods_of(conn, person_id))
+    for table in (totp_factors, passkeys, recovery_codes, auth_challenges):
+        conn.execute(delete(table).where(table.c.person_id == person_id))
+    return had
+
+
 def _new_challenge(
     conn: Connection,
     *,

@@ -149,7 +149,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 def create_app_from_env() -> App:
     """Factory for the server's worker processes: settings from the environment."""
     from paradarum import logs
+    from paradarum.server import die_with_parent
 
+    die_with_parent()
     settings = Settings()
     logs.configure(settings.log_level)
     return create_app(settings)

@@ -41,7 +41,7 @@ async def signup(request: Request, body: SignupIn) -> Reply[NewAccount | None]:
         return Reply(
             None,
             "Check your inbox: a link to verify your email address is on its way. "
-            "Until you follow it you can sign in, but not create keys or zones.",
+            "Until you follow it you can sign in, but not create keys or zones or invite anyone.",
         )
     return Reply(shapes.new_account(account), "Account created")
 

@@ -52,7 +52,7 @@ async def purge_scope(request: Request, query: PurgeScopeQuery) -> Reply[PurgeSc
 )
 async def list_purges(request: Request, query: PageQuery) -> Reply[list[Purge]]:
     page = await request.runtime.purges.list(
-        account_id=request.principal.account_id, limit=query.limit, cursor=query.cursor
+        principal=request.principal, limit=query.limit, cursor=query.cursor
     )
     details = Page(list(await request.runtime.purges.with_nodes(page.items)), page.next_cursor)
     return page_reply(request.path, query, details, shapes.purge_detail, "Purges")
@@ -65,6 +65,6 @@ async def list_purges(request: Request, query: PageQuery) -> Reply[list[Purge]]:
     summary="One purge, with each cache node's result",
 )
 async def get_purge(request: Request, id: int) -> Reply[Purge]:
-    detail = await request.runtime.purges.get(account_id=request.principal.account_id, purge_id=id)
+    detail = await request.runtime.purges.get(principal=request.principal, purge_id=id)
     message = "Purge" if detail.nodes or request.runtime.purges.nodes else NO_NODES
     return Reply(shapes.purge_detail(detail), message)

@@ -247,7 +247,9 @@ settingsSection(() => {
     const response = delivery.responseStatus
       ? h("code", {}, String(delivery.responseStatus))
       : h("span", { className: "muted" }, delivery.lastError ? "no answer" : "—");
-    const detail = delivery.lastError ? h("span", { className: "sub" }, delivery.lastError) : null;
+    // Why the last attempt failed, unless that is only the status already shown.
+    const said = delivery.responseStatus && delivery.lastError === `HTTP ${delivery.responseStatus}`;
+    const detail = delivery.lastError && !said ? h("span", { className: "sub" }, delivery.lastError) : null;
     const resend = h(
       "button",
       {
