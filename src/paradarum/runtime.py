@@ -35,10 +35,10 @@ from paradarum.services.accounts import AccountService
 from paradarum.services.apikeys import ApiKeyService
 from paradarum.services.audit import AuditLog
 from paradarum.services.auth import Authenticator
+from paradarum.services.emails import EmailJob, Emails
 from paradarum.services.jobs import Chance, JobQueue, Worker
 from paradarum.services.leaks import LeakService
 from paradarum.services.members import MemberService
-from paradarum.services.notifications import Notifier
 from paradarum.services.purge_jobs import PurgeJob, purge_kind
 from paradarum.services.purges import PurgeService
 from paradarum.services.trust import TrustPolicyService
@@ -78,7 +78,9 @@ class Runtime:
     # The job queue (counts by kind and state) and its kinds' workers.
     jobs: JobQueue
     purge_delivery: Worker[PurgeJob]
-    notifier: Notifier
+    # What emails say and when reminders are due; their worker sends them.
+    emails: Emails
+    email_delivery: Worker[EmailJob]
     leaks: LeakService
     signing_keys: SigningKeys
     trust: TrustPolicyService
@@ -99,7 +101,7 @@ class Runtime:
 
     def close(self) -> None:
         self.passwords.close()
-        self.notifier.close()
+        self.emails.close()
         self.db.close()
 
 
@@ -170,18 +172,20 @@ def build_runtime(
         limiter, clock, spawn=lambda work: background.spawn(work, name="failure-count")
     )
     usage = KeyUsage(db=db, clock=clock)
-    notifier = Notifier(
+    jobs = JobQueue(db=db, clock=clock, chance=chance)
+    emails = Emails(
         db=db,
         clock=clock,
         tokens=tokens,
         mailer=build_mailer(settings),
         mail_from=settings.mail_from,
         panel_url=settings.public_url,
+    )
+    email_delivery = jobs.add(
         # Longer than one send can take (connect, TLS, login, data: each up to the
         # timeout): only a process that died mid-send lets its lease run out.
-        lease_seconds=max(120.0, 6 * settings.smtp_timeout_seconds),
+        emails.kind(lease_seconds=max(120.0, 6 * settings.smtp_timeout_seconds))
     )
-    jobs = JobQueue(db=db, clock=clock, chance=chance)
     purge_delivery = jobs.add(
         purge_kind(
             db=db,
@@ -198,7 +202,7 @@ def build_runtime(
         clock=clock,
         settings=settings,
         background=background,
-        on_notify=notifier.wake,
+        on_notify=email_delivery.wake,
     )
     runtime = Runtime(
         settings=settings,
@@ -217,7 +221,7 @@ def build_runtime(
             tokens=tokens,
             limiter=limiter,
             accounts=accounts,
-            on_notify=notifier.wake,
+            on_notify=email_delivery.wake,
         ),
         apikeys=ApiKeyService(
             db=db,
@@ -227,7 +231,7 @@ def build_runtime(
             creations_per_window=settings.key_creations_per_account,
             creation_window_seconds=settings.key_creation_window_seconds,
             verifies_email=settings.verifies_email,
-            on_notify=notifier.wake,
+            on_notify=email_delivery.wake,
         ),
         audit=AuditLog(db=db),
         authenticator=Authenticator(
@@ -264,14 +268,15 @@ def build_runtime(
         ),
         jobs=jobs,
         purge_delivery=purge_delivery,
-        notifier=notifier,
+        emails=emails,
+        email_delivery=email_delivery,
         leaks=LeakService(
             db=db,
             clock=clock,
             limiter=limiter,
             public_per_address=settings.public_revocations_per_address,
             public_window_seconds=settings.public_revocation_window_seconds,
-            on_notify=notifier.wake,
+            on_notify=email_delivery.wake,
         ),
         signing_keys=SigningKeys.from_settings(settings, clock=clock),
         trust=TrustPolicyService(
@@ -296,7 +301,7 @@ def build_runtime(
             passwords=passwords,
             accounts=accounts,
             public_url=settings.public_url,
-            on_notify=notifier.wake,
+            on_notify=email_delivery.wake,
         ),
         webhooks=WebhookService(db=db, clock=clock, box=webhook_box, egress=webhook_egress),
         webhook_delivery=jobs.add(
@@ -306,15 +311,20 @@ def build_runtime(
                 box=webhook_box,
                 egress=webhook_egress,
                 timeout=settings.webhook_timeout_seconds,
-                on_disabled=notifier.wake,
+                on_disabled=email_delivery.wake,
             ).kind()
         ),
     )
     if settings.purge_delivery_enabled:
         background.add_loop("purge-delivery", purge_delivery.run)
     if settings.notifications_enabled:
-        background.add_loop("notifications", notifier.run)
-        background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, notifier.remind_expiring)
+        background.add_loop("notifications", email_delivery.run)
+
+        async def remind_expiring() -> None:
+            if await emails.remind_expiring():
+                email_delivery.wake()
+
+        background.every("expiry-reminders", EXPIRY_REMINDER_SECONDS, remind_expiring)
     if settings.webhooks_enabled:
         background.add_loop("webhooks", runtime.webhook_delivery.run)
     # Zones follow their domain: held zones are looked for in DNS again every day.

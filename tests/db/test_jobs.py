@@ -27,6 +27,7 @@ from paradarum.db.tables import notifications, purges
 from paradarum.passwords import Passwords
 from paradarum.runtime import Runtime, build_runtime, open_database
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
+from paradarum.services.emails import Kind, enqueue
 from paradarum.services.jobs import (
     OUTCOME_UNKNOWN,
     Claim,
@@ -43,6 +44,7 @@ from paradarum.services.roles import Role
 from paradarum.web.app import create_app
 from tests.cache import RecordingNode, recording_node
 from tests.conftest import make_settings
+from tests.mail import SmtpServer, smtp_server
 from tests.support import PASSWORD, run, wait_until
 
 CLIENT = ClientInfo(address="203.0.113.7", user_agent="test")
@@ -422,10 +424,12 @@ class TestObservable:
         data = ready.json()["data"]
         assert data["status"] == "ok"
         assert data["jobs"]["purge"] == {"queued": 2, "running": 0, "done": 0, "failed": 0}
+        assert set(data["jobs"]["email"]) == {"queued", "running", "done", "failed"}
 
         lines = self.jobs_command(settings, monkeypatch).splitlines()
         assert lines[0].split() == ["kind", "queued", "running", "done", "failed"]
         assert ["purge", "2", "0", "0", "0"] in [line.split() for line in lines[1:]]
+        assert "email" in [line.split()[0] for line in lines[1:]]
 
         assert run(runtime.purge_delivery.run_once()) == 2
         lines = self.jobs_command(settings, monkeypatch).splitlines()
@@ -473,3 +477,52 @@ def test_a_purge_whose_process_died_mid_delivery_is_delivered_once_after_a_resta
     third.close()
     for node in nodes:
         assert [request.method for request in node.requests] == ["BAN"]
+
+
+class TestEmailAtMostOnce:
+    @pytest.fixture
+    def smtp(self, tmp_path) -> Iterator[SmtpServer]:
+        with smtp_server(directory=tmp_path / "smtp") as server:
+            yield server
+
+    @pytest.fixture
+    def settings_overrides(self, smtp: SmtpServer) -> dict[str, object]:
+        return {"smtp_url": smtp.url(), "email_verification": "off"}
+
+    def test_an_email_whose_sender_died_mid_send_is_never_sent_again(
+        self, frozen_runtime, clock, smtp
+    ):
+        runtime = frozen_runtime
+        made = run(
+            runtime.accounts.signup(email="ada@example.com", password=PASSWORD, client=CLIENT)
+        )
+        with runtime.db.writing() as conn:
+            conn.execute(N.delete())  # only this test's emails in the outbox
+
+        def email(name: str) -> None:
+            with runtime.db.writing() as conn:
+                enqueue(
+                    conn,
+                    runtime.db,
+                    account_id=made.id,
+                    kind=Kind.VERIFY_EMAIL,
+                    dedupe_key=name,
+                    payload={},
+                    now=clock(),
+                )
+
+        email("cut-short")
+        delivery = runtime.email_delivery
+        [held] = run(delivery.claim(1))  # then the process dies, mid-send
+        assert row(runtime, "cut-short").status == "sending"
+        clock.advance(delivery.kind.lease_seconds)
+        assert run(delivery.run_once()) == 0
+        given_up = row(runtime, "cut-short")
+        assert (given_up.status, given_up.last_error) == ("failed", OUTCOME_UNKNOWN)
+        assert run(delivery.record(held, Outcome.ok("sent"))) is False
+        assert smtp.messages() == []
+
+        email("next")  # the outbox goes on: the next email is sent, once
+        assert run(delivery.run_once()) == 1
+        assert row(runtime, "next").status == "sent"
+        assert [received.rcpt_tos for received in smtp.messages()] == [["ada@example.com"]]

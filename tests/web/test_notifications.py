@@ -5,6 +5,7 @@ expiry reminders go out once each. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -22,7 +23,8 @@ from paradarum.db.tables import accounts, notifications
 from paradarum.passwords import Passwords
 from paradarum.runtime import build_mailer, build_runtime
 from paradarum.services.context import ClientInfo
-from paradarum.services.notifications import Kind, Notifier, enqueue
+from paradarum.services.emails import Emails, Kind, enqueue
+from paradarum.services.jobs import JobQueue
 from paradarum.web.app import create_app
 from tests.conftest import make_settings
 from tests.mail import SmtpServer, smtp_server, unused_port
@@ -76,7 +78,11 @@ def test_the_outbox_survives_a_restart_with_mail_down_then_delivers_once(
     from paradarum.db.migrate import upgrade
 
     upgrade(runtime.db)
-    runtime.notifier._retry = 0.05  # back off briefly: the test watches a few retries
+    # Back off briefly: the test watches a few retries.
+    delivery = runtime.email_delivery
+    delivery.kind = dataclasses.replace(
+        delivery.kind, policy=dataclasses.replace(delivery.kind.policy, base_seconds=0.05)
+    )
     with TestClient(PeerFromHeader(create_app(runtime=runtime))) as client:
         token = new_account(client, "outbox@example.com")
         create_key(client, token, "queued while mail is down")
@@ -127,16 +133,20 @@ def test_a_slow_relay_never_makes_another_process_give_up_on_rows_still_waiting(
                     now=clock(),
                 )
 
-        def sender() -> Notifier:
-            return Notifier(
+        senders: list[Emails] = []
+
+        def sender():
+            """Another process's email worker, on the same database and clock."""
+            emails = Emails(
                 db=runtime.db,
                 clock=clock,
                 tokens=runtime.tokens,
                 mailer=build_mailer(settings),
                 mail_from=settings.mail_from,
                 panel_url=settings.public_url,
-                lease_seconds=lease,
             )
+            senders.append(emails)
+            return JobQueue(db=runtime.db, clock=clock).add(emails.kind(lease_seconds=lease))
 
         first, second = sender(), sender()
 
@@ -159,8 +169,8 @@ def test_a_slow_relay_never_makes_another_process_give_up_on_rows_still_waiting(
             asyncio.run(both())
             assert statuses(runtime) == ["sent"] * 5
         finally:
-            first.close()
-            second.close()
+            for each in senders:
+                each.close()
             runtime.close()
         assert sorted(r.rcpt_tos[0] for r in relay.messages()) == emails
 
@@ -261,7 +271,6 @@ class TestExpiry:
         ).json()["data"]
         create_key(frozen_client, token, "another")  # the account is at its limit of 2
         assert created["expiresAt"] == rfc3339(expires)
-        notifier = frozen_runtime.notifier
 
         def reminders() -> list:
             return to(smtp, "expiry@example.com", "expires")
@@ -269,8 +278,8 @@ class TestExpiry:
         def remind() -> None:
             from tests.support import run
 
-            run(notifier.remind_expiring())
-            notifier.wake()
+            run(frozen_runtime.emails.remind_expiring())
+            frozen_runtime.email_delivery.wake()
 
         remind()  # 8 days left: nothing yet
         clock.advance(1.5 * 86400)  # 6.5 days left
@@ -337,7 +346,7 @@ def test_without_a_mail_server_the_customers_log_says_nothing_about_mail(client,
 
     token = new_account(client, "no-mail@example.com")
     create_key(client, token, "WordPress")
-    run(runtime.notifier.run_once())
+    run(runtime.email_delivery.run_once())
     wait_until(lambda: "recorded" in statuses(runtime))
     events = client.get("/api/account/audit?limit=100", headers=bearer(token)).json()["data"]
     assert "key.created" in [event["event"] for event in events]

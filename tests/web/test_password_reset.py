@@ -164,7 +164,7 @@ def test_the_operator_command_sends_a_link(client, runtime, smtp, monkeypatch):
     result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 0, result.output
     assert "ops-reset@example.com" in result.output and "1 hour" in result.output
-    runtime.notifier.wake()
+    runtime.email_delivery.wake()
     token = link(smtp, "ops-reset@example.com", RESET_SUBJECT)
     assert reset(client, token).status_code == 200
     missing = CliRunner().invoke(build_app(), [*args[:2], "nobody@example.com", *args[3:]])

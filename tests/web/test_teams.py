@@ -17,7 +17,7 @@ from sqlalchemy import select
 from paradarum.db.tables import notifications
 from paradarum.errors import DomainError
 from paradarum.services.context import ClientInfo
-from paradarum.services.notifications import Claim, Kind
+from paradarum.services.emails import EmailJob, Kind
 from paradarum.web.errors import status_of
 from tests.support import active_zone, bearer, create_key, login, new_account, run, signup
 
@@ -34,15 +34,13 @@ def invitation_token(runtime: Any, email: str) -> str:
             .order_by(notifications.c.id.desc())
         ).first()
     assert row is not None, f"no invitation queued for {email}"
-    claim = Claim(
-        id=row.id,
+    job = EmailJob(
         account_id=row.account_id,
         email=email,
         kind=Kind.INVITATION,
         payload=json.loads(row.payload),
-        attempt=1,
     )
-    message = runtime.notifier.build(claim, runtime.clock())
+    message = runtime.emails.build(job, runtime.clock())
     text = message.get_body(("plain",)).get_content()
     found = re.search(r"/invitations#token=(\S+)", text)
     assert found, text

@@ -275,7 +275,7 @@ def test_the_owner_is_emailed_when_an_endpoint_is_disabled(tmp_path, database_ur
                 job=WebhookJob(endpoint["id"], row.message_id, row.payload),
             )
             assert run(runtime.webhook_delivery.record(claim, Outcome.retry("HTTP 503")))
-            run(runtime.notifier.run_once())
+            run(runtime.email_delivery.run_once())
         finally:
             runtime.close()
     (mail,) = [m for m in smtp.messages() if "webhook" in str(m.message["Subject"])]

@@ -56,7 +56,7 @@ from paradarum.passwords import Passwords
 from paradarum.ratelimit import Limit, RateLimiter, address_bucket
 from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.notifications import SIGN_IN_TOKEN_LIFETIME, Kind, enqueue
+from paradarum.services.emails import SIGN_IN_TOKEN_LIFETIME, Kind, enqueue
 from paradarum.services.roles import Role
 from paradarum.services.twofactor import SignInChallenge, begin_sign_in, forget_second_factors
 from paradarum.tokens import (

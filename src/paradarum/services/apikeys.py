@@ -34,7 +34,7 @@ from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit, confinement, validation, webhooks
 from paradarum.services.accounts import require_verified
 from paradarum.services.context import ClientInfo, CredentialKind, Permission, Principal
-from paradarum.services.notifications import Kind, enqueue
+from paradarum.services.emails import Kind, enqueue
 from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from paradarum.services.roles import Action, Role, require
 

@@ -76,7 +76,9 @@ counts as a retry (at most once: a final "outcome unknown").
 every attempt's outcome (retries too: ``outcome.result``), only when the fence
 held: the purge's status roll-up, the security-log entry of an email. The
 outcome it sees is the resolved one: a retry the policy refused is a failure.
-``claimed(conn, claims, now)`` runs in the claiming transaction.
+``claimed(conn, claims, now)`` runs in the claiming transaction; ``values(claim,
+outcome, now)`` adds columns to the UPDATE that records the outcome (never update
+the job's row again in ``finished``: see the field's comment).
 
 Column names ``job_id``, ``job_attempts``, ``job_due``, ``job_account``,
 ``job_created`` and ``job_turn`` are the engine's; ``columns`` must not use them.
@@ -90,7 +92,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -158,18 +160,20 @@ class Outcome:
     reason: str | None = None
     detail: str | None = None
     status: str | None = None
+    # What perform wants finished() to see (email: the subject it sent); never stored.
+    data: Any = None
 
     @classmethod
-    def ok(cls, status: str | None = None) -> Outcome:
-        return cls(Result.DONE, status=status)
+    def ok(cls, status: str | None = None, *, data: Any = None) -> Outcome:
+        return cls(Result.DONE, status=status, data=data)
 
     @classmethod
-    def retry(cls, reason: str, detail: str | None = None) -> Outcome:
-        return cls(Result.RETRY, reason=reason, detail=detail)
+    def retry(cls, reason: str, detail: str | None = None, *, data: Any = None) -> Outcome:
+        return cls(Result.RETRY, reason=reason, detail=detail, data=data)
 
     @classmethod
-    def fail(cls, reason: str, detail: str | None = None) -> Outcome:
-        return cls(Result.FAILED, reason=reason, detail=detail)
+    def fail(cls, reason: str, detail: str | None = None, *, data: Any = None) -> Outcome:
+        return cls(Result.FAILED, reason=reason, detail=detail, data=data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +267,11 @@ class JobKind(Generic[T]):
     # A column set to the time of every change (claim, outcome), if the table has one.
     updated_at: ColumnElement[Any] | None = None
     finished: Callable[[Connection, Claim[T], Outcome, datetime], None] | None = None
+    # More columns written with an attempt's (resolved) outcome, in the same UPDATE:
+    # on PostgreSQL, a second UPDATE of a row this transaction already changed takes
+    # a key-share lock on the row its foreign key names, which deadlocks against a
+    # finished() that locks that row (the purge's roll-up).
+    values: Callable[[Claim[T], Outcome, datetime], Mapping[str, Any]] | None = None
     claimed: Callable[[Connection, list[Claim[T]], datetime], None] | None = None
     # Entered around a worker's loop (or pass): what perform needs open, e.g. a client.
     session: Callable[[], AbstractAsyncContextManager[object]] | None = None
@@ -528,7 +537,9 @@ class Worker(Generic[T]):
                 chance=self._chance(),
             )
             if retry_at is None:
-                resolved = Outcome.fail(outcome.reason or "gave up", outcome.detail)
+                resolved = replace(
+                    outcome, result=Result.FAILED, reason=outcome.reason or "gave up"
+                )
         recorded = await self._db.write(self._record, claim, resolved, retry_at, now)
         if outcome.result is not Result.DONE:
             logger.warning(
@@ -558,11 +569,17 @@ class Worker(Generic[T]):
         error = outcome.reason[:ERROR_MAX] if outcome.reason else None
         values: dict[str, Any]
         if outcome.result is Result.DONE:
-            values = {"status": str(outcome.status or statuses.done[0]), "last_error": None}
+            values = {
+                "status": str(outcome.status or statuses.done[0]),
+                "last_error": None,
+                "next_attempt_at": None,
+            }
         elif outcome.result is Result.RETRY:
             values = {"status": statuses.queued, "last_error": error, "next_attempt_at": retry_at}
         else:
             values = {"status": statuses.failed, "last_error": error}
+        if kind.values is not None:
+            values.update(kind.values(claim, outcome, now))
         changed = conn.execute(
             update(t)
             .where(

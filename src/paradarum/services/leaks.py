@@ -31,7 +31,7 @@ from paradarum.ratelimit import Limit, RateLimiter, address_bucket
 from paradarum.services import audit, webhooks
 from paradarum.services.apikeys import RevokeReason, revoke_one
 from paradarum.services.context import ClientInfo
-from paradarum.services.notifications import Kind, enqueue, key_ref
+from paradarum.services.emails import Kind, enqueue, key_ref
 
 # How deep the "created by" chain is followed: far beyond any real chain.
 MAX_CASCADE_DEPTH = 50

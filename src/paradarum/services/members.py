@@ -52,7 +52,7 @@ from paradarum.services import audit, validation, webhooks
 from paradarum.services.accounts import AccountService, Session, require_verified
 from paradarum.services.apikeys import RevokeReason, active, current_role, revoke_one
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
-from paradarum.services.notifications import Kind, enqueue
+from paradarum.services.emails import Kind, enqueue
 from paradarum.services.roles import Action, Role, may, require
 from paradarum.tokens import INVITATION, InvalidToken, TokenCodec
 

@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Row, func, select, update
 from paradarum.db.engine import Database
 from paradarum.db.tables import purge_deliveries, purges
 from paradarum.purge_requests import node_requests
-from paradarum.services.jobs import Claim, Delivery, JobKind, Outcome, Result, RetryPolicy
+from paradarum.services.jobs import Claim, Delivery, JobKind, Outcome, RetryPolicy
 from paradarum.services.purges import DeliveryStatus, PurgeKind, PurgeStatus, Reach, reach
 from paradarum.services.zones import active_zones
 
@@ -158,9 +158,6 @@ class PurgeSender:
     def finished(
         self, conn: Connection, claim: Claim[PurgeJob], outcome: Outcome, now: datetime
     ) -> None:
-        if outcome.result is Result.DONE:
-            # A delivery done has no next attempt.
-            conn.execute(update(D).where(D.c.id == claim.id).values(next_attempt_at=None))
         # Row locks in the same order as claims take them: the delivery, then its purge.
         purge_id = claim.job.purge_id
         lock = select(purges.c.id).where(purges.c.id == purge_id)

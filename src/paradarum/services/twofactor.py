@@ -65,7 +65,7 @@ from paradarum.passwords import Passwords
 from paradarum.secretbox import CannotOpen, SecretBox
 from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
-from paradarum.services.notifications import Kind, enqueue
+from paradarum.services.emails import Kind, enqueue
 from paradarum.services.roles import Action
 
 if TYPE_CHECKING:  # accounts.py starts sign-ins here: only the type goes the other way

@@ -54,8 +54,8 @@ from paradarum.errors import DnsUnavailable, ValidationFailed
 from paradarum.secretbox import CannotOpen, SecretBox
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo
+from paradarum.services.emails import Kind, enqueue
 from paradarum.services.jobs import Claim, Delivery, JobKind, Outcome, Result, RetryPolicy, Statuses
-from paradarum.services.notifications import Kind, enqueue
 from paradarum.services.webhooks import RETRY_FOR, DeliveryStatus, Egress, bound_to, shown_url
 from paradarum_client import __version__
 

@@ -57,7 +57,7 @@ from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit, confinement, webhooks
 from paradarum.services.accounts import home_account, require_verified
 from paradarum.services.context import ClientInfo, Principal
-from paradarum.services.notifications import Kind, enqueue
+from paradarum.services.emails import Kind, enqueue
 from paradarum.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from paradarum.services.roles import Action
 

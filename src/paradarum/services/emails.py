@@ -1,21 +1,22 @@
-"""Telling account owners what happened: the notification outbox and its sender.
+"""Email: what is sent to people, when, and its job kind on the job queue.
 
 An event that deserves an email (a key added, a key revoked as leaked, a key about
 to expire, an address to verify, a password reset link, a sign-in link) is
-**enqueued in the transaction of the event**: a ``notifications`` row whose
-``dedupe_key`` names the event, so an event is never announced twice and never
-announced without having happened. A background loop of
-the runtime sends what is queued:
+**enqueued in the transaction of the event** (:func:`enqueue`): a ``notifications``
+row whose ``dedupe_key`` names the event, so an event is never announced twice and
+never announced without having happened. The rows are jobs of the queue
+(:mod:`paradarum.services.jobs`, kind ``email``): claimed with a lease, fair across
+accounts, surviving restarts (the queue is the database). An attempt
 
-* without a mail server (``PARADARUM_SMTP_URL`` unset) a notification is
-  *recorded*: kept, and shown in the owner's security log, never lost;
-* with one, it is sent through :class:`paradarum.mail.Mailer` on a thread of its
-  own; a temporary failure (the relay down, a 4xx) is retried with exponential
-  backoff (rows survive restarts: the queue is the database); a permanent one
-  (a 5xx) ends as ``failed``;
-* **at most once**: a row is marked ``sending`` before the relay is contacted. A
-  process that dies while sending leaves it so; when its claim expires the row
-  ends as ``failed`` ("outcome unknown") rather than being sent a second time.
+* without a mail server (``PARADARUM_SMTP_URL`` unset) *records* the email: kept,
+  and shown in the owner's security log, never lost;
+* with one, builds the message (``messages.py``) and sends it through
+  :class:`paradarum.mail.Mailer` on a thread of its own; a temporary failure (the
+  relay down, a 4xx) is retried with backoff and jitter; a permanent one (a 5xx)
+  ends as ``failed``;
+* **at most once**: the queue marks a row ``sending`` before the relay is
+  contacted. A process that dies while sending leaves it so; when its lease expires
+  the row ends as ``failed`` ("outcome unknown") rather than being sent twice.
 
 Every outcome is written to the security log (``notification.sent``) with what the
 message was about, so the owner sees it in the panel either way.
@@ -34,11 +35,10 @@ from email.message import EmailMessage
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, exists, func, select, update
+from sqlalchemy import Connection, exists, func, select
 from sqlalchemy.orm import aliased
 
 from paradarum import messages
-from paradarum.background import wait_for_any, wait_for_event
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.queries import usable_key
@@ -47,12 +47,22 @@ from paradarum.db.types import as_utc
 from paradarum.mail import Mailer, MailError
 from paradarum.services import audit
 from paradarum.services.context import ClientInfo
+from paradarum.services.jobs import (
+    Claim,
+    Delivery,
+    JobKind,
+    Outcome,
+    Result,
+    RetryPolicy,
+    Statuses,
+)
 from paradarum.services.roles import Role
 from paradarum.tokens import INVITATION, RESET_PASSWORD, SIGN_IN, TokenCodec
 
 logger = logging.getLogger("paradarum.notifications")
 
 N = notifications
+JOB_KIND = "email"
 EMAIL_TOKEN_LIFETIME = timedelta(hours=24)
 RESET_TOKEN_LIFETIME = timedelta(hours=1)
 SIGN_IN_TOKEN_LIFETIME = timedelta(minutes=15)
@@ -138,19 +148,29 @@ def enqueue(
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
-    id: int
+class EmailJob:
+    """One email to send: to whom (None: the account has no owner left), about what."""
+
     account_id: int
-    email: str
+    email: str | None
     kind: Kind
     payload: dict[str, Any]
-    attempt: int
     # The recipient person's session key, for the links bound to it (else "").
     session_key: str = ""
 
 
-class Notifier:
-    """Sends (or records) queued notifications; :meth:`run` is the loop."""
+def load(row: Any) -> EmailJob:
+    return EmailJob(
+        account_id=row.job_account,
+        email=row.email,
+        kind=Kind(row.kind),
+        payload=json.loads(row.payload),
+        session_key=row.session_key or "",
+    )
+
+
+class Emails:
+    """Builds, sends (or records) and schedules emails; :meth:`kind` is their job kind."""
 
     def __init__(
         self,
@@ -161,12 +181,6 @@ class Notifier:
         mailer: Mailer | None,
         mail_from: str,
         panel_url: str,
-        max_attempts: int = 8,
-        retry_seconds: float = 30.0,
-        retry_max_seconds: float = 3600.0,
-        lease_seconds: float = 120.0,
-        poll_seconds: float = 2.0,
-        batch_size: int = 20,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -174,67 +188,23 @@ class Notifier:
         self._mailer = mailer
         self._from = mail_from
         self._panel = panel_url
-        self.max_attempts = max_attempts
-        self._retry = retry_seconds
-        self._retry_max = retry_max_seconds
-        self._lease = lease_seconds
-        self._poll = poll_seconds
-        self._batch = batch_size
-        self._wake: asyncio.Event | None = None
         # SMTP is blocking: one thread of its own, so a slow relay holds nothing else.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paradarum-mail")
-
-    def wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
 
     def close(self) -> None:
         self._thread.shutdown(wait=True)
 
-    # -- the loop --------------------------------------------------------------------
-
-    async def run(self, stopping: asyncio.Event) -> None:
-        self._wake = asyncio.Event()
-        try:
-            while not stopping.is_set():
-                self._wake.clear()
-                try:
-                    handled = await self.run_once()
-                except Exception:
-                    logger.exception("notification pass failed")
-                    await wait_for_event(stopping, 10.0)
-                    continue
-                if handled == 0:
-                    await wait_for_any(stopping, self._wake, seconds=self._poll)
-        finally:
-            self._wake = None
-
-    async def run_once(self) -> int:
-        """Give up on rows whose sender died; then, up to a batch, claim one due row
-        and send it, one at a time: a row's lease starts when its own send does, so
-        a slow relay never lets another process give up on rows still waiting."""
-        handled = 0
-        while handled < self._batch:
-            claims = await self._db.write(self._claim, self._clock(), 1)
-            if not claims:
-                break
-            for claim in claims:
-                await self._deliver(claim)
-            handled += len(claims)
-        return handled
-
-    def _claim(self, conn: Connection, now: datetime, limit: int) -> list[Claim]:
-        # A claim that expired while "sending": its process died mid-send. Whether the
-        # relay got the message is unknown, and sending again could make it twice.
-        conn.execute(
-            update(N)
-            .where(N.c.status == str(Status.SENDING), N.c.claimed_until <= now)
-            .values(
-                status=str(Status.FAILED),
-                last_error="the sending process stopped; not sent again (at most once)",
-                claimed_until=None,
-            )
-        )
+    def kind(
+        self,
+        *,
+        max_attempts: int = 8,
+        retry_seconds: float = 30.0,
+        retry_max_seconds: float = 3600.0,
+        lease_seconds: float = 120.0,
+        poll_seconds: float = 2.0,
+        batch_size: int = 20,
+    ) -> JobKind[EmailJob]:
+        """Email as a job kind: at most once, one message at a time (one SMTP thread)."""
         first_owner = (
             select(persons.c.email)
             .join(memberships, memberships.c.person_id == persons.c.id)
@@ -245,65 +215,53 @@ class Notifier:
             .limit(1)
             .scalar_subquery()
         )
-        rows = conn.execute(
-            select(
-                N.c.id,
-                N.c.account_id,
+        return JobKind(
+            name=JOB_KIND,
+            table=N,
+            account=N.c.account_id,
+            columns=(
                 N.c.kind,
                 N.c.payload,
-                N.c.attempts,
                 func.coalesce(N.c.recipient, first_owner).label("email"),
                 select(persons.c.session_key)
                 .where(persons.c.email == N.c.recipient)
                 .scalar_subquery()
                 .label("session_key"),
-            )
-            .where(N.c.status == str(Status.QUEUED), N.c.next_attempt_at <= now)
-            .order_by(N.c.next_attempt_at, N.c.id)
-            .limit(limit)
-        ).all()
-        claims = []
-        for row in rows:
-            if row.email is None:  # an account without owners: nobody to write to
-                conn.execute(
-                    update(N)
-                    .where(N.c.id == row.id)
-                    .values(status=str(Status.FAILED), last_error="no recipient")
-                )
-                continue
-            changed = conn.execute(
-                update(N)
-                .where(N.c.id == row.id, N.c.status == str(Status.QUEUED))
-                .values(
-                    status=str(Status.SENDING),
-                    attempts=row.attempts + 1,
-                    claimed_until=now + timedelta(seconds=self._lease),
-                )
-            ).rowcount
-            if changed == 1:
-                claims.append(
-                    Claim(
-                        id=row.id,
-                        account_id=row.account_id,
-                        email=row.email,
-                        kind=Kind(row.kind),
-                        payload=json.loads(row.payload),
-                        attempt=row.attempts + 1,
-                        session_key=row.session_key or "",
-                    )
-                )
-        return claims
+            ),
+            load=load,
+            created_at=N.c.created_at,
+            policy=RetryPolicy(
+                base_seconds=retry_seconds,
+                max_seconds=retry_max_seconds,
+                max_attempts=max_attempts,
+            ),
+            delivery=Delivery.AT_MOST_ONCE,
+            statuses=Statuses(
+                queued=str(Status.QUEUED),
+                running=str(Status.SENDING),
+                done=(str(Status.SENT), str(Status.RECORDED)),
+                failed=str(Status.FAILED),
+            ),
+            perform=self.perform,
+            finished=self.finished,
+            values=self.values,
+            lease_seconds=lease_seconds,
+            concurrency=1,
+            batch_size=batch_size,
+            poll_seconds=poll_seconds,
+        )
 
-    async def _deliver(self, claim: Claim) -> None:
-        now = self._clock()
+    async def perform(self, claim: Claim[EmailJob]) -> Outcome:
+        job = claim.job
+        if job.email is None:  # an account without owners: nobody to write to
+            return Outcome.fail("no recipient")
         try:
-            message = self.build(claim, now)
+            message = self.build(job, self._clock())
         except (ValueError, KeyError) as exc:  # a payload this version cannot render
-            await self._db.write(self._finish, claim, Status.FAILED, f"not built: {exc}", None, now)
-            return
+            return Outcome.fail(f"not built: {exc}")
         if self._mailer is None:
-            await self._db.write(self._finish, claim, Status.RECORDED, None, message, now)
-            return
+            return Outcome.ok(str(Status.RECORDED))
+        subject = str(message["Subject"])
         try:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._thread, self._mailer.send, message)
@@ -312,59 +270,39 @@ class Notifier:
                 "notification not sent",
                 extra={"notification": claim.id, "attempt": claim.attempt, "reason": str(exc)},
             )
-            if exc.temporary and claim.attempt < self.max_attempts:
-                delay = min(self._retry_max, self._retry * 2 ** (claim.attempt - 1))
-                await self._db.write(self._retry_later, claim, str(exc), now, delay)
-            else:
-                await self._db.write(self._finish, claim, Status.FAILED, str(exc), message, now)
-            return
-        await self._db.write(self._finish, claim, Status.SENT, None, message, self._clock())
+            if exc.temporary:
+                return Outcome.retry(str(exc), data=subject)
+            return Outcome.fail(str(exc), data=subject)
+        return Outcome.ok(str(Status.SENT), data=subject)
 
     @staticmethod
-    def _retry_later(
-        conn: Connection, claim: Claim, error: str, now: datetime, delay: float
-    ) -> None:
-        conn.execute(
-            update(N)
-            .where(N.c.id == claim.id, N.c.status == str(Status.SENDING))
-            .values(
-                status=str(Status.QUEUED),
-                claimed_until=None,
-                last_error=error[:500],
-                next_attempt_at=now + timedelta(seconds=delay),
-            )
-        )
+    def values(claim: Claim[EmailJob], outcome: Outcome, now: datetime) -> dict[str, Any]:
+        """Written with the outcome: when it went out, and no more of a link's
+        payload than needed (what was needed to write it is no longer needed)."""
+        if outcome.result is Result.RETRY:
+            return {}
+        values: dict[str, Any] = {"sent_at": now if outcome.result is Result.DONE else None}
+        if claim.job.kind in LINK_KINDS:
+            values["payload"] = "{}"
+        return values
 
-    def _finish(
-        self,
-        conn: Connection,
-        claim: Claim,
-        status: Status,
-        error: str | None,
-        message: EmailMessage | None,
-        now: datetime,
-    ) -> None:
-        changed = conn.execute(
-            update(N)
-            .where(N.c.id == claim.id, N.c.status == str(Status.SENDING))
-            .values(
-                status=str(status),
-                claimed_until=None,
-                sent_at=now if status in (Status.SENT, Status.RECORDED) else None,
-                last_error=error[:500] if error else None,
-                # What was needed to write it is no longer needed.
-                payload="{}" if claim.kind in LINK_KINDS else N.c.payload,
-            )
-        ).rowcount
-        if changed != 1 or status is Status.RECORDED:
-            # Nothing went out: no mail server is configured, which is the operator's
-            # business (PARADARUM_SMTP_URL), not an event of the account.
+    @staticmethod
+    def finished(conn: Connection, claim: Claim[EmailJob], outcome: Outcome, now: datetime) -> None:
+        if outcome.result is Result.RETRY:
             return
-        subject = str(message["Subject"]) if message is not None else str(claim.kind)
-        detail = {
-            Status.SENT: f"Emailed to {claim.email}: {subject}",
-            Status.FAILED: f"Could not be emailed to {claim.email}: {subject}",
-        }[status]
+        job = claim.job
+        done = outcome.result is Result.DONE
+        if outcome.status == Status.RECORDED or job.email is None:
+            # Nothing went out: no mail server is configured, which is the operator's
+            # business (PARADARUM_SMTP_URL), not an event of the account; or nobody
+            # is left to write to.
+            return
+        subject = outcome.data or str(job.kind)
+        detail = (
+            f"Emailed to {job.email}: {subject}"
+            if done
+            else f"Could not be emailed to {job.email}: {subject}"
+        )
         audit.record(
             conn,
             account_id=claim.account_id,
@@ -377,33 +315,37 @@ class Notifier:
 
     # -- what is sent ------------------------------------------------------------------
 
-    def build(self, claim: Claim, now: datetime) -> EmailMessage:
-        payload = claim.payload
+    def build(self, job: EmailJob, now: datetime) -> EmailMessage:
+        """The message ``job`` sends at ``now`` (its links are made now)."""
+        payload = job.payload
+        if job.email is None:
+            raise ValueError("nobody to write to")
+        email = job.email
         common: dict[str, Any] = {
-            "to": claim.email,
+            "to": email,
             "mail_from": self._from,
             "panel_url": self._panel,
             "date": now,
         }
-        if claim.kind is Kind.VERIFY_EMAIL:
+        if job.kind is Kind.VERIFY_EMAIL:
             token = self._tokens.issue_email_token(
                 # Queued before teams: the account's person has the account's id.
-                subject=payload.get("person_id", claim.account_id),
-                email=claim.email,
+                subject=payload.get("person_id", job.account_id),
+                email=email,
                 now=now,
                 lifetime=EMAIL_TOKEN_LIFETIME,
             )
             return messages.email_verification(
                 token=token, valid_for=EMAIL_TOKEN_LIFETIME, **common
             )
-        if claim.kind in (Kind.ZONE_SUSPENDED, Kind.ZONE_MOVED):
+        if job.kind in (Kind.ZONE_SUSPENDED, Kind.ZONE_MOVED):
             return messages.zone_lost(
                 hostname=payload["hostname"],
-                moved=claim.kind is Kind.ZONE_MOVED,
+                moved=job.kind is Kind.ZONE_MOVED,
                 at=_time(payload["at"]),
                 **common,
             )
-        if claim.kind is Kind.WEBHOOK_DISABLED:
+        if job.kind is Kind.WEBHOOK_DISABLED:
             since = payload.get("failing_since")
             return messages.webhook_disabled(
                 endpoint_id=payload["endpoint_id"],
@@ -413,7 +355,7 @@ class Notifier:
                 reason=payload["reason"],
                 **common,
             )
-        if claim.kind is Kind.SECOND_FACTOR:
+        if job.kind is Kind.SECOND_FACTOR:
             return messages.second_factor_changed(
                 change=payload["change"],
                 at=_time(payload["at"]),
@@ -422,11 +364,11 @@ class Notifier:
                 user_agent=payload.get("user_agent"),
                 **common,
             )
-        if claim.kind is Kind.INVITATION:
+        if job.kind is Kind.INVITATION:
             expires_at = _time(payload["expires_at"])
             token = self._tokens.issue_email_token(
                 subject=payload["invitation_id"],
-                email=claim.email,
+                email=email,
                 now=now,
                 lifetime=max(expires_at - now, timedelta(seconds=1)),
                 purpose=INVITATION,
@@ -439,22 +381,22 @@ class Notifier:
                 expires_at=expires_at,
                 **common,
             )
-        if claim.kind in BOUND_LINKS:
-            if not claim.session_key:
+        if job.kind in BOUND_LINKS:
+            if not job.session_key:
                 # The person left or changed their address since: nobody to link.
                 raise ValueError("the recipient is no longer a person with this email")
             # Bound to the session key the person has now: a reset replaces it, so a
             # reset link works once, and a password changed meanwhile voids either.
-            purpose, lifetime = BOUND_LINKS[claim.kind]
+            purpose, lifetime = BOUND_LINKS[job.kind]
             token = self._tokens.issue_email_token(
                 subject=payload["person_id"],
-                email=claim.email,
+                email=email,
                 now=now,
                 lifetime=lifetime,
                 purpose=purpose,
-                session_key=claim.session_key,
+                session_key=job.session_key,
             )
-            if claim.kind is Kind.SIGN_IN_LINK:
+            if job.kind is Kind.SIGN_IN_LINK:
                 return messages.sign_in_link(
                     token=token,
                     valid_for=lifetime,
@@ -465,11 +407,11 @@ class Notifier:
             return messages.password_reset(
                 token=token,
                 valid_for=lifetime,
-                claimed=claim.kind is Kind.ADDRESS_CLAIMED,
+                claimed=job.kind is Kind.ADDRESS_CLAIMED,
                 **common,
             )
         key = messages.KeyRef(**payload["key"])
-        if claim.kind is Kind.KEY_ADDED:
+        if job.kind is Kind.KEY_ADDED:
             return messages.key_added(
                 key=key,
                 added_at=_time(payload["added_at"]),
@@ -478,7 +420,7 @@ class Notifier:
                 created_by_prefix=payload.get("created_by_prefix"),
                 **common,
             )
-        if claim.kind is Kind.KEY_LEAKED:
+        if job.kind is Kind.KEY_LEAKED:
             return messages.key_revoked_as_leaked(
                 key=key,
                 found_at=payload["found_at"],
@@ -491,7 +433,8 @@ class Notifier:
     # -- reminders -------------------------------------------------------------------------
 
     async def remind_expiring(self) -> int:
-        """Queue the 7-day and 1-day reminders that are due (each once per key)."""
+        """Queue the 7-day and 1-day reminders that are due (each once per key); the
+        number queued (the caller wakes the email worker)."""
         now = self._clock()
 
         replacement = aliased(api_keys)
@@ -530,10 +473,7 @@ class Notifier:
                     queued += 1
             return queued
 
-        queued = await self._db.write(work)
-        if queued:
-            self.wake()
-        return queued
+        return await self._db.write(work)
 
 
 def _time(value: str) -> datetime:
