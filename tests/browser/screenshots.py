@@ -2,9 +2,10 @@
 
 Runs a throwaway ``paradarum serve`` on a temporary SQLite file, fills one account with
 example zones and keys (expiring, restricted, rolled, one found in public), and
-photographs the page, the zones, a key row with its use chart, the one-time key dialog
-and the Purge section (delivering to two stand-in cache nodes, one of which holds its
-answer while the picture is taken) at desktop and phone widths. The key shown in the
+photographs the page, the zones, a key row with its use chart, the one-time key dialog,
+the Purge section (delivering to two stand-in cache nodes, one of which holds its
+answer while the picture is taken), the members and the webhooks (two local receivers,
+one failing on purpose) at desktop and phone widths. The key shown in the
 dialog is replaced, before the picture is taken, by an illustration whose checksum is
 wrong on purpose, so that no picture in the repository holds a key that any Paradarum
 server (or a secret scanner) would accept. The use counts and "last used" details are
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,9 +44,11 @@ from tests.support import (
     create_key,
     login,
     new_account,
+    run,
     runtime_for,
     start_server,
 )
+from tests.webhooks import Receiver, receiver
 
 EMAIL = "ada@example.com"
 
@@ -177,6 +181,86 @@ def fill_members(base_url: str, env: dict[str, str]) -> None:
         )
 
 
+# The endpoints as the pictures show them: the receivers really are on 127.0.0.1 (the
+# server may send there by its allowed-networks setting), renamed afterwards in the
+# throwaway database to the addresses a customer would have.
+SHOWN_ENDPOINTS = {
+    "ok": "https://hooks.example.com/paradarum",
+    "failing": "https://crm.example.net/api/paradarum-events",
+}
+
+
+def fill_webhooks(base_url: str, env: dict[str, str], ok: Receiver, failing: Receiver) -> None:
+    """Two endpoints: one whose receiver took a revoked key's event, and one whose
+    receiver keeps failing a rolled key's (retrying, with the receiver's 500)."""
+    from sqlalchemy import select, update
+
+    from paradarum.db.tables import webhook_deliveries, webhook_endpoints
+
+    with httpx.Client(base_url=base_url, timeout=30) as api:
+        token = login(api, EMAIL)
+        auth = bearer(token)
+        ids = {}
+        for name, receiver, events in (
+            ("ok", ok, ["api_key.revoked", "api_key.leaked", "api_key.expiring"]),
+            ("failing", failing, ["api_key.rolled", "member.joined", "member.removed"]),
+        ):
+            made = api.post(
+                "/api/account/webhooks", json={"url": receiver.url, "events": events}, headers=auth
+            )
+            assert made.status_code == 201, made.text
+            ids[name] = made.json()["data"]["id"]
+        staging = create_key(api, token, "Staging deploy")
+        rolled = api.post(
+            f"/api/account/apikeys/{staging['id']}/roll",
+            json={"gracePeriodMinutes": 0},
+            headers=auth,
+        ).json()["data"]
+        api.delete(f"/api/account/apikeys/{rolled['id']}", headers=auth)
+
+    def settled(conn: Any) -> bool:
+        d = webhook_deliveries.c
+        rows = conn.execute(select(d.response_status)).all()
+        return len(rows) == 2 and all(row.response_status for row in rows)
+
+    def rename(conn: Any) -> None:
+        for name, endpoint_id in ids.items():
+            conn.execute(
+                update(webhook_endpoints)
+                .where(webhook_endpoints.c.id == endpoint_id)
+                .values(url=SHOWN_ENDPOINTS[name])
+            )
+        # The failed attempt's retry waits while the pictures are taken: its answer
+        # stays the receiver's 500, not a lookup of the shown (made-up) hostname.
+        conn.execute(
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.status == "queued")
+            .values(next_attempt_at=datetime.now(UTC) + timedelta(hours=1))
+        )
+
+    with runtime_for(env) as runtime:
+        deadline = time.monotonic() + 60
+        while not run(runtime.db.read(settled)):
+            if time.monotonic() > deadline:
+                raise SystemExit("the webhook deliveries did not settle")
+            time.sleep(0.2)
+        run(runtime.db.write(rename))
+
+
+def shoot_webhooks(page: Any, out: Path, suffix: str) -> None:
+    open_section(page, "Webhooks")
+    page.locator("#webhooks-loading").wait_for(state="hidden")
+    for name, status in (("failing", "Retrying"), ("ok", "Delivered")):
+        item = page.locator("#webhooks-body > li", has_text=SHOWN_ENDPOINTS[name])
+        item.get_by_text("Delivery log").click()
+        item.locator("tbody tr", has_text=status).wait_for()
+    target = out / f"panel-webhooks{suffix}.png"
+    if suffix:  # a phone: the endpoints and their logs, the part that changes shape
+        page.locator("#webhooks-body").screenshot(path=str(target))
+    else:
+        page.screenshot(path=str(target), full_page=True)
+
+
 def shoot_members(page: Any, out: Path, suffix: str) -> None:
     open_section(page, "Members")
     page.locator("#members-body tr").nth(2).wait_for()
@@ -258,6 +342,7 @@ def shoot(
     page.locator("#zones").screenshot(path=str(out / f"panel-zones{suffix}.png"))
     shoot_purge(page, out, suffix, held)
     shoot_members(page, out, suffix)
+    shoot_webhooks(page, out, suffix)
     context.close()
 
 
@@ -275,17 +360,21 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
         recording_node() as first,
         recording_node() as second,
+        receiver() as hooks,
+        receiver(mode="fail") as failing_hooks,
     ):
         env = {
             "PARADARUM_DATA_DIR": str(Path(tmp) / "data"),
             "PARADARUM_ACCESS_LOG": "false",
             "PARADARUM_CACHE_NODES": f"{first.base_url},{second.base_url}",
+            "PARADARUM_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
         }
         server = start_server(env, log_path=Path(tmp) / "server.log")
         try:
             fill_account(server.base_url, env)
             fill_purges(server.base_url)
             fill_members(server.base_url, env)
+            fill_webhooks(server.base_url, env, hooks, failing_hooks)
             with sync_playwright() as playwright:
                 browser = launch(playwright)
                 shoot(browser, server.base_url, args.out, DESKTOP, "", second)

@@ -1,14 +1,29 @@
 """Webhooks in a real Chromium, against a real ``paradarum serve`` whose allowed-networks
-setting admits loopback endpoints: a customer adds an endpoint (its signing secret shown
-once), revokes a key and finds the event in the endpoint's delivery log, sends it again,
-pauses the endpoint, rolls its secret and deletes it."""
+setting admits loopback endpoints: a customer subscribes a receiver of their own in the
+panel (its signing secret shown once), revokes a key, and the receiver gets one signed
+``api_key.revoked`` event, verified with the Standard Webhooks library, which the
+delivery log shows as delivered and sends again; an endpoint is paused, its secret
+rolled, and it is deleted."""
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Iterator
+
 import pytest
 from playwright.sync_api import expect
+from standardwebhooks.webhooks import Webhook
 
-from tests.browser.harness import PHONE, fresh_email, generate_key, open_section, sign_up
+from tests.browser.harness import (
+    ANY_KEY,
+    PHONE,
+    fresh_email,
+    generate_key,
+    open_section,
+    sign_up,
+)
+from tests.webhooks import Receiver, Request, receiver
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -19,6 +34,22 @@ ENDPOINT = "http://127.0.0.1:9/hooks"
 @pytest.fixture(scope="module")
 def server_overrides() -> dict[str, str]:
     return {"PARADARUM_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32"}
+
+
+@pytest.fixture
+def hooks() -> Iterator[Receiver]:
+    with receiver() as server:
+        yield server
+
+
+def received(hooks: Receiver, count: int = 1, timeout: float = 30.0) -> list[Request]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = hooks.requests()
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} requests reached the receiver")
 
 
 def add_endpoint(page, url: str, events: list[str]) -> str:
@@ -69,13 +100,50 @@ def test_an_endpoint_is_added_with_its_secret_once_and_a_revoked_key_shows_in_it
     item.get_by_text("Delivery log").click()
     row = item.locator("tbody tr").first
     expect(row).to_contain_text("api_key.revoked")
-    expect(row.locator('[data-label="Status"]')).to_have_text("Queued")
-    expect(row.locator('[data-label="Attempts"]')).to_have_text("0")
+    # Nothing listens at the endpoint: the delivery waits for its next attempt.
+    expect(row.locator('[data-label="Status"]')).to_have_text(re.compile("Queued|Retrying"))
 
     # Resend queues the same message again: a second row, on top.
     row.get_by_role("button", name="Resend").click()
     expect(item.locator("tbody tr")).to_have_count(2)
     expect(page.locator("#webhooks-status")).to_have_text("Queued to be sent again")
+
+
+def test_a_customer_subscribes_a_receiver_revokes_a_key_and_sees_the_delivery_in_the_log(
+    page, hooks
+):
+    sign_up(page, fresh_email())
+    key = generate_key(page, "Shop plugin")
+    page.get_by_role("dialog", name="Your new API key").get_by_role("button", name="Done").click()
+    secret = add_endpoint(page, hooks.url, ["api_key.revoked"])
+    item = endpoint_item(page, hooks.url)
+    item.get_by_text("Delivery log").click()
+    expect(item.get_by_text("No deliveries yet")).to_be_visible()
+
+    open_section(page, "API keys")
+    page.get_by_role("button", name="Revoke Shop plugin").click()
+    page.get_by_role("button", name="Revoke key").click()
+    expect(page.locator("#keys-body")).to_contain_text("Revoked")
+
+    [delivery] = received(hooks)
+    event = Webhook(secret).verify(delivery.body, delivery.headers)
+    assert event["type"] == "api_key.revoked" and event["data"]["name"] == "Shop plugin"
+    assert key not in delivery.body.decode() and not ANY_KEY.search(delivery.body.decode())
+
+    open_section(page, "Webhooks")
+    item = endpoint_item(page, hooks.url)
+    item.get_by_text("Delivery log").click()
+    row = item.locator("tbody tr").first
+    expect(row.locator('[data-label="Event"]')).to_have_text("api_key.revoked")
+    expect(row.locator('[data-label="Status"]')).to_have_text("Delivered")
+    expect(row.locator('[data-label="Attempts"]')).to_have_text("1")
+    expect(row.locator('[data-label="Response"]')).to_have_text("204")
+
+    row.get_by_role("button", name="Resend").click()
+    first, again = received(hooks, count=2)
+    assert again.headers["webhook-id"] == first.headers["webhook-id"] and again.body == first.body
+    # The new delivery is followed in the open log until it is delivered too.
+    expect(item.locator('[data-label="Status"]')).to_have_text(["Delivered", "Delivered"])
 
 
 def test_an_endpoint_is_paused_its_secret_rolled_with_a_grace_period_and_deleted(page):

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from paradarum_client import (
     AsyncClient,
@@ -25,6 +27,7 @@ from tests.cache import recording_node
 from tests.client.conftest import ApiServer, serve
 from tests.client.harness import KEY, Cli, signed_in
 from tests.support import PASSWORD, signup
+from tests.webhooks import Receiver, Request, receiver
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +50,23 @@ def hook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]
             yield server
         finally:
             server.stop()
+
+
+@pytest.fixture
+def hooks() -> Iterator[Receiver]:
+    with receiver() as server:
+        yield server
+
+
+def received(hooks: Receiver, count: int = 1, timeout: float = 30.0) -> list[Request]:
+    """The requests that reached the receiver, once there are ``count`` of them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = hooks.requests()
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} requests reached the receiver: {hooks.requests()}")
 
 
 def session_of(url: str) -> str:
@@ -219,3 +239,59 @@ def test_the_audit_export_is_an_iterator_of_entries_in_both_clients(hook_server)
     # Oldest first from the same moment: what came since only adds to the end.
     assert streamed[: len(names)] == names
     assert len(deliveries) == 1
+
+
+def test_a_revoked_key_reaches_the_receiver_signed_and_the_log_says_delivered(
+    hook_server, hooks, tmp_path
+):
+    cli = Cli(hook_server.url, tmp_path)
+    signed_in(cli, hook_server.url)
+    created = cli("webhooks", "create", hooks.url, "-e", "api_key.revoked")
+    [secret] = SECRET.findall(created.output)
+    webhook_id = re.search(r"Added webhook endpoint (\d+)", created.output).group(1)  # type: ignore[union-attr]
+    made = cli("keys", "create", "ci")
+    key_id = re.search(r"Created API key (\d+)", made.output).group(1)  # type: ignore[union-attr]
+    raw_key = KEY.search(made.output).group()  # type: ignore[union-attr]
+    assert cli("keys", "revoke", key_id, "--yes").exit_code == 0
+
+    [delivery] = received(hooks)
+    event = Webhook(secret).verify(delivery.body, delivery.headers)
+    assert event["type"] == "api_key.revoked" and event["data"]["id"] == int(key_id)
+    assert raw_key not in delivery.body.decode() and not KEY.search(delivery.body.decode())
+
+    deadline = time.monotonic() + 30
+    while True:  # the receiver answered before the server recorded its answer
+        [logged] = json.loads(cli("webhooks", "deliveries", webhook_id, "--json").output)
+        if logged["status"] != "queued" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert (logged["status"], logged["attempts"], logged["responseStatus"]) == ("delivered", 1, 204)
+    assert logged["messageId"] == delivery.headers["webhook-id"]
+    table = cli("webhooks", "deliveries", webhook_id).output
+    assert "delivered" in table and "204" in table
+
+    assert cli("webhooks", "resend", webhook_id, str(logged["id"])).exit_code == 0
+    first, again = received(hooks, count=2)
+    assert again.headers["webhook-id"] == first.headers["webhook-id"] and again.body == first.body
+    Webhook(secret).verify(again.body, again.headers)
+
+
+def test_both_secrets_sign_during_a_rolls_grace_and_only_the_new_one_after_a_roll_now(
+    hook_server, hooks
+):
+    with Client(base_url=hook_server.url, token=session_of(hook_server.url)) as client:
+        created = client.webhooks.create(hooks.url, events=["api_key.created"])
+        rolled = client.webhooks.roll_secret(created.id, grace=timedelta(hours=1))
+        client.keys.create("during the grace")
+        [during] = received(hooks)
+        for secret in (created.secret, rolled.secret):
+            Webhook(secret).verify(during.body, during.headers)
+
+        final = client.webhooks.roll_secret(created.id, grace=0)
+        assert final.previous_secret_expires_at is None
+        client.keys.create("after")
+        after = received(hooks, count=2)[1]
+        Webhook(final.secret).verify(after.body, after.headers)
+        for old in (created.secret, rolled.secret):
+            with pytest.raises(WebhookVerificationError):
+                Webhook(old).verify(after.body, after.headers)
