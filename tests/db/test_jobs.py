@@ -29,6 +29,7 @@ from paradarum.runtime import Runtime, build_runtime, open_database
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
 from paradarum.services.emails import Kind, enqueue
 from paradarum.services.jobs import (
+    NEVER_FINISHED,
     OUTCOME_UNKNOWN,
     Claim,
     Delivery,
@@ -268,6 +269,24 @@ def test_at_most_once_a_job_whose_worker_vanished_fails_as_outcome_unknown(
     given_up = row(runtime, "once")
     assert (given_up.status, given_up.attempts) == ("failed", 1)
     assert given_up.last_error == OUTCOME_UNKNOWN
+
+
+def test_a_job_whose_every_attempt_killed_its_worker_fails_without_another(frozen_runtime, clock):
+    """At least once, an expired lease makes the row due again, but not past the
+    policy's last attempt: a job that takes its worker down each time ends."""
+    runtime = frozen_runtime
+    queue(runtime, account(runtime, "ada@example.com"), "poison")
+    script = Script()
+    probe = worker(runtime.db, clock, script)  # three attempts at most
+    for attempt in (1, 2, 3):
+        [claim] = run(probe.claim(1))  # and the worker dies
+        assert claim.attempt == attempt
+        clock.advance(LEASE)
+    assert run(probe.run_once()) == 1
+    assert script.performed == []
+    ended = row(runtime, "poison")
+    assert (ended.status, ended.last_error) == ("failed", NEVER_FINISHED)
+    assert script.finished == [("poison", "failed")]
 
 
 def test_at_most_once_an_attempt_that_raises_is_not_tried_again(frozen_runtime, clock):

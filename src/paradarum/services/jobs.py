@@ -127,6 +127,8 @@ Chance = Callable[[], float]
 
 # What last_error says of an at-most-once job whose worker vanished mid-attempt.
 OUTCOME_UNKNOWN = "outcome unknown: the process stopped during the attempt; not tried again"
+# What last_error says of an at-least-once job whose last allowed attempt never ended.
+NEVER_FINISHED = "gave up: its last attempt never finished"
 ERROR_MAX = 500
 
 
@@ -401,8 +403,14 @@ class Worker(Generic[T]):
                 await asyncio.wait(running)
 
     async def _attempt(self, claim: Claim[T]) -> None:
+        limit = self.kind.policy.max_attempts
         try:
-            outcome = await self.kind.perform(claim)
+            if limit is not None and claim.attempt > limit:
+                # Only expired leases claim a row past its last attempt: a job whose
+                # every attempt killed its worker must not go round for ever.
+                outcome = Outcome.fail(NEVER_FINISHED)
+            else:
+                outcome = await self.kind.perform(claim)
         except Exception as exc:
             logger.exception("job attempt raised", extra={"kind": self.kind.name, "job": claim.id})
             reason = "an unexpected error"
