@@ -147,6 +147,7 @@ class WebhookSender:
             created_at=D.c.created_at,
             updated_at=D.c.updated_at,
             finished=self.finished,
+            values=self.values,
             session=self.session,
             # Longer than any one attempt (DNS, then the request) can take: only a
             # process that died lets a lease run out.
@@ -252,23 +253,28 @@ class WebhookSender:
             return _retry(f"HTTP {status}: redirects are not followed", status=status)
         return _retry(f"HTTP {status}", status=status)
 
+    @staticmethod
+    def values(claim: Claim[WebhookJob], outcome: Outcome, now: datetime) -> dict[str, Any]:
+        """The delivery's own columns, written in the UPDATE that records the attempt
+        (a second UPDATE of the row would make PostgreSQL check its foreign key again,
+        locking the endpoint's row): the receiver's status, and when it was delivered."""
+        values: dict[str, Any] = {}
+        if isinstance(outcome, Attempted):
+            values["response_status"] = outcome.response_status
+        if outcome.result is Result.DONE:
+            values["delivered_at"] = now
+        return values
+
     def finished(
         self, conn: Connection, claim: Claim[WebhookJob], outcome: Outcome, now: datetime
     ) -> None:
-        """In the transaction that records the attempt: the receiver's status, the
-        endpoint's health, and the auto-disable rule."""
+        """In the transaction that records the attempt: the endpoint's health, and
+        the auto-disable rule."""
         # A retry the queue gave up on may come as a plain Outcome: the endpoint's own
         # failure, its status as the attempt before recorded it.
         attempt = outcome if isinstance(outcome, Attempted) else None
         counts = attempt.counts if attempt is not None else True
         endpoint_id = claim.job.endpoint_id
-        values: dict[str, Any] = {}
-        if attempt is not None:
-            values["response_status"] = attempt.response_status
-        if outcome.result is Result.DONE:
-            values["delivered_at"] = now
-        if values:
-            conn.execute(update(D).where(D.c.id == claim.id).values(**values))
         if outcome.result is Result.DONE:
             conn.execute(
                 update(E)
