@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import re
 import secrets
 import socket
@@ -33,7 +34,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from sqlalchemy import select
 
+from paradarum.db.tables import notifications
+from paradarum.services.emails import EmailJob, Kind
 from tests.support import free_port
 
 Tls = Literal["none", "starttls", "implicit"]
@@ -297,3 +301,32 @@ def silent_server() -> Iterator[int]:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
         yield int(listener.getsockname()[1])
+
+
+def queued(runtime: Any, *, kind: str, to: str) -> list[EmailMessage]:
+    """The messages of ``kind`` queued for ``to``, built as the outbox would send
+    them (no mail server needed; the SMTP tests check the sending itself)."""
+    with runtime.db.reading() as conn:
+        rows = conn.execute(
+            select(notifications)
+            .where(notifications.c.recipient == to, notifications.c.kind == kind)
+            .order_by(notifications.c.id)
+        ).all()
+    return [
+        runtime.emails.build(
+            EmailJob(
+                account_id=row.account_id,
+                email=to,
+                kind=Kind(kind),
+                payload=json.loads(row.payload),
+            ),
+            runtime.clock(),
+        )
+        for row in rows
+    ]
+
+
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())

@@ -728,6 +728,116 @@ def second_factor_changed(
     )
 
 
+_MEMBER_SECOND_FACTOR_CHANGES = {
+    "totp_on": "turned on two-factor sign-in with an authenticator app",
+    "totp_off": "turned off two-factor sign-in with an authenticator app",
+    "passkey_added": "added a passkey to their sign-in",
+    "passkey_removed": "removed a passkey from their sign-in",
+    "recovery_code_used": "signed in with a recovery code",
+    "recovery_codes_renewed": "made new recovery codes",
+}
+
+
+def member_second_factor_changed(
+    *,
+    to: str,
+    mail_from: str,
+    panel_url: str,
+    member: str,
+    account_names: Sequence[str],
+    change: str,
+    at: datetime,
+    address: str | None,
+    user_agent: str | None,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Tell an owner that a member of their accounts (one mail whatever the
+    number) changed a second factor or used a recovery code: who and what, never
+    a code or a secret."""
+    if change not in _MEMBER_SECOND_FACTOR_CHANGES:
+        raise ValueError(f"unknown second-factor change {change!r}")
+    if not account_names:
+        raise ValueError("no account named")
+    who = _inline(member, limit=254)
+    names = [f"“{_inline(name, limit=100)}”" for name in account_names[:10]]
+    if len(account_names) > len(names):
+        names.append(f"{len(account_names) - len(names)} more")
+    accounts = (
+        f"your Paradarum account {names[0]}"
+        if len(names) == 1
+        else f"your Paradarum accounts {', '.join(names)}"
+    )
+    first = _inline(account_names[0], limit=60)
+    panel = _Panel(panel_url)
+    blocks: list[_Block] = [
+        _Para(f"{who}, a member of {accounts}, {_MEMBER_SECOND_FACTOR_CHANGES[change]}."),
+        _Facts(
+            (
+                ("Member", (who,)),
+                ("When", (_when(at),)),
+                ("From address", (_inline(address or "unknown", limit=100),)),
+                ("User agent", (_inline(user_agent or "unknown", limit=200),)),
+            )
+        ),
+        _Para(
+            "If you expected it, there is nothing to do. If not, ask them, and remove "
+            "the member if their sign-in may be someone else’s: ",
+            panel.link("/account/members"),
+        ),
+    ]
+    return _message(
+        to=to,
+        mail_from=mail_from,
+        subject=f"{who}: second factor changed in {first}"
+        + (f" and {len(account_names) - 1} more" if len(account_names) > 1 else ""),
+        blocks=blocks,
+        date=date,
+    )
+
+
+_MEMBERSHIP_CHANGES = {"joined": "joined", "left": "left", "removed": "was removed from"}
+
+
+def membership_changed(
+    *,
+    to: str,
+    mail_from: str,
+    panel_url: str,
+    member: str,
+    role: str,
+    account_name: str,
+    change: str,
+    by: str | None,
+    at: datetime,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Tell an owner that a member joined their account, left it or was removed."""
+    if change not in _MEMBERSHIP_CHANGES:
+        raise ValueError(f"unknown membership change {change!r}")
+    who = _inline(member, limit=254)
+    account = _inline(account_name, limit=100)
+    facts: list[tuple[str, tuple[_Inline, ...]]] = [
+        ("Member", (who,)),
+        ("Role", (_inline(role, limit=20),)),
+        ("When", (_when(at),)),
+    ]
+    if by and change == "removed":
+        facts.append(("Removed by", (_inline(by, limit=254),)))
+    panel = _Panel(panel_url)
+    blocks: list[_Block] = [
+        _Para(f"{who} {_MEMBERSHIP_CHANGES[change]} your Paradarum account “{account}”."),
+        _Facts(tuple(facts)),
+        _Para("The members of the account: ", panel.link("/account/members")),
+    ]
+    return _message(
+        to=to,
+        mail_from=mail_from,
+        subject=f"{who} {_MEMBERSHIP_CHANGES[change]} {_inline(account_name, limit=60)}",
+        blocks=blocks,
+        date=date,
+    )
+
+
 # --- One description, two renderings ----------------------------------------------
 
 

@@ -388,3 +388,58 @@ def test_an_unknown_second_factor_change_is_refused():
             address=None,
             user_agent=None,
         )
+
+
+def test_an_owner_s_second_factor_mail_names_the_member_each_account_and_escapes_them():
+    message = messages.member_second_factor_changed(
+        to=TO,
+        mail_from=FROM,
+        panel_url=PANEL,
+        member="dev@example.com",
+        account_names=["Acme", MARKUP],
+        change="totp_off",
+        at=WHEN,
+        address="203.0.113.7",
+        user_agent="Firefox",
+        date=WHEN,
+    )
+    assert str(message["Subject"]).startswith("dev@example.com: second factor changed in Acme")
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "turned off two-factor sign-in" in text and "“Acme”" in text
+    assert f"{PANEL}/account/members" in text
+    assert MARKUP not in html
+    with pytest.raises(ValueError):
+        messages.member_second_factor_changed(
+            to=TO,
+            mail_from=FROM,
+            panel_url=PANEL,
+            member="dev@example.com",
+            account_names=["Acme"],
+            change="nonsense",
+            at=WHEN,
+            address=None,
+            user_agent=None,
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "said"), [("joined", "joined"), ("left", "left"), ("removed", "was removed from")]
+)
+def test_a_membership_mail_says_who_joined_or_went(change, said):
+    message = messages.membership_changed(
+        to=TO,
+        mail_from=FROM,
+        panel_url=PANEL,
+        member="dev@example.com",
+        role="developer",
+        account_name="Acme",
+        change=change,
+        by="admin@example.com",
+        at=WHEN,
+        date=WHEN,
+    )
+    text = message.get_body(("plain",)).get_content()
+    assert f"dev@example.com {said} your Paradarum account “Acme”" in text
+    # Who removed them is said for a removal only.
+    assert ("admin@example.com" in text) is (change == "removed")

@@ -19,6 +19,7 @@ from paradarum.errors import DomainError
 from paradarum.services.context import ClientInfo
 from paradarum.services.emails import EmailJob, Kind
 from paradarum.web.errors import status_of
+from tests.mail import queued, text_of
 from tests.support import active_zone, bearer, create_key, login, new_account, run, signup
 
 CLIENT = ClientInfo(address="192.0.2.1")
@@ -474,6 +475,66 @@ def test_a_member_may_leave_and_an_admin_cannot_remove_an_owner(client, runtime)
     )
     assert left.status_code == 200
     assert me(client, viewer["session"]).status_code == 401
+
+
+def owner_email(client: Any, owner: str) -> str:
+    return str(me(client, owner).json()["data"]["email"])
+
+
+def test_owners_are_emailed_when_a_member_joins_leaves_or_is_removed(client, runtime):
+    owner = new_account(client)
+    boss = owner_email(client, owner)
+    admin = join(client, runtime, owner, "admin")
+    (joined,) = queued(runtime, kind="membership", to=boss)
+    assert admin["email"] in str(joined["Subject"])
+    assert "joined" in text_of(joined) and "admin" in text_of(joined)
+    # The member who joined is not told of their own joining.
+    assert not queued(runtime, kind="membership", to=admin["email"])
+
+    # Removed by an admin: the owner hears who was removed, and by whom.
+    dev = join(client, runtime, owner, "developer")
+    removed = client.request(
+        "DELETE",
+        f"/api/account/members/{dev['member_id']}",
+        json={"keys": "revoke"},
+        headers=bearer(admin["session"]),
+    )
+    assert removed.status_code == 200
+    mails = queued(runtime, kind="membership", to=boss)
+    assert len(mails) == 3  # two joined, one removed
+    text = text_of(mails[-1])
+    assert f"{dev['email']} was removed from" in text and admin["email"] in text
+
+    # Leaving: the owner is told too.
+    viewer = join(client, runtime, owner, "viewer")
+    left = client.request(
+        "DELETE",
+        f"/api/account/members/{viewer['member_id']}",
+        json={"keys": "revoke"},
+        headers=bearer(viewer["session"]),
+    )
+    assert left.status_code == 200
+    mails = queued(runtime, kind="membership", to=boss)
+    assert len(mails) == 5
+    assert f"{viewer['email']} left" in text_of(mails[-1])
+
+
+def test_an_owner_is_not_emailed_about_a_removal_they_made_but_other_owners_are(client, runtime):
+    owner = new_account(client)
+    boss = owner_email(client, owner)
+    other = join(client, runtime, owner, "owner")
+    dev = join(client, runtime, owner, "developer")
+    before = len(queued(runtime, kind="membership", to=boss))
+    removed = client.request(
+        "DELETE",
+        f"/api/account/members/{dev['member_id']}",
+        json={"keys": "revoke"},
+        headers=bearer(owner),
+    )
+    assert removed.status_code == 200
+    assert len(queued(runtime, kind="membership", to=boss)) == before
+    mails = queued(runtime, kind="membership", to=other["email"])
+    assert f"{dev['email']} was removed from" in text_of(mails[-1])
 
 
 def test_an_unknown_member_or_another_account_s_member_is_404(client, runtime):

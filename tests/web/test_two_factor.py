@@ -10,6 +10,7 @@ import pytest
 
 from paradarum.services.twofactor import totp_code, totp_step
 from paradarum.tokens import INVITATION
+from tests.mail import queued, text_of
 from tests.support import PASSWORD, bearer, login, signup
 
 
@@ -222,6 +223,72 @@ def _invite_and_join(client, runtime, clock, owner: str, email: str, role: str) 
     )
     assert switched.status_code == 200, switched.text
     return str(switched.json()["data"]["token"])
+
+
+def test_owners_are_emailed_when_a_member_s_second_factor_changes(
+    frozen_client, frozen_runtime, clock
+):
+    signup(frozen_client, "boss@example.com")
+    boss = login(frozen_client, "boss@example.com")
+    signup(frozen_client, "second@example.com")
+    _invite_and_join(frozen_client, frozen_runtime, clock, boss, "second@example.com", "owner")
+    signup(frozen_client, "member@example.com")
+    member = _invite_and_join(
+        frozen_client, frozen_runtime, clock, boss, "member@example.com", "developer"
+    )
+    _, codes = _enrol(frozen_client, clock, member)
+    # The member has their own mail; each owner one naming the member and the change.
+    assert len(queued(frozen_runtime, kind="second_factor", to="member@example.com")) == 1
+    assert not queued(frozen_runtime, kind="member_second_factor", to="member@example.com")
+    for owner in ("boss@example.com", "second@example.com"):
+        (mail,) = queued(frozen_runtime, kind="member_second_factor", to=owner)
+        assert "member@example.com" in str(mail["Subject"])
+        text = text_of(mail)
+        assert "member@example.com" in text and "turned on two-factor" in text
+    # A recovery code used by the member: the owners are told, never the code.
+    clock.advance(30)
+    challenge = _challenge(frozen_client, "member@example.com")["challenge"]
+    assert _second_step(frozen_client, challenge, recoveryCode=codes[0]).status_code == 200
+    for owner in ("boss@example.com", "second@example.com"):
+        _, used = queued(frozen_runtime, kind="member_second_factor", to=owner)
+        text = text_of(used)
+        assert "member@example.com" in text and "signed in with a recovery code" in text
+        for code in codes:
+            assert code not in text and code.replace("-", "") not in text
+
+
+def test_an_owner_changing_their_own_second_factor_gets_exactly_one_mail(
+    frozen_client, frozen_runtime, clock
+):
+    signup(frozen_client, "boss@example.com")
+    boss = login(frozen_client, "boss@example.com")
+    signup(frozen_client, "second@example.com")
+    _invite_and_join(frozen_client, frozen_runtime, clock, boss, "second@example.com", "owner")
+    _enrol(frozen_client, clock, boss)
+    assert len(queued(frozen_runtime, kind="second_factor", to="boss@example.com")) == 1
+    assert not queued(frozen_runtime, kind="member_second_factor", to="boss@example.com")
+    # The other owner of the account hears of it, once.
+    assert len(queued(frozen_runtime, kind="member_second_factor", to="second@example.com")) == 1
+
+
+def test_an_owner_of_two_of_the_member_s_accounts_gets_one_mail_naming_both(
+    frozen_client, frozen_runtime, clock
+):
+    signup(frozen_client, "boss@example.com")
+    boss = login(frozen_client, "boss@example.com")
+    signup(frozen_client, "both@example.com")
+    both = login(frozen_client, "both@example.com")
+    # both@ owns their own account and, invited as owner, the boss's as well.
+    _invite_and_join(frozen_client, frozen_runtime, clock, boss, "both@example.com", "owner")
+    signup(frozen_client, "member@example.com")
+    member = _invite_and_join(
+        frozen_client, frozen_runtime, clock, boss, "member@example.com", "developer"
+    )
+    _invite_and_join(frozen_client, frozen_runtime, clock, both, "member@example.com", "viewer")
+    _enrol(frozen_client, clock, member)
+    (mail,) = queued(frozen_runtime, kind="member_second_factor", to="both@example.com")
+    assert text_of(mail).count("“") == 2  # both accounts named, in one mail
+    assert len(queued(frozen_runtime, kind="member_second_factor", to="boss@example.com")) == 1
 
 
 def test_switching_accounts_does_not_refresh_step_up(frozen_client, frozen_runtime, clock):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, TypeVar
 
@@ -38,6 +38,18 @@ def parsed(text: str, *, parse: Callable[[str], T], option: str) -> T:
         return parse(text)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def grace_period(text: str) -> timedelta:
+    """``--grace`` as a span of at most 7 days (a key's roll and a webhook's secret
+    roll take the same), or a usage error that names the option."""
+    period = parsed(text, parse=durations.span, option="--grace")
+    if period > MAX_GRACE:
+        raise typer.BadParameter(
+            f"{text!r} is {describe(period)}: the grace period is at most 7 days (7d)",
+            param_hint="--grace",
+        )
+    return period
 
 
 def when(moment: datetime) -> str:
@@ -153,12 +165,7 @@ def keys_roll(
     url: ServerUrl = None,
 ) -> None:
     """Replace a key with a new one (same name and settings), printed once."""
-    period = parsed(grace, parse=durations.span, option="--grace")
-    if period > MAX_GRACE:
-        raise typer.BadParameter(
-            f"{grace!r} is {describe(period)}: the grace period is at most 7 days (7d)",
-            param_hint="--grace",
-        )
+    period = grace_period(grace)
     with client_for(url) as client:
         created = client.keys.roll(key_id, grace=period)
         if as_json:

@@ -15,11 +15,11 @@ from typing import Annotated
 
 import typer
 
-from paradarum_client import console, durations
-from paradarum_client.cli_keys import parsed, when
+from paradarum_client import console
+from paradarum_client.cli_keys import grace_period, when
 from paradarum_client.command import AsJson, ServerUrl, Yes, client_for, confirm
 from paradarum_client.models import NewWebhook, WebhookDelivery, to_wire
-from paradarum_client.protocol import MAX_GRACE, WEBHOOK_EVENTS, describe
+from paradarum_client.protocol import WEBHOOK_EVENTS
 
 WebhookId = Annotated[
     int,
@@ -153,14 +153,7 @@ def webhooks_roll_secret(
     url: ServerUrl = None,
 ) -> None:
     """Give an endpoint a new signing secret, printed once."""
-    period = None
-    if grace is not None:
-        period = parsed(grace, parse=durations.span, option="--grace")
-        if period > MAX_GRACE:
-            raise typer.BadParameter(
-                f"{grace!r} is {describe(period)}: the grace period is at most 7 days (7d)",
-                param_hint="--grace",
-            )
+    period = None if grace is None else grace_period(grace)
     with client_for(url) as client:
         rolled = client.webhooks.roll_secret(webhook_id, grace=period)
     if as_json:

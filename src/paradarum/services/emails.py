@@ -27,9 +27,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from enum import StrEnum
@@ -42,7 +42,7 @@ from paradarum import messages
 from paradarum.clock import Clock
 from paradarum.db.engine import Database
 from paradarum.db.queries import usable_key
-from paradarum.db.tables import api_keys, memberships, notifications, persons
+from paradarum.db.tables import accounts, api_keys, memberships, notifications, persons
 from paradarum.db.types import as_utc
 from paradarum.mail import Mailer, MailError
 from paradarum.services import audit
@@ -86,6 +86,11 @@ class Kind(StrEnum):
     # A second factor turned on or off, a passkey added or removed, a recovery code
     # used: to the person whose factor it is.
     SECOND_FACTOR = "second_factor"
+    # The same, to each owner of an account the person is a member of (not to an
+    # owner who is that person): who it was and what changed, never a code.
+    MEMBER_SECOND_FACTOR = "member_second_factor"
+    # A member joined an account, left it or was removed: to its owners.
+    MEMBERSHIP = "membership"
     # Paradarum stopped sending to a webhook endpoint whose deliveries kept failing.
     WEBHOOK_DISABLED = "webhook_disabled"
 
@@ -145,6 +150,55 @@ def enqueue(
         .returning(N.c.id)
     ).first()
     return inserted is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """An owner to write to: the person, their address, the first account of theirs
+    in question (the message is filed under it: its security log shows the
+    outcome) and the names of all of those they own."""
+
+    person_id: int
+    email: str
+    account_id: int
+    account_names: tuple[str, ...]
+
+
+def owners_of(
+    conn: Connection, *, account_ids: Collection[int], excluding: Collection[int] = ()
+) -> list[Owner]:
+    """The owners of ``account_ids``, each person once (an owner of several of
+    them is written to once, under the first), leaving out the persons
+    ``excluding``: those who did the thing, or whom it is about, know already."""
+    if not account_ids:
+        return []
+    query = (
+        select(persons.c.id, persons.c.email, memberships.c.account_id, accounts.c.name)
+        .join(memberships, memberships.c.person_id == persons.c.id)
+        .join(accounts, accounts.c.id == memberships.c.account_id)
+        .where(
+            memberships.c.account_id.in_(list(account_ids)),
+            memberships.c.role == str(Role.OWNER),
+        )
+        .order_by(memberships.c.account_id, memberships.c.id)
+    )
+    if excluding:
+        query = query.where(persons.c.id.not_in(list(excluding)))
+    rows = conn.execute(query).all()
+    owners: dict[int, Owner] = {}
+    for row in rows:
+        first = owners.get(row.id)
+        owners[row.id] = (
+            Owner(
+                person_id=row.id,
+                email=row.email,
+                account_id=row.account_id,
+                account_names=(row.name,),
+            )
+            if first is None
+            else replace(first, account_names=(*first.account_names, row.name))
+        )
+    return list(owners.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +416,26 @@ class Emails:
                 detail=payload.get("detail"),
                 address=payload.get("address"),
                 user_agent=payload.get("user_agent"),
+                **common,
+            )
+        if job.kind is Kind.MEMBER_SECOND_FACTOR:
+            return messages.member_second_factor_changed(
+                member=payload["member"],
+                account_names=payload["account_names"],
+                change=payload["change"],
+                at=_time(payload["at"]),
+                address=payload.get("address"),
+                user_agent=payload.get("user_agent"),
+                **common,
+            )
+        if job.kind is Kind.MEMBERSHIP:
+            return messages.membership_changed(
+                member=payload["member"],
+                role=payload["role"],
+                account_name=payload["account_name"],
+                change=payload["change"],
+                by=payload.get("by"),
+                at=_time(payload["at"]),
                 **common,
             )
         if job.kind is Kind.INVITATION:

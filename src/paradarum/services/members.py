@@ -52,7 +52,7 @@ from paradarum.services import audit, validation, webhooks
 from paradarum.services.accounts import AccountService, Session, require_verified
 from paradarum.services.apikeys import RevokeReason, active, current_role, revoke_one
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
-from paradarum.services.emails import Kind, enqueue
+from paradarum.services.emails import Kind, enqueue, owners_of
 from paradarum.services.roles import Action, Role, may, require
 from paradarum.tokens import INVITATION, InvalidToken, TokenCodec
 
@@ -80,6 +80,24 @@ class KeysChoice(StrEnum):
 
     KEEP = "keep"
     REVOKE = "revoke"
+
+
+class MembershipChange(StrEnum):
+    """What an account's owners are emailed about."""
+
+    JOINED = "joined"
+    LEFT = "left"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberMail:
+    """The member a change of membership is about, as the owners' email names them."""
+
+    change: MembershipChange
+    member_id: int
+    email: str
+    role: str
 
 
 class MemberNotFound(NotFound):
@@ -452,10 +470,18 @@ class MemberService:
                         "actor": principal.actor_name,
                     },
                 ),
+                mail=MemberMail(
+                    change=MembershipChange.LEFT if leaving else MembershipChange.REMOVED,
+                    member_id=target.id,
+                    email=target.email,
+                    role=target.role,
+                ),
             )
             return _member(target)
 
-        return await self._db.write(work)
+        member = await self._db.write(work)
+        self._notified()
+        return member
 
     @staticmethod
     def _first_owner(conn: Connection, leaving: Any) -> int:
@@ -475,8 +501,8 @@ class MemberService:
             ).scalar_one()
         )
 
-    @staticmethod
     def _member_changed(
+        self,
         conn: Connection,
         event: audit.Event,
         *,
@@ -486,10 +512,13 @@ class MemberService:
         detail: str,
         account_id: int | None = None,
         webhook: tuple[webhooks.Event, dict[str, Any]] | None = None,
+        mail: MemberMail | None = None,
     ) -> None:
-        """The one place a change of membership is told: the security log, and the
-        account's webhooks (``member.joined``, ``member.removed``), in the same
-        transaction."""
+        """The one place a change of membership is told: the security log, the
+        account's webhooks (``member.joined``, ``member.removed``) and, for a member
+        who joined, left or was removed, an email to each owner of the account, in
+        the same transaction. Not to the owner who did it (removed someone, or
+        joined or left themselves): they know, and their mail would be noise."""
         account_id = account_id if account_id is not None else principal.account_id
         audit.record(
             conn,
@@ -502,6 +531,28 @@ class MemberService:
         )
         if webhook is not None:
             webhooks.emit(conn, account_id=account_id, event=webhook[0], data=webhook[1], now=now)
+        if mail is None:
+            return
+        actor = () if principal.person_id is None else (principal.person_id,)
+        for owner in owners_of(conn, account_ids=(account_id,), excluding=actor):
+            enqueue(
+                conn,
+                self._db,
+                account_id=account_id,
+                kind=Kind.MEMBERSHIP,
+                # A membership row joins once and goes once: one mail per owner.
+                dedupe_key=f"membership:{mail.change}:{mail.member_id}:{owner.person_id}",
+                payload={
+                    "member": mail.email,
+                    "role": mail.role,
+                    "account_name": owner.account_names[0],
+                    "change": str(mail.change),
+                    "by": principal.actor_name,
+                    "at": now.isoformat(),
+                },
+                now=now,
+                recipient=owner.email,
+            )
 
     # -- invitations ----------------------------------------------------------------------
 
@@ -609,9 +660,13 @@ class MemberService:
             )
 
         invitation = await self._db.write(work)
+        self._notified()
+        return invitation
+
+    def _notified(self) -> None:
+        """Wake the email worker: something was queued."""
         if self._on_notify is not None:
             self._on_notify()
-        return invitation
 
     async def invitations(self, principal: Principal) -> list[Invitation]:
         """Pending invitations (not accepted, withdrawn or expired), newest first."""
@@ -737,10 +792,18 @@ class MemberService:
                     webhooks.Event.MEMBER_JOINED,
                     {"memberId": member_id, "email": row.email, "role": row.role, "joinedAt": now},
                 ),
+                mail=MemberMail(
+                    change=MembershipChange.JOINED,
+                    member_id=member_id,
+                    email=row.email,
+                    role=row.role,
+                ),
             )
             name = conn.execute(
                 select(accounts.c.name).where(accounts.c.id == row.account_id)
             ).scalar_one()
             return MemberAccount(id=row.account_id, name=name, role=Role(row.role))
 
-        return await self._db.write(work)
+        joined = await self._db.write(work)
+        self._notified()
+        return joined

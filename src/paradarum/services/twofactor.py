@@ -65,7 +65,7 @@ from paradarum.passwords import Passwords
 from paradarum.secretbox import CannotOpen, SecretBox
 from paradarum.services import audit, validation
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
-from paradarum.services.emails import Kind, enqueue
+from paradarum.services.emails import Kind, enqueue, owners_of
 from paradarum.services.roles import Action
 
 if TYPE_CHECKING:  # accounts.py starts sign-ins here: only the type goes the other way
@@ -328,27 +328,56 @@ def _notify(
     detail: str | None = None,
 ) -> None:
     """Email the person about a change of their second factors (to their own
-    address, logged in the account they acted on)."""
+    address, logged in the account they acted on), and each owner of an account
+    they are a member of: a sign-in of the team that gets weaker, or a recovery
+    code that someone used, is the owners' business too. An owner is written to
+    once however many of the accounts they own, and not at all when the change
+    is their own (they have the mail above)."""
     row = conn.execute(select(persons.c.email).where(persons.c.id == person_id)).first()
-    if row is None or account_id is None:
+    if row is None:
         return
     seen = client.clipped()
-    enqueue(
-        conn,
-        db,
-        account_id=account_id,
-        kind=Kind.SECOND_FACTOR,
-        dedupe_key=f"second_factor:{person_id}:{secrets.token_hex(8)}",
-        payload={
-            "change": str(change),
-            "at": now.isoformat(),
-            "detail": detail,
-            "address": seen.address,
-            "user_agent": seen.user_agent,
-        },
-        now=now,
-        recipient=row.email,
-    )
+    # One event, one mail per recipient: the same key for all of them.
+    event = secrets.token_hex(8)
+    if account_id is not None:
+        enqueue(
+            conn,
+            db,
+            account_id=account_id,
+            kind=Kind.SECOND_FACTOR,
+            dedupe_key=f"second_factor:{person_id}:{event}",
+            payload={
+                "change": str(change),
+                "at": now.isoformat(),
+                "detail": detail,
+                "address": seen.address,
+                "user_agent": seen.user_agent,
+            },
+            now=now,
+            recipient=row.email,
+        )
+    member_of = conn.execute(
+        select(memberships.c.account_id).where(memberships.c.person_id == person_id)
+    ).scalars()
+    for owner in owners_of(conn, account_ids=list(member_of), excluding=(person_id,)):
+        enqueue(
+            conn,
+            db,
+            account_id=owner.account_id,
+            kind=Kind.MEMBER_SECOND_FACTOR,
+            dedupe_key=f"member_second_factor:{person_id}:{event}:{owner.person_id}",
+            # No ``detail``: it is the person's own (a passkey's name, codes left).
+            payload={
+                "member": row.email,
+                "account_names": list(owner.account_names),
+                "change": str(change),
+                "at": now.isoformat(),
+                "address": seen.address,
+                "user_agent": seen.user_agent,
+            },
+            now=now,
+            recipient=owner.email,
+        )
 
 
 def _insert_recovery_codes(conn: Connection, person_id: int, now: datetime) -> list[str]:

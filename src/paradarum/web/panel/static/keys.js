@@ -8,10 +8,10 @@ import { pagedList } from "./paged.js";
 import {
   byId,
   clearErrors,
-  copyText,
   h,
   openDialog,
   prefixText,
+  secretDialog,
   setBusy,
   setText,
   show,
@@ -57,9 +57,6 @@ export function keysSection(state, hooks) {
   const restrictions = byId("restrictions");
   const generate = byId("generate");
   const newKeyDialog = byId("new-key-dialog");
-  const keyValue = byId("new-key-value");
-  const copyButton = byId("copy-key");
-  const copyStatus = byId("copy-status");
   const revokeDialog = byId("revoke-dialog");
   const revokeConfirm = byId("revoke-confirm");
   const revokeError = byId("revoke-error");
@@ -70,7 +67,6 @@ export function keysSection(state, hooks) {
   let loaded = false;
   let revoking = null;
   let rolling = null;
-  let copyTimer = 0;
 
   // --- Counter ----------------------------------------------------------------
 
@@ -231,8 +227,21 @@ export function keysSection(state, hooks) {
   // --- The one-time key dialog ---------------------------------------------------
 
   // The raw key lives only in the dialog's field, and only until the dialog closes.
+  const putKey = secretDialog({
+    dialog: newKeyDialog,
+    field: byId("new-key-value"),
+    copyButton: byId("copy-key"),
+    copyStatus: byId("copy-status"),
+    done: byId("new-key-done"),
+    noun: "key",
+    forget() {
+      byId("new-key-name").textContent = "";
+      setText(byId("new-key-replaces"), "");
+    },
+  });
+
   function showNewKey(created, { opener, replaces = null, grace = 0 }) {
-    keyValue.value = created.key;
+    putKey(created.key);
     delete created.key;
     byId("new-key-name").textContent = created.name;
     const stops = GRACE_TEXT[grace] || "stops working soon";
@@ -240,50 +249,9 @@ export function keysSection(state, hooks) {
       byId("new-key-replaces"),
       replaces ? `It replaces ${prefixText(replaces.keyPrefix)}, which ${stops}.` : "",
     );
-    resetCopy();
     openDialog(newKeyDialog, { opener, fallback: title });
     setText(status, `Key “${created.name}” ${replaces ? "rolled" : "created"}.`);
   }
-
-  function forgetNewKey() {
-    keyValue.value = "";
-    byId("new-key-name").textContent = "";
-    setText(byId("new-key-replaces"), "");
-    resetCopy();
-  }
-
-  function resetCopy() {
-    clearTimeout(copyTimer);
-    copyButton.textContent = "Copy";
-    copyStatus.textContent = "";
-  }
-
-  function endNewKey() {
-    forgetNewKey();
-    if (newKeyDialog.open) newKeyDialog.close();
-  }
-
-  byId("new-key-done").addEventListener("click", endNewKey);
-  newKeyDialog.addEventListener("close", forgetNewKey); // Escape, too
-  // Leaving the page (even into the back/forward cache) forgets the key at once.
-  window.addEventListener("pagehide", endNewKey);
-
-  keyValue.addEventListener("focus", () => keyValue.select());
-  keyValue.addEventListener("click", () => keyValue.select());
-
-  copyButton.addEventListener("click", async () => {
-    const value = keyValue.value;
-    if (!value) return;
-    const copied = await copyText(value, keyValue);
-    clearTimeout(copyTimer);
-    if (copied) {
-      copyButton.textContent = "Copied";
-      copyStatus.textContent = "Copied to your clipboard.";
-      copyTimer = setTimeout(resetCopy, 4000);
-    } else {
-      copyStatus.textContent = "The key is selected: press Ctrl+C (⌘C on a Mac) to copy it.";
-    }
-  });
 
   // --- Revoke ---------------------------------------------------------------
 

@@ -226,3 +226,56 @@ export async function copyText(text, element) {
     return false;
   }
 }
+
+/**
+ * A secret shown once, in `dialog`'s read-only `field` (a new key, a signing secret).
+ * It lives there only while the dialog is open: Done, Escape and leaving the page
+ * (even into the back/forward cache) forget it, with whatever `forget` clears besides.
+ * The Copy button says whether the clipboard took it, else selects it for Ctrl+C.
+ * Returns `show(value)`, which puts the value in the field (the caller opens the dialog).
+ */
+export function secretDialog({ dialog, field, copyButton, copyStatus, done, noun, forget = () => {} }) {
+  let copyTimer = 0;
+
+  function resetCopy() {
+    clearTimeout(copyTimer);
+    copyButton.textContent = "Copy";
+    copyStatus.textContent = "";
+  }
+
+  function forgetSecret() {
+    field.value = "";
+    forget();
+    resetCopy();
+  }
+
+  function end() {
+    forgetSecret();
+    if (dialog.open) dialog.close();
+  }
+
+  done.addEventListener("click", end);
+  dialog.addEventListener("close", forgetSecret);
+  window.addEventListener("pagehide", end);
+  field.addEventListener("focus", () => field.select());
+  field.addEventListener("click", () => field.select());
+
+  copyButton.addEventListener("click", async () => {
+    const value = field.value;
+    if (!value) return;
+    const copied = await copyText(value, field);
+    clearTimeout(copyTimer);
+    if (copied) {
+      copyButton.textContent = "Copied";
+      copyStatus.textContent = "Copied to your clipboard.";
+      copyTimer = setTimeout(resetCopy, 4000);
+    } else {
+      copyStatus.textContent = `The ${noun} is selected: press Ctrl+C (⌘C on a Mac) to copy it.`;
+    }
+  });
+
+  return function show(value) {
+    field.value = value;
+    resetCopy();
+  };
+}

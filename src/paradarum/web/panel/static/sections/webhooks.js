@@ -10,11 +10,11 @@ import { settingsSection } from "../settings.js";
 import {
   byId,
   clearErrors,
-  copyText,
   dateElement,
   h,
   openDialog,
   relativeTimeElement,
+  secretDialog,
   setBusy,
   setText,
   showErrors,
@@ -48,10 +48,7 @@ settingsSection(() => {
   const title = byId("webhooks-title");
   const status = byId("webhooks-status");
   const form = byId("new-webhook-form");
-  const secretDialog = byId("secret-dialog");
-  const secretValue = byId("secret-value");
-  const copyButton = byId("copy-secret");
-  const copyStatus = byId("secret-copy-status");
+  const secretModal = byId("secret-dialog");
   const rollDialog = byId("webhook-roll-dialog");
   const rollForm = byId("webhook-roll-form");
   const deleteDialog = byId("webhook-delete-dialog");
@@ -59,7 +56,6 @@ settingsSection(() => {
   const openLogs = new Set();
   let rolling = null;
   let deleting = null;
-  let copyTimer = 0;
 
   const load = pagedList("webhooks", WEBHOOKS_URL, {
     errorText: "Could not load your endpoints.",
@@ -313,8 +309,17 @@ settingsSection(() => {
 
   // --- The one-time secret ------------------------------------------------------
 
+  const putSecret = secretDialog({
+    dialog: secretModal,
+    field: byId("secret-value"),
+    copyButton: byId("copy-secret"),
+    copyStatus: byId("secret-copy-status"),
+    done: byId("secret-done"),
+    noun: "secret",
+  });
+
   function showSecret(webhook, secret, { rolled }, opener) {
-    secretValue.value = secret;
+    putSecret(secret);
     let lead = `Requests to ${webhook.url} are signed with this secret.`;
     if (rolled) {
       lead = webhook.previousSecretExpiresAt
@@ -323,46 +328,8 @@ settingsSection(() => {
         : `The new signing secret of ${webhook.url}. The old one no longer signs requests.`;
     }
     setText(byId("secret-lead"), lead);
-    resetCopy();
-    openDialog(secretDialog, { opener, fallback: title });
+    openDialog(secretModal, { opener, fallback: title });
   }
-
-  function resetCopy() {
-    clearTimeout(copyTimer);
-    copyButton.textContent = "Copy";
-    copyStatus.textContent = "";
-  }
-
-  function forgetSecret() {
-    secretValue.value = "";
-    resetCopy();
-  }
-
-  function endSecret() {
-    forgetSecret();
-    if (secretDialog.open) secretDialog.close();
-  }
-
-  byId("secret-done").addEventListener("click", endSecret);
-  secretDialog.addEventListener("close", forgetSecret); // Escape, too
-  // Leaving the page (even into the back/forward cache) forgets the secret at once.
-  window.addEventListener("pagehide", endSecret);
-  secretValue.addEventListener("focus", () => secretValue.select());
-  secretValue.addEventListener("click", () => secretValue.select());
-
-  copyButton.addEventListener("click", async () => {
-    const value = secretValue.value;
-    if (!value) return;
-    const copied = await copyText(value, secretValue);
-    clearTimeout(copyTimer);
-    if (copied) {
-      copyButton.textContent = "Copied";
-      copyStatus.textContent = "Copied to your clipboard.";
-      copyTimer = setTimeout(resetCopy, 4000);
-    } else {
-      copyStatus.textContent = "The secret is selected: press Ctrl+C (⌘C on a Mac) to copy it.";
-    }
-  });
 
   // --- Add ---------------------------------------------------------------------
 
