@@ -203,6 +203,8 @@ def test_a_failed_purge_shows_a_notice_with_the_way_out_until_dismissed(
         http.delete(f"/api/account/apikeys/{key['id']}", headers=stack.alpha.headers)
     stack.site.set_plugin(api_url=stack.api.base_url, api_key=key["key"])
     post = stack.site.insert_post(post_title="Saved anyway", post_status="publish")
+    # The purge fails in the background, after the save: the next admin page tells.
+    wait_for(stack.site.notice, what="the failure recorded")
 
     admin.goto("/wp-admin/edit.php")
     notice = admin.locator(".paradarum-notice")

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import free_port
 from tests.wordpress.conftest import ALPHA_HOST, Stack
+from tests.wordpress.harness import wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -43,6 +44,11 @@ def scheduled_retries(stack: Stack) -> list:
     return list(stack.site.php(RETRIES))
 
 
+def notice_once_sent(stack: Stack) -> str:
+    """The failure notice, once the background request that sends the purge recorded it."""
+    return str(wait_for(stack.site.notice, what="the failure notice"))
+
+
 def save_succeeds(stack: Stack, title: str) -> dict:
     post = stack.site.insert_post(post_title="Before", post_status="publish")
     saved = stack.site.update_post(post["id"], post_title=title)
@@ -63,8 +69,7 @@ def test_a_revoked_key_still_saves_and_says_the_key_was_revoked_or_expired(
 
     save_succeeds(stack, "Saved with a revoked key")
 
-    notice = stack.site.notice()
-    assert notice is not None
+    notice = notice_once_sent(stack)
     assert f"refused the API key {key['keyPrefix']}…" in notice
     assert "revoked or has expired" in notice
     assert key["key"] not in notice
@@ -80,8 +85,7 @@ def test_a_key_without_the_sites_zone_still_saves_and_names_the_missing_zone(
 
     save_succeeds(stack, "Saved with another site's key")
 
-    notice = stack.site.notice()
-    assert notice is not None
+    notice = notice_once_sent(stack)
     assert f"may not purge {ALPHA_HOST}: none of its zones covers this site" in notice
     assert scheduled_retries(stack) == []
 
@@ -93,8 +97,7 @@ def test_a_key_used_from_an_address_it_does_not_allow_says_so(configured: Stack,
 
     save_succeeds(stack, "Saved from an address the key does not allow")
 
-    notice = stack.site.notice()
-    assert notice is not None
+    notice = notice_once_sent(stack)
     assert f"refused the API key {key['keyPrefix']}…: This key cannot be used from your" in notice
     assert scheduled_retries(stack) == []
 
@@ -108,8 +111,8 @@ def test_with_the_api_down_the_save_succeeds_and_retries_end_after_a_bound(
 
     save_succeeds(stack, "Saved while the API is down")
 
-    notice = stack.site.notice()
-    assert notice is not None and f"could not be reached at {down}" in notice
+    notice = notice_once_sent(stack)
+    assert f"could not be reached at {down}" in notice
     assert "will try again" in notice
     rounds = 0
     while scheduled_retries(stack):
@@ -184,6 +187,7 @@ def test_a_busy_api_is_asked_again_after_its_retry_after(
 
     saved = stack.site.update_post(post["id"], post_title="Saved while the API is busy")
 
+    wait_for(lambda: len(busy_api.requests) >= 2, what="the second attempt")
     assert len(busy_api.requests) == 2
     assert busy_api.requests[0] == busy_api.requests[1]
     assert saved["url"] in busy_api.requests[1]["urls"]

@@ -3,10 +3,16 @@ and only on the site's own zone."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
+from tests.support import free_port
 from tests.wordpress.conftest import BETA_HOST, Stack
 from tests.wordpress.harness import PLUGIN_DIR, wait_for
 
@@ -206,13 +212,124 @@ def test_approving_a_comment_purges_the_post_and_the_comment_feeds(
     assert fresh.headers["x-cache"] == "MISS" and "First!" in fresh.text
 
 
+class Held(ThreadingHTTPServer):
+    """A proxy in front of the real API that holds every purge until the test releases it."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(("127.0.0.1", free_port()), HeldHandler)
+        self.upstream = upstream
+        self.release = threading.Event()
+        self.received: list[bytes] = []
+        self.answered = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class HeldHandler(BaseHTTPRequestHandler):
+    server: Held
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.server.received.append(body)
+        self.server.release.wait()
+        upstream = httpx.post(
+            self.server.upstream + self.path,
+            content=body,
+            headers={
+                name: self.headers[name]
+                for name in ("Authorization", "Content-Type", "Accept")
+                if self.headers[name]
+            },
+            timeout=30,
+        )
+        self.send_response(upstream.status_code)
+        for name in ("Content-Type", "Retry-After"):
+            if name in upstream.headers:
+                self.send_header(name, upstream.headers[name])
+        self.send_header("Content-Length", str(len(upstream.content)))
+        self.end_headers()
+        self.wfile.write(upstream.content)
+        self.server.answered += 1
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def held_api(configured: Stack) -> Iterator[Held]:
+    server = Held(configured.api.base_url)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_save_completes_while_its_purge_is_still_held_and_the_page_is_purged_after(
+    configured: Stack, held_api: Held, php_log_is_clean
+):
+    stack, site = configured, configured.site
+    post = site.insert_post(post_title="Before the hold", post_status="publish")
+    stack.warm(post["url"])
+    site.set_plugin(api_url=held_api.base_url, api_key=stack.alpha.key["key"])
+    before = len(stack.purges(stack.alpha))
+
+    # The save returns although Paradarum has not answered (and will not until released):
+    # had it waited, its attempts would have timed out, been tried again, and left a notice.
+    saved = site.update_post(post["id"], post_title="Saved during the hold")
+    assert saved["title"] == "Saved during the hold"
+
+    wait_for(lambda: held_api.received, what="the purge sent in the background")
+    assert held_api.answered == 0
+    assert saved["url"] in json.loads(held_api.received[0])["urls"]
+    assert stack.cache_state(post["url"]) == "HIT"  # not purged yet: the purge is held
+    held_api.release.set()
+
+    [purge] = wait_for_new_purges(stack, before)
+    assert purge["status"] == "done" and saved["url"] in purge["targets"]
+    fresh = stack.page(post["url"])
+    assert fresh.headers["x-cache"] == "MISS" and "Saved during the hold" in fresh.text
+    assert len(held_api.received) == 1  # one attempt: it never timed out
+    wait_for(lambda: held_api.answered == 1, what="the answer passed back")
+    assert site.notice() is None
+
+
+def test_a_forged_background_request_is_refused_and_sends_nothing(configured: Stack):
+    site = configured.site
+    queued = site.php(
+        """$id = Paradarum_Purger::enqueue( array( home_url( '/forged/' ) ) );
+        echo wp_json_encode( array( 'id' => $id, 'token' => Paradarum_Purger::token( $id ) ) );"""
+    )
+    ajax = f"http://127.0.0.1:{site.origin_port}/wp-admin/admin-ajax.php"
+    try:
+        for token in ("", "0" * 64, queued["token"].upper() + "0"):
+            forged = httpx.post(
+                ajax,
+                data={"action": "paradarum_send_queue", "id": queued["id"], "token": token},
+                timeout=30,
+            )
+            assert forged.status_code == 403, token
+        # Still queued: nothing was claimed or sent.
+        left = site.php(f"echo wp_json_encode( get_option( 'paradarum_queue_{queued['id']}' ) );")
+        assert left == [site.url + "/forged/"]
+    finally:
+        site.php(f"delete_option( 'paradarum_queue_{queued['id']}' );")
+
+
 def test_uninstalling_removes_the_settings_the_notice_and_pending_retries(configured: Stack):
     site = configured.site
     left = site.php(
         """
         update_option( 'paradarum_notice', array( 'message' => 'x', 'time' => time() ) );
         set_transient( 'paradarum_connection_1', array( 'ok' => true ), 600 );
+        Paradarum_Purger::enqueue( array( home_url( '/' ) ) );
         wp_schedule_single_event( time() + 600, 'paradarum_retry_purge', array( array(), 0 ) );
+        wp_schedule_single_event( time() + 600, 'paradarum_send_queue' );
         require_once ABSPATH . 'wp-admin/includes/plugin.php';
         uninstall_plugin( 'paradarum/paradarum.php' );
         global $wpdb;
@@ -221,7 +338,8 @@ def test_uninstalling_removes_the_settings_the_notice_and_pending_retries(config
                 "SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE '%paradarum%'"
             ),
             'retry' => wp_next_scheduled( 'paradarum_retry_purge', array( array(), 0 ) ),
+            'queue' => wp_next_scheduled( 'paradarum_send_queue' ),
         ) );
         """
     )
-    assert left == {"options": [], "retry": False}
+    assert left == {"options": [], "retry": False, "queue": False}

@@ -1,7 +1,7 @@
 <?php
 /**
- * Purges what a change shows on: collected while WordPress handles the request, sent
- * once when it is done.
+ * Purges what a change shows on: collected while WordPress handles the request, queued
+ * when it is done, and sent by a background request so that no save waits for it.
  *
  * @package Paradarum
  */
@@ -14,11 +14,15 @@ if ( ! defined( 'ABSPATH' ) ) {
  * Collects URLs from the content hooks and sends them to Paradarum at shutdown.
  *
  * One save fires many hooks (transition_post_status, post_updated, save_post...), so
- * URLs are gathered in a set during the request and sent once, in batches of the API's
- * limit, after WordPress has answered (under PHP-FPM the editor does not wait for it).
- * A busy or unreachable API is retried a bounded number of times, honouring
- * Retry-After; what still fails becomes an admin notice. Nothing here can break a save:
- * every failure is caught and reported.
+ * URLs are gathered in a set during the request and queued once, at shutdown. Under
+ * PHP-FPM and LiteSpeed the response is finished first and the queue is sent right
+ * there; under every other server (mod_php, `php -S`, the command line) a non-blocking
+ * request to this site's admin-ajax.php sends it, the way WP-Cron spawns itself, and a
+ * WP-Cron event a minute later picks up whatever that request missed. Either way the
+ * editor never waits for Paradarum. Batches keep to the API's limit; a busy or
+ * unreachable API is retried a bounded number of times, honouring Retry-After; what
+ * still fails becomes an admin notice. Nothing here can break a save: every failure is
+ * caught and reported.
  */
 class Paradarum_Purger {
 
@@ -42,6 +46,23 @@ class Paradarum_Purger {
 	 * The WP-Cron hook of later attempts.
 	 */
 	const CRON_HOOK = 'paradarum_retry_purge';
+
+	/**
+	 * The WP-Cron hook that sends what the background request did not (it was lost, or
+	 * this site cannot reach itself).
+	 */
+	const QUEUE_HOOK = 'paradarum_send_queue';
+
+	/**
+	 * The admin-ajax action of the background request.
+	 */
+	const AJAX_ACTION = 'paradarum_send_queue';
+
+	/**
+	 * The prefix of the queue's options: one per request that changed something, so two
+	 * saves at once never overwrite each other's URLs.
+	 */
+	const QUEUE_PREFIX = 'paradarum_queue_';
 
 	/**
 	 * The single instance.
@@ -87,6 +108,10 @@ class Paradarum_Purger {
 		add_action( 'comment_post', array( $this, 'on_new_comment' ), 10, 2 );
 		add_action( 'edit_comment', array( $this, 'on_edit_comment' ), 10, 1 );
 		add_action( self::CRON_HOOK, array( $this, 'retry' ), 10, 2 );
+		add_action( self::QUEUE_HOOK, array( $this, 'send_queue' ) );
+		// The background request carries no cookie: the secret in it is what is checked.
+		add_action( 'wp_ajax_nopriv_' . self::AJAX_ACTION, array( $this, 'on_background_request' ) );
+		add_action( 'wp_ajax_' . self::AJAX_ACTION, array( $this, 'on_background_request' ) );
 		add_action( 'send_headers', array( $this, 'tag_response' ) );
 	}
 
@@ -214,8 +239,8 @@ class Paradarum_Purger {
 	}
 
 	/**
-	 * Sends what this request collected. Runs at shutdown, after the answer was sent
-	 * where the server allows it (PHP-FPM, LiteSpeed).
+	 * Queues what this request collected and has it sent without keeping the visitor
+	 * (the editor) waiting. Runs at shutdown.
 	 */
 	public function flush() {
 		$urls          = $this->pending();
@@ -223,18 +248,151 @@ class Paradarum_Purger {
 		if ( ! $urls ) {
 			return;
 		}
+		try {
+			$id = self::enqueue( $urls );
+			ignore_user_abort( true );
+			if ( function_exists( 'fastcgi_finish_request' ) ) {
+				fastcgi_finish_request();
+				$this->send_queue();
+				return;
+			}
+			if ( function_exists( 'litespeed_finish_request' ) ) {
+				litespeed_finish_request();
+				$this->send_queue();
+				return;
+			}
+			if ( ! wp_next_scheduled( self::QUEUE_HOOK ) ) {
+				wp_schedule_single_event( time() + MINUTE_IN_SECONDS, self::QUEUE_HOOK );
+			}
+			$this->spawn( $id );
+		} catch ( Throwable $error ) {
+			// A purge must never turn a save into an error page.
+			Paradarum_Options::record_failure(
+				sprintf(
+					/* translators: %s: the error. */
+					__( 'Paradarum could not purge the changed pages: %s', 'paradarum' ),
+					$error->getMessage()
+				)
+			);
+		}
+	}
+
+	/**
+	 * Stores URLs for the background request, in an option of their own (not autoloaded).
+	 *
+	 * @param string[] $urls URLs of this site.
+	 * @return string The entry's id.
+	 */
+	public static function enqueue( array $urls ) {
+		$id = bin2hex( random_bytes( 16 ) );
+		add_option( self::QUEUE_PREFIX . $id, array_values( $urls ), '', 'no' );
+		return $id;
+	}
+
+	/**
+	 * The secret the background request proves it comes from this site with: only the
+	 * site knows its salts.
+	 *
+	 * @param string $id The queue entry's id.
+	 * @return string
+	 */
+	public static function token( $id ) {
+		return hash_hmac( 'sha256', 'paradarum-queue|' . $id, wp_salt( 'nonce' ) );
+	}
+
+	/**
+	 * Starts the background request and returns at once (it is not waited for).
+	 *
+	 * @param string $id The queue entry's id.
+	 */
+	private function spawn( $id ) {
+		$request = array(
+			'url'  => admin_url( 'admin-ajax.php' ),
+			'args' => array(
+				// As spawn_cron() does: hand the request over and do not wait for an answer.
+				'timeout'   => 0.01,
+				'blocking'  => false,
+				/** This filter is documented in wp-includes/class-wp-http-streams.php */
+				'sslverify' => apply_filters( 'https_local_ssl_verify', false ),
+				'body'      => array(
+					'action' => self::AJAX_ACTION,
+					'id'     => $id,
+					'token'  => self::token( $id ),
+				),
+			),
+		);
+		/**
+		 * Filters the background request that sends the queued purges (its address and
+		 * wp_remote_post() arguments), as cron_request does for WP-Cron: for a site that
+		 * reaches itself at another address than its public one.
+		 *
+		 * @param array $request { @type string $url, @type array $args }
+		 */
+		$request = apply_filters( 'paradarum_background_request', $request );
+		wp_remote_post( $request['url'], $request['args'] );
+	}
+
+	/**
+	 * The background request: answers at once, then sends every queued entry.
+	 */
+	public function on_background_request() {
+		// phpcs:disable WordPress.Security.NonceVerification.Missing -- checked by its own secret.
+		$id    = isset( $_POST['id'] ) && is_string( $_POST['id'] ) ? sanitize_key( wp_unslash( $_POST['id'] ) ) : '';
+		$token = isset( $_POST['token'] ) && is_string( $_POST['token'] ) ? sanitize_key( wp_unslash( $_POST['token'] ) ) : '';
+		// phpcs:enable
+		if ( '' === $id || ! hash_equals( self::token( $id ), $token ) ) {
+			wp_send_json_error( null, 403 );
+		}
+		ignore_user_abort( true );
 		if ( function_exists( 'fastcgi_finish_request' ) ) {
 			fastcgi_finish_request();
 		} elseif ( function_exists( 'litespeed_finish_request' ) ) {
 			litespeed_finish_request();
+		} elseif ( ! headers_sent() ) {
+			// An empty, complete answer now: whoever started this request need not wait.
+			while ( ob_get_level() > 0 ) {
+				ob_end_clean();
+			}
+			status_header( 202 );
+			header( 'Content-Length: 0' );
+			header( 'Connection: close' );
+			flush();
 		}
-		ignore_user_abort( true );
+		$this->send_queue();
+		exit;
+	}
+
+	/**
+	 * Sends every queued entry, in batches of the API's limit. Each entry is claimed by
+	 * deleting its option, so two background requests never send the same URLs twice.
+	 */
+	public function send_queue() {
+		global $wpdb;
+		$names = $wpdb->get_col( // phpcs:ignore WordPress.DB.DirectDatabaseQuery
+			$wpdb->prepare(
+				"SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE %s ORDER BY option_id",
+				$wpdb->esc_like( self::QUEUE_PREFIX ) . '%'
+			)
+		);
+		$urls = array();
+		foreach ( (array) $names as $name ) {
+			$entry = get_option( $name, array() );
+			if ( delete_option( $name ) && is_array( $entry ) ) {
+				foreach ( $entry as $url ) {
+					if ( is_string( $url ) ) {
+						$urls[ $url ] = true;
+					}
+				}
+			}
+		}
+		if ( ! $urls ) {
+			return;
+		}
 		try {
-			foreach ( array_chunk( $urls, Paradarum_Api::MAX_URLS ) as $batch ) {
+			foreach ( array_chunk( array_keys( $urls ), Paradarum_Api::MAX_URLS ) as $batch ) {
 				$this->send( $batch, 0 );
 			}
 		} catch ( Throwable $error ) {
-			// A purge must never turn a save into an error page.
 			Paradarum_Options::record_failure(
 				sprintf(
 					/* translators: %s: the error. */
