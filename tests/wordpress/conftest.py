@@ -37,6 +37,7 @@ from tests.wordpress.harness import (
     prepare_wordpress,
     require_wordpress,
     start_php,
+    wait_for,
 )
 
 ALPHA_HOST = "blog.alpha.example"
@@ -83,6 +84,19 @@ class Stack:
             response = http.get("/api/account/purges?limit=200", headers=account.headers)
         assert response.status_code == 200, response.text
         return list(response.json()["data"])
+
+    def delivered_after(self, account: Account, before: int, count: int = 1) -> list[dict]:
+        """The account's purges made after its first ``before``, once ``count`` of them
+        exist and all are delivered (or failed): the plugin sends in the background."""
+
+        def delivered() -> list[dict] | None:
+            purges = self.purges(account)
+            new = purges[: len(purges) - before]
+            if len(new) >= count and all(p["status"] in ("done", "failed") for p in new):
+                return new
+            return None
+
+        return list(wait_for(delivered, timeout=60, what="the purge delivered"))
 
     def page(self, path_or_url: str, host: str | None = None) -> httpx.Response:
         """A visitor's request through Varnish (for the WordPress site unless ``host``)."""
