@@ -238,9 +238,12 @@ def check_unknown_ids(
         assert envelope(response, False)["data"] is None
 
 
-def check_pages_refused(client: Any, routes: Iterable[Route], credential: str) -> None:
+def check_pages_refused(
+    client: Any, routes: Iterable[Route], credential: str, ids: Mapping[str, int] | None = None
+) -> None:
     """A paged list (``query: PageQuery``) refuses a limit outside 1..1000, or one
-    that is not a number, and a cursor it did not give, with a 400 naming the field."""
+    that is not a number, and a cursor it did not give, with a 400 naming the field
+    (``ids``: of something that exists, for a list under it)."""
     for route in routes:
         if route.query is None or not issubclass(route.query, PageQuery):
             continue
@@ -250,7 +253,7 @@ def check_pages_refused(client: Any, routes: Iterable[Route], credential: str) -
             ("limit=ten", "limit"),
             ("cursor=not-a-cursor", "cursor"),
         ):
-            response = call(client, route, credential=credential, query=query)
+            response = call(client, route, credential=credential, query=query, ids=ids)
             assert response.status_code == 400, (name(route), query, response.text)
             assert field in envelope(response, False)["errors"], (name(route), query)
 
