@@ -19,7 +19,7 @@ from paradarum.services.context import Permission
 from paradarum.web import errors as web_errors
 from paradarum.web.routing import Route
 from paradarum_client.models import MAX_ID, PageQuery
-from tests.support import bearer, create_key, new_account
+from tests.support import bearer, create_key, login, new_account
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DAY = re.compile(r"^\d{4}-\d\d-\d\d$")
@@ -273,3 +273,48 @@ class Owner:
         )
         assert made.status_code == 201, made.text
         self.purge_key = made.json()["data"]["key"]
+
+
+def check_session_only(
+    client: Any, routes: Iterable[Route], key: str, bodies: Mapping[str, Any], ids: Any = None
+) -> None:
+    """A route whose summary says "session only" refuses a key with full access with
+    a 403 (given a valid body, so that it is the credential that is refused)."""
+    checked = session_only(routes)
+    assert checked, "no route says it is session only"
+    for route in checked:
+        response = call(
+            client, route, credential=key, json=bodies.get(route.handler.__name__), ids=ids
+        )
+        assert response.status_code == 403, (name(route), response.text)
+        assert envelope(response, False)["data"] is None
+
+
+def require_a_second_factor(runtime: Any, account_id: int) -> None:
+    """The account requires a second factor of every member (as ``PATCH /api/account``
+    sets it once the owner has one): its members without one must enrol."""
+    from sqlalchemy import update
+
+    from paradarum.db.tables import accounts
+
+    with runtime.db.writing() as conn:
+        conn.execute(
+            update(accounts).where(accounts.c.id == account_id).values(require_two_factor=True)
+        )
+
+
+def check_enrolment(client: Any, runtime: Any, routes: Iterable[Route], owner: Owner) -> None:
+    """Where the account requires a second factor and the person has none, a session
+    reaches exactly the routes declared ``enrolment=True``; every other route that
+    takes a credential answers 403 ``twoFactorEnrolmentRequired``. Each route gets a
+    session of its own (one of them may be signing out)."""
+    account_id = client.get("/api/account", headers=bearer(owner.session)).json()["data"]["id"]
+    require_a_second_factor(runtime, account_id)
+    for route in with_credential(routes):
+        session = login(client, owner.email)
+        response = call(client, route, credential=session, content=b"" if route.body else None)
+        assert response.status_code < 500, (name(route), response.text)
+        refused = response.status_code == 403 and response.json()["data"] == {
+            "twoFactorEnrolmentRequired": True
+        }
+        assert refused is not route.enrolment, (name(route), response.text)
