@@ -162,6 +162,11 @@ def check_address(host: str, port: int) -> int:
                     f"{variable('host')}: {host} is not an address of this machine; "
                     "use 127.0.0.1, 0.0.0.0 or one of its addresses."
                 ) from None
+            if isinstance(exc, socket.gaierror) and exc.errno == socket.EAI_NONAME:
+                raise StartupError(
+                    f"{variable('host')}: {host} is neither an IP address nor a name this "
+                    "machine knows; use 127.0.0.1, 0.0.0.0 or one of its addresses."
+                ) from None
             if exc.errno == errno.EACCES:
                 raise StartupError(
                     f"{variable('port')}: port {port} needs privileges; use a port above 1023."
