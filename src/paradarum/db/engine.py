@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import threading
@@ -45,7 +46,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from paradarum.db.hotpool import HotPool, HotPoolError
+from paradarum.db.hotpool import Batcher, HotPool, HotPoolError
 from paradarum.db.hotrows import HotRows
 from paradarum.db.queries import HOT_QUERIES, HotQuery
 from paradarum.db.tables import accounts
@@ -57,6 +58,9 @@ logger = logging.getLogger("paradarum.db")
 HOT_SQLITE_BUSY_MS = 1000
 # Seconds a PostgreSQL hot read waits for a pooled connection at most.
 HOT_CHECKOUT_TIMEOUT = 1.0
+# PostgreSQL: statements of one hot query under way at once (each for as many reads as
+# are waiting; hotpool.Batcher).
+HOT_BATCHES = 2
 _WRITE_OPTION = "paradarum_write"
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -121,7 +125,7 @@ def is_outage(exc: BaseException) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class CompiledQuery:
     """A :class:`~paradarum.db.queries.HotQuery` as this database runs it."""
 
@@ -130,10 +134,18 @@ class CompiledQuery:
     order: tuple[int, ...]
     timed: bool
     moments: int
+    # PostgreSQL: the statement for many reads at once (HotQuery.batched), and for
+    # each of its placeholders (an array) the index of its values in (*params, at).
+    batch_sql: str | None = None
+    batch_order: tuple[int, ...] = ()
 
     def bind(self, params: tuple[Any, ...], at: Any) -> tuple[Any, ...]:
         values = (*params, at) if self.timed else params
         return tuple([values[index] for index in self.order])
+
+    def bind_batch(self, reads: list[tuple[Any, ...]]) -> tuple[list[Any], ...]:
+        """The arrays of :attr:`batch_sql` for ``reads``, each ``(*params, at)``."""
+        return tuple([[read[index] for read in reads] for index in self.batch_order])
 
 
 class Database:
@@ -216,6 +228,7 @@ class Database:
             max(1, int(statement_timeout * 1000)) if statement_timeout > 0 else 0
         )
         self._hot_pool: HotPool | None = None
+        self._batchers: dict[CompiledQuery, Batcher] = {}
         self.write_health = WriteHealth()
         # The hot path's statements, compiled once for this dialect and driver.
         self._compiled: dict[HotQuery, CompiledQuery] = {}
@@ -344,12 +357,21 @@ class Database:
         unknown = set(positions) - set(names)
         if unknown:
             raise ValueError(f"{query.name}: no value for {', '.join(sorted(unknown))}")
+        batch_sql: str | None = None
+        batch_order: tuple[int, ...] = ()
+        batched = query.batched() if self.dialect == "postgresql" else None
+        if batched is not None:
+            batch = batched[0].compile(dialect=dialect)
+            batch_sql = batch.string
+            batch_order = tuple(names.index(name) for name in batch.positiontup or [])
         found = CompiledQuery(
             sql=compiled.string,
             order=tuple(names.index(name) for name in positions),
             timed="at" in positions,
             # Only SQLite reads them (queries.HotQuery.moments).
             moments=len(query.moments) if self.dialect == "sqlite" else 0,
+            batch_sql=batch_sql,
+            batch_order=batch_order,
         )
         self._compiled[query] = found
         return found
@@ -362,7 +384,15 @@ class Database:
         """
         if self.dialect != "postgresql" or self._hot_pool is not None:
             return
-        self._hot_pool = self._new_hot_pool()
+        self._hot_pool = pool = self._new_hot_pool()
+        self._batchers = {
+            compiled: Batcher(
+                functools.partial(self._postgres_batch, pool, compiled),
+                concurrency=max(1, min(HOT_BATCHES, pool.size)),
+            )
+            for compiled in self._compiled.values()
+            if compiled.batch_sql is not None
+        }
 
     def _new_hot_pool(self) -> HotPool:
         dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -377,8 +407,16 @@ class Database:
             keepalive_count=int(self._connect_args.get("keepalives_count", 3)),
         )
 
+    @property
+    def hot_statements_sent(self) -> int:
+        """PostgreSQL: statements the hot reads of this process have sent together."""
+        return sum(batcher.statements for batcher in self._batchers.values())
+
     async def stop(self) -> None:
         pool, self._hot_pool = self._hot_pool, None
+        batchers, self._batchers = self._batchers, {}
+        for batcher in batchers.values():
+            await batcher.close()
         if pool is not None:
             await pool.close()
 
@@ -419,7 +457,7 @@ class Database:
             except sqlite3.Error as exc:
                 raise self._unavailable(exc, write=False) from exc
         else:
-            row = await self._postgres_hot_read(compiled.sql, compiled.bind(params, at))
+            row = await self._postgres_hot_read(compiled, params, at)
         moments = compiled.moments
         return row[:-moments] if row is not None and moments else row
 
@@ -451,27 +489,50 @@ class Database:
                 reader = self._reader
         return reader
 
-    async def _postgres_hot_read(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    async def _postgres_hot_read(
+        self, compiled: CompiledQuery, params: tuple[Any, ...], at: datetime | None
+    ) -> tuple[Any, ...] | None:
         pool = self._hot_pool
         if pool is None:
             raise Unavailable(reason="the hot-read pool is not open (runtime not started)")
         try:
             if pool.loop is not asyncio.get_running_loop():
-                return await pool.fetchrow_once(sql, args)
-            try:
-                return await pool.fetchrow(sql, args)
-            except Exception as exc:
-                # No retry when no connection could be had at all.
-                if not is_outage(exc) or isinstance(exc, HotPoolError):
-                    raise
-            # The server may have dropped its connections (a restart): the one that
-            # failed is gone, and so are the idle ones; the retry opens a new one.
-            pool.forget_idle()
-            return await pool.fetchrow(sql, args)
+                return await pool.fetchrow_once(compiled.sql, compiled.bind(params, at))
+            batcher = self._batchers.get(compiled)
+            if batcher is not None:
+                return await batcher.read((*params, at))
+            rows = await self._postgres_fetch(pool, compiled.sql, compiled.bind(params, at))
+            return rows[0] if rows else None
         except Exception as exc:
             if is_outage(exc):
                 raise self._unavailable(exc, write=False) from exc
             raise
+
+    async def _postgres_batch(
+        self, pool: HotPool, compiled: CompiledQuery, reads: list[tuple[Any, ...]]
+    ) -> list[tuple[Any, ...] | None]:
+        """The rows of ``reads`` (each ``(*params, at)``) in one statement, in order."""
+        assert compiled.batch_sql is not None
+        rows = await self._postgres_fetch(pool, compiled.batch_sql, compiled.bind_batch(reads))
+        answers: list[tuple[Any, ...] | None] = [None] * len(reads)
+        for row in rows:
+            answers[row[0] - 1] = row[1:]
+        return answers
+
+    @staticmethod
+    async def _postgres_fetch(
+        pool: HotPool, sql: str, args: tuple[Any, ...]
+    ) -> list[tuple[Any, ...]]:
+        try:
+            return await pool.fetch(sql, args)
+        except Exception as exc:
+            # No retry when no connection could be had at all.
+            if not is_outage(exc) or isinstance(exc, HotPoolError):
+                raise
+        # The server may have dropped its connections (a restart): the one that
+        # failed is gone, and so are the idle ones; the retry opens a new one.
+        pool.forget_idle()
+        return await pool.fetch(sql, args)
 
     # -- lifecycle ----------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import socket
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 HOT_APPLICATION_NAME = "paradarum-hot"
@@ -88,6 +89,12 @@ class HotPool:
         """One row of ``sql`` (prepared on the connection) for ``args``, or None.
         Driver errors are raised as they are; the connection that raised one is
         closed and forgotten."""
+        rows = await self.fetch(sql, args)
+        return rows[0] if rows else None
+
+    async def fetch(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """The rows of ``sql`` (prepared on the connection) for ``args``; errors as
+        :meth:`fetchrow`'s."""
         connection = self._idle.pop() if self._idle else await self._acquire()
         if connection.is_closed():  # the server dropped it while it was idle
             self._discard(connection)
@@ -100,12 +107,12 @@ class HotPool:
                 # again on every use (about twice the client CPU of a read).
                 statement = await connection.prepare(sql, name=f"paradarum_hot_{len(prepared)}")
                 prepared[sql] = statement
-            row = await statement.fetchrow(*args)
+            rows = await statement.fetch(*args)
         except BaseException:
             self._discard(connection)
             raise
         self._release(connection)
-        return tuple(row) if row is not None else None
+        return [tuple(row) for row in rows]
 
     async def _acquire(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -241,3 +248,74 @@ def _expire(waiter: asyncio.Future[Any], timeout: float) -> None:
 
 class _Retry(Exception):
     """A waiter's turn came as a freed slot, not a connection."""
+
+
+class Batcher:
+    """Reads of one statement that arrive while others are under way, sent together.
+
+    A read joins the waiting list; at most ``concurrency`` drains run, each sending
+    the whole list (up to ``most``) as one statement (``HotQuery.batched``) and
+    handing every read its row, for as long as reads wait. Under load a round trip
+    then answers many requests, and its cost on this process (the driver's work,
+    a send and a receive, a wake-up of the loop) is shared between them; alone, a
+    read goes out at once, as before.
+
+    A read is only ever sent by a statement that starts after it joined, so it sees
+    everything committed before its request arrived, as when it is sent alone: a
+    revocation acknowledged to anyone is seen by every later request.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[tuple[Any, ...]]], Awaitable[list[tuple[Any, ...] | None]]],
+        *,
+        concurrency: int,
+        most: int = 256,
+    ) -> None:
+        self._run = run
+        self._concurrency = max(1, concurrency)
+        self._most = most
+        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._drains: set[asyncio.Task[None]] = set()
+        # Statements sent so far.
+        self.statements = 0
+
+    async def read(self, values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[Any, ...] | None] = loop.create_future()
+        self._waiting.append((values, answer))
+        if len(self._drains) < self._concurrency:
+            drain = loop.create_task(self._drain())
+            self._drains.add(drain)
+            drain.add_done_callback(self._drains.discard)
+        return await answer
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self._most], self._waiting[self._most :]
+            self.statements += 1
+            try:
+                rows = await self._run([values for values, _ in batch])
+            except Exception as exc:
+                for _, answer in batch:
+                    if not answer.done():
+                        answer.set_exception(exc)
+                continue
+            except BaseException:
+                for _, answer in batch:
+                    answer.cancel()
+                raise
+            for (_, answer), row in zip(batch, rows, strict=True):
+                if not answer.done():
+                    answer.set_result(row)
+
+    async def close(self) -> None:
+        """Stop the drains (at shutdown, when no request is left)."""
+        for drain in list(self._drains):
+            drain.cancel()
+        for _, answer in self._waiting:
+            answer.cancel()
+        self._waiting = []
+        for drain in list(self._drains):
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain

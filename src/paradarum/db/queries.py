@@ -13,11 +13,13 @@ and a reader see every query of ``api_keys`` in one form:
 
 A hot query takes its values positionally, in the order of :attr:`HotQuery.params`;
 the moment it is asked for (``at``) is bound by ``hot_read`` wherever the statement
-uses :data:`AT`. A query whose answer depends on the moment has
-:attr:`HotQuery.moments`: columns that say when part of its answer next changes (or
-NULL). Only SQLite reads them (they are added to its statement): its kept rows
-(``db/hotrows.py``) are reused until the earliest of them. They are never returned,
-and PostgreSQL, which keeps nothing, is not asked for them.
+uses :data:`AT`. On PostgreSQL, reads of one query that arrive together are sent as
+one statement (:meth:`HotQuery.batched`; ``db/hotpool.py``'s ``Batcher``). A query
+whose answer depends on the moment has :attr:`HotQuery.moments`: columns that say
+when part of its answer next changes (or NULL). Only SQLite reads them (they are
+added to its statement): its kept rows (``db/hotrows.py``) are reused until the
+earliest of them. They are never returned, and PostgreSQL, which keeps nothing, is
+not asked for them.
 """
 
 from __future__ import annotations
@@ -32,16 +34,21 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Select,
+    TypeDecorator,
     and_,
     bindparam,
     case,
     column,
     exists,
     func,
+    literal_column,
     or_,
     select,
     table,
+    true,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql import visitors
 
 from paradarum.db.tables import (
     accounts,
@@ -85,6 +92,43 @@ class HotQuery:
         if dialect == "sqlite" and self.moments:
             return self.statement.add_columns(*self.moments)
         return self.statement
+
+    def batched(self) -> tuple[Select[Any], tuple[str, ...]] | None:
+        """The statement for many reads at once (PostgreSQL), and the names of its
+        values in the order it takes them; None for a query without values.
+
+        Each value becomes an array, one element per read; the arrays are unnested
+        together WITH ORDINALITY into ``batch(<names>, i)``, and the query, its
+        values replaced by ``batch``'s columns, is joined LATERAL to each of those
+        rows. So every read is answered exactly as alone (its own moment
+        included), and its row comes back with ``i``, its place in the batch
+        (first column): a read with no row has none.
+        """
+        types: dict[str, Any] = {}
+        for element in visitors.iterate(self.statement):
+            if isinstance(element, BindParameter) and element.key in (*self.params, "at"):
+                kind = element.type
+                types[element.key] = kind.impl if isinstance(kind, TypeDecorator) else kind
+        if not self.params:
+            return None
+        names = tuple(name for name in (*self.params, "at") if name in types)
+        batch = (
+            func.unnest(*[bindparam(name, type_=ARRAY(types[name])) for name in names])
+            .table_valued(*names, with_ordinality="i")
+            .render_derived(name="batch")
+        )
+
+        # By name rather than as batch's columns: a nested subquery would otherwise
+        # list ``batch`` in its own FROM instead of seeing the lateral row.
+        def from_batch(element: Any, **_: Any) -> Any:
+            if isinstance(element, BindParameter) and element.key in types:
+                return literal_column(f"batch.{element.key}", types[element.key])
+            return None
+
+        no_options: dict[str, Any] = {}
+        replaced: Any = visitors.replacement_traverse(self.statement, no_options, from_batch)
+        one = replaced.lateral("hot")
+        return select(batch.c.i, one).select_from(batch.join(one, true())), names
 
 
 # -- the key check --------------------------------------------------------------------

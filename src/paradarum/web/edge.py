@@ -174,7 +174,7 @@ class InFlightLimit:
         self.limit = limit
         self.in_flight = 0
         self._log_every = log_every
-        self._logged = 0.0
+        self._logged = float("-inf")  # the first refusal is logged, however early
         self._refused = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

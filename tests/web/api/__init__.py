@@ -7,6 +7,8 @@ shares are here; each test module adds its module's own edge cases."""
 from __future__ import annotations
 
 import re
+import types
+import typing
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -19,7 +21,7 @@ from paradarum.services.context import Permission
 from paradarum.web import errors as web_errors
 from paradarum.web.routing import Route
 from paradarum_client.models import MAX_ID, PageQuery
-from tests.support import bearer, create_key, new_account
+from tests.support import bearer, create_key, login, new_account
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DAY = re.compile(r"^\d{4}-\d\d-\d\d$")
@@ -79,6 +81,16 @@ def assert_shape(value: Any, annotation: Any) -> None:
     ``paradarum_client.models``, a list of them, ``None``...) puts on the wire: every
     field of a shape present under its camelCase name and none other, timestamps in
     UTC with milliseconds and a ``Z``, and msgspec's own validation on top."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        # A union of untagged shapes (a session, or a sign-in's challenge): one of them.
+        problems = []
+        for option in typing.get_args(annotation):
+            try:
+                assert_shape(value, option)
+                return
+            except (AssertionError, msgspec.ValidationError) as exc:
+                problems.append(str(exc))
+        raise AssertionError(f"data matches none of {annotation}: {problems}")
     _check(value, mi.type_info(annotation), "data")
     msgspec.convert(value, annotation, strict=False)  # literals, bounds, types
 
@@ -171,7 +183,7 @@ def check_purge_key(client: Any, routes: Iterable[Route], purge_key: str) -> Non
             assert envelope(response, False)["message"] == PURGE_ONLY
 
 
-def check_bodies_refused(client: Any, routes: Iterable[Route], credential: str) -> None:
+def check_bodies_refused(client: Any, routes: Iterable[Route], credential: str | None) -> None:
     """Every route that takes a JSON body answers the documented 400 to no body,
     to text that is not JSON, to JSON that is not an object, and to an object
     without its required fields: never a 500, and before anything is done."""
@@ -226,9 +238,12 @@ def check_unknown_ids(
         assert envelope(response, False)["data"] is None
 
 
-def check_pages_refused(client: Any, routes: Iterable[Route], credential: str) -> None:
+def check_pages_refused(
+    client: Any, routes: Iterable[Route], credential: str, ids: Mapping[str, int] | None = None
+) -> None:
     """A paged list (``query: PageQuery``) refuses a limit outside 1..1000, or one
-    that is not a number, and a cursor it did not give, with a 400 naming the field."""
+    that is not a number, and a cursor it did not give, with a 400 naming the field
+    (``ids``: of something that exists, for a list under it)."""
     for route in routes:
         if route.query is None or not issubclass(route.query, PageQuery):
             continue
@@ -238,7 +253,7 @@ def check_pages_refused(client: Any, routes: Iterable[Route], credential: str) -
             ("limit=ten", "limit"),
             ("cursor=not-a-cursor", "cursor"),
         ):
-            response = call(client, route, credential=credential, query=query)
+            response = call(client, route, credential=credential, query=query, ids=ids)
             assert response.status_code == 400, (name(route), query, response.text)
             assert field in envelope(response, False)["errors"], (name(route), query)
 
@@ -273,3 +288,48 @@ class Owner:
         )
         assert made.status_code == 201, made.text
         self.purge_key = made.json()["data"]["key"]
+
+
+def check_session_only(
+    client: Any, routes: Iterable[Route], key: str, bodies: Mapping[str, Any], ids: Any = None
+) -> None:
+    """A route whose summary says "session only" refuses a key with full access with
+    a 403 (given a valid body, so that it is the credential that is refused)."""
+    checked = session_only(routes)
+    assert checked, "no route says it is session only"
+    for route in checked:
+        response = call(
+            client, route, credential=key, json=bodies.get(route.handler.__name__), ids=ids
+        )
+        assert response.status_code == 403, (name(route), response.text)
+        assert envelope(response, False)["data"] is None
+
+
+def require_a_second_factor(runtime: Any, account_id: int) -> None:
+    """The account requires a second factor of every member (as ``PATCH /api/account``
+    sets it once the owner has one): its members without one must enrol."""
+    from sqlalchemy import update
+
+    from paradarum.db.tables import accounts
+
+    with runtime.db.writing() as conn:
+        conn.execute(
+            update(accounts).where(accounts.c.id == account_id).values(require_two_factor=True)
+        )
+
+
+def check_enrolment(client: Any, runtime: Any, routes: Iterable[Route], owner: Owner) -> None:
+    """Where the account requires a second factor and the person has none, a session
+    reaches exactly the routes declared ``enrolment=True``; every other route that
+    takes a credential answers 403 ``twoFactorEnrolmentRequired``. Each route gets a
+    session of its own (one of them may be signing out)."""
+    account_id = client.get("/api/account", headers=bearer(owner.session)).json()["data"]["id"]
+    require_a_second_factor(runtime, account_id)
+    for route in with_credential(routes):
+        session = login(client, owner.email)
+        response = call(client, route, credential=session, content=b"" if route.body else None)
+        assert response.status_code < 500, (name(route), response.text)
+        refused = response.status_code == 403 and response.json()["data"] == {
+            "twoFactorEnrolmentRequired": True
+        }
+        assert refused is not route.enrolment, (name(route), response.text)
