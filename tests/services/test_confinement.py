@@ -4,11 +4,9 @@ purges it may read, and the refusals for everything else."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -16,32 +14,15 @@ from sqlalchemy import select
 from paradarum.db.tables import audit_events, purges
 from paradarum.runtime import Runtime
 from paradarum.services import audit, confinement
-from paradarum.services.accounts import Session
 from paradarum.services.apikeys import KeySettings
 from paradarum.services.confinement import ConfinedKeyCannotAddZones, OutsideKeyZones
-from paradarum.services.context import ClientInfo, CredentialKind, Principal
+from paradarum.services.context import CredentialKind, Principal
+from tests.services.principals import CLIENT, key_principal, owner
 from tests.support import run
 
-T = TypeVar("T")
-PASSWORD = secrets.token_urlsafe(18)
-CLIENT = ClientInfo(address="192.0.2.10", user_agent="service tests")
 
-
-def scenario(runtime: Runtime, body: Callable[[], Awaitable[T]]) -> T:
-    """Run ``body`` on a loop of its own with the runtime's database open."""
-
-    async def main() -> T:
-        await runtime.db.start()
-        try:
-            return await body()
-        finally:
-            await runtime.background.stop()
-            await runtime.db.stop()
-
-    return run(main())
-
-
-def key_principal(zone_ids: tuple[int, ...] | None, account_id: int = 1) -> Principal:
+def confined_to(zone_ids: tuple[int, ...], account_id: int = 1) -> Principal:
+    """A key's principal limited to ``zone_ids`` (for the rules that read no rows)."""
     return Principal(account_id=account_id, kind=CredentialKind.KEY, zone_ids=zone_ids)
 
 
@@ -57,32 +38,34 @@ class Keyed:
     principals: dict[str, Principal]
 
 
-async def keyed_account(runtime: Runtime) -> Keyed:
-    email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
-    await runtime.accounts.signup(email=email, password=PASSWORD, client=CLIENT)
-    session = await runtime.accounts.login(email=email, password=PASSWORD, client=CLIENT)
-    assert isinstance(session, Session)
-    owner = await runtime.authenticator.authenticate(session.token, CLIENT)
+def keyed_account(runtime: Runtime) -> Keyed:
+    principal = owner(runtime)
     zones = {}
     domain = f"{uuid.uuid4().hex[:8]}.example"
     for name in "abc":
-        zone = await runtime.zones.add_for(email=email, hostname=f"{name}.{domain}", verified=True)
+        zone = run(
+            runtime.zones.add_for(
+                email=str(principal.email), hostname=f"{name}.{domain}", verified=True
+            )
+        )
         zones[name] = zone.id
     key_ids, principals = {}, {}
     for label, names in {"a": "a", "ab": "ab", "b": "b", "wide": None}.items():
         settings = KeySettings(zone_ids=tuple(zones[n] for n in names) if names else None)
-        created = await runtime.apikeys.create(
-            principal=owner, name=f"key {label}", client=CLIENT, settings=settings
+        created = run(
+            runtime.apikeys.create(
+                principal=principal, name=f"key {label}", client=CLIENT, settings=settings
+            )
         )
         key_ids[label] = created.info.id
-        principals[label] = await runtime.authenticator.authenticate(created.raw_key, CLIENT)
-    return Keyed(owner, domain, zones, key_ids, principals)
+        principals[label] = key_principal(runtime, created.raw_key)
+    return Keyed(principal, domain, zones, key_ids, principals)
 
 
 def test_zone_rules_for_confined_and_account_wide_callers():
     session = Principal(account_id=1, kind=CredentialKind.SESSION)
-    wide = key_principal(None)
-    confined = key_principal((3, 5))
+    wide = Principal(account_id=1, kind=CredentialKind.KEY)
+    confined = confined_to((3, 5))
     for caller in (session, wide):
         assert not confinement.confined(caller)
         confinement.require_account_wide(caller)
@@ -96,7 +79,7 @@ def test_zone_rules_for_confined_and_account_wide_callers():
     with pytest.raises(OutsideKeyZones):
         confinement.require_zone(confined, 4)
     # Even an empty set is a limit: it reaches no zone at all.
-    nothing = key_principal(())
+    nothing = confined_to(())
     assert confinement.confined(nothing)
     with pytest.raises(OutsideKeyZones):
         confinement.require_zone(nothing, 3)
@@ -111,7 +94,7 @@ def test_a_confined_key_sees_the_keys_whose_zones_are_all_among_its_own(runtime)
             return None
         return {name for name, key_id in keyed.key_ids.items() if key_id in ids}
 
-    keyed = scenario(runtime, lambda: keyed_account(runtime))
+    keyed = keyed_account(runtime)
     assert visible(keyed, "a") == {"a"}
     assert visible(keyed, "b") == {"b"}
     assert visible(keyed, "ab") == {"a", "ab", "b"}
@@ -126,10 +109,7 @@ def test_a_confined_key_sees_the_keys_whose_zones_are_all_among_its_own(runtime)
 
 
 def test_another_account_s_confined_keys_are_never_visible(runtime):
-    async def body() -> tuple[Keyed, Keyed]:
-        return await keyed_account(runtime), await keyed_account(runtime)
-
-    first, second = scenario(runtime, body)
+    first, second = keyed_account(runtime), keyed_account(runtime)
     with runtime.db.reading() as conn:
         seen = confinement.visible_key_ids(conn, first.principals["ab"])
     assert seen is not None
@@ -138,7 +118,7 @@ def test_another_account_s_confined_keys_are_never_visible(runtime):
 
 
 def test_a_confined_key_reads_the_log_of_its_zones_and_visible_keys_only(runtime):
-    keyed = scenario(runtime, lambda: keyed_account(runtime))
+    keyed = keyed_account(runtime)
 
     def entries(principal: Principal) -> list[Any]:
         with runtime.db.reading() as conn:
@@ -162,27 +142,23 @@ def test_a_confined_key_reads_the_log_of_its_zones_and_visible_keys_only(runtime
     assert all(row.zone_id is not None or row.key_id is not None for row in only_a)
     assert len(entries(keyed.principals["wide"])) == len(everything)
     # A caller limited to zones with no key within them sees the zones' entries only.
-    lone = key_principal((keyed.zones["c"],), account_id=keyed.owner.account_id)
+    lone = confined_to((keyed.zones["c"],), account_id=keyed.owner.account_id)
     assert {(row.event, row.zone_id) for row in entries(lone)} == {
         (str(audit.Event.ZONE_VERIFIED), keyed.zones["c"])
     }
 
 
 def test_a_confined_key_reads_the_purges_made_with_the_keys_it_sees(runtime):
-    async def body() -> tuple[Keyed, dict[str, int]]:
-        keyed = await keyed_account(runtime)
-        made = {}
-        for label, principal in [("session", keyed.owner), *keyed.principals.items()]:
-            zone = "b" if label == "b" else "a"
-            purge = await runtime.purges.request(
-                principal=principal,
-                client=CLIENT,
-                urls=[f"https://{zone}.{keyed.domain}/{label}"],
+    keyed = keyed_account(runtime)
+    made = {}
+    for label, principal in [("session", keyed.owner), *keyed.principals.items()]:
+        zone = "b" if label == "b" else "a"
+        purge = run(
+            runtime.purges.request(
+                principal=principal, client=CLIENT, urls=[f"https://{zone}.{keyed.domain}/{label}"]
             )
-            made[label] = purge.id
-        return keyed, made
-
-    keyed, made = scenario(runtime, body)
+        )
+        made[label] = purge.id
 
     def listed(principal: Principal) -> set[str]:
         with runtime.db.reading() as conn:
@@ -197,7 +173,7 @@ def test_a_confined_key_reads_the_purges_made_with_the_keys_it_sees(runtime):
     assert listed(keyed.principals["wide"]) == set(made)
     assert listed(keyed.principals["a"]) == {"a"}
     assert listed(keyed.principals["ab"]) == {"a", "ab", "b"}
-    lone = key_principal((keyed.zones["c"],), account_id=keyed.owner.account_id)
+    lone = confined_to((keyed.zones["c"],), account_id=keyed.owner.account_id)
     assert listed(lone) == set()
     with runtime.db.reading() as conn:
         confinement.require_purge(conn, keyed.principals["ab"], keyed.key_ids["b"])
