@@ -195,6 +195,18 @@ def test_a_read_not_sent_in_time_fails_and_the_one_under_way_is_still_answered()
     assert after == (3,)
 
 
+def test_reads_one_after_another_are_each_sent_at_once():
+    async def scenario() -> list[Any]:
+        runner = Gated()
+        runner.gate.set()
+        batcher = Batcher(runner.run, concurrency=1, timeout=0.5)
+        # Each read is made as soon as the one before is answered: the drain that
+        # answered it has not finished yet, and must not be counted on to send it.
+        return [await batcher.read((n,)) for n in range(20)]
+
+    assert asyncio.run(scenario()) == [(n,) for n in range(20)]
+
+
 CLIENT = ClientInfo(address="127.0.0.1", user_agent="tests")
 
 

@@ -284,6 +284,9 @@ class Batcher:
         # (values, answer, when it arrived), oldest first.
         self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any], float]] = []
         self._drains: set[asyncio.Task[None]] = set()
+        # Drains that will still take waiting reads: counted down as a drain finds
+        # none left, in the same step (a read that arrives after it is not missed).
+        self._running = 0
         self._timer: asyncio.TimerHandle | None = None
         # Statements sent so far.
         self.statements = 0
@@ -293,7 +296,8 @@ class Batcher:
         answer: asyncio.Future[tuple[Any, ...] | None] = loop.create_future()
         now = loop.time()
         self._waiting.append((values, answer, now))
-        if len(self._drains) < self._concurrency:
+        if self._running < self._concurrency:
+            self._running += 1
             drain = loop.create_task(self._drain())
             self._drains.add(drain)
             drain.add_done_callback(self._drains.discard)
@@ -318,6 +322,12 @@ class Batcher:
             self._timer = loop.call_at(self._waiting[0][2] + self._timeout, self._expire)
 
     async def _drain(self) -> None:
+        try:
+            await self._send_waiting()
+        finally:
+            self._running -= 1
+
+    async def _send_waiting(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[: self._most], self._waiting[self._most :]
             self.statements += 1
