@@ -22,14 +22,6 @@ it is told here, and why:
   log line.
 * **uvloop**: each worker's event loop (Granian takes it when it is installed, and it
   is a dependency): the loop's own work is part of every request.
-* **Requests stepped from Rust** (Granian's ``task_impl="rust"``, on Python before
-  3.12): each request's coroutine is driven by Granian instead of an ``asyncio.Task``
-  of its own, which takes about a sixth off the CPU a key-authenticated request costs
-  (docs/performance.md). Granian calls it experimental and says so at every start;
-  that line is not repeated here, as the choice is made knowingly and the whole suite
-  runs against it (every test with a real server). Work a request spawns (background
-  writes, the job queue) still runs as ordinary asyncio tasks. On Python 3.12 and
-  later Granian uses asyncio tasks.
 * Graceful stop: on SIGTERM in-flight requests finish (at most 30 s), then each
   worker's lifespan stops the runtime.
 * **Workers die with the server.** A ``kill -9`` of ``paradarum serve`` (or an
@@ -42,7 +34,6 @@ it is told here, and why:
 from __future__ import annotations
 
 import ctypes
-import logging
 import multiprocessing
 import os
 import signal
@@ -56,7 +47,6 @@ HEADER_BUFFER_BYTES = 64 * 1024
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 STOP_TIMEOUT_SECONDS = 30
 APP_FACTORY = "paradarum.web.app:create_app_from_env"
-EXPERIMENTAL_TASKS = "Rust task implementation is experimental!"
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -73,29 +63,11 @@ def log_config(level: str) -> dict[str, Any]:
                 "stream": "ext://sys.stdout",
             }
         },
-        "filters": {"chosen": {"()": "paradarum.server.ChosenSettingsFilter"}},
         "loggers": {
-            "_granian": {
-                "handlers": ["stdout"],
-                "level": level.upper(),
-                "propagate": False,
-                "filters": ["chosen"],
-            },
+            "_granian": {"handlers": ["stdout"], "level": level.upper(), "propagate": False},
             "granian.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
         },
     }
-
-
-class ChosenSettingsFilter(logging.Filter):
-    """Drops Granian's start-up warning about a setting chosen here on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != EXPERIMENTAL_TASKS
-
-
-def task_implementation() -> str:
-    """Rust-stepped requests where Granian has them (Python before 3.12)."""
-    return "rust" if sys.version_info < (3, 12) else "asyncio"
 
 
 def serve(
@@ -109,7 +81,7 @@ def serve(
     """Run the service until stopped (blocks). Worker processes build the app from
     the environment, so every setting reaches them through it. ``on_started`` runs
     once the address is bound, as the workers start."""
-    from granian.constants import HTTPModes, Interfaces, TaskImpl
+    from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
@@ -138,7 +110,6 @@ def serve(
         log_dictconfig=log_config(settings.log_level),
         log_access=False,
         workers_kill_timeout=STOP_TIMEOUT_SECONDS,
-        task_impl=TaskImpl(task_implementation()),
     )
     if on_started is not None:
         granian.on_startup(on_started)

@@ -67,7 +67,6 @@ BUILD = textwrap.dedent(
         "log_access": granian.log_access,
         "log_config": granian.log_config,
         "kill_timeout": granian.workers_kill_timeout,
-        "task_impl": granian.task_impl.value,
         "started": started,
         "environment": {
             name: os.environ.get(name)
@@ -115,8 +114,6 @@ def test_granian_is_built_from_the_settings(tmp_path):
     assert built["max_buffer_size"] == server.HEADER_BUFFER_BYTES == 64 * 1024
     assert built["keep_alive"] is True
     assert built["kill_timeout"] == server.STOP_TIMEOUT_SECONDS
-    # Requests stepped from Rust where Granian has it (docs/performance.md).
-    assert built["task_impl"] == ("rust" if sys.version_info < (3, 12) else "asyncio")
     assert built["log_level"] == "warning"
     assert built["log_access"] is False  # the app writes its own, without query strings
     loggers = built["log_config"]["loggers"]  # as Granian applied it
@@ -155,7 +152,6 @@ def test_granian_s_own_lines_are_json_at_the_level_asked_and_its_access_log_is_o
         granian = logging.getLogger("_granian")
         granian.info("Listening at: http://127.0.0.1:8123")
         granian.warning("Worker 1 died, respawning")
-        granian.warning(server.EXPERIMENTAL_TASKS)  # about a setting chosen on purpose
         logging.getLogger("granian.access").info("GET /api/account?api_key=secret 200")
         """
     )
