@@ -314,6 +314,17 @@ def insert_key(
     )
 
 
+def _revocation(
+    *where: ColumnElement[bool], now: datetime, reason: RevokeReason, detail: str | None
+) -> Any:
+    """The one conditional UPDATE that revokes: only keys not revoked already, so that
+    of simultaneous revokes, in any process, exactly one changes a row."""
+    values: dict[str, Any] = {"revoked_at": now, "revoked_reason": str(reason)}
+    if detail is not None:
+        values["revoked_detail"] = detail[:2048]
+    return update(api_keys).where(api_keys.c.revoked_at.is_(None), *where).values(values)
+
+
 def revoke_one(
     conn: Connection,
     key_id: int,
@@ -323,16 +334,67 @@ def revoke_one(
     detail: str | None = None,
     account_id: int | None = None,
 ) -> bool:
-    """Revoke the key (of ``account_id``, when given) unless it is revoked already:
-    one conditional UPDATE, so that of simultaneous revokes, in any process, exactly
-    one changes the row. True when this one did (it alone logs and tells)."""
-    condition = [api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)]
+    """Revoke the key (of ``account_id``, when given) unless it is revoked already.
+    True when this call changed the row (it alone logs and tells). Saying so is the
+    caller's: :func:`revoke_keys` does both for the usual ``api_key.revoked``."""
+    where = [api_keys.c.id == key_id]
     if account_id is not None:
-        condition.append(api_keys.c.account_id == account_id)
-    values: dict[str, Any] = {"revoked_at": now, "revoked_reason": str(reason)}
-    if detail is not None:
-        values["revoked_detail"] = detail
-    return bool(conn.execute(update(api_keys).where(*condition).values(values)).rowcount)
+        where.append(api_keys.c.account_id == account_id)
+    return bool(conn.execute(_revocation(*where, now=now, reason=reason, detail=detail)).rowcount)
+
+
+def revoke_keys(
+    conn: Connection,
+    *where: ColumnElement[bool],
+    account_id: int,
+    now: datetime,
+    reason: RevokeReason,
+    client: ClientInfo,
+    actor: Principal | None = None,
+    detail: str | None = None,
+    logged: audit.Event | None = audit.Event.KEY_REVOKED,
+    log_detail: str | None = None,
+) -> list[Any]:
+    """Revoke the account's keys that match ``where`` and are not revoked already,
+    and tell, in the caller's transaction, for each key this call revoked: its
+    security-log entry (``logged``; None when the caller logs the whole action in one
+    entry instead, with ``log_detail``) and the webhook event ``api_key.revoked``.
+
+    ``actor`` is who revoked (a member's session or a key); None: Paradarum itself
+    (the system). ``detail`` is kept on the key (``revokedDetail``) and sent with the
+    event. Returns the keys revoked (id, name, key_prefix), by id."""
+    revoked = sorted(
+        conn.execute(
+            _revocation(
+                api_keys.c.account_id == account_id, *where, now=now, reason=reason, detail=detail
+            ).returning(api_keys.c.id, api_keys.c.name, api_keys.c.key_prefix)
+        ).all(),
+        key=lambda key: int(key.id),
+    )
+    for key in revoked:
+        if logged is not None:
+            audit.record(
+                conn,
+                account_id=account_id,
+                event=logged,
+                at=now,
+                client=client,
+                actor=actor,
+                actor_type=None if actor else audit.Actor.SYSTEM,
+                key_id=key.id,
+                key_prefix=key.key_prefix,
+                detail=log_detail,
+            )
+        webhooks.emit_key_revoked(
+            conn,
+            account_id=account_id,
+            key=key,
+            reason=str(reason),
+            now=now,
+            detail=detail,
+            actor=actor.actor_name if actor else "system",
+        )
+    return revoked
 
 
 # -- service --------------------------------------------------------------------------
@@ -578,30 +640,18 @@ class ApiKeyService:
 
         def work(conn: Connection) -> KeyInfo:
             confinement.require_key(conn, principal, key_id)
-            changed = revoke_one(
-                conn, key_id, now=now, reason=RevokeReason.USER, account_id=principal.account_id
+            changed = revoke_keys(
+                conn,
+                api_keys.c.id == key_id,
+                account_id=principal.account_id,
+                now=now,
+                reason=RevokeReason.USER,
+                client=client,
+                actor=principal,
             )
             row = _own_key(conn, principal.account_id, key_id)
             if not changed:
                 raise AlreadyRevoked
-            audit.record(
-                conn,
-                account_id=principal.account_id,
-                event=audit.Event.KEY_REVOKED,
-                at=now,
-                client=client,
-                actor=principal,
-                key_id=key_id,
-                key_prefix=row.key_prefix,
-            )
-            webhooks.emit_key_revoked(
-                conn,
-                account_id=principal.account_id,
-                key=row,
-                reason=str(RevokeReason.USER),
-                now=now,
-                actor=principal.actor_name,
-            )
             return key_info(row)
 
         return await self._db.write(work)

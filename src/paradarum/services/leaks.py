@@ -29,7 +29,7 @@ from paradarum.db.tables import api_keys
 from paradarum.errors import RateLimited
 from paradarum.ratelimit import Limit, RateLimiter, address_bucket
 from paradarum.services import audit, webhooks
-from paradarum.services.apikeys import RevokeReason, revoke_one
+from paradarum.services.apikeys import RevokeReason, revoke_keys, revoke_one
 from paradarum.services.context import ClientInfo
 from paradarum.services.emails import Kind, enqueue, key_ref
 
@@ -130,7 +130,9 @@ class LeakService:
                 continue  # known (a true positive), already harmless
             leak = by_hash[row.key_hash]
             # revokedDetail is where the key was found (a URL when there is one).
-            if not self._mark(conn, row, now, leak.found_at):
+            if not revoke_one(
+                conn, row.id, now=now, reason=RevokeReason.LEAKED, detail=leak.found_at
+            ):
                 continue  # revoked by someone else meanwhile
             cascade = self._cascade(conn, row, now)
             revoked += 1 + len(cascade)
@@ -176,10 +178,6 @@ class LeakService:
             )
         return LeakReport(known_hashes={row.key_hash for row in rows}, revoked=revoked)
 
-    @staticmethod
-    def _mark(conn: Connection, row: Any, now: datetime, detail: str) -> bool:
-        return revoke_one(conn, row.id, now=now, reason=RevokeReason.LEAKED, detail=detail[:2048])
-
     def _cascade(self, conn: Connection, leaked: Any, now: datetime) -> list[Any]:
         """Revoke, transitively, the active keys created by ``leaked``."""
         revoked: list[Any] = []
@@ -203,27 +201,17 @@ class LeakService:
                 detail = (
                     f"Created by the leaked key {child.created_by_key_prefix}; revoked with it."
                 )
-                if self._mark(conn, child, now, detail):
+                if revoke_keys(
+                    conn,
+                    api_keys.c.id == child.id,
+                    account_id=child.account_id,
+                    now=now,
+                    reason=RevokeReason.LEAKED,
+                    client=ClientInfo(),
+                    detail=detail,
+                    logged=audit.Event.KEY_LEAKED,
+                    log_detail=detail,
+                ):
                     revoked.append(child)
-                    audit.record(
-                        conn,
-                        account_id=child.account_id,
-                        event=audit.Event.KEY_LEAKED,
-                        at=now,
-                        client=ClientInfo(),
-                        actor_type=audit.Actor.SYSTEM,
-                        key_id=child.id,
-                        key_prefix=child.key_prefix,
-                        detail=detail,
-                    )
-                    webhooks.emit_key_revoked(
-                        conn,
-                        account_id=child.account_id,
-                        key=child,
-                        reason=str(RevokeReason.LEAKED),
-                        now=now,
-                        detail=detail,
-                        actor="system",
-                    )
             parents = list(children)
         return revoked

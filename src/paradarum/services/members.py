@@ -50,7 +50,7 @@ from paradarum.errors import (
 from paradarum.ratelimit import Limit, RateLimiter
 from paradarum.services import audit, validation, webhooks
 from paradarum.services.accounts import AccountService, Session, require_verified
-from paradarum.services.apikeys import RevokeReason, active, current_role, revoke_one
+from paradarum.services.apikeys import RevokeReason, active, current_role, revoke_keys
 from paradarum.services.context import ClientInfo, CredentialKind, Principal
 from paradarum.services.emails import Kind, enqueue, owners_of
 from paradarum.services.roles import Action, Role, may, require
@@ -378,43 +378,23 @@ class MemberService:
     ) -> str:
         """Revoke the active keys ``target`` vouches for that ``role`` could not
         create (``None``: every one). Returns their prefixes, for the log."""
-        query = select(api_keys.c.id, api_keys.c.name, api_keys.c.key_prefix).where(
-            api_keys.c.member_id == target.id, active(now)
-        )
         if may(role, Action.MANAGE_KEYS):
             return ""
+        where = [api_keys.c.member_id == target.id, active(now)]
         if may(role, Action.CREATE_PURGE_KEY):
-            query = query.where(api_keys.c.permissions != "purge")
-        rows = conn.execute(query).all()
-        for row in rows:
-            if revoke_one(
-                conn,
-                row.id,
-                now=now,
-                reason=RevokeReason.MEMBER,
-                detail=f"{target.email} is no longer allowed to create it.",
-            ):
-                audit.record(
-                    conn,
-                    account_id=principal.account_id,
-                    event=audit.Event.KEY_REVOKED,
-                    at=now,
-                    client=client,
-                    actor=principal,
-                    key_id=row.id,
-                    key_prefix=row.key_prefix,
-                    detail=f"Revoked with {target.email}'s change of role or removal.",
-                )
-                webhooks.emit_key_revoked(
-                    conn,
-                    account_id=principal.account_id,
-                    key=row,
-                    reason=str(RevokeReason.MEMBER),
-                    now=now,
-                    detail=f"{target.email} is no longer allowed to create it.",
-                    actor=principal.actor_name,
-                )
-        return ", ".join(row.key_prefix for row in rows)
+            where.append(api_keys.c.permissions != "purge")
+        revoked = revoke_keys(
+            conn,
+            *where,
+            account_id=principal.account_id,
+            now=now,
+            reason=RevokeReason.MEMBER,
+            client=client,
+            actor=principal,
+            detail=f"{target.email} is no longer allowed to create it.",
+            log_detail=f"Revoked with {target.email}'s change of role or removal.",
+        )
+        return ", ".join(key.key_prefix for key in revoked)
 
     async def remove(
         self, *, principal: Principal, member_id: int, keys: str, client: ClientInfo

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select
 
 from paradarum import keys, oidc
 from paradarum.clock import Clock
@@ -55,6 +55,7 @@ from paradarum.services.apikeys import (
     insert_key,
     key_settings,
     require_own_zones,
+    revoke_keys,
 )
 from paradarum.services.context import ClientInfo, Permission, Principal
 from paradarum.services.roles import Action, Role, may
@@ -448,31 +449,21 @@ class TrustPolicyService:
                 raise TrustPolicyNotFound
             conn.execute(delete(trust_policies).where(trust_policies.c.id == policy_id))
             detail = f"Trust policy {policy_id} ({row.name}) was deleted."
-            revoked_keys = conn.execute(
-                update(api_keys)
-                .where(
-                    api_keys.c.account_id == principal.account_id,
+            # One entry for the deletion below, not one per key.
+            revoked = len(
+                revoke_keys(
+                    conn,
                     api_keys.c.trust_policy_id == policy_id,
                     active(now),
-                )
-                .values(
-                    revoked_at=now,
-                    revoked_reason=str(RevokeReason.POLICY),
-                    revoked_detail=detail,
-                )
-                .returning(api_keys.c.id, api_keys.c.name, api_keys.c.key_prefix)
-            ).all()
-            revoked = len(revoked_keys)
-            for key in revoked_keys:
-                webhooks.emit_key_revoked(
-                    conn,
                     account_id=principal.account_id,
-                    key=key,
-                    reason=str(RevokeReason.POLICY),
                     now=now,
+                    reason=RevokeReason.POLICY,
+                    client=client,
+                    actor=principal,
                     detail=detail,
-                    actor=principal.actor_name,
+                    logged=None,
                 )
+            )
             audit.record(
                 conn,
                 account_id=principal.account_id,
