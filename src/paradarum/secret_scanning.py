@@ -289,6 +289,8 @@ def parse_alerts(body: bytes) -> list[Alert]:
         parsed = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         _invalid("body", "The report is not JSON.")
+    except RecursionError:
+        _invalid("body", "The report is nested too deeply.")
     if not isinstance(parsed, list):
         _invalid("body", "The report must be a JSON array of matches.")
     if not 1 <= len(parsed) <= MAX_ALERTS:

@@ -218,6 +218,10 @@ def parse_body(shape: type[Body], body: bytes) -> Body:
         raise errors.ValidationFailed(
             {"body": [web_errors.MALFORMED_JSON]}, web_errors.MALFORMED_JSON
         ) from None
+    except RecursionError:  # a free-form value (``dict[str, Any]``) nested past the decoder
+        raise errors.ValidationFailed(
+            {"body": [web_errors.NESTED_TOO_DEEPLY]}, web_errors.NESTED_TOO_DEEPLY
+        ) from None
 
 
 def parse_query(shape: type[Body], query_string: bytes) -> Body:

@@ -148,3 +148,13 @@ def test_only_the_partner_route_takes_a_body_over_64_kib(client):
     response = call(client, BY_NAME["revoke_found"], json=big)
     assert response.status_code == 413
     envelope(response, False)
+
+
+def test_a_signed_report_nested_deeper_than_the_decoder_goes_is_a_400(client, github):
+    owner = Owner(client)
+    nested = "[" * 20_000 + "]" * 20_000
+    body = json.dumps([alert(owner.key, source="X")]).replace('"X"', nested).encode()
+    response = post_report(client, github, body)
+    assert response.status_code == 400, response.text
+    assert "body" in envelope(response, False)["errors"]
+    assert client.get("/api/account", headers=bearer(owner.key)).status_code == 200

@@ -3,6 +3,10 @@ re-authentication, on a frozen clock (TOTP codes follow it)."""
 
 from __future__ import annotations
 
+import json
+
+import msgspec
+
 from paradarum.services.twofactor import totp_code, totp_step
 from paradarum.web.api import twofactor
 from tests.support import PASSWORD, bearer, login
@@ -184,3 +188,33 @@ def test_without_a_passkey_there_are_no_passkey_options_to_answer_with(frozen_cl
         json={"challenge": data["challenge"], "code": code(secret, clock)},
     )
     assert second.status_code == 200, second.text
+
+
+# The routes whose body holds a free-form JSON value (a WebAuthn credential).
+FREE_FORM = [
+    route
+    for route in ROUTES
+    if route.body is not None
+    and any(
+        "dict[str, Any]" in str(field.type) or "dict[str, typing.Any]" in str(field.type)
+        for field in msgspec.structs.fields(route.body)
+    )
+]
+
+
+def test_a_credential_nested_deeper_than_the_decoder_goes_is_a_400_not_a_500(client):
+    assert {route.handler.__name__ for route in FREE_FORM} == {
+        "login_two_factor",
+        "reauthenticate",
+        "add_passkey",
+    }
+    owner = Owner(client)
+    nested = "[" * 5000 + "]" * 5000
+    for route in FREE_FORM:
+        field = "credential" if route.handler.__name__ == "add_passkey" else "passkey"
+        body = json.dumps({**BODIES[route.handler.__name__], field: {"response": "X"}})
+        deep = body.replace('"X"', nested).encode()
+        assert len(deep) < 64 * 1024
+        response = call(client, route, credential=owner.session, content=deep)
+        assert response.status_code == 400, (name(route), response.text)
+        assert "body" in envelope(response, False)["errors"], name(route)
