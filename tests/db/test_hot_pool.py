@@ -18,7 +18,7 @@ from sqlalchemy import update
 
 from paradarum import keys
 from paradarum.db import queries
-from paradarum.db.hotpool import Batcher, HotPool
+from paradarum.db.hotpool import Batcher, HotPool, HotPoolTimeout
 from paradarum.db.migrate import upgrade
 from paradarum.db.tables import api_keys
 from paradarum.runtime import Runtime, build_runtime
@@ -110,7 +110,7 @@ class Gated:
 def test_a_read_is_never_answered_by_a_statement_that_started_before_it():
     async def scenario() -> tuple[list[Any], list[list[tuple[Any, ...]]]]:
         runner = Gated()
-        batcher = Batcher(runner.run, concurrency=1)
+        batcher = Batcher(runner.run, concurrency=1, timeout=30.0)
         first = asyncio.ensure_future(batcher.read((1,)))
         await turns_until(lambda: runner.statements)
         assert runner.statements == [[(1,)]]  # alone: sent at once
@@ -130,7 +130,7 @@ def test_a_read_is_never_answered_by_a_statement_that_started_before_it():
 def test_a_failed_statement_fails_its_reads_only_and_a_cancelled_read_is_skipped():
     async def scenario() -> tuple[list[Any], Any]:
         runner = Gated()
-        batcher = Batcher(runner.run, concurrency=1)
+        batcher = Batcher(runner.run, concurrency=1, timeout=30.0)
         failing = [asyncio.ensure_future(batcher.read((n,))) for n in (1, 2)]
         await turns_until(lambda: runner.statements == [[(1,), (2,)]])
         runner.fail = ConnectionResetError("server closed the connection")
@@ -153,7 +153,7 @@ def test_a_failed_statement_fails_its_reads_only_and_a_cancelled_read_is_skipped
 def test_at_most_concurrency_statements_are_under_way_each_taking_all_that_waits():
     async def scenario() -> tuple[list[list[tuple[Any, ...]]], list[int]]:
         runner = Gated()
-        batcher = Batcher(runner.run, concurrency=2)
+        batcher = Batcher(runner.run, concurrency=2, timeout=30.0)
         reads = [asyncio.ensure_future(batcher.read((n,))) for n in range(10)]
         await turns_until(lambda: len(runner.statements) == 1)
         # Under way: one statement, for the ten. Five more reads: a second statement.
@@ -175,6 +175,36 @@ def test_at_most_concurrency_statements_are_under_way_each_taking_all_that_waits
         [(n,) for n in range(10, 15)],
         [(n,) for n in range(15, 18)],
     ]
+
+
+def test_a_read_not_sent_in_time_fails_and_the_one_under_way_is_still_answered():
+    async def scenario() -> tuple[Any, Any, Any]:
+        runner = Gated()
+        batcher = Batcher(runner.run, concurrency=1, timeout=0.2)
+        sent = asyncio.ensure_future(batcher.read((1,)))
+        await turns_until(lambda: runner.statements)
+        # The database is slow: the only statement allowed is under way.
+        waiting = await asyncio.gather(batcher.read((2,)), return_exceptions=True)
+        runner.gate.set()
+        after = await batcher.read((3,))
+        return await sent, waiting[0], after
+
+    sent, waiting, after = asyncio.run(scenario())
+    assert sent == (1,)
+    assert isinstance(waiting, HotPoolTimeout)
+    assert after == (3,)
+
+
+def test_reads_one_after_another_are_each_sent_at_once():
+    async def scenario() -> list[Any]:
+        runner = Gated()
+        runner.gate.set()
+        batcher = Batcher(runner.run, concurrency=1, timeout=0.5)
+        # Each read is made as soon as the one before is answered: the drain that
+        # answered it has not finished yet, and must not be counted on to send it.
+        return [await batcher.read((n,)) for n in range(20)]
+
+    assert asyncio.run(scenario()) == [(n,) for n in range(20)]
 
 
 CLIENT = ClientInfo(address="127.0.0.1", user_agent="tests")

@@ -389,6 +389,7 @@ class Database:
             compiled: Batcher(
                 functools.partial(self._postgres_batch, pool, compiled),
                 concurrency=max(1, min(HOT_BATCHES, pool.size)),
+                timeout=pool.timeout,
             )
             for compiled in self._compiled.values()
             if compiled.batch_sql is not None

@@ -59,7 +59,7 @@ class HotPool:
     ) -> None:
         self._dsn = dsn
         self.size = max(1, size)
-        self._timeout = timeout
+        self.timeout = timeout
         self._settings = {"application_name": HOT_APPLICATION_NAME}
         if statement_timeout_ms > 0:
             self._settings["statement_timeout"] = str(statement_timeout_ms)
@@ -116,7 +116,7 @@ class HotPool:
 
     async def _acquire(self) -> Any:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout
+        deadline = loop.time() + self.timeout
         while True:
             if self._closed:
                 raise HotPoolTimeout("the pool is closed")
@@ -136,12 +136,12 @@ class HotPool:
                     raise
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise HotPoolTimeout(f"no hot-read connection within {self._timeout} s")
+                raise HotPoolTimeout(f"no hot-read connection within {self.timeout} s")
             waiter: asyncio.Future[Any] = loop.create_future()
             self._waiting.append(waiter)
             # Whichever comes first settles the waiter: a connection, a freed slot
             # (_Retry) or the deadline; nothing handed over is ever lost.
-            timer = loop.call_later(remaining, _expire, waiter, self._timeout)
+            timer = loop.call_later(remaining, _expire, waiter, self.timeout)
             try:
                 return await waiter
             except _Retry:
@@ -263,6 +263,10 @@ class Batcher:
     A read is only ever sent by a statement that starts after it joined, so it sees
     everything committed before its request arrived, as when it is sent alone: a
     revocation acknowledged to anyone is seen by every later request.
+
+    A read that is not sent within ``timeout`` seconds (every drain waits on a slow
+    database) fails with :class:`HotPoolTimeout` (a 503), as a read that finds no
+    connection free in time does.
     """
 
     def __init__(
@@ -270,42 +274,75 @@ class Batcher:
         run: Callable[[list[tuple[Any, ...]]], Awaitable[list[tuple[Any, ...] | None]]],
         *,
         concurrency: int,
+        timeout: float,
         most: int = 256,
     ) -> None:
         self._run = run
         self._concurrency = max(1, concurrency)
+        self._timeout = timeout
         self._most = most
-        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        # (values, answer, when it arrived), oldest first.
+        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any], float]] = []
         self._drains: set[asyncio.Task[None]] = set()
+        # Drains that will still take waiting reads: counted down as a drain finds
+        # none left, in the same step (a read that arrives after it is not missed).
+        self._running = 0
+        self._timer: asyncio.TimerHandle | None = None
         # Statements sent so far.
         self.statements = 0
 
     async def read(self, values: tuple[Any, ...]) -> tuple[Any, ...] | None:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[tuple[Any, ...] | None] = loop.create_future()
-        self._waiting.append((values, answer))
-        if len(self._drains) < self._concurrency:
+        now = loop.time()
+        self._waiting.append((values, answer, now))
+        if self._running < self._concurrency:
+            self._running += 1
             drain = loop.create_task(self._drain())
             self._drains.add(drain)
             drain.add_done_callback(self._drains.discard)
+        elif self._timer is None:
+            self._timer = loop.call_at(now + self._timeout, self._expire)
         return await answer
 
+    def _expire(self) -> None:
+        """Fail the reads that waited ``timeout`` without being sent; look again when
+        the oldest left would reach it."""
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() - self._timeout
+        late = 0
+        while late < len(self._waiting) and self._waiting[late][2] <= deadline:
+            answer = self._waiting[late][1]
+            if not answer.done():
+                answer.set_exception(HotPoolTimeout(f"no hot read sent within {self._timeout} s"))
+            late += 1
+        del self._waiting[:late]
+        if self._waiting:
+            self._timer = loop.call_at(self._waiting[0][2] + self._timeout, self._expire)
+
     async def _drain(self) -> None:
+        try:
+            await self._send_waiting()
+        finally:
+            self._running -= 1
+
+    async def _send_waiting(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[: self._most], self._waiting[self._most :]
             self.statements += 1
             try:
-                rows = await self._run([values for values, _ in batch])
+                rows = await self._run([values for values, _, _ in batch])
             except Exception as exc:
-                for _, answer in batch:
+                for _, answer, _ in batch:
                     if not answer.done():
                         answer.set_exception(exc)
                 continue
             except BaseException:
-                for _, answer in batch:
+                for _, answer, _ in batch:
                     answer.cancel()
                 raise
-            for (_, answer), row in zip(batch, rows, strict=True):
+            for (_, answer, _), row in zip(batch, rows, strict=True):
                 if not answer.done():
                     answer.set_result(row)
 
@@ -313,7 +350,10 @@ class Batcher:
         """Stop the drains (at shutdown, when no request is left)."""
         for drain in list(self._drains):
             drain.cancel()
-        for _, answer in self._waiting:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for _, answer, _ in self._waiting:
             answer.cancel()
         self._waiting = []
         for drain in list(self._drains):
