@@ -378,3 +378,45 @@ def check_roles(
                 assert f"needs the {needed} role" in envelope(response, False)["message"]
             else:
                 assert response.status_code != 403, (name(route), role, response.text)
+
+
+_LINK = re.compile(r'^<(?P<url>/[^>]+)>; rel="next"$')
+
+
+def check_paging(
+    client: Any,
+    routes: Iterable[Route],
+    credential: str,
+    *,
+    ids: Mapping[str, int] | None = None,
+    query: str = "",
+) -> None:
+    """Every paged list of the module, one entry a page: each page names the next in
+    ``Link`` (a path on this server that keeps the query's other fields), the pages
+    hold the whole list in its order, once each, and the last one names none."""
+    paged = [route for route in routes if route.paged]
+    assert paged, "no paged list"
+    for route in paged:
+        whole = call(client, route, credential=credential, ids=ids, query=query).json()["data"]
+        assert len(whole) >= 2, (name(route), "needs two entries to page")
+        seen: list[Any] = []
+        url: str | None = path_of(route, ids) + "?" + "&".join(filter(None, [query, "limit=1"]))
+        while url is not None:
+            response = client.get(url, headers=bearer(credential))
+            assert response.status_code == 200, (url, response.text)
+            page = response.json()["data"]
+            assert len(page) <= 1
+            seen.extend(page)
+            link = response.headers.get("link")
+            if link is None:
+                url = None
+                continue
+            found = _LINK.match(link)
+            assert found, link
+            url = found.group("url")
+            assert url.startswith(path_of(route, ids) + "?") and "limit=1" in url, url
+            if query:
+                assert query in url, (query, url)
+            assert len(seen) <= len(whole), (name(route), "pages past the end")
+        # By id: an entry may move on meanwhile (a purge's nodes answer).
+        assert [entry["id"] for entry in seen] == [entry["id"] for entry in whole], name(route)

@@ -13,6 +13,7 @@ from tests.web.api import (
     check_credential_required,
     check_ids_refused,
     check_pages_refused,
+    check_paging,
     check_purge_key,
     check_roles,
     check_unknown_ids,
@@ -166,3 +167,12 @@ def test_each_route_needs_the_role_its_action_does(client, runtime):
         "key_usage": "viewer",
     }
     check_roles(client, runtime, ROUTES, Owner(client), least, BODIES)
+
+
+def test_the_key_list_pages_one_key_at_a_time_keeping_its_filter(client):
+    owner = Owner(client)
+    check_paging(client, ROUTES, owner.key)
+    for number in range(2):
+        doomed = create_key(client, owner.session, f"doomed {number}")
+        client.delete(f"/api/account/apikeys/{doomed['id']}", headers=bearer(owner.session))
+    check_paging(client, ROUTES, owner.key, query="status=revoked")

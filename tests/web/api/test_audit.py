@@ -18,6 +18,7 @@ from tests.web.api import (
     check_credential_required,
     check_enrolment,
     check_pages_refused,
+    check_paging,
     check_purge_key,
     check_roles,
     envelope,
@@ -122,3 +123,7 @@ BODIES: dict[str, object] = {}
 def test_each_route_needs_the_role_its_action_does(client, runtime):
     least = {"list_events": "viewer", "export_events": "viewer"}
     check_roles(client, runtime, ROUTES, Owner(client), least, BODIES)
+
+
+def test_the_security_log_pages_one_entry_at_a_time(client):
+    check_paging(client, ROUTES, Owner(client).session)

@@ -22,6 +22,7 @@ from tests.web.api import (
     check_enrolment,
     check_ids_refused,
     check_pages_refused,
+    check_paging,
     check_purge_key,
     check_roles,
     check_unknown_ids,
@@ -111,3 +112,14 @@ def test_each_route_needs_the_role_its_action_does(client, runtime):
         "get_purge": "viewer",
     }
     check_roles(client, runtime, ROUTES, Owner(client), least, BODIES)
+
+
+def test_the_purge_log_pages_one_purge_at_a_time(client, runtime):
+    owner = Owner(client)
+    active_zone(client, runtime, owner.session, "www.example.com")
+    for _ in range(3):
+        queued = call(
+            client, BY_NAME["request_purge"], credential=owner.purge_key, json={"tags": ["t"]}
+        )
+        assert queued.status_code == 202, queued.text
+    check_paging(client, ROUTES, owner.purge_key)

@@ -16,6 +16,7 @@ from tests.web.api import (
     check_enrolment,
     check_ids_refused,
     check_pages_refused,
+    check_paging,
     check_purge_key,
     check_roles,
     check_session_only,
@@ -177,3 +178,12 @@ def test_a_change_with_nothing_in_it_is_a_400_on_the_body(client):
 def test_each_route_needs_the_role_its_action_does(client, runtime):
     least = {route.handler.__name__: "admin" for route in ROUTES}
     check_roles(client, runtime, ROUTES, Owner(client), least, BODIES)
+
+
+def test_the_delivery_log_pages_one_delivery_at_a_time(client):
+    owner = Owner(client)
+    endpoint = add(client, owner.session)
+    for number in range(2):
+        doomed = create_key(client, owner.session, f"doomed {number}")
+        client.delete(f"/api/account/apikeys/{doomed['id']}", headers=bearer(owner.session))
+    check_paging(client, ROUTES, owner.key, ids={"id": endpoint["id"]})

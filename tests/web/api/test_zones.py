@@ -13,6 +13,7 @@ from tests.web.api import (
     check_credential_required,
     check_ids_refused,
     check_pages_refused,
+    check_paging,
     check_purge_key,
     check_roles,
     check_unknown_ids,
@@ -90,3 +91,10 @@ def test_each_route_needs_the_role_its_action_does(client, runtime):
     least = {"list_zones": "viewer", "add_zone": "developer", "verify_zone": "developer"}
     least["delete_zone"] = "developer"
     check_roles(client, runtime, ROUTES, Owner(client), least, BODIES)
+
+
+def test_the_zone_list_pages_one_zone_at_a_time(client):
+    owner = Owner(client)
+    for hostname in ("a.example.com", "b.example.com", "c.example.com"):
+        call(client, BY_NAME["add_zone"], credential=owner.key, json={"hostname": hostname})
+    check_paging(client, ROUTES, owner.key)
