@@ -337,3 +337,44 @@ def check_enrolment(client: Any, runtime: Any, routes: Iterable[Route], owner: O
             "twoFactorEnrolmentRequired": True
         }
         assert refused is not route.enrolment, (name(route), response.text)
+
+
+def check_roles(
+    client: Any,
+    runtime: Any,
+    routes: Iterable[Route],
+    owner: Owner,
+    least: Mapping[str, str],
+    bodies: Mapping[str, Any],
+) -> None:
+    """Each route against a member of every role (a session of their own, joined by
+    invitation): below the least role the route needs (``least``, by handler name,
+    as the module's test says it) a 403 naming that role; from it up, no 403. Ids
+    are of nothing (404 past the role check), so nothing is changed by them."""
+    from paradarum.services.roles import ORDER, Role
+    from tests.web.test_teams import join
+
+    checked = [route for route in with_credential(routes)]
+    assert {route.handler.__name__ for route in checked} == set(least), "a route without a role"
+    sessions = {
+        role: join(client, runtime, owner.session, str(role))["session"]
+        for role in ORDER
+        if role is not Role.OWNER
+    }
+    sessions[Role.OWNER] = owner.session
+    for route in checked:
+        needed = Role(least[route.handler.__name__])
+        for role, session in sessions.items():
+            response = call(
+                client,
+                route,
+                credential=session,
+                default_id=MAX_ID,
+                json=bodies.get(route.handler.__name__),
+            )
+            assert response.status_code < 500, (name(route), role, response.text)
+            if ORDER.index(role) < ORDER.index(needed):
+                assert response.status_code == 403, (name(route), role, response.text)
+                assert f"needs the {needed} role" in envelope(response, False)["message"]
+            else:
+                assert response.status_code != 403, (name(route), role, response.text)

@@ -14,6 +14,7 @@ from tests.web.api import (
     check_ids_refused,
     check_pages_refused,
     check_purge_key,
+    check_roles,
     check_unknown_ids,
     envelope,
 )
@@ -154,3 +155,14 @@ def test_a_grace_period_beyond_a_week_is_a_400_on_the_field(client):
         )
         assert rolled.status_code == 400, (minutes, rolled.text)
         assert "gracePeriodMinutes" in envelope(rolled, False)["errors"]
+
+
+def test_each_route_needs_the_role_its_action_does(client, runtime):
+    least = {
+        "list_keys": "viewer",
+        "create_key": "developer",
+        "revoke_key": "developer",
+        "roll_key": "developer",
+        "key_usage": "viewer",
+    }
+    check_roles(client, runtime, ROUTES, Owner(client), least, BODIES)

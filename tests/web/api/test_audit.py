@@ -19,6 +19,7 @@ from tests.web.api import (
     check_enrolment,
     check_pages_refused,
     check_purge_key,
+    check_roles,
     envelope,
 )
 
@@ -113,3 +114,11 @@ def test_a_since_that_is_no_moment_is_a_400_never_a_broken_stream(client, since)
     response = export(client, owner.session, since=since)
     assert response.status_code == 400, response.text
     assert "since" in envelope(response, False)["errors"]
+
+
+BODIES: dict[str, object] = {}
+
+
+def test_each_route_needs_the_role_its_action_does(client, runtime):
+    least = {"list_events": "viewer", "export_events": "viewer"}
+    check_roles(client, runtime, ROUTES, Owner(client), least, BODIES)

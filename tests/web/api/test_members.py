@@ -14,6 +14,7 @@ from tests.web.api import (
     check_enrolment,
     check_ids_refused,
     check_purge_key,
+    check_roles,
     check_session_only,
     check_unknown_ids,
     envelope,
@@ -164,3 +165,12 @@ def test_switching_to_an_account_id_beyond_any_is_a_400_or_404_never_a_500(clien
             client, BY_NAME["switch"], credential=owner.session, json={"accountId": account_id}
         )
         assert response.status_code == status, (account_id, response.text)
+
+
+def test_each_route_needs_the_role_its_action_does(client, runtime):
+    # Anyone may leave: removing a member looks the id up before the role (that
+    # removing someone else needs an admin is in test_teams.py).
+    anyone = ("list_accounts", "switch", "list_members", "accept", "remove_member")
+    least = {route.handler.__name__: "admin" for route in ROUTES}
+    least.update(dict.fromkeys(anyone, "viewer"))
+    check_roles(client, runtime, ROUTES, Owner(client), least, BODIES)

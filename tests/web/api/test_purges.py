@@ -23,6 +23,7 @@ from tests.web.api import (
     check_ids_refused,
     check_pages_refused,
     check_purge_key,
+    check_roles,
     check_unknown_ids,
 )
 
@@ -100,3 +101,13 @@ def test_each_route_answers_its_declared_shape_with_each_node_s_result(client, r
     data = assert_answers_as_declared(BY_NAME["purge_scope"], scope)["data"]
     assert data["credential"] == "key" and data["permissions"] == "purge"
     assert data["zones"] == ["www.example.com"] and data["covered"] is True
+
+
+def test_each_route_needs_the_role_its_action_does(client, runtime):
+    least = {
+        "request_purge": "purger",
+        "purge_scope": "purger",
+        "list_purges": "viewer",
+        "get_purge": "viewer",
+    }
+    check_roles(client, runtime, ROUTES, Owner(client), least, BODIES)

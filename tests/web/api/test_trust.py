@@ -19,6 +19,7 @@ from tests.web.api import (
     check_ids_refused,
     check_open,
     check_purge_key,
+    check_roles,
     check_session_only,
     check_unknown_ids,
 )
@@ -131,3 +132,12 @@ def test_a_token_of_any_size_or_for_any_policy_id_gets_the_one_401(client, issue
     assert all(answer == answers[0] for answer in answers)
     # The refused good token was not spent on the wrong policy id.
     assert call(client, BY_NAME["exchange_token"], json={"token": good}).status_code == 201
+
+
+def test_each_route_needs_the_role_its_action_does(client, runtime):
+    least = {
+        "list_policies": "developer",
+        "create_policy": "developer",
+        "delete_policy": "developer",
+    }
+    check_roles(client, runtime, ROUTES, Owner(client), least, BODIES)

@@ -17,6 +17,7 @@ from tests.web.api import (
     check_ids_refused,
     check_pages_refused,
     check_purge_key,
+    check_roles,
     check_session_only,
     check_unknown_ids,
     envelope,
@@ -171,3 +172,8 @@ def test_a_change_with_nothing_in_it_is_a_400_on_the_body(client):
         assert "body" in envelope(response, False)["errors"]
     one = call(client, BY_NAME["get_webhook"], credential=owner.key, ids={"id": endpoint["id"]})
     assert one.json()["data"]["updatedAt"] == endpoint["updatedAt"]
+
+
+def test_each_route_needs_the_role_its_action_does(client, runtime):
+    least = {route.handler.__name__: "admin" for route in ROUTES}
+    check_roles(client, runtime, ROUTES, Owner(client), least, BODIES)

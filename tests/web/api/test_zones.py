@@ -14,6 +14,7 @@ from tests.web.api import (
     check_ids_refused,
     check_pages_refused,
     check_purge_key,
+    check_roles,
     check_unknown_ids,
 )
 
@@ -83,3 +84,9 @@ def test_another_account_s_zone_is_a_404_on_every_route_with_an_id(client, runti
     # Still there, still active, for its own account.
     listed = client.get("/api/account/zones", headers=bearer(owner.session)).json()["data"]
     assert [z["status"] for z in listed] == ["active"]
+
+
+def test_each_route_needs_the_role_its_action_does(client, runtime):
+    least = {"list_zones": "viewer", "add_zone": "developer", "verify_zone": "developer"}
+    least["delete_zone"] = "developer"
+    check_roles(client, runtime, ROUTES, Owner(client), least, BODIES)
