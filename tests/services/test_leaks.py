@@ -186,6 +186,23 @@ def test_the_cascade_follows_the_chain_to_its_depth_and_no_further(runtime):
     assert [info.id for info in page.items] == [descendants[-1]]
 
 
+def test_the_cascade_passes_through_a_key_revoked_before_to_what_that_key_created(runtime):
+    alice = owner(runtime)
+    leaked = create(runtime, alice, "leaked")
+    # With the leaked key: a key, and with that one, another; then the middle one
+    # is revoked by its owner. The last was still made, in the end, with the leak.
+    middle = create(runtime, key_principal(runtime, leaked.raw_key), "middle")
+    last = create(runtime, key_principal(runtime, middle.raw_key), "last")
+    run(runtime.apikeys.revoke(principal=alice, key_id=middle.info.id, client=CLIENT))
+
+    answer = report(runtime, Leak(leaked.raw_key, FOUND_AT))
+
+    keys_now = by_id(runtime, alice)
+    assert answer.revoked == 2  # the leaked key and the last one; the middle was already
+    assert keys_now[last.info.id].revoked_reason is RevokeReason.LEAKED
+    assert keys_now[middle.info.id].revoked_reason is RevokeReason.USER
+
+
 def test_simultaneous_reports_of_one_key_revoke_it_once(runtime):
     alice = owner(runtime)
     key = create(runtime, alice, "deploy")

@@ -179,7 +179,9 @@ class LeakService:
         return LeakReport(known_hashes={row.key_hash for row in rows}, revoked=revoked)
 
     def _cascade(self, conn: Connection, leaked: Any, now: datetime) -> list[Any]:
-        """Revoke, transitively, the active keys created by ``leaked``."""
+        """Revoke, transitively, the active keys created by ``leaked``. A key revoked
+        before is passed through, not stopped at: what it created was made, in the
+        end, with the leaked key."""
         revoked: list[Any] = []
         parents = [leaked]
         for _ in range(MAX_CASCADE_DEPTH):
@@ -192,12 +194,12 @@ class LeakService:
                     api_keys.c.name,
                     api_keys.c.key_prefix,
                     api_keys.c.created_by_key_prefix,
-                ).where(
-                    api_keys.c.created_by_key_id.in_([p.id for p in parents]),
-                    api_keys.c.revoked_at.is_(None),
-                )
+                    api_keys.c.revoked_at,
+                ).where(api_keys.c.created_by_key_id.in_([p.id for p in parents]))
             ).all()
             for child in children:
+                if child.revoked_at is not None:
+                    continue
                 detail = (
                     f"Created by the leaked key {child.created_by_key_prefix}; revoked with it."
                 )
