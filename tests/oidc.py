@@ -87,7 +87,8 @@ class Issuer(ThreadingHTTPServer):
     """Discovery + JWKS on a free loopback port; counts JWKS fetches.
 
     ``status`` (of the discovery and JWKS answers), ``stall`` (answers wait until
-    the test ends) and ``padding`` (bytes added to the JWKS) make it misbehave.
+    the test ends), ``padding`` (bytes added to the JWKS) and ``nested`` (its
+    documents nested deeper than a JSON decoder goes) make it misbehave.
     """
 
     daemon_threads = True
@@ -100,6 +101,7 @@ class Issuer(ThreadingHTTPServer):
         self.status = 200
         self.stall = False
         self.padding = 0
+        self.nested = False
         self.request_token = uuid.uuid4().hex
         # Claims the Actions stand-in puts in the tokens it hands out (another repository...).
         self.actions_claims: dict[str, Any] = {}
@@ -165,6 +167,8 @@ class Issuer(ThreadingHTTPServer):
         return jwt.encode(claims, key.private, algorithm=key.algorithm, headers=headers)
 
     def document(self, path: str) -> bytes | None:
+        if self.nested and path in (DISCOVERY_PATH, JWKS_PATH):
+            return b"[" * 5_000 + b"]" * 5_000
         if path == DISCOVERY_PATH:
             return json.dumps(
                 {

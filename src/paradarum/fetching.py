@@ -10,6 +10,8 @@ reading past ``max_bytes``.
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 import httpx
 
@@ -52,6 +54,16 @@ async def _download(url: str, *, timeout: float, max_bytes: int, accept: str) ->
                 raise FetchFailed("document too large")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def parse_json(document: bytes) -> Any:
+    """A fetched document as JSON, or ``ValueError``: not JSON, or nested deeper than
+    the decoder goes (a few KiB of ``[[[…]]]`` would otherwise escape as a
+    ``RecursionError``)."""
+    try:
+        return json.loads(document)
+    except RecursionError:
+        raise ValueError("the document is nested too deeply") from None
 
 
 class LoopLock:

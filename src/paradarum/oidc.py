@@ -24,7 +24,6 @@ Why each rule:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from typing import Any
 import jwt
 
 from paradarum.clock import Clock, utcnow
-from paradarum.fetching import FetchFailed, LoopLock, fetch_document
+from paradarum.fetching import FetchFailed, LoopLock, fetch_document, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +204,7 @@ def parse_jwks(document: bytes) -> dict[str, jwt.PyJWK]:
     another algorithm than RS256/ES256, or that PyJWT cannot load are left out.
     Raises ``ValueError`` when the document is not a JWKS at all.
     """
-    parsed = json.loads(document)
+    parsed = parse_json(document)
     entries = parsed.get("keys") if isinstance(parsed, dict) else None
     if not isinstance(entries, list):
         raise ValueError("the document has no keys list")
@@ -311,7 +310,7 @@ class IssuerKeys:
     async def _fetch(self, issuer: str) -> dict[str, jwt.PyJWK]:
         if not self.allows_issuer(issuer):
             raise FetchFailed("the issuer is not https:// nor listed as insecure")
-        discovery = json.loads(
+        discovery = parse_json(
             await fetch_document(
                 discovery_url(issuer), timeout=self._timeout, max_bytes=MAX_DISCOVERY_BYTES
             )

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from paradarum.clock import Clock, utcnow
 from paradarum.config import Settings
 from paradarum.errors import ValidationFailed
-from paradarum.fetching import FetchFailed, LoopLock, fetch_document
+from paradarum.fetching import FetchFailed, LoopLock, fetch_document, parse_json
 from paradarum.keys import is_well_formed
 
 __all__ = [
@@ -90,7 +90,7 @@ def parse_signing_keys(document: bytes) -> dict[str, ec.EllipticCurvePublicKey |
     without a string identifier are skipped. Raises ``ValueError`` when the
     document is not that shape at all.
     """
-    parsed = json.loads(document)
+    parsed = parse_json(document)
     entries = parsed.get("public_keys") if isinstance(parsed, dict) else None
     if not isinstance(entries, list):
         raise ValueError("the document has no public_keys list")

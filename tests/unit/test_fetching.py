@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from paradarum import fetching
 from paradarum.fetching import FetchFailed, LoopLock, fetch_document
 
 MAX = 4096
@@ -237,3 +238,11 @@ class TestLoopLock:
         first = asyncio.run(take())
         second = asyncio.run(take())  # an asyncio.Lock shared across loops would fail here
         assert first is not second
+
+
+def test_a_fetched_document_is_json_or_a_value_error_however_deep_it_nests():
+    assert fetching.parse_json(b'{"keys": [1, [2]]}') == {"keys": [1, [2]]}
+    with pytest.raises(ValueError, match="nested too deeply"):
+        fetching.parse_json(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(ValueError):
+        fetching.parse_json(b"{not json")

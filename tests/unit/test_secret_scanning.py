@@ -244,3 +244,8 @@ def test_the_keys_url_defaults_to_githubs_and_reads_the_environment(monkeypatch)
 def test_a_keys_url_that_is_not_http_or_an_unbounded_timeout_is_a_configuration_error(fields):
     with pytest.raises(ValidationError):
         Settings(**fields)
+
+
+def test_a_signing_keys_document_nested_too_deeply_is_not_a_signing_keys_document():
+    with pytest.raises(ValueError):
+        parse_signing_keys(b"[" * 5_000 + b"]" * 5_000)

@@ -352,6 +352,16 @@ def test_every_forged_or_misused_token_gets_the_same_401(client, issuer):
     assert len(client.get("/api/account/apikeys", headers=bearer(session)).json()["data"]) == 0
 
 
+def test_an_issuer_whose_documents_nest_too_deeply_is_refused_like_one_that_is_down(client, issuer):
+    session = new_account(client)
+    add_policy(client, session, issuer)
+    reference = exchange(client, "x")
+    issuer.nested = True
+    response = exchange(client, issuer.sign(issuer.github_claims(audience=AUDIENCE)))
+    assert response.status_code == 401, response.text
+    assert response.json() == reference.json()
+
+
 def test_policies_of_two_accounts_for_one_repository_need_the_request_to_name_one(client, issuer):
     """Else an account that trusted someone's repository first would get their jobs."""
     squatter = new_account(client)
