@@ -1,6 +1,12 @@
 """200 simultaneous correct sign-ins (issue 11), while a key list and a revoke are
 timed one after the other on a connection of their own: password hashing has its
-own bounded queue, so these must stay fast (goal: p95 < 100 ms)."""
+own bounded queue, so these must stay fast (goal: p95 < 100 ms).
+
+The sign-ins come from 127.0.0.1 and the timed requests from another client,
+127.0.0.2 (the loopback network answers every 127.x address): the edge holds each
+client to its share of requests in flight (``PARADARUM_MAX_REQUESTS_PER_CLIENT``),
+so one client's burst answers its own extra requests with ``429`` and must not
+slow anyone else's work, which is what is timed."""
 
 from __future__ import annotations
 
@@ -10,6 +16,9 @@ import time
 from typing import Any
 
 import httpx
+
+# The address the timed requests come from: another client than the crowd's.
+TIMED_CLIENT = "127.0.0.2"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -37,7 +46,11 @@ async def _burst(
     limits = httpx.Limits(max_connections=sign_ins + 10, max_keepalive_connections=sign_ins + 10)
     async with (
         httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as crowd,
-        httpx.AsyncClient(base_url=base_url, timeout=30) as timed,
+        httpx.AsyncClient(
+            base_url=base_url,
+            timeout=30,
+            transport=httpx.AsyncHTTPTransport(local_address=TIMED_CLIENT),
+        ) as timed,
     ):
         lister = {"X-API-Key": revocable[0][0]}
 
