@@ -39,32 +39,32 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_a_hot_statement_is_prepared_once_by_name_on_its_connection(postgres_url):
-    async def scenario() -> tuple[list[tuple[int, ...] | None], tuple[str, ...] | None, int]:
+    async def scenario() -> tuple[list[list[tuple[int, ...]]], list[tuple[str, ...]], int]:
         pool = HotPool(postgres_url, size=4, timeout=5.0)
         try:
-            answers = [await pool.fetchrow(READ, (number,)) for number in range(3)]
+            answers = [await pool.fetch(READ, (number,)) for number in range(3)]
             # One read at a time: every read, this one too, went to one connection,
             # whose own prepared statements pg_prepared_statements lists.
-            named = await pool.fetchrow(PREPARED, (READ,))
+            named = await pool.fetch(PREPARED, (READ,))
             return answers, named, pool.open_connections
         finally:
             await pool.close()
 
     answers, named, connections = asyncio.run(scenario())
-    assert answers == [(1,), (2,), (3,)]
+    assert answers == [[(1,)], [(2,)], [(3,)]]
     # An unnamed statement would be parsed again on every read.
-    assert named is not None and named[0].startswith("paradarum_hot_")
+    assert len(named) == 1 and named[0][0].startswith("paradarum_hot_")
     assert connections == 1
 
 
 def test_simultaneous_reads_share_at_most_size_connections(postgres_url):
-    async def scenario() -> tuple[list[tuple[int, ...] | None], int]:
+    async def scenario() -> tuple[list[list[tuple[int, ...]]], int]:
         pool = HotPool(postgres_url, size=2, timeout=30.0)
         most = 0
 
-        async def read(number: int) -> tuple[int, ...] | None:
+        async def read(number: int) -> list[tuple[int, ...]]:
             nonlocal most
-            answer = await pool.fetchrow("SELECT $1::bigint FROM pg_sleep(0.02)", (number,))
+            answer = await pool.fetch("SELECT $1::bigint FROM pg_sleep(0.02)", (number,))
             most = max(most, pool.open_connections)
             return answer
 
@@ -75,7 +75,7 @@ def test_simultaneous_reads_share_at_most_size_connections(postgres_url):
             await pool.close()
 
     answers, most = asyncio.run(scenario())
-    assert answers == [(number,) for number in range(12)]
+    assert answers == [[(number,)] for number in range(12)]
     assert most == 2
 
 

@@ -388,7 +388,7 @@ class Database:
         self._batchers = {
             compiled: Batcher(
                 functools.partial(self._postgres_batch, pool, compiled),
-                concurrency=max(1, min(HOT_BATCHES, pool.size)),
+                concurrency=min(HOT_BATCHES, pool.size),
                 timeout=pool.timeout,
             )
             for compiled in self._compiled.values()

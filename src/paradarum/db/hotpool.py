@@ -85,16 +85,10 @@ class HotPool:
     def open_connections(self) -> int:
         return self._count
 
-    async def fetchrow(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        """One row of ``sql`` (prepared on the connection) for ``args``, or None.
-        Driver errors are raised as they are; the connection that raised one is
-        closed and forgotten."""
-        rows = await self.fetch(sql, args)
-        return rows[0] if rows else None
-
     async def fetch(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """The rows of ``sql`` (prepared on the connection) for ``args``; errors as
-        :meth:`fetchrow`'s."""
+        """The rows of ``sql`` (prepared on the connection) for ``args``. Driver
+        errors are raised as they are; the connection that raised one is closed and
+        forgotten."""
         connection = self._idle.pop() if self._idle else await self._acquire()
         if connection.is_closed():  # the server dropped it while it was idle
             self._discard(connection)

@@ -104,13 +104,13 @@ class HotQuery:
         included), and its row comes back with ``i``, its place in the batch
         (first column): a read with no row has none.
         """
+        if not self.params:
+            return None
         types: dict[str, Any] = {}
         for element in visitors.iterate(self.statement):
             if isinstance(element, BindParameter) and element.key in (*self.params, "at"):
                 kind = element.type
                 types[element.key] = kind.impl if isinstance(kind, TypeDecorator) else kind
-        if not self.params:
-            return None
         names = tuple(name for name in (*self.params, "at") if name in types)
         batch = (
             func.unnest(*[bindparam(name, type_=ARRAY(types[name])) for name in names])
