@@ -24,8 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 # Broader on purpose than the scanner's detector (keyformat.PATTERN, valid checksum
-# and full length only): a log also masks a key cut short or mistyped.
-_KEY = re.compile(r"pdm_[A-Za-z0-9]{4}[A-Za-z0-9]*")
+# and full length only): a log also masks a key cut short or mistyped, and any
+# URL-safe value after the prefix (a key's alphabet is base62, a typo's need not be).
+_KEY = re.compile(r"pdm_[A-Za-z0-9_-]{4}[A-Za-z0-9_-]*")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # Up to a quote or backslash: redact() also runs over whole JSON lines, whose
 # structure it must leave intact.
