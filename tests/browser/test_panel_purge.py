@@ -168,6 +168,24 @@ def test_without_an_active_zone_the_section_says_what_to_do_first(page):
     page.wait_for_url("**/account/zones")
 
 
+def test_until_the_zones_are_known_nothing_can_be_purged(page, api, server_env):
+    held = []
+    page.route("**/api/account/zones?*", lambda route: held.append(route))
+    signed_in_with_zones(page, api, server_env, [unique_host()])
+    for _ in range(250):  # until the page has asked for its zones (their answer is held back)
+        if held:
+            break
+        page.wait_for_timeout(20)
+    assert held, "the page never asked for its zones"
+    everything = page.get_by_role("button", name="Purge everything…")
+    expect(page.get_by_label("URLs")).to_be_disabled()
+    expect(page.get_by_label("Cache tags")).to_be_disabled()
+    expect(everything).to_be_disabled()
+    held[0].continue_()
+    expect(everything).to_be_enabled()
+    expect(page.get_by_label("URLs")).to_be_enabled()
+
+
 def test_on_a_phone_the_purge_section_and_its_history_fit(browser, server, api, server_env):
     context = browser.new_context(base_url=server.base_url, viewport=PHONE)
     try:
