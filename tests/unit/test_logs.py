@@ -16,6 +16,7 @@ from paradarum.logs import redact
         "pdm__-_-abcdef",
         "pdm_abcde1",  # cut short
     ],
+    ids=["generated", "url-safe", "underscores", "cut-short"],
 )
 def test_a_key_keeps_only_its_first_eight_characters(secret):
     shown = redact(f"GET /api/keys/{secret}?x=1")
