@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -99,15 +100,15 @@ NO_ACCOUNT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+# Built on every GET /api/account: msgspec structs, immutable like the frozen
+# dataclasses elsewhere and several times cheaper to build (services/context.py).
+class Account(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     email: str
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class AccountSummary:
+class AccountSummary(msgspec.Struct, frozen=True, kw_only=True):
     account: Account
     active_keys: int
     key_limit: int

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 from paradarum.errors import StepUpRequired
 from paradarum.services.roles import Action, Role, require
@@ -30,8 +31,12 @@ class Permission(StrEnum):
         return self is Permission.FULL or required is Permission.PURGE
 
 
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
+# The two facts built on every authenticated request are msgspec structs rather
+# than frozen dataclasses: as immutable, and built in a tenth of the time (a frozen
+# dataclass sets each field through object.__setattr__; docs/performance.md).
+
+
+class ClientInfo(msgspec.Struct, frozen=True, kw_only=True):
     address: str | None = None
     user_agent: str | None = None
 
@@ -44,8 +49,7 @@ class ClientInfo:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """Who is calling: a member of an account, through a panel session or through an
     API key (then the member who vouches for the key)."""
 
