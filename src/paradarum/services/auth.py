@@ -91,6 +91,7 @@ def address_allowed(allowed_cidrs: str, address: str | None) -> bool:
 
 
 _PERMISSIONS = {permission.value: permission for permission in Permission}
+_ROLES = {role.value: role for role in Role}
 
 
 class Authenticator:
@@ -117,6 +118,9 @@ class Authenticator:
         self._failure_limit = settings.auth_failures_per_address
         self._failure_window = settings.auth_failure_window_seconds
         self._refusals_logged: dict[tuple[int, str], float] = {}
+        # The failure limit of each client address seen lately: asked on every
+        # request, built once (at most 10,000 kept).
+        self._failure_limits: dict[str, Limit] = {}
 
     async def authenticate(
         self,
@@ -142,11 +146,13 @@ class Authenticator:
         person's accounts). Keys are not affected: they act for automation, and
         an owner who requires two-factor must not break every deployment.
         """
-        limit = Limit(
-            f"auth-fail:{address_bucket(client.address)}",
-            self._failure_limit,
-            self._failure_window,
-        )
+        bucket = address_bucket(client.address)
+        limit = self._failure_limits.get(bucket)
+        if limit is None:
+            if len(self._failure_limits) >= 10_000:
+                self._failure_limits.clear()
+            limit = Limit(f"auth-fail:{bucket}", self._failure_limit, self._failure_window)
+            self._failure_limits[bucket] = limit
         retry = self._failures.blocked(limit)
         if retry:
             raise RateLimited(retry, TOO_MANY_FAILURES)
@@ -196,7 +202,7 @@ class Authenticator:
         principal = Principal(
             account_id=account_id,
             kind=CredentialKind.KEY,
-            role=Role(role),
+            role=_ROLES[role],
             member_id=member_id,
             person_id=person_id,
             email=email,
@@ -280,7 +286,7 @@ class Authenticator:
         return Principal(
             account_id=claims.account_id,
             kind=CredentialKind.SESSION,
-            role=Role(row[3]),
+            role=_ROLES[row[3]],
             member_id=row[2],
             person_id=claims.person_id,
             email=row[4],
