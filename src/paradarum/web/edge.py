@@ -274,8 +274,10 @@ _API_NO_STORE = [*_API_HEADERS, _NO_STORE]
 class Edge:
     """Every concern above, in the same order and with the same answers, in one
     coroutine and one wrapper of ``send``, as the app runs them: per request, one
-    call instead of eight nested ones, one closure instead of three (each layer
-    costs about a microsecond, and runs on every request; docs/performance.md).
+    call and one closure instead of eight nested calls and their wrappers (each
+    layer costs about a microsecond, and runs on every request;
+    docs/performance.md). The client's address is worked out once, for the share
+    and the log line alike.
 
     Outermost first: access log → in-flight limit → security headers → client share
     → last resort → header-line limit → credential in the query → body guard → the
@@ -305,7 +307,7 @@ class Edge:
             return
         writer = self.writer
         started = time.perf_counter() if writer is not None else 0.0
-        status = 0
+        status = 0  # what was sent; 0 until the response has started
         is_api = scope["path"].startswith("/api")
 
         async def edge_send(message: Message) -> None:
@@ -314,27 +316,55 @@ class Edge:
                 status = message["status"]
                 headers = message["headers"]
                 if is_api:
-                    extra = _API_HEADERS
-                    if not any(name == b"cache-control" for name, _ in headers):
-                        extra = _API_NO_STORE
+                    extra = _API_NO_STORE
+                    for name, _ in headers:
+                        if name == b"cache-control":
+                            extra = _API_HEADERS
+                            break
                 else:
                     extra = _PAGE_HEADERS
                 message["headers"] = [*headers, *extra]
             await send(message)
 
+        address = client_address(scope, self.trusted)
+        limit = self.in_flight
+        share = self.share
         try:
-            limit = self.in_flight
             if limit.in_flight >= limit.limit:
                 await limit.refuse(edge_send)
                 return
+            held = share.in_flight.get(address, 0)
+            if held >= share.limit:
+                await envelope_error(429, web_errors.CLIENT_BUSY, headers={"Retry-After": "1"})(
+                    edge_send
+                )
+                return
             limit.in_flight += 1
+            share.in_flight[address] = held + 1
             try:
-                await self._shared(scope, receive, edge_send, is_api)
+                refusal = self.headers.refusal(scope)
+                query = scope["query_string"]
+                if refusal is None and is_api and query and credential_in_query(query):
+                    refusal = web_errors.unauthorized()
+                if refusal is not None:
+                    await refusal(edge_send)
+                elif is_api and scope["method"] in BODY_METHODS:
+                    await self.body(scope, receive, edge_send)
+                else:
+                    await self.app(scope, receive, edge_send)
+            except Exception as exc:
+                if status:  # too late for an answer of our own
+                    raise
+                await web_errors.server_error(exc)(edge_send)
             finally:
                 limit.in_flight -= 1
+                left = share.in_flight[address] - 1
+                if left:
+                    share.in_flight[address] = left
+                else:
+                    del share.in_flight[address]
         finally:
             if writer is not None:
-                address = client_address(scope, self.trusted)
                 writer.write(
                     method=scope["method"],
                     path=scope["path"],
@@ -342,41 +372,3 @@ class Edge:
                     duration=time.perf_counter() - started,
                     client=address or "-",
                 )
-
-    async def _shared(self, scope: Scope, receive: Receive, send: Send, is_api: bool) -> None:
-        share = self.share
-        address = client_address(scope, self.trusted)
-        held = share.in_flight.get(address, 0)
-        if held >= share.limit:
-            await envelope_error(429, web_errors.CLIENT_BUSY, headers={"Retry-After": "1"})(send)
-            return
-        share.in_flight[address] = held + 1
-        started = False
-
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            refusal = self.headers.refusal(scope)
-            query = scope["query_string"]
-            if refusal is None and is_api and query and credential_in_query(query):
-                refusal = web_errors.unauthorized()
-            if refusal is not None:
-                await refusal(tracking)
-            elif is_api and scope["method"] in BODY_METHODS:
-                await self.body(scope, receive, tracking)
-            else:
-                await self.app(scope, receive, tracking)
-        except Exception as exc:
-            if started:
-                raise
-            await web_errors.server_error(exc)(send)
-        finally:
-            left = share.in_flight[address] - 1
-            if left:
-                share.in_flight[address] = left
-            else:
-                del share.in_flight[address]
