@@ -145,7 +145,7 @@ class AccessLogWriter:
         line = (
             f'{{"time":"{self._time(time.time())}","level":"info","logger":"paradarum.access",'
             f'"message":"request","method":"{method}","path":{path_json},'
-            f'"status":{status},"duration_ms":{round(duration * 1000, 2)},'
+            f'"status":{status},"duration_ms":{duration * 1000:.2f},'
             f'"client":{client_json}}}\n'
         )
         handler = handlers[0]
