@@ -102,13 +102,13 @@ NO_ACCOUNT = (
 
 # Built on every GET /api/account: msgspec structs, immutable like the frozen
 # dataclasses elsewhere and several times cheaper to build (services/context.py).
-class Account(msgspec.Struct, frozen=True, kw_only=True):
+class Account(msgspec.Struct, frozen=True):
     id: int
     email: str
     created_at: datetime
 
 
-class AccountSummary(msgspec.Struct, frozen=True, kw_only=True):
+class AccountSummary(msgspec.Struct, frozen=True):
     account: Account
     active_keys: int
     key_limit: int

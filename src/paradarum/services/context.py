@@ -36,7 +36,7 @@ class Permission(StrEnum):
 # dataclass sets each field through object.__setattr__; docs/performance.md).
 
 
-class ClientInfo(msgspec.Struct, frozen=True, kw_only=True):
+class ClientInfo(msgspec.Struct, frozen=True):
     address: str | None = None
     user_agent: str | None = None
 
@@ -49,7 +49,7 @@ class ClientInfo(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-class Principal(msgspec.Struct, frozen=True, kw_only=True):
+class Principal(msgspec.Struct, frozen=True):
     """Who is calling: a member of an account, through a panel session or through an
     API key (then the member who vouches for the key)."""
 
