@@ -368,7 +368,8 @@ class Settings(BaseSettings):
     # -- webhooks (docs/webhooks.md) --------------------------------------------------
     # Networks webhooks may be sent to although they are not public (loopback, private,
     # link-local...), comma-separated CIDRs: for private deployments and tests. Every
-    # other non-public address is refused, when a URL is saved and at every send.
+    # other non-public address is refused, when a URL is saved and at every send. OIDC
+    # issuers' documents are fetched under the same rule (oidc.py).
     webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # The whole of one delivery attempt: connecting, sending, the receiver's answer.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)

@@ -1,6 +1,8 @@
-"""Where Paradarum's own outgoing requests may go (webhooks), and how they get there.
+"""Where Paradarum's own outgoing requests may go (webhooks, and the keys of the
+OpenID Connect issuers trust policies name), and how they get there.
 
-A webhook URL is chosen by a customer, so without care it is a way to make the
+A webhook URL is chosen by a customer (and so is an issuer, and through the
+issuer's discovery document the URL of its keys), so without care it is a way to make the
 server send requests into its own network (server-side request forgery): to a
 database's HTTP port on 127.0.0.1, an admin interface on 10.0.0.5, or a cloud's
 metadata service at 169.254.169.254, which hands out credentials. So:
@@ -251,10 +253,12 @@ async def checked_address(
     policy: AddressPolicy,
     nameserver: tuple[str, int] | None,
     timeout: float,
+    refused: str = "webhooks are sent to public addresses only",
 ) -> IPAddress:
     """The address to connect to for ``target``: every address its host resolves to
     must be allowed (one refused address refuses the URL: which one a client would
-    pick is not ours to guess), and the first is used. :class:`Refused` says why not."""
+    pick is not ours to guess), and the first is used. :class:`Refused` says why not,
+    ending with ``refused``."""
     found = await addresses(target, nameserver=nameserver, timeout=timeout)
     if not found:
         raise Refused(f"{target.host} has no address in DNS")
@@ -266,7 +270,7 @@ async def checked_address(
                 if target.literal is not None
                 else f"{target.host} resolves to {address}, {kind}"
             )
-            raise Refused(f"{named}; webhooks are sent to public addresses only")
+            raise Refused(f"{named}; {refused}")
     return found[0]
 
 

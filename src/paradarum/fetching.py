@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -21,16 +22,29 @@ class FetchFailed(Exception):
 
 
 async def fetch_document(
-    url: str, *, timeout: float, max_bytes: int, accept: str = "application/json"
+    url: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    accept: str = "application/json",
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, str] | None = None,
 ) -> bytes:
     """The body of a ``200`` answer to ``GET url``, or :class:`FetchFailed`.
 
     Every other failure (network, TLS, timeout, status, size) becomes
-    :class:`FetchFailed` too, named by its kind.
+    :class:`FetchFailed` too, named by its kind. ``headers`` and ``extensions``
+    aim a request at an address checked beforehand (``egress.pinned``).
     """
     try:
         async with asyncio.timeout(timeout):
-            return await _download(url, timeout=timeout, max_bytes=max_bytes, accept=accept)
+            return await _download(
+                url,
+                timeout=timeout,
+                max_bytes=max_bytes,
+                headers={"Accept": accept, **(headers or {})},
+                extensions=dict(extensions or {}),
+            )
     except FetchFailed:
         raise
     except TimeoutError:
@@ -39,10 +53,12 @@ async def fetch_document(
         raise FetchFailed(type(exc).__name__) from None
 
 
-async def _download(url: str, *, timeout: float, max_bytes: int, accept: str) -> bytes:
+async def _download(
+    url: str, *, timeout: float, max_bytes: int, headers: dict[str, str], extensions: dict[str, Any]
+) -> bytes:
     async with (
         httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client,
-        client.stream("GET", url, headers={"Accept": accept}) as response,
+        client.stream("GET", url, headers=headers, extensions=extensions) as response,
     ):
         if response.status_code != 200:
             raise FetchFailed(f"status {response.status_code}")

@@ -18,7 +18,13 @@ Why each rule:
   but ``kid`` is chosen by whoever sends the token, so no more than one a minute
   per issuer. A fetch that fails leaves nothing to verify with: fail closed;
 * every fetch has a bounded wait and size (``fetching.py``), so a slow or huge
-  JWKS cannot hold the requests that wait for it.
+  JWKS cannot hold the requests that wait for it;
+* the issuer is chosen by a customer, and the keys' URL by whoever runs the
+  issuer's discovery document, so both are fetched as webhooks are sent
+  (``egress.py``): from public addresses only (or the operator's
+  ``PARADARUM_WEBHOOK_ALLOWED_NETWORKS``), checked after DNS and connected to at
+  the very address checked. An issuer the operator listed in
+  ``PARADARUM_OIDC_INSECURE_ISSUERS`` is theirs to vouch for, and is not checked.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ from typing import Any
 
 import jwt
 
+from paradarum import egress
 from paradarum.clock import Clock, utcnow
+from paradarum.errors import DnsUnavailable, ValidationFailed
 from paradarum.fetching import FetchFailed, LoopLock, fetch_document, parse_json
 
 log = logging.getLogger(__name__)
@@ -246,11 +254,19 @@ class IssuerKeys:
     """
 
     def __init__(
-        self, *, timeout: float, insecure_issuers: frozenset[str], clock: Clock = utcnow
+        self,
+        *,
+        timeout: float,
+        insecure_issuers: frozenset[str],
+        clock: Clock = utcnow,
+        policy: egress.AddressPolicy | None = None,
+        nameserver: tuple[str, int] | None = None,
     ) -> None:
         self._timeout = timeout
         self._insecure = insecure_issuers
         self._clock = clock
+        self._policy = policy or egress.AddressPolicy()
+        self._nameserver = nameserver
         self._issuers: dict[str, _Issuer] = {}
 
     def allows_issuer(self, issuer: str) -> bool:
@@ -311,9 +327,7 @@ class IssuerKeys:
         if not self.allows_issuer(issuer):
             raise FetchFailed("the issuer is not https:// nor listed as insecure")
         discovery = parse_json(
-            await fetch_document(
-                discovery_url(issuer), timeout=self._timeout, max_bytes=MAX_DISCOVERY_BYTES
-            )
+            await self._get(discovery_url(issuer), issuer, max_bytes=MAX_DISCOVERY_BYTES)
         )
         if not isinstance(discovery, dict) or discovery.get("issuer") != issuer:
             # Discovery, section 4.3: the document must name the issuer it is for.
@@ -324,6 +338,33 @@ class IssuerKeys:
             or (issuer in self._insecure and jwks_uri.startswith("http://"))
         ):
             raise ValueError("the discovery document has no usable jwks_uri")
-        return parse_jwks(
-            await fetch_document(jwks_uri, timeout=self._timeout, max_bytes=MAX_JWKS_BYTES)
+        return parse_jwks(await self._get(jwks_uri, issuer, max_bytes=MAX_JWKS_BYTES))
+
+    async def _get(self, url: str, issuer: str, *, max_bytes: int) -> bytes:
+        """``url``'s document; from a public address only, unless the operator
+        listed ``issuer`` (the module's docstring)."""
+        if issuer in self._insecure:
+            return await fetch_document(url, timeout=self._timeout, max_bytes=max_bytes)
+        try:
+            target = egress.parse_url(url)
+            address = await egress.checked_address(
+                target,
+                policy=self._policy,
+                nameserver=self._nameserver,
+                timeout=self._timeout,
+                refused="issuers' keys are fetched from public addresses only",
+            )
+        except ValidationFailed:
+            raise FetchFailed("the URL is not one we fetch") from None
+        except egress.Refused as exc:
+            raise FetchFailed(str(exc)) from None
+        except DnsUnavailable:
+            raise FetchFailed("DNS did not answer") from None
+        request = egress.pinned(target, address)
+        return await fetch_document(
+            request.url,
+            timeout=self._timeout,
+            max_bytes=max_bytes,
+            headers=request.headers,
+            extensions=request.extensions,
         )

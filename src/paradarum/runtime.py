@@ -287,6 +287,8 @@ def build_runtime(
                 timeout=settings.oidc_fetch_timeout_seconds,
                 insecure_issuers=frozenset(settings.oidc_insecure_issuers),
                 clock=clock,
+                policy=webhook_egress.policy,
+                nameserver=webhook_egress.nameserver,
             ),
             default_audience=settings.public_url,
             insecure_issuers=frozenset(settings.oidc_insecure_issuers),

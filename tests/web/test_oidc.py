@@ -3,6 +3,7 @@ short-lived keys (POST /api/oidc/token), against a local issuer, on both engines
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -10,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from paradarum.egress import AddressPolicy
+from paradarum.fetching import FetchFailed
+from paradarum.oidc import IssuerKeys
 from paradarum_client.models import rfc3339
 from tests.oidc import (
     OWNER_ID,
@@ -525,3 +529,78 @@ class TestUnverifiedEmail:
         response = client.post("/api/account/trust-policies", json=body, headers=bearer(session))
         assert response.status_code == 403
         assert "Verify your email address" in response.json()["message"]
+
+
+# -- where keys are fetched from ----------------------------------------------------------
+
+
+class Listener:
+    """A TCP port that counts the connections made to it (and closes them)."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+
+    async def __aenter__(self) -> Listener:
+        async def accepted(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            writer.close()
+
+        self.server = await asyncio.start_server(accepted, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def fetch_keys(issuer: str, keys_url: str, allowed: list[str]) -> tuple[str, int]:
+    """What fetching ``keys_url`` for ``issuer`` (not listed as insecure) fails with,
+    and how many connections reached the listener meanwhile."""
+
+    async def main() -> tuple[str, int]:
+        async with Listener() as listener:
+            keys = IssuerKeys(
+                timeout=5.0,
+                insecure_issuers=frozenset(),
+                policy=AddressPolicy(allowed),
+            )
+            url = keys_url.format(port=listener.port)
+            with pytest.raises(FetchFailed) as failure:
+                await keys._get(url, issuer.format(port=listener.port), max_bytes=1024)
+            return str(failure.value), listener.connections
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("https://127.0.0.1:{port}/.well-known/openid-configuration", "a loopback address"),
+        ("https://169.254.169.254/latest/meta-data/", "a link-local address"),
+        ("https://10.0.0.5/keys", "a private address"),
+        ("https://[::ffff:127.0.0.1]:{port}/keys", "a loopback address"),
+    ],
+)
+def test_an_issuers_documents_are_fetched_from_public_addresses_only(url, kind):
+    # The issuer's discovery document, or a keys URL that document names: both are
+    # chosen outside Paradarum, so neither may reach into its network.
+    why, connections = fetch_keys("https://issuer.example", url, allowed=[])
+    assert kind in why and "issuers' keys are fetched from public addresses only" in why
+    assert connections == 0
+
+
+def test_networks_the_operator_admits_are_fetched_from():
+    why, connections = fetch_keys(
+        "https://issuer.example", "https://127.0.0.1:{port}/keys", allowed=["127.0.0.1/32"]
+    )
+    assert "public addresses" not in why  # it got as far as the connection (not TLS)
+    assert connections == 1
+
+
+def test_an_issuer_the_operator_listed_is_fetched_from_wherever_it_is(issuer):
+    async def main() -> int:
+        keys = IssuerKeys(timeout=5.0, insecure_issuers=frozenset([issuer.url]))
+        return len(await keys._fetch(issuer.url))
+
+    assert asyncio.run(main()) >= 1
