@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
 
+import msgspec
 import pytest
 from sqlalchemy import delete, select
 
@@ -433,6 +433,6 @@ def test_a_wildcard_does_not_reach_hostnames_another_zone_owns_more_precisely(
     wildcard = next(
         z for z in run(frozen_runtime.zones.list_for("ada@example.com")) if z.hostname[0] == "*"
     )
-    limited = dataclasses.replace(ada, zone_ids=(wildcard.id,))
+    limited = msgspec.structs.replace(ada, zone_ids=(wildcard.id,))
     with pytest.raises(NotYourHosts):
         request(frozen_runtime, limited, urls=["https://www.example.com/"])
