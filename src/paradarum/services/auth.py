@@ -90,6 +90,13 @@ def address_allowed(allowed_cidrs: str, address: str | None) -> bool:
     return any(ip in network for network in _networks(allowed_cidrs))
 
 
+@functools.lru_cache(maxsize=10_000)
+def _failure_limit(bucket: str, limit: int, window: int) -> Limit:
+    """The failed-authentication limit of one client address: asked on every
+    request, built once per address."""
+    return Limit(f"auth-fail:{bucket}", limit, window)
+
+
 _PERMISSIONS = {permission.value: permission for permission in Permission}
 _ROLES = {role.value: role for role in Role}
 
@@ -118,9 +125,6 @@ class Authenticator:
         self._failure_limit = settings.auth_failures_per_address
         self._failure_window = settings.auth_failure_window_seconds
         self._refusals_logged: dict[tuple[int, str], float] = {}
-        # The failure limit of each client address seen lately: asked on every
-        # request, built once (at most 10,000 kept).
-        self._failure_limits: dict[str, Limit] = {}
 
     async def authenticate(
         self,
@@ -146,13 +150,9 @@ class Authenticator:
         person's accounts). Keys are not affected: they act for automation, and
         an owner who requires two-factor must not break every deployment.
         """
-        bucket = address_bucket(client.address)
-        limit = self._failure_limits.get(bucket)
-        if limit is None:
-            if len(self._failure_limits) >= 10_000:
-                self._failure_limits.clear()
-            limit = Limit(f"auth-fail:{bucket}", self._failure_limit, self._failure_window)
-            self._failure_limits[bucket] = limit
+        limit = _failure_limit(
+            address_bucket(client.address), self._failure_limit, self._failure_window
+        )
         retry = self._failures.blocked(limit)
         if retry:
             raise RateLimited(retry, TOO_MANY_FAILURES)
