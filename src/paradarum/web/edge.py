@@ -229,19 +229,32 @@ class ClientShare:
             await self.app(scope, receive, send)
             return
         address = client_address(scope, self.trusted)
-        held = self.in_flight.get(address, 0)
-        if held >= self.limit:
-            await envelope_error(429, web_errors.CLIENT_BUSY, headers={"Retry-After": "1"})(send)
+        if not self.take(address):
+            await self.refuse(send)
             return
-        self.in_flight[address] = held + 1
         try:
             await self.app(scope, receive, send)
         finally:
-            left = self.in_flight[address] - 1
-            if left:
-                self.in_flight[address] = left
-            else:
-                del self.in_flight[address]
+            self.give_back(address)
+
+    def take(self, address: str | None) -> bool:
+        """Count a request of ``address`` in, unless it already holds its share."""
+        held = self.in_flight.get(address, 0)
+        if held >= self.limit:
+            return False
+        self.in_flight[address] = held + 1
+        return True
+
+    def give_back(self, address: str | None) -> None:
+        """Count a request of ``address`` out (it had been taken)."""
+        left = self.in_flight[address] - 1
+        if left:
+            self.in_flight[address] = left
+        else:
+            del self.in_flight[address]
+
+    async def refuse(self, send: Send) -> None:
+        await envelope_error(429, web_errors.CLIENT_BUSY, headers={"Retry-After": "1"})(send)
 
 
 # -- headers ------------------------------------------------------------------------------
@@ -333,14 +346,10 @@ class Edge:
             if limit.in_flight >= limit.limit:
                 await limit.refuse(edge_send)
                 return
-            held = share.in_flight.get(address, 0)
-            if held >= share.limit:
-                await envelope_error(429, web_errors.CLIENT_BUSY, headers={"Retry-After": "1"})(
-                    edge_send
-                )
+            if not share.take(address):
+                await share.refuse(edge_send)
                 return
             limit.in_flight += 1
-            share.in_flight[address] = held + 1
             try:
                 refusal = self.headers.refusal(scope)
                 query = scope["query_string"]
@@ -358,11 +367,7 @@ class Edge:
                 await web_errors.server_error(exc)(edge_send)
             finally:
                 limit.in_flight -= 1
-                left = share.in_flight[address] - 1
-                if left:
-                    share.in_flight[address] = left
-                else:
-                    del share.in_flight[address]
+                share.give_back(address)
         finally:
             if writer is not None:
                 writer.write(
