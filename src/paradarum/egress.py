@@ -33,7 +33,7 @@ import asyncio
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import dns.asyncresolver
@@ -296,3 +296,25 @@ def pinned(target: Target, address: IPAddress) -> Pinned:
         headers={"Host": target.host_header},
         extensions=extensions,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Where this server's own requests may go: the address policy and the resolver
+    (one set for webhooks and OIDC issuers alike, ``runtime.py``)."""
+
+    policy: AddressPolicy = field(default_factory=AddressPolicy)
+    nameserver: tuple[str, int] | None = None
+    dns_timeout: float = 5.0
+
+    async def address(
+        self, target: Target, *, refused: str = "webhooks are sent to public addresses only"
+    ) -> IPAddress:
+        """:func:`checked_address` under these rules."""
+        return await checked_address(
+            target,
+            policy=self.policy,
+            nameserver=self.nameserver,
+            timeout=self.dns_timeout,
+            refused=refused,
+        )

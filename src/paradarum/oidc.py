@@ -259,14 +259,12 @@ class IssuerKeys:
         timeout: float,
         insecure_issuers: frozenset[str],
         clock: Clock = utcnow,
-        policy: egress.AddressPolicy | None = None,
-        nameserver: tuple[str, int] | None = None,
+        rules: egress.Rules | None = None,
     ) -> None:
         self._timeout = timeout
         self._insecure = insecure_issuers
         self._clock = clock
-        self._policy = policy or egress.AddressPolicy()
-        self._nameserver = nameserver
+        self._rules = rules or egress.Rules()
         self._issuers: dict[str, _Issuer] = {}
 
     def allows_issuer(self, issuer: str) -> bool:
@@ -347,12 +345,8 @@ class IssuerKeys:
             return await fetch_document(url, timeout=self._timeout, max_bytes=max_bytes)
         try:
             target = egress.parse_url(url)
-            address = await egress.checked_address(
-                target,
-                policy=self._policy,
-                nameserver=self._nameserver,
-                timeout=self._timeout,
-                refused="issuers' keys are fetched from public addresses only",
+            address = await self._rules.address(
+                target, refused="issuers' keys are fetched from public addresses only"
             )
         except ValidationFailed:
             raise FetchFailed("the URL is not one we fetch") from None

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from paradarum.egress import AddressPolicy
+from paradarum.egress import AddressPolicy, Rules
 from paradarum.fetching import FetchFailed
 from paradarum.oidc import IssuerKeys
 from paradarum_client.models import rfc3339
@@ -561,9 +561,7 @@ def fetch_keys(issuer: str, keys_url: str, allowed: list[str]) -> tuple[str, int
     async def main() -> tuple[str, int]:
         async with Listener() as listener:
             keys = IssuerKeys(
-                timeout=5.0,
-                insecure_issuers=frozenset(),
-                policy=AddressPolicy(allowed),
+                timeout=5.0, insecure_issuers=frozenset(), rules=Rules(AddressPolicy(allowed))
             )
             url = keys_url.format(port=listener.port)
             with pytest.raises(FetchFailed) as failure:

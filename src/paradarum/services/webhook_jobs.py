@@ -207,12 +207,7 @@ class WebhookSender:
                 detail="sealed under another PARADARUM_SECRETS_KEY?",
             )
         try:
-            address = await egress.checked_address(
-                target,
-                policy=self._egress.policy,
-                nameserver=self._egress.nameserver,
-                timeout=self._egress.dns_timeout,
-            )
+            address = await self._egress.address(target)
         except egress.Refused as exc:
             return _retry(f"not sent: {exc}")
         except DnsUnavailable:

@@ -33,7 +33,7 @@ import json
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -363,21 +363,16 @@ class WebhookLimitReached(ValidationFailed):
 
 
 @dataclass(frozen=True, slots=True)
-class Egress:
-    """How URLs are checked: the address policy and the resolver."""
-
-    policy: egress.AddressPolicy = field(default_factory=egress.AddressPolicy)
-    nameserver: tuple[str, int] | None = None
-    dns_timeout: float = 5.0
+class Egress(egress.Rules):
+    """How webhook URLs are checked: :class:`egress.Rules`, and the check made when a
+    URL is saved."""
 
     async def check(self, url: str) -> egress.Target:
         """The URL checked now, or :class:`ValidationFailed` on ``url`` (DNS that does
         not answer is a 503)."""
         target = egress.parse_url(url)
         try:
-            await egress.checked_address(
-                target, policy=self.policy, nameserver=self.nameserver, timeout=self.dns_timeout
-            )
+            await self.address(target)
         except egress.Refused as exc:
             raise ValidationFailed(
                 {"url": [f"{exc}."]}, f"The webhook URL is not accepted: {exc}."
