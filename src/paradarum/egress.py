@@ -56,6 +56,10 @@ _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
+# How a refusal ends, unless the caller says what it refuses.
+WEBHOOKS_REFUSED = "webhooks are sent to public addresses only"
+
+
 class Refused(Exception):
     """The URL may not be sent to; the message says why, for the customer."""
 
@@ -253,7 +257,7 @@ async def checked_address(
     policy: AddressPolicy,
     nameserver: tuple[str, int] | None,
     timeout: float,
-    refused: str = "webhooks are sent to public addresses only",
+    refused: str = WEBHOOKS_REFUSED,
 ) -> IPAddress:
     """The address to connect to for ``target``: every address its host resolves to
     must be allowed (one refused address refuses the URL: which one a client would
@@ -307,9 +311,7 @@ class Rules:
     nameserver: tuple[str, int] | None = None
     dns_timeout: float = 5.0
 
-    async def address(
-        self, target: Target, *, refused: str = "webhooks are sent to public addresses only"
-    ) -> IPAddress:
+    async def address(self, target: Target, *, refused: str = WEBHOOKS_REFUSED) -> IPAddress:
         """:func:`checked_address` under these rules."""
         return await checked_address(
             target,
